@@ -1,0 +1,1 @@
+"""convforge design-space exploration: networks, boards, models, genetic search, build CLI."""

@@ -1,0 +1,1 @@
+"""convforge RTL: parameterised Amaranth 0.5 components of the conv accelerator."""

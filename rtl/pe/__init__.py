@@ -1,0 +1,1 @@
+"""Processing elements: direct MAC array, Winograd transforms and EWMM array, requantiser."""

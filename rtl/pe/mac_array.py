@@ -1,0 +1,134 @@
+"""Direct-convolution multiply-accumulate array (pm output channels x pn input channels)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..numerics import SUPPORTED_DATA_WIDTHS, accumulator_width
+
+__all__ = ["MacArray", "mac_input_layout"]
+
+
+def mac_input_layout(pm: int, pn: int, data_width: int) -> data.StructLayout:
+    """Payload of one MAC-array beat.
+
+    ``act[n]``: activation of input channel ``n``; ``wgt[m][n]``: weight from input channel ``n``
+    to output channel ``m``; ``first``: this beat starts a new accumulation (the previous sums
+    are discarded); ``last``: this beat ends the accumulation and the ``pm`` sums are emitted.
+    A beat may be both first and last (a 1-term accumulation). Fields are packed LSB first
+    in the order act, wgt, first, last.
+    """
+    element = signed(data_width)
+    return data.StructLayout({
+        "act": data.ArrayLayout(element, pn),
+        "wgt": data.ArrayLayout(data.ArrayLayout(element, pn), pm),
+        "first": 1,
+        "last": 1,
+    })
+
+
+class MacArray(wiring.Component):
+    """``pm x pn`` multiply-accumulate array for direct convolution.
+
+    Each accepted beat on ``i`` contributes ``sum_n wgt[m][n] * act[n]`` to accumulator ``m``.
+    The beat marked ``last`` makes the array emit the ``pm`` exact sums on ``o``.
+
+    Ports
+        ``i``: ``stream.Signature(mac_input_layout(pm, pn, data_width))`` (sink)
+        ``o``: ``stream.Signature(ArrayLayout(signed(acc_width), pm))`` (source)
+
+    Timing
+        Throughput: one beat per cycle (II=1) while ``o`` is not back-pressured.
+        Latency: 4 cycles from the handshake of a ``last`` beat to ``o.valid`` (input register,
+        product register, adder-tree register, accumulator) -- the register stages of a DSP48
+        slice (A/B, M, P) plus one for the tree.
+        Back-pressure: the whole pipeline holds while ``o.valid & ~o.ready``; ``i.ready`` is then
+        low. ``o.payload`` is stable while ``o.valid`` is high and unacknowledged.
+
+    Parameters
+        ``pm``, ``pn``: parallelism (>= 1); ``data_width``: 8 or 16 (signed activations and
+        weights); ``max_terms``: the longest accumulation the build allows (products summed per
+        output, e.g. K*K*C), which fixes ``acc_width = accumulator_width(data_width, max_terms)``
+        so no sum can overflow. Accumulating more than ``max_terms`` products is outside the
+        contract (the sequencer enforces it).
+    """
+
+    def __init__(self, pm: int, pn: int, data_width: int = 8, max_terms: int = 9 * 512):
+        if pm < 1 or pn < 1:
+            raise ValueError(f"pm and pn must be at least 1, got pm={pm}, pn={pn}")
+        if data_width not in SUPPORTED_DATA_WIDTHS:
+            raise ValueError(f"data_width must be one of {SUPPORTED_DATA_WIDTHS}, got {data_width}")
+        if max_terms < pn:
+            raise ValueError(f"max_terms ({max_terms}) must be at least pn ({pn})")
+        self.pm, self.pn, self.data_width, self.max_terms = pm, pn, data_width, max_terms
+        self.acc_width = accumulator_width(data_width, max_terms)
+        super().__init__({
+            "i": In(stream.Signature(mac_input_layout(pm, pn, data_width))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(self.acc_width), pm))),
+        })
+
+    #: Cycles from a ``last`` beat's handshake to ``o.valid``.
+    LATENCY = 4
+
+    def elaborate(self, platform):
+        m = Module()
+        pm, pn, dw = self.pm, self.pn, self.data_width
+        layout = mac_input_layout(pm, pn, dw)
+
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(~self.o.valid | self.o.ready),
+            self.i.ready.eq(advance),
+        ]
+
+        # Stage 1: operand registers (DSP48 A/B registers).
+        beat = Signal(layout)
+        beat_valid = Signal()
+        with m.If(advance):
+            m.d.sync += [beat.eq(self.i.payload), beat_valid.eq(self.i.valid)]
+
+        # Stage 2: product registers (DSP48 M register).
+        product_width = 2 * dw
+        products = [[Signal(signed(product_width), name=f"prod_{mi}_{ni}") for ni in range(pn)]
+                    for mi in range(pm)]
+        prod_first, prod_last, prod_valid = Signal(), Signal(), Signal()
+        with m.If(advance):
+            m.d.sync += [prod_first.eq(beat.first), prod_last.eq(beat.last), prod_valid.eq(beat_valid)]
+            for mi in range(pm):
+                for ni in range(pn):
+                    m.d.sync += products[mi][ni].eq(beat.act[ni] * beat.wgt[mi][ni])
+
+        # Stage 3: adder tree over the pn products of each output channel.
+        sum_width = self.acc_width
+        sums = [Signal(signed(sum_width), name=f"sum_{mi}") for mi in range(pm)]
+        sum_first, sum_last, sum_valid = Signal(), Signal(), Signal()
+        with m.If(advance):
+            m.d.sync += [sum_first.eq(prod_first), sum_last.eq(prod_last), sum_valid.eq(prod_valid)]
+            for mi in range(pm):
+                m.d.sync += sums[mi].eq(_tree_sum(products[mi]))
+
+        # Stage 4: accumulators (DSP48 P register); the emitted value is the accumulator itself.
+        acc = Signal(data.ArrayLayout(signed(self.acc_width), pm))
+        m.d.comb += self.o.payload.eq(acc)
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(sum_valid & sum_last)
+            with m.If(sum_valid):
+                for mi in range(pm):
+                    with m.If(sum_first):
+                        m.d.sync += acc[mi].eq(sums[mi])
+                    with m.Else():
+                        m.d.sync += acc[mi].eq(acc[mi] + sums[mi])
+        return m
+
+
+def _tree_sum(values):
+    """Balanced binary adder tree (combinational) over a list of signed values."""
+    level = list(values)
+    while len(level) > 1:
+        nxt = [level[k] + level[k + 1] for k in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]

@@ -1,0 +1,1 @@
+"""convforge simulation: numpy references, the Verilator/cocotb toolchain, the sim CLI."""

@@ -1,0 +1,30 @@
+"""Small cocotb helpers shared by the testbenches: clock/reset and parameter passing."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+
+__all__ = ["start_clock_and_reset", "tb_params", "PARAMS_ENV"]
+
+#: Environment variable carrying a JSON dict of testbench parameters from the pytest runner.
+PARAMS_ENV = "CONVFORGE_TB_PARAMS"
+
+
+def tb_params() -> dict:
+    return json.loads(os.environ.get(PARAMS_ENV, "{}"))
+
+
+async def start_clock_and_reset(dut, clock_name: str = "clk", reset_name: str = "rst", active_low: bool = False, period_ns: int = 10, cycles: int = 3):
+    """Start a clock on ``clock_name`` and pulse the synchronous reset for ``cycles`` cycles."""
+    clock = getattr(dut, clock_name)
+    Clock(clock, period_ns, unit="ns").start()
+    reset = getattr(dut, reset_name)
+    reset.value = 0 if active_low else 1
+    await ClockCycles(clock, cycles)
+    reset.value = 1 if active_low else 0
+    await RisingEdge(clock)
+    return clock

