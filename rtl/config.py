@@ -1,0 +1,145 @@
+"""AcceleratorConfig: the build-time parameters of one ConvAccelerator bitstream.
+
+Pure Python; the DSE produces it, the RTL generator consumes it, the driver reads it back from
+the build-info registers. Validation explains every refusal in one sentence.
+
+Decisions (see docs/architecture.md):
+
+* A weight group is ``tm = pm`` output channels by all ``C`` input channels (``tn = C``): the
+  MAC array accumulates the full ``K*K*C`` sum of an output before it leaves the array, so no
+  partial sums go back to memory. ``weight_depth`` (taps per ping-pong bank) is therefore
+  ``ceil(max_channels / pn) * max_kernel**2`` for the direct engine.
+* Addresses are 64-bit (as Vitis HLS m_axi ports); the interconnect drops the unused high bits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+
+from .numerics import SUPPORTED_DATA_WIDTHS, accumulator_width
+
+__all__ = ["AcceleratorConfig", "ENGINES", "WINOGRAD_TILES", "AXI_DATA_WIDTHS"]
+
+ENGINES = ("direct", "winograd")
+WINOGRAD_TILES = (2, 4, 6)
+AXI_DATA_WIDTHS = (64, 128)
+
+
+@dataclass(frozen=True)
+class AcceleratorConfig:
+    engine: str = "direct"
+    #: Winograd output tile size m of F(m, 3) (ignored by the direct engine; kept 0 there).
+    m: int = 0
+    #: Output-channel parallelism (output channels computed at once).
+    pm: int = 8
+    #: Input-channel parallelism (input channels consumed per beat).
+    pn: int = 8
+    data_width: int = 8
+    axi_data_width: int = 64
+    axi_addr_width: int = 64
+    #: Largest input feature-map width (pixels) the line buffer holds.
+    max_width: int = 224
+    #: Largest input feature-map height the sequencer counts to.
+    max_height: int = 224
+    #: Largest input (and output) channel count.
+    max_channels: int = 512
+    #: Largest kernel size (direct engine); Winograd runs 3x3 only.
+    max_kernel: int = 3
+    max_stride: int = 2
+    #: Clock the design is built for (MHz): a hint for the DSE, reports and Vivado.
+    clock_mhz: float = 100.0
+    #: AXI read bursts in flight.
+    outstanding_reads: int = 4
+
+    def __post_init__(self):
+        problems = self.problems()
+        if problems:
+            raise ValueError(problems[0])
+
+    def problems(self) -> list[str]:
+        p = []
+        if self.engine not in ENGINES:
+            p.append(f"engine must be one of {ENGINES}, got {self.engine!r}")
+        if self.engine == "winograd":
+            if self.m not in WINOGRAD_TILES:
+                p.append(f"Winograd tile m must be one of {WINOGRAD_TILES}, got {self.m}")
+            if self.data_width == 16 and self.m != 2:
+                p.append("16-bit data is supported by the direct engine and Winograd F(2,3) only")
+        elif self.m != 0:
+            p.append(f"m is the Winograd tile size and must be 0 for the direct engine, got {self.m}")
+        for name in ("pm", "pn"):
+            v = getattr(self, name)
+            if not 1 <= v <= 64:
+                p.append(f"{name} must be in 1..64, got {v}")
+        if self.data_width not in SUPPORTED_DATA_WIDTHS:
+            p.append(f"data_width must be one of {SUPPORTED_DATA_WIDTHS}, got {self.data_width}")
+        if self.axi_data_width not in AXI_DATA_WIDTHS:
+            p.append(f"axi_data_width must be one of {AXI_DATA_WIDTHS}, got {self.axi_data_width}")
+        if self.axi_addr_width not in (32, 40, 49, 64):
+            p.append(f"axi_addr_width must be 32, 40, 49 or 64, got {self.axi_addr_width}")
+        if not 1 <= self.max_width <= 4096:
+            p.append(f"max_width must be in 1..4096, got {self.max_width}")
+        if not 1 <= self.max_height <= 4096:
+            p.append(f"max_height must be in 1..4096, got {self.max_height}")
+        if not 1 <= self.max_channels <= 4096:
+            p.append(f"max_channels must be in 1..4096, got {self.max_channels}")
+        if self.max_kernel not in (1, 3, 5, 7):
+            p.append(f"max_kernel must be 1, 3, 5 or 7, got {self.max_kernel}")
+        if self.engine == "winograd" and self.max_kernel != 3:
+            p.append("the Winograd engine runs 3x3 kernels: max_kernel must be 3")
+        if self.max_stride not in (1, 2):
+            p.append(f"max_stride must be 1 or 2, got {self.max_stride}")
+        if not 10 <= self.clock_mhz <= 500:
+            p.append(f"clock_mhz must be in 10..500, got {self.clock_mhz}")
+        if not 1 <= self.outstanding_reads <= 16:
+            p.append(f"outstanding_reads must be in 1..16, got {self.outstanding_reads}")
+        return p
+
+    # ----- derived quantities -------------------------------------------------------------
+    @property
+    def max_channel_groups(self) -> int:
+        return math.ceil(self.max_channels / self.pn)
+
+    @property
+    def max_output_groups(self) -> int:
+        return math.ceil(self.max_channels / self.pm)
+
+    @property
+    def max_terms(self) -> int:
+        """Longest accumulation (products per output) the build accepts."""
+        return self.max_kernel**2 * self.max_channel_groups * self.pn
+
+    @property
+    def acc_width(self) -> int:
+        return accumulator_width(self.data_width, self.max_terms)
+
+    @property
+    def weight_depth(self) -> int:
+        """Weight taps (pm x pn words) per ping-pong bank: one whole output-channel group."""
+        return self.max_channel_groups * self.max_kernel**2
+
+    @property
+    def bus_bytes(self) -> int:
+        return self.axi_data_width // 8
+
+    @property
+    def name(self) -> str:
+        eng = "direct" if self.engine == "direct" else f"wino{self.m}"
+        return f"convforge_{eng}_pm{self.pm}_pn{self.pn}_w{self.data_width}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AcceleratorConfig":
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - fields
+        if unknown:
+            raise ValueError(f"unknown AcceleratorConfig fields {sorted(unknown)}; allowed: {sorted(fields)}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
