@@ -7,8 +7,10 @@ Decisions (see docs/architecture.md):
 
 * A weight group is ``tm = pm`` output channels by all ``C`` input channels (``tn = C``): the
   MAC array accumulates the full ``K*K*C`` sum of an output before it leaves the array, so no
-  partial sums go back to memory. ``weight_depth`` (taps per ping-pong bank) is therefore
-  ``ceil(max_channels / pn) * max_kernel**2`` for the direct engine.
+  partial sums go back to memory. ``weight_depth`` (taps per ping-pong bank) is at most
+  ``ceil(max_channels / pn) * max_kernel**2`` for the direct engine; the DSE sets
+  ``max_weight_taps`` and ``max_row_words`` to what the network needs.
+* pm and pn are powers of two (1..64) so activation and output words pack evenly into AXI beats.
 * Addresses are 64-bit (as Vitis HLS m_axi ports); the interconnect drops the unused high bits.
 """
 
@@ -53,6 +55,13 @@ class AcceleratorConfig:
     clock_mhz: float = 100.0
     #: AXI read bursts in flight.
     outstanding_reads: int = 4
+    #: Line-buffer row capacity in pn-words: the largest W * ceil(C / pn) of any layer the build
+    #: accepts (0 = max_width * max_channel_groups). Wide layers have few channels and deep ones
+    #: are narrow, so sizing by the product instead of both maxima saves most of the BRAM.
+    max_row_words: int = 0
+    #: Weight taps (pm x pn words) per ping-pong bank: the largest ceil(C / pn) * K * K of any
+    #: layer (0 = max_channel_groups * max_kernel**2).
+    max_weight_taps: int = 0
 
     def __post_init__(self):
         problems = self.problems()
@@ -72,8 +81,8 @@ class AcceleratorConfig:
             p.append(f"m is the Winograd tile size and must be 0 for the direct engine, got {self.m}")
         for name in ("pm", "pn"):
             v = getattr(self, name)
-            if not 1 <= v <= 64:
-                p.append(f"{name} must be in 1..64, got {v}")
+            if v not in (1, 2, 4, 8, 16, 32, 64):
+                p.append(f"{name} must be a power of two in 1..64, got {v}")
         if self.data_width not in SUPPORTED_DATA_WIDTHS:
             p.append(f"data_width must be one of {SUPPORTED_DATA_WIDTHS}, got {self.data_width}")
         if self.axi_data_width not in AXI_DATA_WIDTHS:
@@ -94,6 +103,10 @@ class AcceleratorConfig:
             p.append(f"max_stride must be 1 or 2, got {self.max_stride}")
         if not 10 <= self.clock_mhz <= 500:
             p.append(f"clock_mhz must be in 10..500, got {self.clock_mhz}")
+        if self.max_row_words < 0 or self.max_row_words > self.max_width * math.ceil(self.max_channels / max(self.pn, 1)):
+            p.append("max_row_words must be in 0..max_width*ceil(max_channels/pn) (0 derives it)")
+        if self.max_weight_taps < 0 or self.max_weight_taps > math.ceil(self.max_channels / max(self.pn, 1)) * self.max_kernel**2:
+            p.append("max_weight_taps must be in 0..ceil(max_channels/pn)*max_kernel**2 (0 derives it)")
         if not 1 <= self.outstanding_reads <= 16:
             p.append(f"outstanding_reads must be in 1..16, got {self.outstanding_reads}")
         return p
@@ -119,7 +132,12 @@ class AcceleratorConfig:
     @property
     def weight_depth(self) -> int:
         """Weight taps (pm x pn words) per ping-pong bank: one whole output-channel group."""
-        return self.max_channel_groups * self.max_kernel**2
+        return self.max_weight_taps or self.max_channel_groups * self.max_kernel**2
+
+    @property
+    def row_words(self) -> int:
+        """Line-buffer capacity of one row, in pn-words (W * ceil(C / pn) at most)."""
+        return self.max_row_words or self.max_width * self.max_channel_groups
 
     @property
     def bus_bytes(self) -> int:
