@@ -55,6 +55,10 @@ class AcceleratorConfig:
     clock_mhz: float = 100.0
     #: AXI read bursts in flight.
     outstanding_reads: int = 4
+    #: Output channels the requantiser computes per cycle (divides pm). Each lane costs a
+    #: 33 x 32-bit multiply; one pixel leaves the MAC array every ceil(C/pn)*K*K cycles, so a
+    #: few lanes keep up with all but 1x1 layers with few channels.
+    requant_lanes: int = 1
     #: Line-buffer row capacity in pn-words: the largest W * ceil(C / pn) of any layer the build
     #: accepts (0 = max_width * max_channel_groups). Wide layers have few channels and deep ones
     #: are narrow, so sizing by the product instead of both maxima saves most of the BRAM.
@@ -107,6 +111,8 @@ class AcceleratorConfig:
             p.append("max_row_words must be in 0..max_width*ceil(max_channels/pn) (0 derives it)")
         if self.max_weight_taps < 0 or self.max_weight_taps > math.ceil(self.max_channels / max(self.pn, 1)) * self.max_kernel**2:
             p.append("max_weight_taps must be in 0..ceil(max_channels/pn)*max_kernel**2 (0 derives it)")
+        if self.requant_lanes < 1 or self.pm % self.requant_lanes:
+            p.append(f"requant_lanes must divide pm ({self.pm}), got {self.requant_lanes}")
         if not 1 <= self.outstanding_reads <= 16:
             p.append(f"outstanding_reads must be in 1..16, got {self.outstanding_reads}")
         return p
