@@ -1,0 +1,1 @@
+"""Control: layer descriptor checking and derived sizes, the layer sequencer."""

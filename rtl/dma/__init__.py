@@ -1,0 +1,1 @@
+"""Data movement between the AXI masters and the engine: routing and width conversion."""

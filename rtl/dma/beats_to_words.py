@@ -1,0 +1,94 @@
+"""Width conversion from AXI data beats to engine words (power-of-two ratios)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["BeatsToWords", "beat_layout", "word_layout"]
+
+
+def beat_layout(bus_bits: int) -> data.StructLayout:
+    """A read-master data beat: ``data`` (byte 0 at the LSB) and ``last`` (end of command)."""
+    return data.StructLayout({"data": bus_bits, "last": 1})
+
+
+def word_layout(word_bits: int) -> data.StructLayout:
+    return data.StructLayout({"data": word_bits, "last": 1})
+
+
+class BeatsToWords(wiring.Component):
+    """Splits or gathers beats of one command into exactly ``count`` words of ``word_bits``.
+
+    Ports
+        ``i``: In(stream of ``beat_layout(bus_bits)``); each command ends with a ``last`` beat.
+        ``o``: Out(stream of ``word_layout(word_bits)``); ``last`` on the ``count``-th word.
+        ``count``: In(32), words per command (>= 1), stable while a command passes.
+
+    Words are taken LSB first. When ``word_bits < bus_bits`` a beat holds several words and the
+    words of the final beat past ``count`` are dropped (DDR padding). When ``word_bits >
+    bus_bits`` consecutive beats are concatenated (the command must end on a word boundary).
+    Throughput: one word per cycle when splitting, one beat per cycle when gathering.
+    Latency: 1 cycle (registered output). Back-pressure: honest valid/ready on both sides.
+    """
+
+    def __init__(self, bus_bits: int, word_bits: int):
+        for name, v in (("bus_bits", bus_bits), ("word_bits", word_bits)):
+            if v < 8 or v & (v - 1):
+                raise ValueError(f"{name} must be a power of two >= 8, got {v}")
+        self.bus_bits, self.word_bits = bus_bits, word_bits
+        super().__init__({
+            "i": In(stream.Signature(beat_layout(bus_bits))),
+            "o": Out(stream.Signature(word_layout(word_bits))),
+            "count": In(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, word = self.bus_bits, self.word_bits
+        words_done = Signal(32)  # words emitted so far in this command
+        take = self.o.ready | ~self.o.valid
+
+        if word <= bus:
+            ratio = bus // word
+            index = Signal(range(ratio))
+            final_word = words_done + 1 >= self.count
+            last_in_beat = (index == ratio - 1) | final_word
+            with m.If(take):
+                m.d.sync += self.o.valid.eq(self.i.valid)
+                with m.If(self.i.valid):
+                    with m.Switch(index):
+                        for k in range(ratio):
+                            with m.Case(k):
+                                m.d.sync += self.o.payload.data.eq(self.i.payload.data[k * word:(k + 1) * word])
+                    m.d.sync += self.o.payload.last.eq(final_word)
+                    m.d.sync += words_done.eq(words_done + 1)
+                    with m.If(final_word):
+                        m.d.sync += words_done.eq(0)
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(last_in_beat):
+                        m.d.sync += index.eq(0)
+            # A beat is consumed with its final useful word (later words are padding).
+            m.d.comb += self.i.ready.eq(take & last_in_beat)
+        else:
+            ratio = word // bus
+            index = Signal(range(ratio))
+            gathered = Signal(word - bus)
+            m.d.comb += self.i.ready.eq(take)
+            with m.If(take):
+                m.d.sync += self.o.valid.eq(0)
+                with m.If(self.i.valid):
+                    with m.If(index == ratio - 1):
+                        m.d.sync += [
+                            self.o.valid.eq(1),
+                            self.o.payload.data.eq(Cat(gathered, self.i.payload.data)),
+                            self.o.payload.last.eq(self.i.payload.last),
+                            index.eq(0),
+                        ]
+                    with m.Else():
+                        for k in range(ratio - 1):
+                            with m.If(index == k):
+                                m.d.sync += gathered[k * bus:(k + 1) * bus].eq(self.i.payload.data)
+                        m.d.sync += index.eq(index + 1)
+        return m

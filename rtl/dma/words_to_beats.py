@@ -1,0 +1,82 @@
+"""Width conversion from engine words to AXI write-data beats (power-of-two ratios)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .beats_to_words import word_layout
+
+__all__ = ["WordsToBeats"]
+
+
+class WordsToBeats(wiring.Component):
+    """Packs words of ``word_bits`` into beats of ``bus_bits`` (LSB first), one command at a time.
+
+    Ports
+        ``i``: In(stream of ``word_layout(word_bits)``): ``last`` ends a command; a partly filled
+        final beat is flushed zero-padded (the write master's byte strobes drop the padding).
+        ``o``: Out(stream of ``StructLayout(data=bus_bits)``): the write master's data input.
+
+    Throughput: one input word per cycle when packing, one beat per cycle when splitting.
+    Latency: 1 cycle. Back-pressure: honest valid/ready.
+    """
+
+    def __init__(self, word_bits: int, bus_bits: int):
+        for name, v in (("bus_bits", bus_bits), ("word_bits", word_bits)):
+            if v < 8 or v & (v - 1):
+                raise ValueError(f"{name} must be a power of two >= 8, got {v}")
+        self.bus_bits, self.word_bits = bus_bits, word_bits
+        super().__init__({
+            "i": In(stream.Signature(word_layout(word_bits))),
+            "o": Out(stream.Signature(data.StructLayout({"data": bus_bits}))),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        bus, word = self.bus_bits, self.word_bits
+        take = self.o.ready | ~self.o.valid
+        if word < bus:
+            ratio = bus // word
+            index = Signal(range(ratio))
+            gathered = Signal(bus - word)
+            m.d.comb += self.i.ready.eq(take)
+            with m.If(take):
+                m.d.sync += self.o.valid.eq(0)
+                with m.If(self.i.valid):
+                    done = (index == ratio - 1) | self.i.payload.last
+                    with m.If(done):
+                        full = Signal(bus)
+                        parts = Cat(gathered, self.i.payload.data)
+                        # Place the current word at slot `index`; slots above it are zero.
+                        with m.Switch(index):
+                            for k in range(ratio):
+                                with m.Case(k):
+                                    m.d.comb += full.eq(Cat(gathered[: k * word], self.i.payload.data))
+                        del parts
+                        m.d.sync += [self.o.valid.eq(1), self.o.payload.data.eq(full), index.eq(0), gathered.eq(0)]
+                    with m.Else():
+                        for k in range(ratio - 1):
+                            with m.If(index == k):
+                                m.d.sync += gathered[k * word:(k + 1) * word].eq(self.i.payload.data)
+                        m.d.sync += index.eq(index + 1)
+        elif word == bus:
+            m.d.comb += self.i.ready.eq(take)
+            with m.If(take):
+                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.data.eq(self.i.payload.data)]
+        else:
+            ratio = word // bus
+            index = Signal(range(ratio))
+            m.d.comb += self.i.ready.eq(take & (index == ratio - 1))
+            with m.If(take):
+                m.d.sync += self.o.valid.eq(self.i.valid)
+                with m.If(self.i.valid):
+                    with m.Switch(index):
+                        for k in range(ratio):
+                            with m.Case(k):
+                                m.d.sync += self.o.payload.data.eq(self.i.payload.data[k * bus:(k + 1) * bus])
+                    m.d.sync += index.eq(index + 1)
+                    with m.If(index == ratio - 1):
+                        m.d.sync += index.eq(0)
+        return m
