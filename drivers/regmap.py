@@ -1,0 +1,38 @@
+"""Register offsets and error texts for the driver, taken from the single source rtl.registers.
+
+The offsets do not depend on the build's parameters (only the build-info values do), so the
+map of the default configuration names them all.
+"""
+
+from __future__ import annotations
+
+from rtl.config import AcceleratorConfig
+from rtl.registers import BUILD_MAGIC, ErrorCode, control_register_map
+
+__all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode"]
+
+_MAP = control_register_map(AcceleratorConfig())
+
+#: Register name -> byte offset in the s_axi_control space.
+REGISTERS: dict[str, int] = {reg.name: reg.offset for reg in _MAP}
+
+#: Error code -> one-line description.
+ERROR_DESCRIPTIONS: dict[int, str] = {int(code): getattr(code, "description", code.name) for code in ErrorCode}
+
+
+def pynq_register_description() -> dict:
+    """The register map in the form PYNQ's hwh parser produces (for DefaultIP.register_map)."""
+    access_names = {"RW": "read-write", "RO": "read-only", "COR": "read-only", "TOW": "read-write", "SC": "read-write"}
+    out = {}
+    for reg in _MAP:
+        fields = {}
+        for field in reg.fields:
+            acc = getattr(field.access, "name", str(field.access))
+            fields[field.name] = {
+                "bit_offset": field.lsb, "bit_width": field.width,
+                "access": access_names.get(acc, "read-write"), "description": field.description,
+            }
+        reg_access = "read-only" if all(f["access"] == "read-only" for f in fields.values()) else "read-write"
+        out[reg.name] = {"address_offset": reg.offset, "size": 32, "access": reg_access,
+                         "description": reg.description, "fields": fields}
+    return out

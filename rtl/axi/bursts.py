@@ -1,0 +1,132 @@
+"""Transfer commands and their split into AXI4 INCR bursts (shared by both AXI masters).
+
+A *transfer* is ``(addr, length)`` in bytes, any alignment, ``length >= 1``. On a bus of ``B``
+bytes (``B`` a power of two) it touches ``ceil((addr % B + length) / B)`` bus words starting at
+the aligned address ``addr - addr % B``. :class:`BurstPlanner` splits such a run of bus words
+into INCR bursts of at most ``max_burst`` beats, none crossing a 4 KiB boundary.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .signature import AXI_MAX_BURST, AXI_PAGE_BYTES
+
+__all__ = ["command_layout", "LENGTH_WIDTH", "max_bus_words", "BurstPlanner"]
+
+#: Width of the byte-length field of a transfer command (transfers up to 4 GiB - 1).
+LENGTH_WIDTH = 32
+
+
+def command_layout(addr_width: int) -> data.StructLayout:
+    """Payload of a master's ``cmd`` stream: byte address (LSB first), then byte length."""
+    return data.StructLayout({"addr": addr_width, "length": LENGTH_WIDTH})
+
+
+def max_bus_words(bus_bytes: int, length_width: int = LENGTH_WIDTH) -> int:
+    """Most bus words one transfer can touch: the longest length starting at the last lane."""
+    longest = (1 << length_width) - 1
+    return (bus_bytes - 1 + longest + bus_bytes - 1) // bus_bytes
+
+
+class BurstPlanner(wiring.Component):
+    """Splits runs of bus words into AXI4 INCR bursts.
+
+    Ports
+        ``i``: In(stream of ``{addr, beats}``): a run of ``beats >= 1`` bus words from the
+        bus-aligned byte address ``addr`` (``addr % bus_bytes`` must be 0).
+        ``o``: Out(stream of ``{addr, len, last}``): one burst per beat, ``len`` = beats - 1
+        (AxLEN), ``last`` marks the final burst of a run. ``o`` drives AxADDR/AxLEN/AxVALID
+        directly: it is a register, stable until its handshake.
+        ``allow``: In(1): a new burst is loaded into ``o`` only in cycles where it is high (the
+        master's outstanding-burst credit).
+        ``issue``: Out(1): high in the cycle a burst is loaded into ``o`` (take a credit).
+        ``busy``: Out(1): a run is being split or a burst waits in ``o``.
+
+    Bursts: ``min(words left, max_burst, words to the next 4 KiB boundary)``.
+
+    Timing
+        A run accepted in cycle t shows its first burst on ``o`` in cycle t+2 at the earliest.
+        One burst per cycle; the next run is accepted in the cycle its predecessor's final
+        burst is loaded, so runs follow back to back. ``i.ready`` depends combinationally on
+        ``o.ready`` and ``allow`` (never on ``i.valid``).
+    """
+
+    def __init__(self, addr_width: int, bus_bytes: int, max_burst: int = AXI_MAX_BURST,
+                 beats_width: int | None = None):
+        if bus_bytes < 1 or bus_bytes & (bus_bytes - 1) or bus_bytes > AXI_PAGE_BYTES // 2:
+            raise ValueError(f"bus_bytes must be a power of two in 1..{AXI_PAGE_BYTES // 2}, got {bus_bytes}")
+        if not 1 <= max_burst <= AXI_MAX_BURST:
+            raise ValueError(f"max_burst must be in 1..{AXI_MAX_BURST}, got {max_burst}")
+        if not 12 <= addr_width <= 64:
+            raise ValueError(f"addr_width must be in 12..64, got {addr_width}")
+        self.addr_width = addr_width
+        self.bus_bytes = bus_bytes
+        self.max_burst = max_burst
+        self.log_bytes = bus_bytes.bit_length() - 1
+        self.beats_width = beats_width or max_bus_words(bus_bytes).bit_length()
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({"addr": addr_width, "beats": self.beats_width}))),
+            "o": Out(stream.Signature(data.StructLayout({"addr": addr_width, "len": 8, "last": 1}))),
+            "allow": In(1),
+            "issue": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lb = self.log_bytes
+        page_words = AXI_PAGE_BYTES // self.bus_bytes
+        page_bits = page_words.bit_length() - 1  # log2(words per 4 KiB page)
+
+        active = Signal()
+        cur_addr = Signal(self.addr_width)
+        cur_left = Signal(self.beats_width)
+
+        # Words from cur_addr to the next 4 KiB boundary: page_words - (word index in page).
+        word_in_page = cur_addr[lb:lb + page_bits] if page_bits else Const(0, 1)
+        to_boundary = Signal(range(page_words + 1))
+        m.d.comb += to_boundary.eq(page_words - word_in_page)
+        limit = Signal(range(AXI_MAX_BURST + 1))
+        if self.max_burst >= page_words:
+            m.d.comb += limit.eq(to_boundary)
+        else:
+            m.d.comb += limit.eq(Mux(to_boundary < self.max_burst, to_boundary, self.max_burst))
+        take_all = Signal()
+        beats = Signal(range(AXI_MAX_BURST + 1))
+        m.d.comb += [
+            take_all.eq(cur_left <= limit),
+            beats.eq(Mux(take_all, cur_left, limit)),
+        ]
+
+        emit = Signal()
+        m.d.comb += [
+            emit.eq(active & self.allow & (~self.o.valid | self.o.ready)),
+            self.issue.eq(emit),
+            self.busy.eq(active | self.o.valid),
+            self.i.ready.eq(~active | (emit & take_all)),
+        ]
+
+        with m.If(emit):
+            m.d.sync += [
+                self.o.valid.eq(1),
+                self.o.payload.addr.eq(cur_addr),
+                self.o.payload.len.eq(beats - 1),
+                self.o.payload.last.eq(take_all),
+                cur_addr.eq(cur_addr + (beats << lb)),
+                cur_left.eq(cur_left - beats),
+            ]
+            with m.If(take_all):
+                m.d.sync += active.eq(0)
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [
+                active.eq(1),
+                cur_addr.eq(self.i.payload.addr),
+                cur_left.eq(self.i.payload.beats),
+            ]
+        return m

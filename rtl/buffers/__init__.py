@@ -1,0 +1,1 @@
+"""On-chip buffers: line buffers, Winograd tile buffer, weight ping-pong buffer, output buffer."""

@@ -1,0 +1,101 @@
+"""cocotb module that serves a simulated ConvAccelerator to a driver in another process.
+
+Started by ``drivers.simulated``: the Verilator model of the accelerator runs with a
+cocotbext-axi ``AxiRam`` on ``m_axi_gmem`` and an ``AxiLiteMaster`` on ``s_axi_control``; the
+driver sends requests over a Unix socket (its path in the environment, pickled
+``multiprocessing.connection`` messages) and the simulation answers them:
+
+``("write", offset, value)``, ``("read", offset)`` -> int, ``("mem_write", addr, bytes)``,
+``("mem_read", addr, n)`` -> bytes, ``("wait_done", max_cycles)`` -> (done, cycles waited),
+``("cycles",)`` -> simulated cycles so far, ``("quit",)``.
+
+Simulated time passes only inside requests (as if the board idled between host calls).
+Optional pauses on every AXI channel (``pauses`` parameter: "none", "fixed", "random") model
+memory back-pressure.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import socket
+from multiprocessing.connection import Connection
+
+import cocotb
+from cocotb.clock import Clock
+from cocotb.triggers import ClockCycles, RisingEdge
+from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
+
+from sim.cocotb_utils import tb_params
+
+ADDRESS_ENV = "CONVFORGE_SERVER_ADDRESS"
+POLL_CYCLES = 64
+
+
+def pause_generator(kind: str, seed: int):
+    if kind == "fixed":
+        return itertools.cycle([0, 0, 1, 0, 1, 1, 0, 0, 0, 1])
+    if kind == "random":
+        rng = random.Random(seed)
+        return (rng.random() < 0.3 for _ in itertools.count())
+    return None
+
+
+@cocotb.test()
+async def serve(dut):
+    p = tb_params()
+    clock = dut.ap_clk
+    Clock(clock, p.get("period_ns", 10), unit="ns").start()
+    dut.ap_rst_n.value = 0
+    ram = AxiRam(AxiBus.from_prefix(dut, "m_axi_gmem"), clock, dut.ap_rst_n,
+                 reset_active_level=False, size=p.get("memory_bytes", 1 << 26))
+    lite = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axi_control"), clock, dut.ap_rst_n, reset_active_level=False)
+    kind = p.get("pauses", "none")
+    seed = p.get("seed", 0)
+    if kind != "none":
+        for k, channel in enumerate([ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
+                                     ram.read_if.ar_channel, ram.read_if.r_channel]):
+            channel.set_pause_generator(pause_generator(kind, seed + k))
+    await ClockCycles(clock, 8)
+    dut.ap_rst_n.value = 1
+    await ClockCycles(clock, 2)
+
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(os.environ[ADDRESS_ENV])
+    conn = Connection(sock.detach())
+    cycles = 0
+    try:
+        while True:
+            request = conn.recv()
+            op = request[0]
+            if op == "quit":
+                conn.send(None)
+                break
+            if op == "write":
+                await lite.write_dword(request[1], request[2] & 0xFFFFFFFF)
+                conn.send(None)
+            elif op == "read":
+                conn.send(int(await lite.read_dword(request[1])))
+            elif op == "mem_write":
+                ram.write(request[1], request[2])
+                conn.send(None)
+            elif op == "mem_read":
+                conn.send(bytes(ram.read(request[1], request[2])))
+            elif op == "wait_done":
+                budget, waited, done = request[1], 0, False
+                while waited < budget:
+                    await ClockCycles(clock, POLL_CYCLES)
+                    waited += POLL_CYCLES
+                    if int(await lite.read_dword(0x00)) & 0x2:  # AP_DONE (clear on read)
+                        done = True
+                        break
+                cycles += waited
+                conn.send((done, waited))
+            elif op == "cycles":
+                conn.send(cycles)
+            else:
+                conn.send(ValueError(f"unknown request {op!r}"))
+            await RisingEdge(clock)
+    finally:
+        conn.close()
