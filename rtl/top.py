@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Module, Mux, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Module, Mux, ResetSignal, Shape, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -80,7 +80,8 @@ class ConvAccelerator(wiring.Component):
         m.submodules.x_words = x_words = BeatsToWords(bus_bits, cfg.pn * dw)
         m.submodules.lb = lb = DirectLineBuffer(cfg.pn, dw, cfg.max_width, cfg.max_channel_groups,
                                                 cfg.max_kernel, cfg.max_stride, row_words=cfg.row_words)
-        m.submodules.wb = wb = WeightBuffer(cfg.pm, cfg.pn, dw, cfg.weight_depth)
+        tap_width = lb.tap_width
+        m.submodules.wb = wb = WeightBuffer(cfg.pm, cfg.pn, dw, cfg.weight_depth, tap_width=tap_width)
         m.submodules.mac = mac = MacArray(cfg.pm, cfg.pn, dw, max_terms=cfg.max_terms)
         m.submodules.rq = rq = Requantiser(cfg.pm, mac.acc_width, lanes=cfg.requant_lanes)
         m.submodules.packer = packer = WordsToBeats(8 * cfg.pm, bus_bits)

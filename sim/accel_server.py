@@ -46,7 +46,8 @@ def pause_generator(kind: str, seed: int):
 async def serve(dut):
     p = tb_params()
     clock = dut.ap_clk
-    Clock(clock, p.get("period_ns", 10), unit="ns").start()
+    period_ps = 2 * round(p.get("period_ns", 10) * 500)  # an even number of picoseconds
+    Clock(clock, period_ps, unit="ps").start()
     dut.ap_rst_n.value = 0
     ram = AxiRam(AxiBus.from_prefix(dut, "m_axi_gmem"), clock, dut.ap_rst_n,
                  reset_active_level=False, size=p.get("memory_bytes", 1 << 26))

@@ -87,7 +87,7 @@ class StreamSink:
             if cycles > timeout_cycles:
                 raise AssertionError(f"{self.name}: only {len(self.received)} of {count} beats after {timeout_cycles} cycles")
             valid = int(self.valid.value)
-            value = self.payload.value.to_unsigned() if self.payload is not None else 0
+            value = int(self.payload.value) if self.payload is not None else 0
             if pending is not None:
                 if not valid:
                     raise ProtocolError(f"{self.name}: valid dropped before the handshake")

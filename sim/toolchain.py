@@ -236,6 +236,7 @@ def run_cocotb(
     runner = get_runner("verilator")
     env = dict(extra_env or {})
     env.setdefault("COCOTB_LOG_LEVEL", "WARNING")
+    env.setdefault("PYTHONWARNINGS", "ignore::DeprecationWarning")
     saved = os.environ.get("PYTEST_CURRENT_TEST")
     # The runner aborts with SystemExit under pytest; we read the results ourselves instead.
     os.environ.pop("PYTEST_CURRENT_TEST", None)

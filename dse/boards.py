@@ -1,0 +1,111 @@
+"""The board table: the one place where FPGA board facts live.
+
+Each :class:`Board` gives the programmable-logic resources of its part, the clock the DSE builds
+for, the DDR the accelerator reaches through the PS's high-performance AXI ports, the width of
+those ports, and the processor that runs the layers the accelerator cannot.
+
+Units: ``ddr_gbps`` is the *peak* DDR bandwidth in GB/s (1e9 bytes/s) = bus width x transfer
+rate; the performance model applies ``dse.perf_model.CONSTANTS.ddr_efficiency`` to it. ``bram36``
+counts 36 Kb block RAMs (a RAMB18 is half of one). ``cpu_gops`` is an *estimate* of the int8
+convolution throughput of the PS CPU running the layers left to it (numpy/NEON GEMM at about 20%
+of the NEON peak); it only matters for layers the accelerator does not run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["Board", "BOARDS", "get_board", "board_names", "UnknownBoardError"]
+
+
+class UnknownBoardError(ValueError):
+    """``get_board`` was given a name that is not in the table."""
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    part: str
+    #: Yosys ``synth_xilinx -family`` value: ``xc7`` (DSP48E1) or ``xcup`` (UltraScale+, DSP48E2).
+    family: str
+    lut: int
+    ff: int
+    bram36: int
+    uram: int
+    dsp: int
+    dsp_type: str
+    #: Clock the DSE builds for (MHz): what designs of this size close timing at on this part.
+    clock_mhz: float
+    #: Peak DDR bandwidth reachable from the PL (GB/s), shared by reads and writes.
+    ddr_gbps: float
+    #: Data width of the PS high-performance AXI slave port our master connects to (bits).
+    hp_port_bits: int
+    cpu: str
+    #: Estimated int8 conv throughput of the PS CPU (GOP/s) for layers run in software.
+    cpu_gops: float
+    vendor_name: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def resources(self) -> dict[str, float]:
+        return {"LUT": self.lut, "FF": self.ff, "DSP": self.dsp, "BRAM36": self.bram36}
+
+
+# Sources:
+#   [DS190] Zynq-7000 SoC Data Sheet: Overview (xc7z020: 53,200 LUT, 106,400 FF, 140 BRAM36,
+#           220 DSP48E1; xc7z045: 218,600 LUT, 437,200 FF, 545 BRAM36, 900 DSP48E1).
+#   [DS891] Zynq UltraScale+ MPSoC Data Sheet: Overview (ZU3EG: 70,560 LUT, 141,120 FF, 216 BRAM36,
+#           360 DSP48E2; ZU7EV: 230,400 LUT, 460,800 FF, 312 BRAM36, 96 URAM, 1,728 DSP;
+#           ZU9EG: 274,080 LUT, 548,160 FF, 912 BRAM36, 2,520 DSP).
+#   [DS987] Kria K26 SOM Data Sheet (XCK26: 117,120 LUT, 234,240 FF, 144 BRAM36, 64 URAM,
+#           1,248 DSP; 4 GB DDR4, 64-bit, 2400 MT/s).
+#   [UG585] Zynq-7000 TRM: S_AXI_HP ports are 64-bit (32/64 configurable).
+#   [UG1085] Zynq UltraScale+ TRM: S_AXI_HP[0-3]_FPD ports are 128-bit (32/64/128 configurable).
+#   [PYNQ-Z1 RM] Digilent PYNQ-Z1 reference manual: 512 MiB DDR3, 16-bit, up to 1066 Mb/s;
+#           XC7Z020-1CLG400C, 650 MHz dual Cortex-A9.
+#   [PYNQ-Z2] TUL PYNQ-Z2 user manual: 512 MB DDR3, 16-bit, 1050 Mb/s (spec section 7: ~2.1 GB/s).
+#   [Ultra96-V2] Avnet Ultra96-V2 hardware user guide: ZU3EG-1SBVA484, 2 GB LPDDR4 x32; the
+#           board preset runs it at 2133 MT/s; quad Cortex-A53 at 1.5 GHz.
+#   [UG1267] ZCU104 board user guide: XCZU7EV-2FFVC1156, PS DDR4 2 GB 64-bit component, 2666 MT/s.
+#   [UG1182] ZCU102 board user guide: XCZU9EG-2FFVB1156, PS DDR4 4 GB 64-bit SODIMM; Vivado's
+#           board preset configures it at 2133 MT/s.
+#   [UG954] ZC706 board user guide: XC7Z045-2FFG900C, PS DDR3 1 GB 32-bit at 1066 MT/s.
+#   Clocks: Zynq-7000 -1 parts 150 MHz (spec section 7's PYNQ-Z2 figure); ZC706 166 MHz and
+#           ZCU102 200 MHz are the clocks of Lu/Liang et al. (seed 001); the other UltraScale+
+#           boards use the same 200 MHz (the DPU reaches 300 MHz with hand-placed DSP cascades,
+#           which generated RTL should not assume).
+#   CPU GOP/s: cores x GHz x 16 int8 ops/cycle (NEON) x ~20% (a numpy/NEON GEMM with im2col on
+#           a small cache): an estimate, not a measurement.
+BOARDS: dict[str, Board] = {
+    b.name: b
+    for b in (
+        Board("pynq-z1", "xc7z020clg400-1", "xc7", 53200, 106400, 140, 0, 220, "DSP48E1",
+              150.0, 2 * 1.066, 64, "2x Cortex-A9 @ 650 MHz", 4.0, "Digilent PYNQ-Z1"),
+        Board("pynq-z2", "xc7z020clg400-1", "xc7", 53200, 106400, 140, 0, 220, "DSP48E1",
+              150.0, 2 * 1.050, 64, "2x Cortex-A9 @ 650 MHz", 4.0, "TUL PYNQ-Z2"),
+        Board("ultra96-v2", "xczu3eg-sbva484-1-i", "xcup", 70560, 141120, 216, 0, 360, "DSP48E2",
+              200.0, 4 * 2.133, 128, "4x Cortex-A53 @ 1.5 GHz", 19.0, "Avnet Ultra96-V2"),
+        Board("kv260", "xck26-sfvc784-2lv-c", "xcup", 117120, 234240, 144, 64, 1248, "DSP48E2",
+              200.0, 8 * 2.400, 128, "4x Cortex-A53 @ 1.333 GHz", 17.0, "AMD Kria KV260"),
+        Board("zcu104", "xczu7ev-ffvc1156-2-e", "xcup", 230400, 460800, 312, 96, 1728, "DSP48E2",
+              200.0, 8 * 2.666, 128, "4x Cortex-A53 @ 1.2 GHz", 15.0, "AMD ZCU104"),
+        Board("zcu102", "xczu9eg-ffvb1156-2-e", "xcup", 274080, 548160, 912, 0, 2520, "DSP48E2",
+              200.0, 8 * 2.133, 128, "4x Cortex-A53 @ 1.2 GHz", 15.0, "AMD ZCU102"),
+        Board("zc706", "xc7z045ffg900-2", "xc7", 218600, 437200, 545, 0, 900, "DSP48E1",
+              166.0, 4 * 1.066, 64, "2x Cortex-A9 @ 800 MHz", 5.0, "AMD ZC706"),
+    )
+}
+
+
+def board_names() -> list[str]:
+    return list(BOARDS)
+
+
+def get_board(name: str) -> Board:
+    key = name.strip().lower()
+    if key not in BOARDS:
+        raise UnknownBoardError(f"unknown board {name!r}: use one of {', '.join(BOARDS)}")
+    return BOARDS[key]

@@ -1,0 +1,215 @@
+"""``python -m dse.build``: design an accelerator for a network and a board, write the deploy folder.
+
+    python -m dse.build [--network NAME|PATH.onnx] [--board NAME] [--out DIR]
+                        [--engine direct|winograd|auto] [--seed N] [--population N]
+                        [--generations N] [--synth] [--data-width 8|16] [--quiet]
+
+Defaults: vgg16 on pynq-z2 into build/<network>-<board>, engine auto, seed 0, population 24,
+20 generations. The folder (spec section 6) gets report.md, report.json, ga_convergence.png,
+roofline.png, design.json and rtl/<name>.v. It is written into a temporary sibling folder and
+renamed into place at the end, so a failed run never leaves a folder that looks complete (an
+existing folder of the same name is replaced only by a complete one).
+
+Bad input (unknown network or board, an ONNX file that does not parse, a network no
+configuration can fit, an output folder that cannot be written) ends with one sentence on
+stderr and exit status 1 (2 for malformed arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .boards import UnknownBoardError, board_names, get_board
+from .design import Design
+from .ga import Evaluator, NoFeasibleDesign, fit_witness, genetic_search, search_space
+from .networks import NetworkError, get_network, zoo_names
+
+__all__ = ["main", "run_build", "BuildError"]
+
+
+class BuildError(Exception):
+    """A build that cannot go on; the message is the one sentence printed."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m dse.build",
+        description="Design a ConvAccelerator for a CNN and an FPGA board (two-stage GA DSE) and write the "
+                    "deploy folder: report, design.json, plots and Verilog.")
+    ap.add_argument("--network", default="vgg16",
+                    help=f"zoo network ({', '.join(zoo_names())}) or a path to an .onnx model (default vgg16)")
+    ap.add_argument("--board", default="pynq-z2", help=f"target board ({', '.join(board_names())}; default pynq-z2)")
+    ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<network>-<board>)")
+    ap.add_argument("--engine", choices=("direct", "winograd", "auto"), default="auto",
+                    help="engine to search (default auto: every engine the RTL generator can build)")
+    ap.add_argument("--seed", type=int, default=0, help="GA seed (default 0; the same seed gives the same design)")
+    ap.add_argument("--population", type=int, default=24, help="GA population (default 24)")
+    ap.add_argument("--generations", type=int, default=20, help="GA generations (default 20)")
+    ap.add_argument("--data-width", type=int, choices=(8, 16), default=8, help="activation/weight width (default 8)")
+    ap.add_argument("--synth", action="store_true", help="run Yosys synth_xilinx on the Verilog and report measured counts")
+    ap.add_argument("--quiet", action="store_true", help="no progress display")
+    return ap
+
+
+def _probe_engines(requested: str, data_width: int) -> tuple[list[str], dict[str, str]]:
+    from rtl.config import AcceleratorConfig
+
+    from .generate import unbuildable_reason
+
+    wanted = ["direct", "winograd"] if requested == "auto" else [requested]
+    engines, excluded = [], {}
+    for eng in wanted:
+        probe = AcceleratorConfig(engine=eng, m=2 if eng == "winograd" else 0, pm=2, pn=2, data_width=data_width,
+                                  max_kernel=3, max_width=8, max_height=8, max_channels=8)
+        why = unbuildable_reason(probe)
+        if why is None:
+            engines.append(eng)
+        else:
+            excluded[eng] = why
+    if not engines:
+        raise BuildError(f"the {requested} engine cannot be generated: {next(iter(excluded.values()))}")
+    return engines, excluded
+
+
+def _check_writable(out: Path) -> None:
+    parent = out.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BuildError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"cannot write the output folder {out}: a file of that name exists")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise BuildError(f"cannot write the output folder {out}: {parent} is not writable")
+
+
+def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[Path, Design]:
+    """The whole build; raises :class:`BuildError` with the sentence to print.
+
+    ``write_verilog=False`` (library use, e.g. the tests' sweeps over networks and boards) writes
+    everything but ``rtl/`` (and cannot ``--synth``).
+    """
+    t0 = time.time()
+    try:
+        network = get_network(args.network)
+    except (NetworkError, ValueError, OSError) as exc:
+        raise BuildError(str(exc)) from None
+    try:
+        board = get_board(args.board)
+    except UnknownBoardError as exc:
+        raise BuildError(str(exc)) from None
+    if args.population < 2 or args.generations < 1:
+        raise BuildError("the GA needs --population of at least 2 and --generations of at least 1")
+    out = args.out or Path("build") / f"{network.name}-{board.name}"
+    _check_writable(out)
+    engines, excluded = _probe_engines(args.engine, args.data_width)
+
+    space = search_space(engines, args.data_width)
+    evaluator = Evaluator(network, board, args.data_width)
+    witness, closest = fit_witness(space, network, board, args.data_width)
+    if witness is None:
+        raise BuildError(f"no {'/'.join(engines)} configuration can fit {network.name} on {board.name}: "
+                         f"the smallest design {closest.problem or 'is infeasible'}")
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.generations + 1, desc=f"DSE {network.name} on {board.name}", unit="gen", file=sys.stderr)
+
+    def progress(gen, best):
+        if bar is not None:
+            bar.set_postfix_str(f"best {best.fps:.3g} fps, {evaluator.evaluations} designs")
+            bar.update(1)
+
+    try:
+        result = genetic_search(space, evaluator, population=args.population, generations=args.generations,
+                                seed=args.seed, progress=progress)
+    except NoFeasibleDesign as exc:
+        raise BuildError(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    design = result.best
+    if not design.feasible:
+        raise BuildError(f"no configuration can fit {network.name} on {board.name}: {design.problem}")
+
+    from .generate import verilog_text
+    from .report import report_dict, write_design_json, write_report
+
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    try:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        measured = None
+        if write_verilog:
+            (tmp / "rtl").mkdir()
+            try:
+                verilog = verilog_text(design.config)
+            except Exception as exc:  # the generator's own error, reported in one sentence
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise BuildError(f"the Verilog of {design.config.name} could not be generated: "
+                                 f"{type(exc).__name__}: {first}") from None
+            (tmp / "rtl" / f"{design.config.name}.v").write_text(verilog)
+            if args.synth:
+                from .synth import SynthError, synth_counts
+
+                if not args.quiet:
+                    print(f"synthesising {design.config.name} with Yosys (minutes)...", file=sys.stderr)
+                try:
+                    counts = synth_counts(verilog, design.config.name, family=board.family)
+                    measured = {k: counts[k] for k in ("LUT", "FF", "DSP", "BRAM36", "LUTRAM", "CARRY")}
+                except SynthError as exc:
+                    measured = {"error": str(exc).strip() or "yosys failed without a message"}
+                    print(f"warning: Yosys could not synthesise {design.config.name}; the report has no measured counts",
+                          file=sys.stderr)
+        settings = {"population": args.population, "generations": args.generations, "data_width": args.data_width,
+                    "seconds": round(time.time() - t0, 2)}
+        report = report_dict(design, result, engines=engines, excluded=excluded, measured=measured, settings=settings)
+        write_design_json(design, tmp / "design.json")
+        write_report(design, result, tmp, report)
+        # Replace atomically: the complete folder appears under its name in one rename.
+        old = None
+        if out.exists():
+            old = out.parent / f".{out.name}.old-{os.getpid()}"
+            out.rename(old)
+        tmp.rename(out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        raise BuildError(f"cannot write the output folder {out}: {exc.strerror or exc}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out, design
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from amaranth.hdl import UnusedElaboratable
+
+    # Probing rtl.top builds components it never elaborates; Amaranth's warning about that
+    # would bury the one-sentence messages.
+    warnings.filterwarnings("ignore", category=UnusedElaboratable)
+    args = _parser().parse_args(argv)
+    try:
+        out, design = run_build(args)
+    except BuildError as exc:
+        msg = str(exc).strip().rstrip(".")
+        print(f"error: {msg}.", file=sys.stderr)
+        return 1
+    cfg = design.config
+    print(f"wrote {out}: {design.genome.label}; predicted {design.fps:.3g} fps, {design.gops:.3g} GOP/s; "
+          f"LUT {design.resources.totals['LUT']}, DSP {design.resources.totals['DSP']}, "
+          f"BRAM36 {design.resources.totals['BRAM36']:g} of {design.board.name}; rtl/{cfg.name}.v")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""From a stage-1 genome to a complete, costed design (config + per-layer plan + resources).
+
+:class:`Genome` is what the genetic algorithm varies: the engine and its tile size, the PE array
+(``pm`` output x ``pn`` input channels), the AXI width, and two buffer-size genes (the largest
+kernel the line buffer is built for, the line buffer's row capacity as a fraction of the widest
+row) plus whether fully-connected layers use the accelerator (they set the weight-buffer depth
+when their input vectors are long).
+
+:func:`evaluate` turns a genome into a :class:`Design`:
+
+1. the layers the genome makes eligible set a provisional configuration (channel, size, kernel,
+   stride limits; row capacity = widest eligible row / ``row_divisor``);
+2. stage 2 (dse/schedule.py) plans every layer (placement, mapping, strips);
+3. the final :class:`rtl.config.AcceleratorConfig` sizes every limit and buffer from the runs
+   actually placed on the accelerator (``max_row_words``, ``max_weight_taps``, ``max_width``...),
+   so buffers are just big enough;
+4. the resource model checks it against the board with headroom; the fitness is the network's
+   frames per second (infeasible designs rank below every feasible one, by how far they overshoot).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+from rtl.config import AcceleratorConfig
+
+from .boards import Board
+from .networks import Network
+from .perf_model import CONSTANTS, CycleConstants, memory_port, peak_ops_per_cycle
+from .resource_model import HEADROOM, ModelUnavailable, ResourceEstimate, estimate_resources
+from .schedule import Capabilities, LayerPlan, eligible_invocation, plan_layer
+
+__all__ = ["Genome", "Design", "evaluate", "fitness_key", "KERNEL_SIZES"]
+
+KERNEL_SIZES = (1, 3, 5, 7)
+
+
+@dataclass(frozen=True)
+class Genome:
+    engine: str = "direct"
+    m: int = 0
+    pm: int = 8
+    pn: int = 8
+    axi_data_width: int = 64
+    #: Output channels the requantiser computes per cycle (divides pm).
+    requant_lanes: int = 1
+    #: Largest kernel the direct engine is built for; bigger kernels run on the CPU.
+    kernel_cap: int = 7
+    #: Fully-connected layers on the accelerator (as 1x1 convolutions) or on the CPU.
+    fc_on_accelerator: bool = True
+    #: Line-buffer row capacity = widest eligible row / row_divisor (wider rows run in strips).
+    row_divisor: int = 1
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @property
+    def label(self) -> str:
+        eng = "direct" if self.engine == "direct" else f"F({self.m},3)"
+        return (f"{eng} pm={self.pm} pn={self.pn} axi={self.axi_data_width} kmax={self.kernel_cap} "
+                f"lanes={self.requant_lanes} fc={'acc' if self.fc_on_accelerator else 'cpu'} rows/{self.row_divisor}")
+
+
+@dataclass
+class Design:
+    """A costed candidate: its configuration, plan, resources and throughput."""
+
+    genome: Genome
+    network: Network
+    board: Board
+    config: AcceleratorConfig | None
+    plans: list[LayerPlan] = field(default_factory=list)
+    resources: ResourceEstimate | None = None
+    feasible: bool = False
+    problem: str = ""
+    seconds: float = math.inf
+    #: For a design whose layers all run faster on the CPU: the time with them forced onto it.
+    forced_seconds: float = math.inf
+
+    @property
+    def accelerated(self) -> list[LayerPlan]:
+        return [p for p in self.plans if p.runs_on == "accelerator"]
+
+    @property
+    def fps(self) -> float:
+        return 1.0 / self.seconds if self.feasible and self.seconds > 0 else 0.0
+
+    @property
+    def gops(self) -> float:
+        return self.network.ops / self.seconds / 1e9 if self.feasible else 0.0
+
+    @property
+    def accelerator_seconds(self) -> float:
+        return sum(p.seconds for p in self.accelerated)
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(p.seconds for p in self.plans if p.runs_on == "cpu")
+
+    @property
+    def peak_gops(self) -> float:
+        if self.config is None:
+            return 0.0
+        return peak_ops_per_cycle(self.config) * self.config.clock_mhz * 1e6 / 1e9
+
+    @property
+    def overuse(self) -> float:
+        return self.resources.overuse(self.board) if self.resources else math.inf
+
+
+def fitness_key(design: Design) -> tuple:
+    """Sort key (bigger is better).
+
+    Feasible designs first, by fps, then by fewer resources (sum of utilisations). Then designs
+    too small to beat the CPU anywhere, by the fps they would reach if forced (so the search
+    climbs towards bigger arrays), then designs over the board's limits, by how far over.
+    """
+    if design.feasible:
+        util = design.resources.utilisation(design.board)
+        return (2, round(design.fps, 9), -round(sum(util.values()), 9))
+    if math.isfinite(design.forced_seconds):
+        return (1, round(1.0 / design.forced_seconds, 9), 0.0)
+    return (0, -design.overuse if math.isfinite(design.overuse) else -1e9, 0.0)
+
+
+def _round_kernel(k: int) -> int:
+    for size in KERNEL_SIZES:
+        if k <= size:
+            return size
+    raise ValueError(f"kernel {k} exceeds 7")
+
+
+def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8,
+             constants: CycleConstants = CONSTANTS, coefficients: dict | None = None,
+             headroom: dict | None = None, force_accelerator: bool = False) -> Design:
+    """Stage 2 and the models for one stage-1 genome (see the module docstring).
+
+    ``force_accelerator``: stage 2 keeps every eligible layer on the accelerator (a witness that
+    the configuration fits the board, whatever the CPU could do).
+    """
+    headroom = headroom or HEADROOM
+    caps = Capabilities(genome.engine, genome.kernel_cap if genome.engine == "direct" else 3,
+                        genome.fc_on_accelerator)
+    design = Design(genome, network, board, None)
+    eligible = [inv for inv, _, _ in (eligible_invocation(l, caps) for l in network.layers) if inv is not None]
+    if not eligible:
+        design.problem = f"no layer of {network.name} can run on the {genome.engine} engine with these limits"
+        return design
+    pn = genome.pn
+    widest = max(inv.width * math.ceil(inv.in_channels / pn) for inv in eligible)
+    row_capacity = max(1, math.ceil(widest / genome.row_divisor))
+    try:
+        provisional = _config(genome, eligible, data_width, board, row_capacity)
+    except ValueError as exc:
+        design.problem = str(exc)
+        return design
+    port = memory_port(provisional, board, constants)
+    plans = [plan_layer(l, provisional, caps, port, board, row_capacity, constants, force_accelerator)
+             for l in network.layers]
+    runs = [inv for p in plans for inv in p.invocations]
+    design.plans = plans
+    if not runs:
+        design.problem = f"no layer of {network.name} is worth running on the {genome.engine} engine"
+        # A gradient for the search: how fast it would be if the eligible layers were forced
+        # onto this (too small) accelerator.
+        forced = [plan_layer(l, provisional, caps, port, board, row_capacity, constants, True) for l in network.layers]
+        design.forced_seconds = sum(p.seconds for p in forced)
+        return design
+    try:
+        config = _config(genome, runs, data_width, board, None)
+    except ValueError as exc:
+        design.problem = str(exc)
+        return design
+    design.config = config
+    try:
+        design.resources = estimate_resources(config, board.family, coefficients)
+    except ModelUnavailable as exc:
+        design.problem = str(exc)
+        return design
+    violations = design.resources.violations(board, headroom)
+    design.seconds = sum(p.seconds for p in plans)
+    if violations:
+        design.problem = f"does not fit {board.name}: " + ", ".join(violations)
+        return design
+    design.feasible = True
+    return design
+
+
+def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: int | None) -> AcceleratorConfig:
+    """The smallest configuration that accepts every descriptor in ``runs``."""
+    pn = genome.pn
+    max_k = _round_kernel(max(r.kernel for r in runs))
+    if genome.engine == "winograd":
+        max_k = 3
+    max_c = max(max(r.in_channels, r.out_channels) for r in runs)
+    rows = max(r.width * math.ceil(r.in_channels / pn) for r in runs)
+    taps = max(math.ceil(r.in_channels / pn) * r.kernel ** 2 for r in runs)
+    max_w = max(r.width for r in runs)
+    cfg = dict(
+        engine=genome.engine, m=genome.m if genome.engine == "winograd" else 0, pm=genome.pm, pn=pn,
+        data_width=data_width, axi_data_width=genome.axi_data_width,
+        max_width=max_w, max_height=max(r.height for r in runs), max_channels=max_c,
+        max_kernel=max_k, max_stride=max(r.stride for r in runs), clock_mhz=board.clock_mhz,
+        requant_lanes=genome.requant_lanes,
+        max_weight_taps=taps,
+    )
+    if row_capacity is None:
+        cfg["max_row_words"] = rows
+    else:
+        cfg["max_row_words"] = min(row_capacity, max_w * math.ceil(max_c / pn))
+    return AcceleratorConfig(**cfg)

@@ -1,0 +1,238 @@
+"""Analytical cycle model of one accelerator run (one layer descriptor), per engine.
+
+The model follows the engine's schedule (docs/architecture.md, docs/dse.md):
+
+* **Direct engine.** Output channels are processed in ``MG = ceil(M / pm)`` groups. For each
+  group the whole input (``H * CG * W`` words of ``pn`` channels, ``CG = ceil(C / pn)``) streams
+  from DDR through the line buffer while the MAC array consumes one ``pn``-vector tap per cycle
+  with a ``pm x pn`` weight word: ``Ho * Wo * CG * K * K`` compute cycles per group. The group's
+  weights (``CG * K * K * pm * pn`` words) sit in one bank of a ping-pong buffer; the next group's
+  weights load over the same read channel while the current group computes, so only the first
+  group's load is exposed. Outputs (``Ho * Wo * pm`` values per group) leave on the same AXI
+  port's write channel.
+* **Winograd engine, F(m, 3).** Same loop; one ``n x n x pn`` tile per cycle (``n = m + 2``),
+  so a group computes in ``ceil(Ho / m) * ceil(Wo / m) * CG`` cycles.
+* Both: the requantiser takes ``pm / requant_lanes`` cycles per output pixel, so a group needs at
+  least ``Ho * Wo * pm / requant_lanes`` cycles. Each group reads its quant entries (16 bytes per
+  output channel) and weights right after the previous group's input (one in-order read master),
+  so they load while the previous group computes its last output row; the excess is exposed.
+
+Per group: ``cycles = max(compute + prime, transfer + read_latency) + pipeline + group_setup``
+where ``prime`` is the time to bring in the first rows the window needs, and ``transfer`` is the
+slowest of the read channel, the write channel and the DDR they share (reads + writes). A run
+adds ``layer_setup``, the exposed first weight load and the final write response.
+
+Every tunable number is in :class:`CycleConstants` (``CONSTANTS``): recalibrate them there when
+the simulated cycles of the real RTL are known (``bench/`` compares them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+from rtl.config import AcceleratorConfig
+from rtl.control.layer_check import QUANT_ENTRY_BYTES
+
+__all__ = [
+    "CycleConstants",
+    "CONSTANTS",
+    "MemoryPort",
+    "Invocation",
+    "RunCycles",
+    "memory_port",
+    "ideal_memory_port",
+    "run_cycles",
+    "cpu_seconds",
+    "peak_ops_per_cycle",
+]
+
+
+@dataclass(frozen=True)
+class CycleConstants:
+    """All calibration constants of the cycle and time models, in one place."""
+
+    #: Cycles from the last tap of a group to its last output word leaving the engine
+    #: (MAC array 4 + requantiser 5 + write packing 1).
+    direct_pipeline: int = 10
+    #: Same for the Winograd datapath (input transform, EWMM, output transform, requantiser).
+    winograd_pipeline: int = 24
+    #: Descriptor checks (rtl.control.layer_check: ~7 sequential 33-cycle products) and the first
+    #: command issue at the start of a run.
+    layer_setup: int = 240
+    #: Bookkeeping between output-channel groups (bank swap, counter reload).
+    group_setup: int = 4
+    #: Cycles from an AR handshake to its first R beat on the board (HP port + DDR controller).
+    read_latency: int = 40
+    #: Cycles from the last W beat of a run to its B response.
+    write_latency: int = 30
+    #: Fraction of the peak DDR bandwidth that long INCR bursts sustain.
+    ddr_efficiency: float = 0.75
+    #: Host time per accelerator run: register writes, start, done poll (seconds).
+    host_overhead_s: float = 20e-6
+    #: Host time per software layer: Python/numpy call overhead (seconds).
+    cpu_layer_overhead_s: float = 50e-6
+    #: Fraction of the peak DDR bandwidth the CPU's copies sustain (layout changes of tiled runs).
+    cpu_copy_efficiency: float = 0.3
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+CONSTANTS = CycleConstants()
+
+
+@dataclass(frozen=True)
+class MemoryPort:
+    """Bytes per cycle the accelerator's one AXI port can move.
+
+    ``read_bpc``/``write_bpc``: per direction (port width limit); ``shared_bpc``: reads plus
+    writes together (DDR limit; ``math.inf`` in simulation); ``read_latency`` in cycles.
+    """
+
+    read_bpc: float
+    write_bpc: float
+    shared_bpc: float
+    read_latency: int
+    write_latency: int
+
+
+def memory_port(config: AcceleratorConfig, board, constants: CycleConstants = CONSTANTS) -> MemoryPort:
+    """The port of ``config`` on ``board`` at ``config.clock_mhz``.
+
+    The AXI master moves ``axi_data_width / 8`` bytes per cycle per direction at most, and no more
+    than the board's HP port width; DDR bandwidth (``ddr_gbps * ddr_efficiency``) is shared by
+    both directions.
+    """
+    port_bytes = min(config.axi_data_width, board.hp_port_bits) / 8
+    ddr_bpc = board.ddr_gbps * 1e9 * constants.ddr_efficiency / (config.clock_mhz * 1e6)
+    return MemoryPort(port_bytes, port_bytes, ddr_bpc, constants.read_latency, constants.write_latency)
+
+
+def ideal_memory_port(config: AcceleratorConfig, read_latency: int = 2, write_latency: int = 2) -> MemoryPort:
+    """A memory that answers every beat (the Verilator testbench's AXI RAM without pauses)."""
+    b = config.axi_data_width / 8
+    return MemoryPort(b, b, math.inf, read_latency, write_latency)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """One run of the accelerator: the layer descriptor it is started with."""
+
+    in_channels: int
+    out_channels: int
+    height: int
+    width: int
+    kernel: int
+    stride: int
+    padding: int
+
+    @property
+    def out_height(self) -> int:
+        return (self.height + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.width + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def macs(self) -> int:
+        return self.out_channels * self.in_channels * self.kernel ** 2 * self.out_height * self.out_width
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class RunCycles:
+    """Predicted cycles of one run and where they go."""
+
+    cycles: int
+    compute_cycles: int
+    transfer_cycles: int
+    read_bytes: int
+    write_bytes: int
+    groups: int
+    bound: str  # "compute" or "memory"
+
+
+def _ceil(a: float) -> int:
+    return int(math.ceil(a - 1e-9))
+
+
+def peak_ops_per_cycle(config: AcceleratorConfig) -> int:
+    """Operations (2 per MAC of the equivalent direct convolution) per cycle at full occupancy."""
+    if config.engine == "winograd":
+        return 2 * config.pm * config.pn * config.m ** 2 * 9
+    return 2 * config.pm * config.pn
+
+
+def run_cycles(inv: Invocation, config: AcceleratorConfig, port: MemoryPort,
+               constants: CycleConstants = CONSTANTS) -> RunCycles:
+    """Cycles from AP_START to AP_DONE of one run of ``inv`` on ``config``."""
+    pm, pn, dw = config.pm, config.pn, config.data_width
+    ebytes = dw / 8
+    cg = math.ceil(inv.in_channels / pn)
+    mg = math.ceil(inv.out_channels / pm)
+    ho, wo, k = inv.out_height, inv.out_width, inv.kernel
+    if ho < 1 or wo < 1:
+        raise ValueError(f"descriptor {inv} has an empty output")
+    word_bytes = pn * ebytes
+    in_bytes = inv.height * cg * inv.width * word_bytes
+    # Per group: the quant table entries and the weights, read just before the group's input.
+    wq_bytes = cg * k * k * pm * pn * ebytes + pm * QUANT_ENTRY_BYTES
+    out_bytes = ho * wo * pm * ebytes
+    pixels = ho * wo
+    if config.engine == "winograd":
+        if k != 3 or inv.stride != 1:
+            raise ValueError("the Winograd engine runs 3x3 stride-1 descriptors only")
+        m = config.m
+        tiles_per_row = math.ceil(wo / m) * cg
+        compute = math.ceil(ho / m) * tiles_per_row
+        row_compute = tiles_per_row
+        prime_rows = min(m + 2, inv.height + inv.padding)
+        pipeline = constants.winograd_pipeline
+    else:
+        row_compute = wo * cg * k * k
+        compute = ho * row_compute
+        prime_rows = min(k, inv.height + inv.padding)
+        pipeline = constants.direct_pipeline
+    # The requantiser takes pm / requant_lanes cycles per output pixel.
+    compute = max(compute, _ceil(pixels * pm / config.requant_lanes))
+    prime_rows = max(1, prime_rows - inv.padding)
+    prime = _ceil(prime_rows * cg * inv.width * word_bytes / port.read_bpc)
+    wq_cycles = _ceil(wq_bytes / port.read_bpc)
+    # The next group's weights arrive after this group's last input word, i.e. while its last
+    # output row computes; whatever they take beyond that is exposed.
+    exposed = max(0, wq_cycles - row_compute)
+
+    total = constants.layer_setup + wq_cycles + port.read_latency
+    transfer_total = 0
+    compute_bound = 0
+    for g in range(mg):
+        reads = in_bytes + (wq_bytes if g < mg - 1 else 0)
+        transfer = _ceil(max(reads / port.read_bpc, out_bytes / port.write_bpc, (reads + out_bytes) / port.shared_bpc))
+        transfer_total += transfer
+        if compute + prime >= transfer:
+            compute_bound += 1
+        total += max(compute + prime, transfer) + pipeline + constants.group_setup + (exposed if g < mg - 1 else 0)
+    total += port.write_latency
+    read_bytes = int(mg * (in_bytes + wq_bytes))
+    write_bytes = int(mg * out_bytes)
+    bound = "compute" if compute_bound * 2 >= mg else "memory"
+    return RunCycles(int(total), int(compute * mg), int(transfer_total), read_bytes, write_bytes, mg, bound)
+
+
+def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = CONSTANTS) -> float:
+    """Time the board's CPU takes for ``layer`` (a :class:`dse.networks.Layer`).
+
+    Compute at ``board.cpu_gops`` or memory traffic at the DDR's sustained bandwidth, whichever is
+    slower, plus a fixed per-layer overhead.
+    """
+    ebytes = data_width / 8
+    n_in = max(1, len(layer.inputs))
+    traffic = (layer.input_elements * n_in + layer.output_elements + layer.weight_count) * ebytes
+    ops = layer.ops if layer.ops else layer.element_ops
+    bw = board.ddr_gbps * 1e9 * constants.ddr_efficiency
+    return max(ops / (board.cpu_gops * 1e9), traffic / bw) + constants.cpu_layer_overhead_s

@@ -1,0 +1,256 @@
+"""The deploy folder's documents: design.json, report.json, report.md and the PNG plots.
+
+* ``design.json``: what the driver and ``sim.run`` need: ``config`` (AcceleratorConfig.to_dict()),
+  ``network``, ``board``, ``clock_mhz``, ``layers`` (per layer: name, kind, shapes, kernel,
+  stride, padding, relu, ``runs_on`` = "accelerator"/"cpu", ``reason``, ``predicted_cycles``, and
+  the plan: ``mapping``, ``tiles``, ``descriptors`` = the runs to start), and ``register_map``
+  (``rtl.registers.control_register_map(config).to_dict()``).
+* ``report.json`` / ``report.md``: the chosen configuration, per-layer table (ops, predicted
+  cycles, GOP/s, compute or memory bound, where it runs), totals (fps, GOP/s), predicted
+  resources against the board (and Yosys counts with ``--synth``), and the search history.
+* ``ga_convergence.png`` (best and mean feasible fps per generation) and ``roofline.png`` (the
+  accelerated layers against the design's compute roof and its memory-bandwidth roof).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from .design import Design
+from .ga import SearchResult
+from .perf_model import CONSTANTS, memory_port
+from .resource_model import HEADROOM
+
+__all__ = ["design_dict", "report_dict", "write_design_json", "write_report", "plot_convergence", "plot_roofline",
+           "DESIGN_LAYER_KEYS"]
+
+#: Keys every layer entry of design.json has (the driver's contract).
+DESIGN_LAYER_KEYS = ("name", "kind", "in_channels", "out_channels", "height", "width", "kernel", "stride",
+                     "padding", "relu", "runs_on", "reason", "predicted_cycles")
+
+
+def _register_map(config) -> dict | None:
+    try:
+        from rtl.registers import control_register_map
+    except ImportError:
+        return None
+    return control_register_map(config).to_dict()
+
+
+def design_dict(design: Design) -> dict:
+    cfg = design.config
+    layers = []
+    for p in design.plans:
+        d = p.to_dict()
+        layers.append({k: d[k] for k in DESIGN_LAYER_KEYS} | {
+            "out_height": d["out_height"], "out_width": d["out_width"], "inputs": d["inputs"],
+            "op_type": d["op_type"], "mapping": d["mapping"], "tiles": d["tiles"], "descriptors": d["descriptors"],
+        })
+    out = {
+        "config": cfg.to_dict(),
+        "name": cfg.name,
+        "network": design.network.name,
+        "input_shape": list(design.network.input_shape),
+        "board": design.board.name,
+        "part": design.board.part,
+        "clock_mhz": cfg.clock_mhz,
+        "layers": layers,
+    }
+    regs = _register_map(cfg)
+    if regs is not None:
+        out["register_map"] = regs
+    return out
+
+
+def report_dict(design: Design, search: SearchResult, *, engines: list[str], excluded: dict[str, str],
+                measured: dict | None = None, settings: dict | None = None) -> dict:
+    cfg, board, res = design.config, design.board, design.resources
+    port = memory_port(cfg, board)
+    acc_ops = sum(p.layer.ops for p in design.accelerated)
+    totals = {
+        "fps": design.fps,
+        "seconds_per_frame": design.seconds,
+        "gops": design.gops,
+        "ops": design.network.ops,
+        "accelerated_ops_fraction": acc_ops / design.network.ops if design.network.ops else 0.0,
+        "accelerator_seconds": design.accelerator_seconds,
+        "cpu_seconds": design.cpu_seconds,
+        "accelerator_gops": acc_ops / design.accelerator_seconds / 1e9 if design.accelerator_seconds else 0.0,
+        "peak_gops": design.peak_gops,
+        "bandwidth_gbps": min(port.read_bpc * cfg.clock_mhz * 1e6, port.shared_bpc * cfg.clock_mhz * 1e6) / 1e9,
+    }
+    resources = {
+        "predicted": res.totals,
+        "board": board.resources,
+        "headroom": HEADROOM,
+        "utilisation": {k: round(v, 4) for k, v in res.utilisation(board).items()},
+        "calibrated": res.calibrated,
+        "components": res.to_dict()["components"],
+        "memories": res.to_dict()["memories"],
+    }
+    if measured is not None:
+        resources["measured"] = measured
+    return {
+        "network": design.network.name,
+        "network_source": design.network.source,
+        "board": board.to_dict(),
+        "clock_mhz": cfg.clock_mhz,
+        "config": cfg.to_dict(),
+        "genome": design.genome.to_dict(),
+        "totals": totals,
+        "resources": resources,
+        "layers": [p.to_dict() for p in design.plans],
+        "search": {
+            "method": "two-stage: genetic algorithm over the hardware (stage 1), exact per-layer schedule (stage 2)",
+            "engines": engines,
+            "excluded_engines": excluded,
+            "seed": search.seed,
+            "evaluations": search.evaluations,
+            "evaluations_to_best": search.evaluations_to_best,
+            "space_size": search.space_size,
+            "history": search.history,
+            **(settings or {}),
+        },
+        "model": {"constants": CONSTANTS.to_dict(), "headroom": HEADROOM},
+    }
+
+
+def write_design_json(design: Design, path: Path) -> None:
+    Path(path).write_text(json.dumps(design_dict(design), indent=1) + "\n")
+
+
+def plot_convergence(history: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    gens = [h["generation"] for h in history]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    ax.plot(gens, [h["best_fps"] for h in history], marker="o", label="best fps")
+    ax.plot(gens, [h["mean_feasible_fps"] for h in history], marker=".", linestyle="--", label="mean fps (feasible)")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("frames per second (predicted)")
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def plot_roofline(design: Design, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cfg = design.config
+    peak = design.peak_gops
+    port = memory_port(cfg, design.board)
+    bw = min(port.read_bpc, port.shared_bpc) * cfg.clock_mhz * 1e6 / 1e9  # GB/s
+    pts = [(p.layer.ops / max(1, p.read_bytes + p.write_bytes), p.gops, p.layer.name, p.bound)
+           for p in design.accelerated if p.layer.ops]
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+    lo = min([x for x, *_ in pts] + [0.1]) / 2
+    hi = max([x for x, *_ in pts] + [10 * peak / bw]) * 2
+    xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+    ax.plot(xs, [min(peak, bw * x) for x in xs], color="black", label=f"roof: {peak:.0f} GOP/s, {bw:.2f} GB/s")
+    for bound, color in (("compute", "tab:blue"), ("memory", "tab:red")):
+        sel = [(x, y, n) for x, y, n, b in pts if b == bound]
+        if sel:
+            ax.scatter([x for x, _, _ in sel], [y for _, y, _ in sel], color=color, label=f"{bound}-bound layers", zorder=3)
+    for x, y, n, _ in pts:
+        ax.annotate(n, (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("operational intensity (ops per DDR byte)")
+    ax.set_ylabel("GOP/s (predicted)")
+    ax.set_title(f"{design.network.name} on {design.board.name}: {cfg.name}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def _fmt(v: float) -> str:
+    if v == 0:
+        return "0"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def write_report(design: Design, search: SearchResult, out_dir: Path, report: dict) -> None:
+    """report.json, report.md and the two plots into ``out_dir``."""
+    out_dir = Path(out_dir)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=1) + "\n")
+    if search.history:
+        plot_convergence(search.history, out_dir / "ga_convergence.png",
+                         f"GA: {design.network.name} on {design.board.name} (seed {search.seed})")
+    plot_roofline(design, out_dir / "roofline.png")
+    cfg, t, r = design.config, report["totals"], report["resources"]
+    lines = [
+        f"# convforge design: {design.network.name} on {design.board.name}",
+        "",
+        f"Predicted **{t['fps']:.3g} fps** ({t['seconds_per_frame'] * 1e3:.4g} ms per frame), "
+        f"**{t['gops']:.3g} GOP/s** over the whole network ({t['ops'] / 1e9:.4g} GOP per frame, "
+        f"{t['accelerated_ops_fraction']:.1%} of it on the accelerator at {t['accelerator_gops']:.3g} GOP/s; "
+        f"design peak {t['peak_gops']:.4g} GOP/s at {cfg.clock_mhz:g} MHz).",
+        "",
+        "## Configuration",
+        "",
+        "| parameter | value |",
+        "| --- | --- |",
+    ]
+    for k, v in cfg.to_dict().items():
+        lines.append(f"| {k} | {v} |")
+    lines += ["", f"Top module `{cfg.name}` (rtl/{cfg.name}.v).", "", "## Resources", "",
+              f"Predicted by the resource model (dse/resource_model.py); headroom: a design may use "
+              f"{HEADROOM['LUT']:.0%} of each resource.", ""]
+    measured = r.get("measured")
+    synth_error = measured.get("error") if measured else None
+    if synth_error:
+        measured = None
+    head = "| resource | predicted | board | limit | utilisation |" + (" Yosys synth_xilinx |" if measured else "")
+    lines += [head, "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if measured else "")]
+    for k in ("LUT", "FF", "DSP", "BRAM36"):
+        row = (f"| {k} | {_fmt(r['predicted'][k])} | {r['board'][k]} | {_fmt(HEADROOM[k] * r['board'][k])} | "
+               f"{r['utilisation'][k]:.1%} |")
+        if measured:
+            row += f" {_fmt(measured.get(k, 0))} |"
+        lines.append(row)
+    if synth_error:
+        lines += ["", f"`--synth`: Yosys failed ({synth_error.splitlines()[0][:200]}); no measured counts."]
+    if not r["calibrated"]:
+        unc = [n for n, c in r["components"].items() if not c["calibrated"]]
+        lines += ["", f"Components with prior (not yet Yosys-calibrated) LUT/FF coefficients: {', '.join(unc)}."]
+    lines += ["", "## Layers", "",
+              "| layer | kind | shape (C x H x W -> M x Ho x Wo) | k/s/p | GOP | runs on | mapping | runs | predicted cycles | ms | GOP/s | bound |",
+              "| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |"]
+    for p in design.plans:
+        l = p.layer
+        lines.append(
+            f"| {l.name} | {l.kind if l.kind != 'unsupported' else l.op_type} | {l.in_channels}x{l.height}x{l.width} -> "
+            f"{l.out_channels}x{l.out_height}x{l.out_width} | {l.kernel}/{l.stride}/{l.padding} | {l.ops / 1e9:.3g} | "
+            f"{p.runs_on} | {p.mapping} | {p.tiles} | {p.predicted_cycles:,} | {p.seconds * 1e3:.3g} | {p.gops:.3g} | {p.bound} |")
+    cpu = [p for p in design.plans if p.runs_on == "cpu"]
+    if cpu:
+        lines += ["", "Layers on the CPU and why:", ""]
+        lines += [f"* {p.layer.name}: {p.reason}" for p in cpu]
+    s = report["search"]
+    lines += ["", "## Search", "",
+              f"{s['method']}. Engines searched: {', '.join(s['engines'])}; space of {s['space_size']:,} genotypes, "
+              f"{s['evaluations']:,} distinct designs evaluated (best found after {s['evaluations_to_best']:,}); "
+              f"seed {s['seed']}, population {s.get('population')}, generations {s.get('generations')}.", ""]
+    for eng, why in s["excluded_engines"].items():
+        lines.append(f"* {eng} engine not searched: {why}")
+    lines += ["", "Chosen genome: `" + design.genome.label + "`.", "",
+              "| generation | best fps | mean fps (feasible) | feasible | evaluations |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for h in s["history"]:
+        lines.append(f"| {h['generation']} | {h['best_fps']:.4g} | {h['mean_feasible_fps']:.4g} | {h['feasible']} | {h['evaluations']} |")
+    lines += ["", "![GA convergence](ga_convergence.png)", "", "![Roofline](roofline.png)", ""]
+    (out_dir / "report.md").write_text("\n".join(lines))

@@ -1,0 +1,330 @@
+"""Resource model of a ConvAccelerator configuration: DSP, BRAM36, LUT, FF per component.
+
+* **DSP** counts are exact rules: one DSP48 per multiplier when the signed product fits the
+  slice's multiplier (25x18 for DSP48E1 on 7-series, 27x18 for DSP48E2 on UltraScale+), two
+  otherwise. The direct MAC array has ``pm*pn`` multipliers (an int16 x int16 product fits one
+  slice); the Winograd EWMM array ``pm*pn*n^2`` with the transformed operand widths of
+  ``rtl.winograd_math``. The requantiser's ``(acc + bias) * mult`` (33 x 32 bits) costs
+  ``dsp_per_multiply(33, 32)`` = 4 slices per lane (``config.requant_lanes`` lanes).
+* **BRAM36** is counted per memory from its width and depth the way Yosys/Vivado map a simple
+  dual-port RAM: the cheapest tiling by RAMB36 shapes 512x72, 1Kx36, 2Kx18, 4Kx9, 8Kx4, 16Kx2,
+  32Kx1 or RAMB18 shapes (half a RAMB36) 512x36, 1Kx18, 2Kx9, 4Kx4, 8Kx2, 16Kx1; memories of at
+  most ``LUTRAM_MAX_BITS`` bits become distributed RAM (0 BRAM).
+* **LUT/FF** are linear models in each component's parameters, ``coef . features``. The
+  coefficients live in ``dse/resource_coefficients.json``, fitted by
+  ``bench/calibrate_resources.py`` from Yosys ``synth_xilinx`` counts of the real generated
+  modules; a component whose module does not exist yet carries a documented prior estimate,
+  marked ``"calibrated": false`` in that file and in every report.
+
+Headroom: a configuration fits a board when every resource stays within ``HEADROOM`` (80%) of
+the device, leaving room for the PS interconnect, routing and timing closure.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtl.config import AcceleratorConfig
+
+__all__ = [
+    "HEADROOM",
+    "RESOURCES",
+    "COEFFICIENTS_PATH",
+    "MemorySpec",
+    "ComponentEstimate",
+    "ResourceEstimate",
+    "ModelUnavailable",
+    "dsp_per_multiply",
+    "bram36_for",
+    "memories",
+    "component_params",
+    "FEATURES",
+    "feature_vector",
+    "load_coefficients",
+    "estimate_resources",
+    "winograd_operand_widths",
+    "requant_sum_width",
+]
+
+#: Fraction of each device resource a configuration may use (the rest is routing headroom).
+HEADROOM = {"LUT": 0.8, "FF": 0.8, "DSP": 0.8, "BRAM36": 0.8}
+RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
+
+COEFFICIENTS_PATH = Path(__file__).with_name("resource_coefficients.json")
+
+#: Signed multiplier operand widths of one DSP slice per family.
+DSP_MULTIPLIER = {"xc7": (25, 18), "xcup": (27, 18)}
+
+#: Memories up to this many bits are mapped to LUTRAM by Yosys (measured: 8x256 LUTRAM, 8x512 a RAMB18;
+#: tests/unit/test_dse_models.py lists the measured shapes): they cost no block RAM.
+LUTRAM_MAX_BITS = 2048
+
+#: (depth, width) shapes of a RAMB36 and a RAMB18 in simple dual-port mode.
+_RAMB36_SHAPES = ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2), (32768, 1))
+_RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
+
+
+class ModelUnavailable(RuntimeError):
+    """A part of the model needs a module that does not exist yet (e.g. rtl.winograd_math)."""
+
+
+def dsp_per_multiply(a_width: int, b_width: int, family: str) -> int:
+    """DSP slices for one signed ``a_width x b_width`` multiply (the rule of ``rtl.winograd_math``:
+    one slice when the operands fit its ports, else the limbs Yosys' ``mul2dsp`` builds)."""
+    from rtl.winograd_math import dsp_per_multiply as rule
+
+    return rule(a_width, b_width, family)
+
+
+def bram36_for(width: int, depth: int) -> float:
+    """Block RAMs (RAMB36 equivalents, RAMB18 = 0.5) for a ``width x depth`` simple dual-port RAM."""
+    if width <= 0 or depth <= 0:
+        return 0.0
+    if width * depth <= LUTRAM_MAX_BITS:
+        return 0.0
+    best = math.inf
+    for d, w in _RAMB36_SHAPES:
+        best = min(best, math.ceil(depth / d) * math.ceil(width / w))
+    for d, w in _RAMB18_SHAPES:
+        best = min(best, 0.5 * math.ceil(depth / d) * math.ceil(width / w))
+    return float(best)
+
+
+@dataclass(frozen=True)
+class MemorySpec:
+    name: str
+    width: int
+    depth: int
+    count: int = 1
+
+    @property
+    def bram36(self) -> float:
+        return self.count * bram36_for(self.width, self.depth)
+
+    @property
+    def bits(self) -> int:
+        return self.count * self.width * self.depth
+
+
+@functools.lru_cache(maxsize=None)
+def _winograd_numerics(m: int, data_width: int, max_channels: int):
+    try:
+        from rtl.winograd_math import WinogradNumerics
+    except ImportError:
+        raise ModelUnavailable("rtl.winograd_math does not exist: the Winograd engine cannot be costed") from None
+    return WinogradNumerics(m, data_width, max_channels)
+
+
+def winograd_operand_widths(m: int, data_width: int, max_channels: int = 512) -> tuple[int, int]:
+    """(transformed input width, transformed filter width) of F(m, 3), from ``rtl.winograd_math``."""
+    num = _winograd_numerics(m, data_width, max_channels)
+    return num.input_width, num.filter_width
+
+
+def requant_sum_width(acc_width: int) -> int:
+    """Width of ``acc + bias`` in the requantiser (the operand of its wide multiply)."""
+    from rtl.numerics import REQUANT, signed_range, signed_width
+
+    a_lo, a_hi = signed_range(acc_width)
+    b_lo, b_hi = signed_range(REQUANT.bias_width)
+    return signed_width(a_lo + b_lo, a_hi + b_hi)
+
+
+def memories(config: AcceleratorConfig) -> list[MemorySpec]:
+    """The block memories of ``config``: line/tile buffer, weight ping-pong banks, output buffer."""
+    pm, pn, dw = config.pm, config.pn, config.data_width
+    if config.engine == "direct":
+        rows = config.max_kernel + config.max_stride
+        return [
+            MemorySpec("line_buffer", pn * dw, rows * config.row_words),
+            # Both ping-pong banks live in one memory (bank = top address bit), as
+            # rtl.buffers.weight_buffer builds it (Yosys counts agree).
+            MemorySpec("weight_buffer", pm * pn * dw, 2 * config.weight_depth),
+        ]
+    m = config.m
+    n = m + 2
+    # (n + m) row banks; each row stored as words of m columns x pn channels, split into even
+    # and odd column-group banks so that the n columns of a tile (two adjacent words) read in
+    # one cycle.
+    words_per_row = math.ceil(config.row_words / m)
+    # Weights: one word per input-channel group holds the pm x pn raw 3x3 filters.
+    filter_words = math.ceil(config.weight_depth / 9)
+    out_row_tiles = math.ceil(config.max_width / m)
+    return [
+        MemorySpec("tile_buffer", m * pn * dw, math.ceil(words_per_row / 2), 2 * (n + m)),
+        MemorySpec("weight_buffer", 9 * pm * pn * dw, 2 * filter_words),
+        MemorySpec("output_buffer", m * pm * 8, 2 * out_row_tiles, m),
+    ]
+
+
+def component_params(config: AcceleratorConfig) -> dict[str, dict]:
+    """Parameters of each component of ``config`` (the inputs of the feature functions)."""
+    pm, pn, dw = config.pm, config.pn, config.data_width
+    common = {
+        "requantiser": {"pm": pm, "lanes": config.requant_lanes, "acc": config.acc_width},
+        "axi_read": {"axi": config.axi_data_width, "outstanding": config.outstanding_reads},
+        "axi_write": {"axi": config.axi_data_width},
+        "control": {},
+        "layer_check": {},
+        "top_glue": {"axi": config.axi_data_width, "pm": pm, "pn": pn, "dw": dw},
+    }
+    if config.engine == "direct":
+        return {
+            "mac_array": {"pm": pm, "pn": pn, "dw": dw, "acc": config.acc_width},
+            "line_buffer": {"pn": pn, "dw": dw, "depth": (config.max_kernel + config.max_stride) * config.row_words},
+            "weight_buffer": {"pm": pm, "pn": pn, "dw": dw, "depth": config.weight_depth},
+            **common,
+        }
+    num = _winograd_numerics(config.m, dw, config.max_channel_groups * pn)
+    n = num.n
+    return {
+        "winograd_input_transform": {"pn": pn, "adder_bits": num.input_transform_adders * num.input_width},
+        "winograd_filter_transform": {"pm": pm, "pn": pn, "adder_bits": num.filter_transform_adders * num.filter_width},
+        "ewmm_array": {"pm": pm, "pn": pn, "n": n, "product": num.product_width, "acc": num.acc_width},
+        "winograd_output_transform": {"pm": pm, "adder_bits": num.output_transform_adders * num.acc_width},
+        "tile_buffer": {"pn": pn, "n": n, "dw": dw, "depth": config.row_words},
+        "weight_buffer": {"pm": pm, "pn": pn, "dw": 9 * dw, "depth": math.ceil(config.weight_depth / 9)},
+        "output_buffer": {"pm": pm, "n": n},
+        **common,
+    }
+
+
+def _log2(x: float) -> float:
+    return math.log2(max(2, x))
+
+
+#: Feature functions per component: name -> (feature names, params -> feature values).
+FEATURES = {
+    "mac_array": (("1", "pm*pn*dw", "pm*acc", "pn*dw"),
+                  lambda p: (1, p["pm"] * p["pn"] * p["dw"], p["pm"] * p["acc"], p["pn"] * p["dw"])),
+    "requantiser": (("1", "lanes", "pm*acc"), lambda p: (1, p["lanes"], p["pm"] * p["acc"])),
+    "line_buffer": (("1", "pn*dw", "log2(depth)"), lambda p: (1, p["pn"] * p["dw"], _log2(p["depth"]))),
+    "weight_buffer": (("1", "pm*pn*dw", "log2(depth)"), lambda p: (1, p["pm"] * p["pn"] * p["dw"], _log2(p["depth"]))),
+    "axi_read": (("1", "axi"), lambda p: (1, p["axi"])),
+    "axi_write": (("1", "axi"), lambda p: (1, p["axi"])),
+    "control": (("1",), lambda p: (1,)),
+    "layer_check": (("1",), lambda p: (1,)),
+    "top_glue": (("1", "axi", "pm*pn*dw"), lambda p: (1, p["axi"], p["pm"] * p["pn"] * p["dw"])),
+    "winograd_input_transform": (("pn*adder_bits",), lambda p: (p["pn"] * p["adder_bits"],)),
+    "winograd_filter_transform": (("pm*pn*adder_bits",), lambda p: (p["pm"] * p["pn"] * p["adder_bits"],)),
+    "ewmm_array": (("1", "pm*pn*n^2*product", "pm*n^2*acc"),
+                   lambda p: (1, p["pm"] * p["pn"] * p["n"] ** 2 * p["product"], p["pm"] * p["n"] ** 2 * p["acc"])),
+    "winograd_output_transform": (("pm*adder_bits",), lambda p: (p["pm"] * p["adder_bits"],)),
+    "tile_buffer": (("1", "pn*n^2*dw", "log2(depth)"), lambda p: (1, p["pn"] * p["n"] ** 2 * p["dw"], _log2(p["depth"]))),
+    "output_buffer": (("1", "pm*n"), lambda p: (1, p["pm"] * p["n"])),
+}
+
+
+def feature_vector(component: str, params: dict) -> tuple[float, ...]:
+    return tuple(float(v) for v in FEATURES[component][1](params))
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def load_coefficients(path: Path | str | None = None) -> dict:
+    """The coefficient file written by ``bench/calibrate_resources.py``."""
+    return _load(str(path or COEFFICIENTS_PATH))
+
+
+@dataclass(frozen=True)
+class ComponentEstimate:
+    name: str
+    lut: float
+    ff: float
+    dsp: int
+    bram36: float
+    calibrated: bool
+
+    def to_dict(self) -> dict:
+        return {"LUT": round(self.lut), "FF": round(self.ff), "DSP": self.dsp, "BRAM36": self.bram36,
+                "calibrated": self.calibrated}
+
+
+@dataclass
+class ResourceEstimate:
+    components: list[ComponentEstimate]
+    memories: list[MemorySpec] = field(default_factory=list)
+
+    @property
+    def totals(self) -> dict[str, float]:
+        return {
+            "LUT": round(sum(c.lut for c in self.components)),
+            "FF": round(sum(c.ff for c in self.components)),
+            "DSP": sum(c.dsp for c in self.components),
+            "BRAM36": sum(c.bram36 for c in self.components),
+        }
+
+    @property
+    def calibrated(self) -> bool:
+        return all(c.calibrated for c in self.components)
+
+    def utilisation(self, board) -> dict[str, float]:
+        caps = board.resources
+        return {k: v / caps[k] for k, v in self.totals.items()}
+
+    def violations(self, board, headroom: dict[str, float] = HEADROOM) -> list[str]:
+        """Resources over ``headroom`` of ``board``, as sentences (empty when it fits)."""
+        caps = board.resources
+        out = []
+        for k, v in self.totals.items():
+            limit = headroom[k] * caps[k]
+            if v > limit:
+                out.append(f"{k} {v:g} > {headroom[k]:.0%} of {caps[k]}")
+        return out
+
+    def fits(self, board, headroom: dict[str, float] = HEADROOM) -> bool:
+        return not self.violations(board, headroom)
+
+    def overuse(self, board, headroom: dict[str, float] = HEADROOM) -> float:
+        """Sum of relative excesses over the headroom limits (0 when it fits)."""
+        caps = board.resources
+        return sum(max(0.0, v / (headroom[k] * caps[k]) - 1.0) for k, v in self.totals.items())
+
+    def to_dict(self) -> dict:
+        return {
+            "totals": self.totals,
+            "calibrated": self.calibrated,
+            "components": {c.name: c.to_dict() for c in self.components},
+            "memories": [{"name": m.name, "width": m.width, "depth": m.depth, "count": m.count,
+                          "BRAM36": m.bram36} for m in self.memories],
+        }
+
+
+def _dsp(component: str, params: dict, config: AcceleratorConfig, family: str) -> int:
+    if component == "mac_array":
+        return params["pm"] * params["pn"] * dsp_per_multiply(params["dw"], params["dw"], family)
+    if component == "ewmm_array":
+        a, b = winograd_operand_widths(config.m, config.data_width, config.max_channel_groups * config.pn)
+        return params["pm"] * params["pn"] * params["n"] ** 2 * dsp_per_multiply(a, b, family)
+    if component == "requantiser":
+        from rtl.numerics import REQUANT
+
+        return params["lanes"] * dsp_per_multiply(requant_sum_width(params["acc"]), REQUANT.mult_width, family)
+    return 0
+
+
+def estimate_resources(config: AcceleratorConfig, family: str = "xc7", coefficients: dict | None = None) -> ResourceEstimate:
+    """Predicted LUT/FF/DSP/BRAM36 of ``rtl.top.ConvAccelerator(config)`` for ``family``."""
+    coefs = (coefficients or load_coefficients())["components"]
+    mems = memories(config)
+    bram_of = {}
+    for mem in mems:
+        owner = mem.name
+        bram_of[owner] = bram_of.get(owner, 0.0) + mem.bram36
+    comps = []
+    for name, params in component_params(config).items():
+        c = coefs[name]
+        x = feature_vector(name, params)
+        lut = max(0.0, sum(a * b for a, b in zip(c["LUT"], x)))
+        ff = max(0.0, sum(a * b for a, b in zip(c["FF"], x)))
+        bram = bram_of.get(name, 0.0) + float(c.get("BRAM36", 0.0))
+        comps.append(ComponentEstimate(name, lut, ff, _dsp(name, params, config, family), bram,
+                                       bool(c.get("calibrated", False))))
+    return ResourceEstimate(comps, mems)

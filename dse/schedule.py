@@ -1,0 +1,225 @@
+"""Stage 2 of the DSE: the per-layer schedule on a given hardware configuration.
+
+For every layer of the network, stage 2 chooses how it runs on the hardware picked by stage 1:
+
+* **Placement**: on the accelerator or on the board's CPU, whichever the model says is faster
+  among the mappings the configuration can run (a layer the engine cannot run goes to the CPU,
+  with the reason written next to it).
+* **Mapping** onto the engine's descriptor: ``native`` (the layer as it is); ``fc-as-1x1`` (a
+  fully-connected layer as a 1x1 convolution of a 1x1 map, channels = features); ``embedded-3x3``
+  (Winograd builds only: a 1x1 stride-1 convolution or FC layer becomes a 3x3 convolution with
+  padding 1 whose weights are zero except the centre: exact, and the Winograd engine then runs it).
+* **Tiling**: when a layer's row (``W * ceil(C / pn)`` words) exceeds the line buffer's row
+  capacity chosen by stage 1, the layer runs as ``tiles`` column strips: the driver zero-pads the
+  input once on the CPU, cuts strips of ``(wo_s - 1) * S + K`` columns (overlapping by ``K - S``
+  columns) and starts one run per strip with padding 0; the fewest strips that fit is optimal
+  (more strips only repeat halo columns and host overhead). This is the per-layer tiling the
+  runtime descriptor can change; the loop order inside a run is fixed by the hardware
+  (output-channel groups outermost, weights stationary per group, input re-streamed per group),
+  because partial sums never leave the chip.
+
+Because these choices are independent from layer to layer once the hardware is fixed, stage 2
+enumerates them exactly (a handful per layer) instead of searching; stage 1's genetic algorithm
+calls it for every candidate configuration (dse/ga.py).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from rtl.config import AcceleratorConfig
+
+from .networks import Layer
+from .perf_model import CONSTANTS, CycleConstants, Invocation, MemoryPort, cpu_seconds, run_cycles
+
+__all__ = ["Capabilities", "LayerPlan", "eligible_invocation", "plan_layer", "strip_invocations",
+           "ENGINE_LIMIT"]
+
+#: Largest channel count / spatial size a descriptor register holds (AcceleratorConfig limits).
+ENGINE_LIMIT = 4096
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What stage 1 lets the accelerator run (besides the engine's own rules)."""
+
+    engine: str
+    kernel_cap: int = 7
+    fc_on_accelerator: bool = True
+
+
+@dataclass(frozen=True)
+class LayerPlan:
+    """The stage-2 decision for one layer and its predicted cost."""
+
+    layer: Layer
+    runs_on: str  # "accelerator" or "cpu"
+    reason: str
+    mapping: str  # "native", "fc-as-1x1", "embedded-3x3" or "cpu"
+    tiles: int = 0
+    invocations: tuple[Invocation, ...] = ()
+    predicted_cycles: int = 0
+    seconds: float = 0.0
+    bound: str = "cpu"
+    read_bytes: int = 0
+    write_bytes: int = 0
+    cpu_seconds: float = 0.0
+    alternatives: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def gops(self) -> float:
+        return self.layer.ops / self.seconds / 1e9 if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        l = self.layer
+        return {
+            "name": l.name,
+            "kind": l.kind,
+            "op_type": l.op_type,
+            "inputs": list(l.inputs),
+            "in_channels": l.in_channels,
+            "out_channels": l.out_channels,
+            "height": l.height,
+            "width": l.width,
+            "out_height": l.out_height,
+            "out_width": l.out_width,
+            "kernel": l.kernel,
+            "stride": l.stride,
+            "padding": l.padding,
+            "relu": l.relu,
+            "ops": l.ops,
+            "runs_on": self.runs_on,
+            "reason": self.reason,
+            "mapping": self.mapping,
+            "tiles": self.tiles,
+            "descriptors": [inv.to_dict() for inv in self.invocations],
+            "predicted_cycles": self.predicted_cycles,
+            "seconds": self.seconds,
+            "gops": self.gops,
+            "bound": self.bound,
+            "read_bytes": self.read_bytes,
+            "write_bytes": self.write_bytes,
+        }
+
+
+_CPU_REASONS = {
+    "maxpool": "max-pooling runs on the CPU (the engine computes convolutions only)",
+    "avgpool": "average pooling runs on the CPU (the engine computes convolutions only)",
+    "global_avgpool": "global average pooling runs on the CPU (the engine computes convolutions only)",
+    "add": "the residual addition runs on the CPU (the engine has no element-wise path)",
+    "relu": "a stand-alone ReLU runs on the CPU (ReLU is fused only into a convolution's requantiser)",
+    "leaky_relu": "leaky ReLU runs on the CPU (the requantiser implements ReLU only)",
+}
+
+
+def eligible_invocation(layer: Layer, caps: Capabilities) -> tuple[Invocation | None, str, str]:
+    """The descriptor that runs ``layer`` whole on the engine, or ``None`` and the reason why not.
+
+    Returns ``(invocation, mapping, reason)``.
+    """
+    if layer.kind == "unsupported":
+        return None, "cpu", f"ONNX operator {layer.op_type or layer.name} is not supported by the accelerator"
+    if layer.kind in _CPU_REASONS:
+        return None, "cpu", _CPU_REASONS[layer.kind]
+    c, mo = layer.in_channels, layer.out_channels
+    if max(c, mo) > ENGINE_LIMIT:
+        return None, "cpu", f"{max(c, mo)} channels exceed the engine's limit of {ENGINE_LIMIT}"
+    if max(layer.height, layer.width) > ENGINE_LIMIT:
+        return None, "cpu", f"the {layer.height}x{layer.width} input exceeds the engine's limit of {ENGINE_LIMIT}"
+    if layer.kind == "fc":
+        if not caps.fc_on_accelerator:
+            return None, "cpu", "fully-connected layers are left to the CPU by this configuration (smaller weight buffer)"
+        if caps.engine == "winograd":
+            return Invocation(c, mo, 1, 1, 3, 1, 1), "embedded-3x3", "fully-connected layer as a 3x3-embedded 1x1 convolution"
+        return Invocation(c, mo, 1, 1, 1, 1, 0), "fc-as-1x1", "fully-connected layer as a 1x1 convolution"
+    k, s, p = layer.kernel, layer.stride, layer.padding
+    if caps.engine == "winograd":
+        if k == 3 and s == 1:
+            return Invocation(c, mo, layer.height, layer.width, 3, 1, p), "native", "3x3 stride-1 convolution"
+        if k == 1 and s == 1 and p == 0:
+            return (Invocation(c, mo, layer.height, layer.width, 3, 1, 1), "embedded-3x3",
+                    "1x1 convolution embedded in a 3x3 kernel (zero taps)")
+        return None, "cpu", f"the Winograd engine runs 3x3 stride-1 convolutions only (this is {k}x{k} stride {s})"
+    if k > caps.kernel_cap:
+        why = "the engine's maximum of 7" if caps.kernel_cap >= 7 else f"this build's max_kernel {caps.kernel_cap}"
+        return None, "cpu", f"kernel {k}x{k} exceeds {why}"
+    if s > 2:
+        return None, "cpu", f"stride {s} exceeds the engine's maximum stride 2"
+    if p >= k:
+        return None, "cpu", f"padding {p} is not smaller than the kernel {k}"
+    return Invocation(c, mo, layer.height, layer.width, k, s, p), "native", f"{k}x{k} stride-{s} convolution"
+
+
+def strip_invocations(inv: Invocation, pn: int, row_capacity: int, m: int = 1) -> tuple[Invocation, ...] | None:
+    """Cut ``inv`` into the fewest column strips whose rows fit ``row_capacity`` pn-words.
+
+    Returns ``(inv,)`` when it fits whole, ``None`` when not even the narrowest strip fits.
+    Strips are pre-padded by the driver (descriptor padding 0, height ``H + 2P``); for the
+    Winograd engine strip outputs are multiples of the tile size ``m``.
+    """
+    cg = math.ceil(inv.in_channels / pn)
+    if inv.width * cg <= row_capacity:
+        return (inv,)
+    k, s, p = inv.kernel, inv.stride, inv.padding
+    wo = inv.out_width
+    max_in_cols = row_capacity // cg
+    if max_in_cols < k:
+        return None
+    wo_strip = (max_in_cols - k) // s + 1
+    if m > 1:
+        wo_strip = (wo_strip // m) * m
+        if wo_strip < 1:
+            return None
+    if wo_strip >= wo:
+        wo_strip = wo
+    tiles = math.ceil(wo / wo_strip)
+    # Balance the strips (same count, widths as equal as possible, multiples of m).
+    unit = m if m > 1 else 1
+    wo_strip = math.ceil(math.ceil(wo / tiles) / unit) * unit
+    out = []
+    done = 0
+    h = inv.height + 2 * p
+    while done < wo:
+        w_out = min(wo_strip, wo - done)
+        out.append(Invocation(inv.in_channels, inv.out_channels, h, (w_out - 1) * s + k, k, s, 0))
+        done += w_out
+    return tuple(out)
+
+
+def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port: MemoryPort, board,
+               row_capacity: int, constants: CycleConstants = CONSTANTS, force_accelerator: bool = False) -> LayerPlan:
+    """The fastest way to run ``layer`` on ``config`` (or on the CPU) and its predicted cost.
+
+    ``force_accelerator`` keeps every layer the engine can run on the accelerator even when the
+    CPU would be faster (used to decide whether any configuration fits a board at all).
+    """
+    t_cpu = cpu_seconds(layer, board, config.data_width, constants)
+    inv, mapping, reason = eligible_invocation(layer, caps)
+    if inv is None:
+        return LayerPlan(layer, "cpu", reason, "cpu", seconds=t_cpu, cpu_seconds=t_cpu)
+    m = config.m if config.engine == "winograd" else 1
+    runs = strip_invocations(inv, config.pn, row_capacity, m)
+    if runs is None:
+        cg = math.ceil(inv.in_channels / config.pn)
+        return LayerPlan(layer, "cpu", f"even a {inv.kernel}-column strip ({inv.kernel * cg} words) exceeds the "
+                         f"line buffer's {row_capacity}-word rows", "cpu", seconds=t_cpu, cpu_seconds=t_cpu)
+    results = [run_cycles(r, config, port, constants) for r in runs]
+    cycles = sum(r.cycles for r in results)
+    seconds = cycles / (config.clock_mhz * 1e6) + constants.host_overhead_s * len(runs)
+    if len(runs) > 1:
+        # The driver pads the input and cuts strips on the CPU, then stitches the outputs.
+        ebytes = config.data_width / 8
+        copied = (sum(r.in_channels * r.height * r.width for r in runs) + layer.output_elements) * ebytes
+        seconds += copied / (board.ddr_gbps * 1e9 * constants.cpu_copy_efficiency)
+        reason += f", in {len(runs)} column strips (rows wider than the line buffer)"
+    compute = sum(r.compute_cycles for r in results)
+    bound = "compute" if sum(r.cycles for r in results if r.bound == "compute") * 2 >= cycles else "memory"
+    plan = LayerPlan(layer, "accelerator", reason, mapping, len(runs), runs, cycles, seconds, bound,
+                     sum(r.read_bytes for r in results), sum(r.write_bytes for r in results), t_cpu,
+                     {"compute_cycles": compute})
+    if t_cpu < seconds and not force_accelerator:
+        return LayerPlan(layer, "cpu", f"the CPU is faster ({t_cpu * 1e3:.3g} ms against {seconds * 1e3:.3g} ms "
+                         "on the accelerator)", "cpu", seconds=t_cpu, cpu_seconds=t_cpu,
+                         alternatives={"accelerator_seconds": seconds})
+    return plan

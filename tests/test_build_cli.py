@@ -1,0 +1,101 @@
+"""``python -m dse.build`` as a user runs it: default build, --help, and bad input (one sentence,
+non-zero exit, nothing left that looks complete)."""
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(args, cwd):
+    return subprocess.run([sys.executable, "-m", "dse.build", *args], cwd=cwd, capture_output=True, text=True,
+                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+
+
+def one_sentence_error(proc):
+    assert proc.returncode == 1, proc.stderr
+    lines = [l for l in proc.stderr.strip().splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and lines[0].endswith("."), proc.stderr
+    assert "Traceback" not in proc.stderr
+    return lines[0]
+
+
+def nothing_complete(folder: Path):
+    assert not (folder / "design.json").exists() and not (folder / "report.json").exists()
+    assert not list(folder.parent.glob(f".{folder.name}.partial*"))
+
+
+def test_default_build_in_under_a_minute(tmp_path):
+    t0 = time.time()
+    proc = run(["--quiet"], tmp_path)
+    elapsed = time.time() - t0
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "build" / "vgg16-pynq-z2"
+    design = json.loads((out / "design.json").read_text())
+    verilog = out / "rtl" / f"{design['name']}.v"
+    text = verilog.read_text()
+    assert f"module {design['name']}" in text and str(tmp_path) not in text and "/work/" not in text
+    for name in ("report.md", "report.json", "ga_convergence.png", "roofline.png"):
+        assert (out / name).stat().st_size > 0
+    assert design["network"] == "vgg16" and design["board"] == "pynq-z2" and "register_map" in design
+    assert elapsed < 60, f"default build took {elapsed:.0f} s"
+
+
+def test_help():
+    proc = run(["--help"], ROOT)
+    assert proc.returncode == 0
+    for flag in ("--network", "--board", "--out", "--engine", "--seed", "--population", "--generations", "--synth"):
+        assert flag in proc.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--network", "vgg17"], "unknown network 'vgg17'"),
+    (["--board", "pynq-z9"], "unknown board 'pynq-z9'"),
+])
+def test_unknown_names(tmp_path, args, needle):
+    out = tmp_path / "o"
+    msg = one_sentence_error(run(args + ["--out", str(out), "--quiet"], tmp_path))
+    assert needle in msg
+    assert not out.exists()
+
+
+def test_unparsable_onnx(tmp_path):
+    bad = tmp_path / "broken.onnx"
+    bad.write_bytes(b"\x08\x07garbage that is not a model")
+    out = tmp_path / "o"
+    msg = one_sentence_error(run(["--network", str(bad), "--out", str(out), "--quiet"], tmp_path))
+    assert "cannot parse ONNX file" in msg
+    assert not out.exists()
+
+
+def test_network_no_configuration_can_fit(tmp_path):
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    # A 4096-channel 1024x1024 input: even a 1x1 PE array's line buffer needs ~900 BRAM36.
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["y"], name="huge", pads=[1, 1, 1, 1])], "huge",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4096, 1024, 1024]),
+         helper.make_tensor_value_info("w", TensorProto.FLOAT, [16, 4096, 3, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 16, 1024, 1024])])
+    path = tmp_path / "huge.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    out = tmp_path / "o"
+    msg = one_sentence_error(run(["--network", str(path), "--board", "pynq-z2", "--out", str(out), "--quiet",
+                                  "--generations", "2", "--population", "4"], tmp_path))
+    assert "no direct" in msg and "configuration can fit huge on pynq-z2" in msg
+    nothing_complete(out)
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder")
+    out = blocker / "sub" / "o"
+    msg = one_sentence_error(run(["--network", "lenet", "--out", str(out), "--quiet"], tmp_path))
+    assert "cannot create the output folder" in msg
+    assert not out.exists()

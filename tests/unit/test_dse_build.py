@@ -1,0 +1,70 @@
+"""Every zoo network on two boards: the DSE writes consistent reports (fast GA settings, no RTL)."""
+
+import json
+import math
+
+import pytest
+
+from dse.boards import get_board
+from dse.build import _parser, run_build
+from dse.networks import get_network, zoo_names
+from dse.report import DESIGN_LAYER_KEYS
+from dse.resource_model import HEADROOM
+
+BOARDS = ("pynq-z2", "zcu102")
+
+
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("network", zoo_names())
+def test_zoo_network_builds_consistently(tmp_path, network, board):
+    out = tmp_path / f"{network}-{board}"
+    args = _parser().parse_args(["--network", network, "--board", board, "--out", str(out), "--population", "8",
+                                 "--generations", "3", "--quiet"])
+    folder, design = run_build(args, write_verilog=False)
+    assert folder == out and sorted(p.name for p in out.iterdir()) == [
+        "design.json", "ga_convergence.png", "report.json", "report.md", "roofline.png"]
+    assert not list(tmp_path.glob(".*partial*"))
+    dj = json.loads((out / "design.json").read_text())
+    rj = json.loads((out / "report.json").read_text())
+    net, b = get_network(network), get_board(board)
+    assert dj["config"] == rj["config"] == design.config.to_dict()
+    assert (dj["network"], dj["board"], dj["clock_mhz"]) == (network, board, b.clock_mhz)
+    assert [l["name"] for l in dj["layers"]] == [l.name for l in net.layers]
+    for entry, layer in zip(dj["layers"], net.layers):
+        assert set(DESIGN_LAYER_KEYS) <= set(entry)
+        assert (entry["in_channels"], entry["out_channels"], entry["height"], entry["width"]) == (
+            layer.in_channels, layer.out_channels, layer.height, layer.width)
+        assert entry["runs_on"] in ("accelerator", "cpu") and entry["reason"]
+        if entry["runs_on"] == "accelerator":
+            assert entry["predicted_cycles"] > 0 and entry["descriptors"]
+            for d in entry["descriptors"]:  # every run fits the build's limits
+                c = dj["config"]
+                assert d["in_channels"] <= c["max_channels"] and d["out_channels"] <= c["max_channels"]
+                assert d["width"] <= c["max_width"] and d["height"] <= c["max_height"]
+                assert d["kernel"] <= c["max_kernel"] and d["stride"] <= c["max_stride"]
+                cg = math.ceil(d["in_channels"] / c["pn"])
+                assert d["width"] * cg <= c["max_row_words"] and cg * d["kernel"] ** 2 <= c["max_weight_taps"]
+        else:
+            assert entry["predicted_cycles"] == 0
+    assert "register_map" in dj  # rtl.registers exists
+    t = rj["totals"]
+    seconds = sum(l["seconds"] for l in rj["layers"])
+    assert math.isclose(t["seconds_per_frame"], seconds, rel_tol=1e-9)
+    assert math.isclose(t["fps"], 1 / seconds, rel_tol=1e-9)
+    assert math.isclose(t["gops"], net.ops / seconds / 1e9, rel_tol=1e-9)
+    assert 0 < t["accelerator_gops"] <= t["peak_gops"] * 1.0001
+    for k, v in rj["resources"]["predicted"].items():
+        assert v <= HEADROOM[k] * rj["resources"]["board"][k]
+    assert rj["search"]["history"] and rj["search"]["evaluations"] >= 1
+    md = (out / "report.md").read_text()
+    assert f"{network} on {board}" in md and "![Roofline](roofline.png)" in md
+    assert (out / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_design(tmp_path):
+    designs = []
+    for k in range(2):
+        args = _parser().parse_args(["--network", "lenet", "--out", str(tmp_path / f"l{k}"), "--seed", "3",
+                                     "--population", "6", "--generations", "3", "--quiet"])
+        designs.append(json.loads((run_build(args, write_verilog=False)[0] / "design.json").read_text()))
+    assert designs[0] == designs[1]

@@ -1,0 +1,87 @@
+"""ONNX importer: a small conv/relu/maxpool/gemm/add model built with onnx.helper, shapes and weights
+checked exactly; an unsupported operator is reported by name; unreadable files are refused."""
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from dse.onnx_import import OnnxImportError, load_onnx  # noqa: E402
+from dse.schedule import Capabilities, eligible_invocation  # noqa: E402
+
+
+def _model(path, with_softmax=True, weight_as_input=False):
+    rng = np.random.default_rng(1)
+    w1 = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    b1 = rng.standard_normal(8).astype(np.float32)
+    w2 = rng.standard_normal((8, 8, 3, 3)).astype(np.float32)
+    fc = rng.standard_normal((10, 8 * 4 * 4)).astype(np.float32)
+    fcb = rng.standard_normal(10).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Add", ["c2", "r1"], ["a"], name="res_add"),
+        helper.make_node("Relu", ["a"], ["ar"], name="relu_add"),
+        helper.make_node("MaxPool", ["ar"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], name="flat"),
+        helper.make_node("Gemm", ["f", "fc", "fcb"], ["y"], name="fc", transB=1),
+    ]
+    out = "y"
+    if with_softmax:
+        nodes.append(helper.make_node("Softmax", ["y"], ["prob"], name="softmax_out", axis=1))
+        out = "prob"
+    inits = [numpy_helper.from_array(a, n) for a, n in ((w1, "w1"), (b1, "b1"), (w2, "w2"), (fc, "fc"), (fcb, "fcb"))]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])]
+    if weight_as_input:
+        inits = [i for i in inits if i.name != "w2"]
+        inputs.append(helper.make_tensor_value_info("w2", TensorProto.FLOAT, [8, 8, 3, 3]))
+    graph = helper.make_graph(nodes, "small", inputs,
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    onnx.save(model, path)
+    return w1, b1, fc, fcb
+
+
+def test_small_model_layers_shapes_and_weights(tmp_path):
+    path = tmp_path / "small.onnx"
+    w1, b1, fc, fcb = _model(path)
+    net = load_onnx(path)
+    assert net.name == "small" and net.input_shape == (3, 8, 8)
+    got = [(l.name, l.kind, l.in_channels, l.out_channels, l.height, l.width, l.out_height, l.out_width,
+            l.kernel, l.stride, l.padding, l.relu, l.inputs) for l in net.layers]
+    assert got == [
+        ("conv1", "conv", 3, 8, 8, 8, 8, 8, 3, 1, 1, True, ()),
+        ("conv2", "conv", 8, 8, 8, 8, 8, 8, 3, 1, 1, False, ("conv1",)),
+        ("res_add", "add", 8, 8, 8, 8, 8, 8, 1, 1, 0, True, ("conv2", "conv1")),
+        ("pool", "maxpool", 8, 8, 8, 8, 4, 4, 2, 2, 0, False, ("res_add",)),
+        ("fc", "fc", 128, 10, 1, 1, 1, 1, 1, 1, 0, False, ("pool",)),
+        ("softmax_out", "unsupported", 10, 10, 1, 1, 1, 1, 1, 1, 0, False, ("fc",)),
+    ]
+    assert net.layers[-1].op_type == "Softmax"
+    np.testing.assert_array_equal(net.weights["conv1"]["weight"], w1)
+    np.testing.assert_array_equal(net.weights["conv1"]["bias"], b1)
+    np.testing.assert_array_equal(net.weights["fc"]["weight"], fc)
+    np.testing.assert_array_equal(net.weights["fc"]["bias"], fcb)
+    np.testing.assert_array_equal(net.weights["conv2"]["bias"], np.zeros(8, np.float32))
+    assert net.macs == 8 * 64 * 27 + 8 * 64 * 72 + 128 * 10
+    # The unsupported operator is reported by name, as running on the CPU.
+    inv, mapping, reason = eligible_invocation(net.layers[-1], Capabilities("direct"))
+    assert inv is None and mapping == "cpu" and "Softmax" in reason
+
+
+def test_weight_given_as_graph_input_keeps_its_shape(tmp_path):
+    path = tmp_path / "winput.onnx"
+    _model(path, with_softmax=False, weight_as_input=True)
+    net = load_onnx(path)
+    assert net.layer("conv2").out_channels == 8 and "conv2" not in net.weights and "conv1" in net.weights
+
+
+def test_unparsable_file_is_refused_in_one_sentence(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"this is not a protobuf \x00\xff\x13")
+    with pytest.raises(OnnxImportError, match=r"^cannot parse ONNX file .*bad\.onnx"):
+        load_onnx(bad)
+    with pytest.raises(OnnxImportError, match="does not exist"):
+        load_onnx(tmp_path / "missing.onnx")
