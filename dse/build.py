@@ -156,6 +156,13 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
                 raise BuildError(f"the Verilog of {design.config.name} could not be generated: "
                                  f"{type(exc).__name__}: {first}") from None
             (tmp / "rtl" / f"{design.config.name}.v").write_text(verilog)
+            # Vivado packaging: ip/component.xml, vivado/build.tcl, the module-reference wrapper.
+            from .packaging import PackagingError, write_package
+
+            try:
+                write_package(design.config, board, tmp, tmp / "rtl" / f"{design.config.name}.v")
+            except PackagingError as exc:
+                raise BuildError(f"the Vivado package of {design.config.name} could not be written: {exc}") from None
             if args.synth:
                 from .synth import SynthError, synth_counts
 

@@ -17,8 +17,10 @@ name               bus type (``xilinx.com:...:1.0``)          mode    ports
 ``interrupt``      ``signal:interrupt``                       master  ``interrupt`` -> ``INTERRUPT``
 =================  =========================================  ======  ==============================
 
-Every RTL port belongs to exactly one bus interface; a port the table does not place (a new port
-of the top) raises :class:`PackagingError` instead of silently leaving it out of the IP.
+``ap_clk`` deliberately has no ``FREQ_HZ`` (see the comment in :func:`ip_interfaces` and
+docs/packaging.md). Every RTL port belongs to exactly one bus interface; a port the table does
+not place (a new port of the top) raises :class:`PackagingError` instead of silently leaving it
+out of the IP.
 """
 
 from __future__ import annotations
@@ -164,7 +166,6 @@ def ip_interfaces(config: AcceleratorConfig, top: wiring.Component | None = None
     for required, group in (("ARADDR", gmem), ("RDATA", gmem), ("ARID", gmem), ("AWADDR", control), ("WDATA", control)):
         if required not in group:
             raise PackagingError(f"{type(top).__name__} lacks the {required} port of an AXI interface")
-    freq_hz = int(round(config.clock_mhz * 1e6))
     bus_type, abstraction = _aximm()
     interfaces = (
         BusInterface(MEMORY_MASTER, bus_type, abstraction, "master", gmem, {
@@ -184,7 +185,11 @@ def ip_interfaces(config: AcceleratorConfig, top: wiring.Component | None = None
         BusInterface(CLOCK, *_signal("clock"), "slave", single(CLOCK, "CLK"), {
             "ASSOCIATED_BUSIF": f"{MEMORY_MASTER}:{CONTROL_SLAVE}",
             "ASSOCIATED_RESET": RESET,
-            "FREQ_HZ": freq_hz,
+            # No FREQ_HZ: the PS's PL clock is rarely exactly the requested frequency (a PLL
+            # output divided by integers: 150 MHz asked of a Zynq-7000 gives 142.857 MHz,
+            # UltraScale+ clocks come out as e.g. 199.998 MHz), and a FREQ_HZ fixed in the IP
+            # makes validate_bd_design fail on the mismatch ([BD 41-237]). Without it Vivado
+            # propagates the delivered frequency to ap_clk and times the design against it.
         }, "the single clock of the IP and of both AXI interfaces"),
         BusInterface(RESET, *_signal("reset"), "slave", single(RESET, "RST"), {
             "POLARITY": "ACTIVE_LOW",

@@ -25,6 +25,8 @@ Dialect decisions (what Vivado's IP packager writes, within the 1685-2009 schema
   read-write (as Vitis HLS writes AP_START, and as the driver's PYNQ description says).
 * Register ``reset``: the value after reset, masked to the bits whose reset value is known
   (every field but the core-driven read-only ones).
+* ``ap_clk`` has ASSOCIATED_BUSIF and ASSOCIATED_RESET but no FREQ_HZ: a fixed frequency would
+  not match the PS's delivered PL clock (see :mod:`dse.packaging.interfaces`).
 * Vendor extensions: supported families ``zynq`` and ``zynquplus`` (the boards build.tcl
   targets), taxonomy ``/UserIP``.
 """
@@ -39,7 +41,7 @@ from rtl import ip_identity
 from rtl.config import AcceleratorConfig
 from rtl.registers import Access, RegisterMap, control_register_map
 
-from .interfaces import BusInterface, IpInterfaces, ip_interfaces
+from .interfaces import BusInterface, IpInterfaces, PackagingError, ip_interfaces
 
 __all__ = [
     "SPIRIT_NS",
@@ -142,7 +144,7 @@ def _bus_interface(parent: ET.Element, bus: BusInterface) -> None:
 
 def _memory_map(parent: ET.Element, name: str, regmap: RegisterMap, block_range: int) -> None:
     if regmap.span > block_range:
-        raise ValueError(f"the register map spans {regmap.span} bytes but {name} decodes only {block_range}")
+        raise PackagingError(f"the register map spans {regmap.span} bytes but {name} decodes only {block_range}")
     mm = _sub(parent, _s("memoryMap"))
     _sub(mm, _s("name"), name)
     block = _sub(mm, _s("addressBlock"))
@@ -301,7 +303,7 @@ def write_ip(config: AcceleratorConfig, verilog_path: Path, ip_dir: Path,
     interfaces = interfaces or ip_interfaces(config)
     text = verilog_path.read_text()
     if f"module {interfaces.top_name}(" not in text and f"module {interfaces.top_name} (" not in text:
-        raise ValueError(f"{verilog_path} does not define the top module {interfaces.top_name}")
+        raise PackagingError(f"{verilog_path} does not define the top module {interfaces.top_name}")
     hdl = ip_dir / HDL_DIR / f"{interfaces.top_name}.v"
     hdl.parent.mkdir(parents=True, exist_ok=True)
     if hdl.resolve() != verilog_path.resolve():
