@@ -1,0 +1,59 @@
+"""Cycle model against simulated cycles of the real RTL (direct engine).
+
+For a sweep of layer shapes on one configuration, prints the cycles measured in Verilator
+(AP_START to AP_DONE, the IP's CYCLES register), the cycles dse.perf_model predicts for the
+same descriptor with the simulation's memory (ideal_memory_port: no DDR limit, short latency),
+and the relative error. Run: python bench/bench_model_error.py
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from drivers import simulated
+from dse.perf_model import Invocation, ideal_memory_port, run_cycles
+from rtl.config import AcceleratorConfig
+
+# (C, M, H, W, K, stride, padding)
+SHAPES = [
+    (64, 16, 8, 56, 3, 1, 1),
+    (128, 16, 6, 28, 3, 1, 1),
+    (32, 32, 10, 20, 3, 2, 1),
+    (16, 8, 12, 32, 5, 1, 2),
+    (64, 16, 14, 14, 1, 1, 0),
+    (8, 16, 16, 40, 3, 1, 1),
+    (256, 8, 4, 14, 3, 1, 1),
+    (3, 16, 16, 64, 3, 1, 1),
+]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--pm", type=int, default=8)
+    ap.add_argument("--pn", type=int, default=8)
+    ap.add_argument("--lanes", type=int, default=2)
+    args = ap.parse_args(argv)
+    cfg = AcceleratorConfig(pm=args.pm, pn=args.pn, max_width=64, max_height=16, max_channels=256,
+                            max_kernel=5, requant_lanes=args.lanes, clock_mhz=150)
+    port = ideal_memory_port(cfg)
+    rng = np.random.default_rng(1)
+    print(f"config {cfg.name} (lanes {cfg.requant_lanes}); memory: cocotbext-axi AxiRam, no pauses")
+    print(f"{'C':>4} {'M':>4} {'H':>3} {'W':>3} {'K':>2} {'S':>2} {'simulated':>10} {'predicted':>10} {'error':>7}")
+    errors = []
+    with simulated(cfg) as accel:
+        for c, m, h, w, k, s, p in SHAPES:
+            x = rng.integers(-128, 128, size=(c, h, w), dtype=np.int8)
+            wt = rng.integers(-128, 128, size=(m, c, k, k), dtype=np.int8)
+            accel.conv2d(x, wt, shift=10, stride=s, padding=p)
+            sim = accel.counters["cycles"]
+            pred = run_cycles(Invocation(c, m, h, w, k, s, p), cfg, port).cycles
+            err = (pred - sim) / sim
+            errors.append(abs(err))
+            print(f"{c:4} {m:4} {h:3} {w:3} {k:2} {s:2} {sim:10} {pred:10} {100 * err:6.1f}%")
+    print(f"mean |error| {100 * np.mean(errors):.1f}%, max |error| {100 * np.max(errors):.1f}%")
+
+
+if __name__ == "__main__":
+    main()
