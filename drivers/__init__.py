@@ -2,12 +2,17 @@
 
 ``from drivers import ConvAccelerator`` (a ``pynq.DefaultIP`` subclass, needs the ``board``
 extra) and ``from drivers import simulated`` (no board needed). ``pynq`` stays optional:
-importing this package never requires it.
+importing this package never requires it. Whole networks: :func:`quantize_network` (int8
+post-training quantisation) and :func:`run_network` (conv/fc layers on the accelerator, the rest
+in numpy); see docs/driver.md.
 """
 
 from .board import PYNQ_AVAILABLE, ConvAccelerator
 from .core import AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo
+from .network import format_table, run_network
+from .quantize import QuantizedNetwork, float_forward, quantize_network, random_weights
 from .simulation import SimulatedAccelerator, simulated
 
 __all__ = ["ConvAccelerator", "PYNQ_AVAILABLE", "AcceleratorDriver", "AcceleratorError", "AcceleratorTimeout", "BuildInfo",
-           "SimulatedAccelerator", "simulated"]
+           "SimulatedAccelerator", "simulated", "run_network", "format_table", "quantize_network", "QuantizedNetwork",
+           "float_forward", "random_weights"]

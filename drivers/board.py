@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from rtl.ip_identity import VLNV
+from rtl.ip_identity import NAME, VLNV
 
 from .core import AcceleratorDriver, AcceleratorTimeout
 from .regmap import pynq_register_description
@@ -53,11 +53,13 @@ class ConvAccelerator(AcceleratorDriver, DefaultIP):
         description = dict(description)
         if not description.get("registers"):
             description["registers"] = pynq_register_description()
+            description.setdefault("fullpath", NAME + "_0")
         DefaultIP.__init__(self, description=description)
         self._driver_init()
 
     def allocate(self, shape, dtype=np.uint8):
-        return pynq.allocate(shape, dtype=dtype)
+        """A ``pynq.allocate`` buffer on the device this IP lives on (contiguous, cacheable)."""
+        return pynq.allocate(shape, dtype=dtype, target=self.device)
 
     def _wait_done(self, timeout) -> None:
         deadline = time.monotonic() + (timeout if timeout else self.timeout)

@@ -106,6 +106,17 @@ def requantize(acc, bias=None, mult=1, shift=0, relu: bool = False, out_bits: in
         raise ValueError("shift must be in 0..63")
     hi = (1 << (out_bits - 1)) - 1
     lo = 0 if relu else -(1 << (out_bits - 1))
+    flat64 = acc.reshape(m, -1).astype(np.int64) if acc.size and np.abs(acc).max() < (1 << 40) else None
+    summed = flat64 + b[:, None] if flat64 is not None else None
+    if summed is not None and int(np.abs(summed).max()) * int(np.abs(k).max()) < (1 << 62):
+        # Fast exact path: |(acc + bias) * mult| < 2^62 and the rounding term is at most 2^62,
+        # so everything stays inside int64; numpy's >> on int64 is arithmetic.
+        scaled = summed * k[:, None]
+        rnd = np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)[:, None]
+        shifted = (scaled + rnd) >> s[:, None]
+        out = np.clip(shifted, lo, hi)
+        dtype = np.int8 if out_bits <= 8 else np.int16 if out_bits <= 16 else np.int32
+        return out.reshape(acc.shape).astype(dtype)
     # Python integers inside object arrays: exact whatever the accumulator width.
     flat = acc.reshape(m, -1).astype(object)
     rnd = np.array([(1 << (int(sc) - 1)) if sc > 0 else 0 for sc in s], dtype=object)[:, None]

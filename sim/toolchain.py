@@ -252,10 +252,13 @@ def run_cocotb(
             extra_env=env,
             seed=seed,
             waves=sim_build.waves,
+            log_file=workdir / "sim.log",
         )
     except SystemExit as exc:
         if not results.exists():
-            raise AssertionError(f"simulation of {sim_build.toplevel} crashed (exit {exc.code}) before writing results") from None
+            log = workdir / "sim.log"
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise AssertionError(f"simulation of {sim_build.toplevel} crashed (exit {exc.code}) before writing results\n{tail}") from None
     finally:
         if saved is not None:
             os.environ["PYTEST_CURRENT_TEST"] = saved
@@ -265,7 +268,10 @@ def run_cocotb(
     if total == 0:
         raise AssertionError(f"cocotb ran no test from {test_module} (filter {testcase!r})")
     if failed:
-        raise AssertionError(f"{len(failed)} of {total} cocotb tests failed: " + "; ".join(failed))
+        log = workdir / "sim.log"
+        tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+        raise AssertionError(f"{len(failed)} of {total} cocotb tests failed: " + "; ".join(failed)
+                             + (f"\n--- end of {log} ---\n{tail}" if tail else ""))
     return results
 
 

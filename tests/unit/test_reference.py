@@ -95,3 +95,19 @@ def test_requantize_rejects_out_of_range():
         requantize(np.zeros((1, 2), np.int64), shift=64)
     with pytest.raises(ValueError, match="bias"):
         requantize(np.zeros((2, 2), np.int64), bias=[0, 2**31])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_requantize_fast_path_matches_scalar(seed):
+    # Accumulators and multipliers of real layers take the int64 path; check it exhaustively.
+    rng = np.random.default_rng(200 + seed)
+    m = 6
+    acc = rng.integers(-(2**27), 2**27, size=(m, 40))
+    bias = rng.integers(-(2**20), 2**20, size=m)
+    mult = rng.integers(-(2**31), 2**31, size=m)
+    shift = rng.integers(0, 64, size=m)
+    shift[0] = 0
+    got = requantize(acc, bias, mult, shift, relu=bool(seed % 2))
+    for c in range(m):
+        for t in range(acc.shape[1]):
+            assert got[c, t] == requantize_scalar(int(acc[c, t]), int(bias[c]), int(mult[c]), int(shift[c]), bool(seed % 2))

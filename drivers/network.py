@@ -1,0 +1,334 @@
+"""Whole-network execution: conv/fc layers on the accelerator, everything else in numpy.
+
+    qnet = quantize_network(get_network("lenet"), calibration, random_weights(net))
+    y, table = run_network(qnet, x, accel, plan="build/lenet-pynq-z2")
+    print(format_table(table))
+
+:func:`run_network` walks the layers in order. A conv or fc layer runs on the accelerator
+(``accel.conv2d``, one call per descriptor) when ``accel`` is given and the plan places it there,
+or, without a plan entry, when the IP can run it (:func:`place_layer` maps it the way the DSE
+does and asks ``accel.check_layer``). Otherwise it runs in numpy as
+``sim.reference.requantize(sim.reference.conv2d(...))``: the accelerator is bit-exact with that,
+so the two paths give identical outputs. Pooling, add, (leaky) ReLU, flatten and softmax always
+run in numpy (:mod:`drivers.quantize`).
+
+Mappings (``design.json`` ``"mapping"``, see dse/schedule.py):
+
+* ``native``: the layer as it is.
+* ``fc-as-1x1``: a fully-connected layer on ``N`` features as a 1x1 convolution of an
+  ``N x 1 x 1`` map (weights ``[M, N, 1, 1]``).
+* ``embedded-3x3`` (Winograd builds): a 1x1 stride-1 convolution or fc layer as a 3x3
+  convolution with padding 1 whose taps are zero except the centre: exact.
+* more than one descriptor (``tiles > 1``): column strips. The input is zero-padded once on the
+  CPU; strip ``j`` covers output columns ``[o_j, o_j + wo_j)`` and reads padded columns
+  ``[o_j*S, o_j*S + W_j)`` with ``W_j = (wo_j - 1)*S + K`` (descriptor width, padding 0, height
+  ``H + 2P``); the outputs are stitched side by side.
+
+``table``: one dict per layer, in order: ``name``, ``kind``, ``runs_on`` ("accelerator" or
+"cpu"), ``mapping``, ``runs`` (accelerator calls), ``cycles`` (sum of ``accel.counters["cycles"]``,
+None on the CPU), ``seconds`` (cycles at the IP's clock on the accelerator, wall time on the
+CPU), ``wall_seconds``, ``bytes_read``/``bytes_written`` (accelerator), ``shape`` and ``reason``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import quantize as q
+
+__all__ = ["LayerRun", "Placement", "accelerator_runs", "place_layer", "load_plan", "run_layer_numpy",
+           "run_network", "format_table"]
+
+_DESCRIPTOR_KEYS = ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding")
+_MAPPINGS = ("native", "fc-as-1x1", "embedded-3x3")
+
+
+@dataclass(frozen=True)
+class LayerRun:
+    """One accelerator call: ``conv2d(x, w, stride, padding)`` gives output columns ``columns``."""
+
+    x: np.ndarray
+    w: np.ndarray
+    stride: int
+    padding: int
+    columns: slice
+
+    @property
+    def descriptor(self) -> dict:
+        c, h, wd = self.x.shape
+        return dict(in_channels=c, out_channels=self.w.shape[0], height=h, width=wd, kernel=self.w.shape[2],
+                    stride=self.stride, padding=self.padding)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a layer runs and how (``source``: "plan", "auto" or "none")."""
+
+    runs_on: str
+    mapping: str
+    descriptors: tuple[dict, ...]
+    reason: str
+    source: str
+
+
+# ----- mapping a layer onto accelerator runs --------------------------------------------------------
+
+def _geometry(ql: q.QuantizedLayer, x: np.ndarray, mapping: str):
+    """The convolution the accelerator computes for ``mapping``: ``(x, w, stride, padding)``."""
+    layer = ql.layer
+    w = ql.conv_weight()
+    if layer.kind == "fc":
+        x = q.flatten(x)
+        stride, padding = 1, 0
+        if mapping == "native":
+            mapping = "fc-as-1x1"
+        if mapping not in ("fc-as-1x1", "embedded-3x3"):
+            raise ValueError(f"layer {layer.name!r}: a fully-connected layer cannot use mapping {mapping!r}")
+    elif layer.kind == "conv":
+        stride, padding = layer.stride, layer.padding
+        if mapping not in ("native", "embedded-3x3"):
+            raise ValueError(f"layer {layer.name!r}: a convolution cannot use mapping {mapping!r}")
+    else:
+        raise ValueError(f"layer {layer.name!r} ({layer.kind}) does not run on the accelerator")
+    if mapping == "embedded-3x3":
+        if w.shape[2] != 1 or stride != 1 or padding != 0:
+            raise ValueError(f"layer {layer.name!r}: only 1x1 stride-1 unpadded layers embed into a 3x3 kernel")
+        w3 = np.zeros(w.shape[:2] + (3, 3), dtype=w.dtype)
+        w3[:, :, 1, 1] = w[:, :, 0, 0]
+        w, padding = w3, 1
+    return x, w, stride, padding
+
+
+def accelerator_runs(ql: q.QuantizedLayer, x, mapping: str = "native", descriptors=()) -> tuple[list[LayerRun], tuple]:
+    """The accelerator calls that compute ``ql`` on input ``x`` under ``mapping`` and the plan's
+    ``descriptors`` (none or one: a single run; several: column strips). Returns
+    ``(runs, output_shape)``; ValueError when the descriptors do not describe this layer."""
+    x = np.asarray(x)
+    xe, w, s, p = _geometry(ql, x, mapping)
+    c, h, wd = xe.shape
+    m, _, k, _ = w.shape
+    ho, wo = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
+    name = ql.name
+    descriptors = [dict(d) for d in descriptors]
+    whole = dict(in_channels=c, out_channels=m, height=h, width=wd, kernel=k, stride=s, padding=p)
+    if len(descriptors) <= 1:
+        if descriptors and {key: descriptors[0].get(key) for key in _DESCRIPTOR_KEYS} != whole:
+            raise ValueError(f"layer {name!r}: the plan's descriptor {descriptors[0]} does not match {whole}")
+        return [LayerRun(xe, w, s, p, slice(0, wo))], (m, ho, wo)
+    xp = np.pad(xe, ((0, 0), (p, p), (p, p)))
+    runs, col = [], 0
+    for d in descriptors:
+        same = all(d.get(key) == whole[key] for key in ("in_channels", "out_channels", "kernel", "stride"))
+        width = d.get("width", 0)
+        if not same or d.get("padding") != 0 or d.get("height") != h + 2 * p or width < k or (width - k) % s:
+            raise ValueError(f"layer {name!r}: strip descriptor {d} does not fit the layer {whole} "
+                             "(strips have padding 0, height H+2P and width (wo-1)*S+K)")
+        n = (width - k) // s + 1
+        start = col * s
+        if start + width > wd + 2 * p:
+            raise ValueError(f"layer {name!r}: the strips are wider than the padded input ({wd + 2 * p} columns)")
+        runs.append(LayerRun(xp[:, :, start:start + width], w, s, 0, slice(col, col + n)))
+        col += n
+    if col != wo:
+        raise ValueError(f"layer {name!r}: the strips produce {col} output columns, the layer has {wo}")
+    return runs, (m, ho, wo)
+
+
+# ----- placement ------------------------------------------------------------------------------------
+
+def load_plan(plan) -> dict[str, dict]:
+    """``{layer name: design.json layer entry}`` from a deploy folder, a design.json path, the
+    parsed design.json, a list of layer entries or such a dict itself (None: empty)."""
+    if plan is None:
+        return {}
+    if isinstance(plan, (str, Path)):
+        path = Path(plan)
+        path = path / "design.json" if path.is_dir() else path
+        if not path.is_file():
+            raise ValueError(f"{plan} is neither a deploy folder with a design.json nor a design.json file")
+        plan = json.loads(path.read_text())
+    if isinstance(plan, dict) and "layers" in plan:
+        plan = plan["layers"]
+    if isinstance(plan, dict):
+        return {str(k): dict(v) for k, v in plan.items()}
+    return {entry["name"]: dict(entry) for entry in plan}
+
+
+def _check_plan_entry(layer, entry: dict) -> None:
+    for key in ("kind",) + _DESCRIPTOR_KEYS:
+        if key in entry and entry[key] != getattr(layer, key):
+            raise ValueError(f"the plan's layer {layer.name!r} has {key} = {entry[key]!r} but the network's has "
+                             f"{getattr(layer, key)!r}: the plan was built for another network")
+
+
+def place_layer(layer, accel=None, entry: dict | None = None) -> Placement:
+    """Decide where ``layer`` runs: the plan's entry when given, else the accelerator when it can
+    run the layer (mapped as the DSE maps it, cut in column strips when its rows exceed the line
+    buffer, every run accepted by ``accel.check_layer``), else the CPU."""
+    if layer.kind not in ("conv", "fc"):
+        return Placement("cpu", "cpu", (), f"{layer.kind} runs in numpy", "none")
+    if entry is not None:
+        _check_plan_entry(layer, entry)
+        if entry.get("runs_on") == "accelerator":
+            if accel is None:
+                return Placement("cpu", "cpu", (), "placed on the accelerator by the plan, but no accelerator was given",
+                                 "plan")
+            mapping = entry.get("mapping", "native")
+            if mapping not in _MAPPINGS:
+                raise ValueError(f"the plan maps layer {layer.name!r} as {mapping!r}; known mappings: {', '.join(_MAPPINGS)}")
+            return Placement("accelerator", mapping, tuple(entry.get("descriptors") or ()), entry.get("reason", ""), "plan")
+        return Placement("cpu", "cpu", (), entry.get("reason", "placed on the CPU by the plan"), "plan")
+    if accel is None:
+        return Placement("cpu", "cpu", (), "no accelerator given", "none")
+    from dse.schedule import Capabilities, eligible_invocation, strip_invocations
+
+    info = accel.info
+    inv, mapping, reason = eligible_invocation(layer, Capabilities(engine=info.engine, kernel_cap=info.max_kernel))
+    if inv is None:
+        return Placement("cpu", "cpu", (), reason, "auto")
+
+    def accepted(r) -> None:
+        accel.check_layer((r.in_channels, r.height, r.width), (r.out_channels, r.in_channels, r.kernel, r.kernel),
+                          r.stride, r.padding)
+
+    try:
+        accepted(inv)
+        return Placement("accelerator", mapping, (inv.to_dict(),), reason, "auto")
+    except ValueError as exc:
+        refusal = f"the IP cannot run it: {exc}"
+    # Rows wider than the line buffer: column strips, if every strip fits.
+    runs = strip_invocations(inv, info.pn, info.max_row_words, info.m if info.engine == "winograd" else 1)
+    if runs is None or len(runs) == 1:
+        return Placement("cpu", "cpu", (), refusal, "auto")
+    try:
+        for r in runs:
+            accepted(r)
+    except ValueError:
+        return Placement("cpu", "cpu", (), refusal, "auto")
+    return Placement("accelerator", mapping, tuple(r.to_dict() for r in runs), f"{reason}, in {len(runs)} column strips",
+                     "auto")
+
+
+# ----- execution ------------------------------------------------------------------------------------
+
+def run_layer_numpy(ql: q.QuantizedLayer, inputs: list[np.ndarray]) -> np.ndarray:
+    """One layer in numpy on its int8 inputs (exact integer arithmetic; int8 out)."""
+    from sim.reference import conv2d, requantize
+
+    layer = ql.layer
+    x = inputs[0]
+    kind = layer.kind
+    out_size = (layer.out_height, layer.out_width)
+    if kind in ("conv", "fc"):
+        xe, w, s, p = _geometry(ql, x, "native")
+        return requantize(conv2d(xe, w, s, p), ql.bias, ql.mult, ql.shift, layer.relu)
+    if kind == "maxpool":
+        y = q.maxpool(x, layer.kernel, layer.stride, layer.padding, out_size)
+    elif kind == "avgpool":
+        y = q.avgpool(x, layer.kernel, layer.stride, layer.padding, out_size)
+    elif kind == "global_avgpool":
+        y = q.global_avgpool(x)
+    elif kind == "add":
+        return q.add(inputs[0], inputs[1], ql.mult[0], ql.mult[1], ql.shift, layer.relu)
+    elif kind == "relu":
+        y = q.relu(x)
+    elif kind == "leaky_relu":
+        y = q.leaky_relu(x, ql.mult, ql.shift)
+    elif kind == "unsupported" and layer.op_type == "Softmax":
+        y = q.softmax_int8(x, ql.in_scales[0]).reshape(layer.out_channels, layer.out_height, layer.out_width)
+    else:
+        raise ValueError(f"layer {layer.name!r} ({layer.op_type or kind}) has no numpy implementation")
+    return q.relu(y) if layer.relu else y
+
+
+def _last_uses(network) -> dict[str, int]:
+    last = {}
+    for i, layer in enumerate(network.layers):
+        for p in layer.inputs or ("",):
+            last[p] = i
+    last[network.layers[-1].name] = len(network.layers)
+    return last
+
+
+def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None) -> tuple[np.ndarray, list[dict]]:
+    """Run the quantised network on one input; returns ``(int8 output of the last layer, table)``.
+
+    ``x``: float ``[C, H, W]`` (quantised with ``qnet.input_scale``) or the int8 input itself.
+    ``accel``: an :class:`drivers.core.AcceleratorDriver` (``ConvAccelerator`` on the board,
+    ``simulated(...)``) or None for numpy only. ``plan``: the design's placement (deploy folder,
+    design.json path or contents; see :func:`load_plan`) or None to decide per layer
+    (:func:`place_layer`). See the module docstring for the mappings and the table.
+    """
+    network = qnet.network
+    xin = np.asarray(x)
+    if xin.shape == (1,) + tuple(network.input_shape):
+        xin = xin[0]
+    if np.issubdtype(xin.dtype, np.integer):
+        if xin.shape != tuple(network.input_shape):
+            raise ValueError(f"input must have shape {tuple(network.input_shape)}, got {xin.shape}")
+        if xin.size and (xin.min() < -128 or xin.max() > 127):
+            raise ValueError("an integer input must hold int8 values (-128..127)")
+        xin = xin.astype(np.int8)
+    else:
+        xin = qnet.quantize_input(xin)
+    entries = load_plan(plan)
+    clock_hz = accel.info.clock_mhz * 1e6 if accel is not None else None
+    last = _last_uses(network)
+    acts = {"": xin}
+    table = []
+    for i, layer in enumerate(network.layers):
+        ql = qnet.layers[layer.name]
+        inputs = [acts[p] for p in (layer.inputs or ("",))]
+        where = place_layer(layer, accel, entries.get(layer.name))
+        row = dict(name=layer.name, kind=layer.kind, runs_on=where.runs_on, mapping=where.mapping, runs=0,
+                   cycles=None, seconds=0.0, wall_seconds=0.0, bytes_read=None, bytes_written=None,
+                   shape=None, reason=where.reason)
+        t0 = time.perf_counter()
+        if where.runs_on == "accelerator":
+            runs, shape = accelerator_runs(ql, inputs[0], where.mapping, where.descriptors)
+            y = np.empty(shape, dtype=np.int8)
+            cycles = nread = nwritten = 0
+            for r in runs:
+                try:
+                    y[:, :, r.columns] = accel.conv2d(r.x, r.w, bias=ql.bias, mult=ql.mult, shift=ql.shift,
+                                                      stride=r.stride, padding=r.padding, relu=layer.relu)
+                except ValueError as exc:
+                    raise ValueError(f"layer {layer.name!r}: the run {r.descriptor} cannot run on this IP: {exc}") from None
+                counters = accel.counters
+                cycles += counters["cycles"]
+                nread += counters.get("bytes_read", 0)
+                nwritten += counters.get("bytes_written", 0)
+            row.update(runs=len(runs), cycles=cycles, seconds=cycles / clock_hz, bytes_read=nread, bytes_written=nwritten)
+        else:
+            y = run_layer_numpy(ql, inputs)
+        row["wall_seconds"] = time.perf_counter() - t0
+        if where.runs_on == "cpu":
+            row["seconds"] = row["wall_seconds"]
+        want = (layer.out_channels, layer.out_height, layer.out_width)
+        if y.shape != want:
+            raise ValueError(f"layer {layer.name!r} produced shape {y.shape}, the network says {want}")
+        row["shape"] = want
+        acts[layer.name] = y
+        for p in list(acts):
+            if last.get(p, -1) <= i:
+                del acts[p]
+        table.append(row)
+    return acts[network.layers[-1].name], table
+
+
+def format_table(table: list[dict]) -> str:
+    """The per-layer table as aligned text (one line per layer and a total)."""
+    lines = [f"{'layer':16} {'kind':14} {'ran on':11} {'mapping':12} {'runs':>4} {'cycles':>10} {'time ms':>9}"]
+    for r in table:
+        cycles = "-" if r["cycles"] is None else str(r["cycles"])
+        lines.append(f"{r['name']:16} {r['kind']:14} {r['runs_on']:11} {r['mapping']:12} {r['runs']:4} "
+                     f"{cycles:>10} {1e3 * r['seconds']:9.3f}")
+    acc = sum(r["seconds"] for r in table if r["runs_on"] == "accelerator")
+    cpu = sum(r["seconds"] for r in table if r["runs_on"] == "cpu")
+    lines.append(f"total: {1e3 * acc:.3f} ms on the accelerator (at its clock), {1e3 * cpu:.3f} ms on the CPU")
+    return "\n".join(lines)

@@ -1,0 +1,122 @@
+"""Whole networks through ``drivers.simulated``: the accelerator path equals the pure-numpy path
+bit for bit, and the table says where every layer ran.
+
+One deploy folder (``python -m dse.build --network lenet --board pynq-z2``, built here) and one
+simulation serve every test of this module: LeNet as the design places it, LeNet with a plan that
+cuts conv2 into column strips, and a small ONNX model placed layer by layer by the driver.
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from drivers import run_network, simulated
+from drivers.quantize import float_forward, quantize_network, random_weights
+from dse.networks import get_network
+from dse.perf_model import Invocation
+from dse.schedule import strip_invocations
+from tests.unit.test_quantize import make_onnx_model
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def lenet_design(tmp_path_factory):
+    out = tmp_path_factory.mktemp("deploy") / "lenet"
+    proc = subprocess.run([sys.executable, "-m", "dse.build", "--network", "lenet", "--board", "pynq-z2",
+                           "--population", "8", "--generations", "2", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    return out, json.loads((out / "design.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def accel(lenet_design):
+    with simulated(lenet_design[0], pauses="random", seed=1) as a:
+        yield a
+
+
+@pytest.fixture(scope="module")
+def lenet_qnet():
+    net = get_network("lenet")
+    rng = np.random.default_rng(12)
+    calib = rng.normal(size=(6, 1, 28, 28))
+    return quantize_network(net, calib, random_weights(net, seed=3))
+
+
+def _spread(y):
+    """An output worth comparing: not all saturated, not constant."""
+    return len(np.unique(y)) >= 5
+
+
+def test_lenet_on_the_accelerator_equals_numpy(lenet_design, accel, lenet_qnet):
+    folder, design = lenet_design
+    placed = {l["name"]: l for l in design["layers"]}
+    on_accel = [n for n, l in placed.items() if l["runs_on"] == "accelerator"]
+    assert on_accel, "the design runs nothing on the accelerator"
+    rng = np.random.default_rng(5)
+    for _ in range(2):
+        x = rng.normal(size=(1, 28, 28))
+        want, cpu_table = run_network(lenet_qnet, x)
+        got, table = run_network(lenet_qnet, x, accel, plan=folder)
+        assert got.dtype == np.int8 and got.shape == (10, 1, 1)
+        assert np.array_equal(got, want), (got.ravel(), want.ravel())
+        assert _spread(got)
+        assert [r["name"] for r in table] == [l.name for l in lenet_qnet.network.layers]
+        for row in table:
+            plan = placed[row["name"]]
+            assert row["runs_on"] == plan["runs_on"], row
+            if row["runs_on"] == "accelerator":
+                assert row["mapping"] == plan["mapping"] and row["runs"] == len(plan["descriptors"])
+                assert row["cycles"] > 0 and row["bytes_read"] > 0 and row["bytes_written"] > 0
+                assert row["seconds"] == pytest.approx(row["cycles"] / (design["config"]["clock_mhz"] * 1e6))
+            else:
+                assert row["cycles"] is None and row["runs"] == 0 and row["seconds"] > 0
+        assert all(r["runs_on"] == "cpu" for r in cpu_table)
+    # FC layers placed on the accelerator ran as 1x1 convolutions.
+    assert any(placed[n]["mapping"] == "fc-as-1x1" for n in on_accel)
+
+
+def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
+    """A plan that cuts conv2 into 3 column strips (as the DSE does when rows exceed the line
+    buffer) and runs every layer the IP can hold on the accelerator."""
+    _, design = lenet_design
+    layers = [dict(l) for l in design["layers"]]
+    conv2 = next(l for l in layers if l["name"] == "conv2")
+    strips = strip_invocations(Invocation(6, 16, 14, 14, 5, 1, 0), pn=8, row_capacity=8)
+    assert len(strips) == 3
+    conv2.update(runs_on="accelerator", mapping="native", tiles=3, descriptors=[s.to_dict() for s in strips])
+    x = np.random.default_rng(8).normal(size=(1, 28, 28))
+    want, _ = run_network(lenet_qnet, x)
+    got, table = run_network(lenet_qnet, x, accel, plan={"layers": layers})
+    assert np.array_equal(got, want)
+    row = next(r for r in table if r["name"] == "conv2")
+    assert row["runs_on"] == "accelerator" and row["runs"] == 3 and row["cycles"] > 0
+
+
+def test_onnx_model_placed_by_the_driver(tmp_path, accel):
+    make_onnx_model(tmp_path / "small.onnx", seed=2)
+    net = get_network(str(tmp_path / "small.onnx"))
+    rng = np.random.default_rng(6)
+    qnet = quantize_network(net, rng.normal(size=(6, 2, 12, 12)))
+    x = rng.normal(size=(2, 12, 12))
+    want, _ = run_network(qnet, x)
+    got, table = run_network(qnet, x, accel)  # no plan: the driver asks the IP per layer
+    assert np.array_equal(got, want)
+    rows = {r["name"]: r for r in table}
+    # conv1 (3x3) and conv3 run natively, conv2 (1x1 over 12 channels = 2 pn-groups x 12 columns,
+    # wider than the 15-word line buffer) in column strips, the Gemm as a 1x1 convolution.
+    assert rows["conv1"]["runs_on"] == "accelerator" and rows["conv1"]["runs"] == 1
+    assert rows["conv2"]["runs_on"] == "accelerator" and rows["conv2"]["runs"] == 2
+    assert rows["conv3"]["runs_on"] == "accelerator"
+    assert rows["fc"]["runs_on"] == "accelerator" and rows["fc"]["mapping"] == "fc-as-1x1"
+    for name in ("add", "leaky", "pool1", "pool2", "softmax"):
+        assert rows[name]["runs_on"] == "cpu" and rows[name]["cycles"] is None
+    # The probabilities track the float model.
+    p = qnet.dequantize(got).ravel()
+    assert np.abs(p - float_forward(net, x).ravel()).max() < 0.05
+    assert abs(p.sum() - 1) < 0.05

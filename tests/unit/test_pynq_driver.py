@@ -1,0 +1,332 @@
+"""``drivers.ConvAccelerator`` against the real ``pynq`` package, with a fake board at the lowest
+level pynq allows.
+
+The stand-in is a ``pynq.Device`` with the ``REGISTER_RW`` capability: pynq's own ``MMIO`` (and
+so ``DefaultIP.read``/``write`` and ``register_map``) turns every register access into
+``read_registers``/``write_registers`` calls, which go to a small Python model of the control
+block (HLS CTRL semantics, build-info constants from rtl.registers, STATUS, counters). Buffers
+come from pynq's ``allocate`` -> ``Device.allocate`` -> ``default_memory.allocate`` as real
+``pynq.buffer.PynqBuffer`` objects; their ``flush``/``invalidate`` reach the device's
+``flush``/``invalidate`` with the host address, which copy between host memory and a bytearray
+"DDR". The model does not compute convolutions: at AP_START it snapshots the DDR the IP would
+read (so the test sees whether the driver flushed first) and writes a known pattern where the IP
+writes (so the driver only returns it if it invalidated afterwards).
+"""
+
+import ctypes
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+import pynq  # the dev extra installs it (pyproject.toml): missing pynq is a failure, not a skip
+
+from pynq.buffer import PynqBuffer
+from pynq.overlay import DefaultIP, _assign_drivers, _ip_drivers, _IPMap
+
+from drivers import AcceleratorError, AcceleratorTimeout, ConvAccelerator, layout
+from drivers.regmap import REGISTERS
+from rtl.config import AcceleratorConfig
+from rtl.ip_identity import VLNV
+from rtl.registers import Access, BUILD_MAGIC, control_register_map
+
+CONFIG = AcceleratorConfig(engine="direct", pm=4, pn=8, max_width=20, max_height=20, max_channels=24,
+                           max_kernel=5, max_stride=2, requant_lanes=2, clock_mhz=125)
+IP_BASE = 0x4000_0000
+DDR_BASE = 0x8_0000_0000  # above 4 GiB (ZynqMP high DDR): exercises the *_HI address registers
+BUSY = 0x100
+
+
+class ControlBlockModel:
+    """The s_axi_control register block of one IP, in Python (docs/registers.md semantics)."""
+
+    def __init__(self, config, board):
+        self.board = board
+        self.map = control_register_map(config)
+        self.values = {}
+        self.fields = {}
+        for reg in self.map:
+            value = 0
+            for f in reg.fields:
+                if f.constant is not None:
+                    value |= f.constant << f.lsb
+                value |= f.reset << f.lsb
+            self.values[reg.offset] = value
+            self.fields[reg.offset] = reg.fields
+        self.pm, self.pn = config.pm, config.pn
+        self.mode = "run"        # "run", "hang" or ("error", code)
+        self.polls_until_done = 3
+        self.pending_polls = None
+        self.snapshot = None
+        self.pattern = None
+
+    def reg(self, name):
+        return self.values[REGISTERS[name]]
+
+    def addr(self, name):
+        return self.reg(name + "_LO") | self.reg(name + "_HI") << 32
+
+    def read(self, offset):
+        self.board.log.append(("read", offset))
+        if offset == REGISTERS["CTRL"]:
+            if self.pending_polls is not None:
+                self.pending_polls -= 1
+                if self.pending_polls <= 0:
+                    self.pending_polls = None
+                    self.finish()
+            value = self.values[offset]
+            self.values[offset] &= ~0b1010  # AP_DONE and AP_READY clear on read
+            idle = self.pending_polls is None and not self.reg("STATUS") & BUSY
+            return value | (idle << 2)
+        return self.values.get(offset, 0)
+
+    def write(self, offset, value):
+        self.board.log.append(("write", offset, value))
+        if offset not in self.values:
+            return
+        if offset == REGISTERS["CTRL"]:
+            self.values[offset] = (self.values[offset] & ~0x80) | (value & 0x80)
+            if value & 1:
+                self.start()
+            return
+        keep = self.values[offset]
+        for f in self.fields[offset]:
+            if f.access is Access.RW:
+                keep = (keep & ~f.mask) | (value & f.mask)
+            elif f.access is Access.TOW and value & f.mask:
+                keep ^= f.mask
+        self.values[offset] = keep
+
+    def start(self):
+        self.board.log.append(("start",))
+        d = {n: self.reg(r) for n, r in (("c", "IN_CHANNELS"), ("m", "OUT_CHANNELS"), ("h", "IN_HEIGHT"),
+                                          ("w", "IN_WIDTH"), ("k", "KERNEL"), ("s", "STRIDE"), ("p", "PADDING"))}
+        self.descriptor = d
+        ddr = self.board.ddr_view
+        self.snapshot = {
+            "input": ddr(self.addr("IN_ADDR"), layout.input_bytes(d["c"], d["h"], d["w"], self.pn)),
+            "weights": ddr(self.addr("WEIGHT_ADDR"), layout.weight_bytes(d["m"], d["c"], d["k"], self.pm, self.pn)),
+            "quant": ddr(self.addr("QUANT_ADDR"), layout.quant_bytes(d["m"], self.pm)),
+        }
+        self.values[REGISTERS["STATUS"]] = BUSY
+        if self.mode != "hang":
+            self.pending_polls = self.polls_until_done
+
+    def finish(self):
+        d = self.descriptor
+        if isinstance(self.mode, tuple):
+            self.values[REGISTERS["STATUS"]] = self.mode[1]
+        else:
+            ho, wo = layout.output_shape(d["h"], d["w"], d["k"], d["s"], d["p"])
+            n = layout.output_bytes(d["m"], ho, wo, self.pm)
+            self.pattern = bytes((i * 73 + 19) & 0xFF for i in range(n))
+            self.board.ddr_write(self.addr("OUT_ADDR"), self.pattern)
+            self.values[REGISTERS["STATUS"]] = 0
+        for name, value in (("CYCLES_LO", 123456), ("CYCLES_HI", 1), ("STALL_READ", 77), ("STALL_WRITE", 5),
+                            ("ACTIVE_CYCLES", 4000), ("BYTES_READ", 2048), ("BYTES_WRITTEN", 512)):
+            self.values[REGISTERS[name]] = value
+        self.values[REGISTERS["CTRL"]] |= 0b1010  # AP_DONE, AP_READY
+        self.board.log.append(("done",))
+
+
+class FakeMemory:
+    """The device's ``default_memory``: hands out PynqBuffers at increasing DDR addresses."""
+
+    def __init__(self, board):
+        self.board = board
+        self.next = DDR_BASE
+        self.bos = {}
+
+    def allocate(self, shape, dtype, **kwargs):
+        buf = PynqBuffer(shape, dtype, device=self.board, device_address=self.next, bo=len(self.bos) + 1,
+                         coherent=False)
+        self.bos[buf.bo] = self.next
+        self.board.log.append(("allocate", buf.bo, buf.nbytes))
+        self.next += (buf.nbytes + 4095) // 4096 * 4096
+        return buf
+
+
+class FakeBoard(pynq.Device):
+    """A pynq Device standing in for the board: registers -> ControlBlockModel, memory -> bytearray."""
+
+    def __init__(self, config=CONFIG):
+        super().__init__("fake-board")
+        self.capabilities = {"REGISTER_RW": True}
+        self.log = []
+        self.ddr = bytearray(1 << 20)
+        self.default_memory = FakeMemory(self)
+        self.control = ControlBlockModel(config, self)
+
+    # MMIO through REGISTER_RW: pynq's _AccessHook calls these with absolute addresses.
+    def read_registers(self, address, length):
+        assert length == 4 and IP_BASE <= address < IP_BASE + 0x1000
+        return self.control.read(address - IP_BASE).to_bytes(4, "little")
+
+    def write_registers(self, address, data):
+        assert len(data) == 4 and IP_BASE <= address < IP_BASE + 0x1000
+        self.control.write(address - IP_BASE, int.from_bytes(data, "little"))
+
+    # DDR
+    def ddr_view(self, address, n):
+        return bytes(self.ddr[address - DDR_BASE: address - DDR_BASE + n])
+
+    def ddr_write(self, address, data):
+        self.ddr[address - DDR_BASE: address - DDR_BASE + len(data)] = data
+
+    # Cache maintenance, as PynqBuffer.flush/invalidate call it.
+    def flush(self, bo, offset, vaddr, nbytes):
+        self.log.append(("flush", bo, offset, nbytes))
+        self.ddr_write(self.default_memory.bos[bo] + offset, ctypes.string_at(vaddr, nbytes))
+
+    def invalidate(self, bo, offset, vaddr, nbytes):
+        self.log.append(("invalidate", bo, offset, nbytes))
+        data = self.ddr_view(self.default_memory.bos[bo] + offset, nbytes)
+        ctypes.memmove(vaddr, data, nbytes)
+
+
+def description(board, **extra):
+    """An ip_dict entry as pynq's hwh parser writes it (here without registers)."""
+    return {"type": VLNV, "phys_addr": IP_BASE, "addr_range": 0x1000, "fullpath": "conv_accelerator_0",
+            "mem_id": "s_axi_control", "device": board, **extra}
+
+
+def overlay_ip(board, ip_type=VLNV, ignore_version=False):
+    """What ``Overlay(...).conv_accelerator_0`` does after parsing the .hwh: pynq's own driver
+    assignment and IP map."""
+    desc = {"ip": {"conv_accelerator_0": description(board, type=ip_type)}, "hierarchies": {}, "interrupts": {},
+            "gpio": {}, "memories": {}}
+    _assign_drivers(desc, ignore_version, board)
+    return _IPMap(desc).conv_accelerator_0
+
+
+# ----- registration by VLNV ---------------------------------------------------------------------------
+
+def test_class_is_registered_by_vlnv():
+    assert _ip_drivers[VLNV] is ConvAccelerator
+    assert _ip_drivers[VLNV.rpartition(":")[0]] is ConvAccelerator  # the version-less key pynq also keeps
+    board = FakeBoard()
+    ip = overlay_ip(board)
+    assert type(ip) is ConvAccelerator and isinstance(ip, DefaultIP)
+    # Another version of the IP binds only with ignore_version, as for any PYNQ driver.
+    other = VLNV.rpartition(":")[0] + ":9.9"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert type(overlay_ip(board, other)) is DefaultIP
+    assert any("ignore_version" in str(w.message) for w in caught)
+    assert type(overlay_ip(board, other, ignore_version=True)) is ConvAccelerator
+    # Something else entirely gets pynq's DefaultIP.
+    assert type(overlay_ip(board, "xilinx.com:ip:axi_dma:7.1")) is DefaultIP
+
+
+def test_import_drivers_without_pynq():
+    code = ("import sys; sys.modules['pynq'] = None\n"
+            "import drivers\n"
+            "assert drivers.PYNQ_AVAILABLE is False\n"
+            "try:\n    drivers.ConvAccelerator({})\nexcept ImportError as e:\n    print('ImportError', e)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ImportError") and "pip install" in proc.stdout
+
+
+# ----- register map -------------------------------------------------------------------------------
+
+def test_register_map_supplied_by_the_driver():
+    board = FakeBoard()
+    ip = overlay_ip(board)
+    rm = ip.register_map
+    names = [r.name for r in control_register_map(CONFIG)]
+    text = repr(rm)
+    assert all(f"  {n} = Register(" in text for n in names)
+    assert int(rm.MAGIC) == BUILD_MAGIC == ip.read(0x80)
+    assert int(rm.PM) == CONFIG.pm and int(rm.MAX_CHANNELS) == CONFIG.max_channels
+    assert rm.CTRL.AP_IDLE == 1 and rm.CTRL.AP_DONE == 0
+    rm.IN_CHANNELS = 7  # goes through pynq's Register -> MMIO -> the model
+    assert board.control.reg("IN_CHANNELS") == 7 and int(rm.IN_CHANNELS) == 7
+    rm.MAGIC[7:0] = 0  # read-only in the map: the model ignores the write
+    assert int(rm.MAGIC) == BUILD_MAGIC
+    assert ip.info.pm == 4 and ip.info.pn == 8 and ip.info.clock_mhz == 125.0
+
+
+def test_register_map_from_the_hwh_is_kept():
+    board = FakeBoard()
+    hwh_regs = {"CTRL": {"address_offset": 0, "size": 32, "access": "read-write", "description": "control",
+                         "fields": {}}}
+    ip = ConvAccelerator(description(board, registers=hwh_regs))
+    assert "CTRL" in repr(ip.register_map) and "MAGIC" not in repr(ip.register_map)
+
+
+# ----- a layer: flush before start, invalidate after done, buffers reused ----------------------------------
+
+def _layer(seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, size=(10, 9, 11), dtype=np.int8)
+    w = rng.integers(-128, 128, size=(6, 10, 3, 3), dtype=np.int8)
+    bias = rng.integers(-999, 999, size=6).astype(np.int32)
+    mult = rng.integers(1, 1 << 20, size=6).astype(np.int32)
+    shift = rng.integers(0, 40, size=6).astype(np.int32)
+    return x, w, bias, mult, shift
+
+
+def test_conv2d_flushes_starts_waits_and_invalidates():
+    board = FakeBoard()
+    ip = overlay_ip(board)
+    ip.poll_interval = 0
+    x, w, bias, mult, shift = _layer(1)
+    y = ip.conv2d(x, w, bias=bias, mult=mult, shift=shift, stride=2, padding=1, relu=True)
+    model = board.control
+    # The IP saw the flushed inputs in the driver's DDR layout at the programmed (64-bit) addresses.
+    assert model.snapshot["input"] == layout.pack_input(x, 8).tobytes()
+    assert model.snapshot["weights"] == layout.pack_weights(w, 4, 8).tobytes()
+    assert model.snapshot["quant"] == layout.pack_quant(bias, mult, shift, 6, 4).tobytes()
+    assert model.addr("IN_ADDR") >> 32 == DDR_BASE >> 32
+    assert model.descriptor == dict(c=10, m=6, h=9, w=11, k=3, s=2, p=1) and model.reg("LAYER_FLAGS") == 1
+    # ... and the driver returns what the IP wrote, which it only sees after invalidating.
+    assert np.array_equal(y, layout.unpack_output(np.frombuffer(model.pattern, np.uint8), 6, 5, 6, 4))
+    events = [e[0] for e in board.log if e[0] in ("flush", "invalidate", "start", "done")]
+    assert events == ["flush", "flush", "flush", "start", "done", "invalidate"]
+    assert ip.counters == {"cycles": (1 << 32) + 123456, "stall_read_cycles": 77, "stall_write_cycles": 5,
+                           "active_cycles": 4000, "bytes_read": 2048, "bytes_written": 512}
+    # A second layer of the same size reuses the four buffers.
+    allocations = [e for e in board.log if e[0] == "allocate"]
+    assert len(allocations) == 4
+    x2, w2, bias2, mult2, shift2 = _layer(2)
+    ip.conv2d(x2, w2, bias=bias2, mult=mult2, shift=shift2, stride=2, padding=1)
+    assert len([e for e in board.log if e[0] == "allocate"]) == 4
+    assert model.snapshot["input"] == layout.pack_input(x2, 8).tobytes()
+    assert model.reg("LAYER_FLAGS") == 0
+
+
+def test_invalid_layers_never_reach_the_device():
+    board = FakeBoard()
+    ip = overlay_ip(board)
+    x, w, *_ = _layer(3)
+    with pytest.raises(ValueError, match="channels"):
+        ip.conv2d(np.zeros((30, 4, 4), np.int8), np.zeros((2, 30, 3, 3), np.int8))
+    with pytest.raises(ValueError, match="kernel"):
+        ip.conv2d(x, np.zeros((2, 10, 7, 7), np.int8), padding=3)
+    with pytest.raises(ValueError, match="int8"):
+        ip.conv2d(x.astype(np.int16) * 2, w)
+    assert not [e for e in board.log if e[0] in ("start", "flush", "allocate")]
+
+
+def test_timeout_reports_the_status_register():
+    board = FakeBoard()
+    board.control.mode = "hang"
+    ip = overlay_ip(board)
+    ip.timeout, ip.poll_interval = 0.05, 0.001
+    x, w, bias, mult, shift = _layer(4)
+    with pytest.raises(AcceleratorTimeout, match=r"within 0\.05 s \(STATUS = 0x100, CTRL = 0x0\)"):
+        ip.conv2d(x, w, bias=bias, mult=mult, shift=shift, padding=1)
+    assert not [e for e in board.log if e[0] == "invalidate"]
+
+
+def test_error_code_is_reported():
+    board = FakeBoard()
+    board.control.mode = ("error", 6)
+    ip = overlay_ip(board)
+    ip.poll_interval = 0
+    x, w, *_ = _layer(5)
+    with pytest.raises(AcceleratorError, match="error 6 .*aligned"):
+        ip.conv2d(x, w, padding=1)
