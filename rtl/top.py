@@ -1,4 +1,4 @@
-"""ConvAccelerator: the runtime-configurable conv-layer engine, DDR to DDR (direct engine)."""
+"""ConvAccelerator: the runtime-configurable conv-layer engine, DDR to DDR (direct or Winograd)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,13 @@ from .axi.control_slave import ControlSlave
 from .axi.read_master import AXI4ReadMaster
 from .axi.signature import AXI4LiteSignature, AXI4Signature, connect_flat, flat_members
 from .axi.write_master import AXI4WriteMaster
-from .buffers.line_buffer import DirectLineBuffer
-from .buffers.weight_buffer import WeightBuffer
 from .config import AcceleratorConfig
 from .control.layer_check import QUANT_ENTRY_BYTES, LayerCheck
 from .dma.beats_to_words import BeatsToWords
 from .dma.router import BeatRouter
 from .dma.words_to_beats import WordsToBeats
-from .pe.mac_array import MacArray
+from .engine.direct import DirectDatapath
+from .engine.winograd import WinogradDatapath
 from .pe.requantiser import Requantiser, quant_param_layout
 from .registers import ErrorCode, control_register_map
 
@@ -37,15 +36,14 @@ class ConvAccelerator(wiring.Component):
 
     Per layer (after AP_START): the descriptor is checked (a refused one sets STATUS.ERROR and
     finishes with no memory traffic); then, for each group of ``pm`` output channels, the
-    group's quant entries and weights are read, the whole input streams through the line
-    buffer into the MAC array (weights of the next group load into the other ping-pong bank
+    group's quant entries and weights are read, the whole input streams through the engine's
+    datapath (rtl/engine: line buffer + MAC array, or tile buffer + Winograd transforms + EWMM
+    array + output buffer; the next group's weights load into the other ping-pong bank
     meanwhile), and the requantised outputs are written back. AP_DONE comes when every write
     response has arrived. DDR layouts: docs/memory-layout.md.
     """
 
     def __init__(self, config: AcceleratorConfig):
-        if config.engine != "direct":
-            raise ValueError("ConvAccelerator currently builds the direct engine only; the Winograd engine's stages exist but are not yet integrated")
         self.config = config
         self.register_map = control_register_map(config)
         members = {"ap_clk": In(1), "ap_rst_n": In(1), "interrupt": Out(1)}
@@ -78,12 +76,8 @@ class ConvAccelerator(wiring.Component):
         m.submodules.q_words = q_words = BeatsToWords(bus_bits, 8 * QUANT_ENTRY_BYTES)
         m.submodules.w_words = w_words = BeatsToWords(bus_bits, cfg.pm * cfg.pn * dw)
         m.submodules.x_words = x_words = BeatsToWords(bus_bits, cfg.pn * dw)
-        m.submodules.lb = lb = DirectLineBuffer(cfg.pn, dw, cfg.max_width, cfg.max_channel_groups,
-                                                cfg.max_kernel, cfg.max_stride, row_words=cfg.row_words)
-        tap_width = lb.tap_width
-        m.submodules.wb = wb = WeightBuffer(cfg.pm, cfg.pn, dw, cfg.weight_depth, tap_width=tap_width)
-        m.submodules.mac = mac = MacArray(cfg.pm, cfg.pn, dw, max_terms=cfg.max_terms)
-        m.submodules.rq = rq = Requantiser(cfg.pm, mac.acc_width, lanes=cfg.requant_lanes)
+        m.submodules.dp = dp = DirectDatapath(cfg) if cfg.engine == "direct" else WinogradDatapath(cfg)
+        m.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes)
         m.submodules.packer = packer = WordsToBeats(8 * cfg.pm, bus_bits)
         m.submodules.check = check = LayerCheck(cfg)
 
@@ -125,22 +119,17 @@ class ConvAccelerator(wiring.Component):
             params_fifo.r_en.eq(rq.params.ready),
         ]
 
-        # Weights -> ping-pong weight buffer.
+        # Weights and activations into the engine, pixels out to the requantiser.
         m.d.comb += [
-            wb.load.payload.word.eq(w_words.o.payload.data),
-            wb.load.payload.last.eq(w_words.o.payload.last),
-            wb.load.valid.eq(w_words.o.valid),
-            w_words.o.ready.eq(wb.load.ready),
+            dp.w.payload.word.eq(w_words.o.payload.data),
+            dp.w.payload.last.eq(w_words.o.payload.last),
+            dp.w.valid.eq(w_words.o.valid),
+            w_words.o.ready.eq(dp.w.ready),
+            dp.x.payload.eq(x_words.o.payload.data),
+            dp.x.valid.eq(x_words.o.valid),
+            x_words.o.ready.eq(dp.x.ready),
         ]
-        # Activations -> line buffer -> weight join -> MAC array -> requantiser -> packer -> writer.
-        m.d.comb += [
-            lb.i.payload.eq(x_words.o.payload.data),
-            lb.i.valid.eq(x_words.o.valid),
-            x_words.o.ready.eq(lb.i.ready),
-        ]
-        wiring.connect(m, lb.o, wb.i)
-        wiring.connect(m, wb.o, mac.i)
-        wiring.connect(m, mac.o, rq.i)
+        wiring.connect(m, dp.o, rq.i)
         m.d.comb += [
             packer.i.payload.data.eq(rq.o.payload.data),
             packer.i.payload.last.eq(rq.o.payload.last),
@@ -166,9 +155,10 @@ class ConvAccelerator(wiring.Component):
             check.desc.eq(layer),
         ]
         m.d.comb += [
-            lb.cfg.width.eq(layer.width), lb.cfg.height.eq(layer.height),
-            lb.cfg.channel_groups.eq(plan.cg), lb.cfg.kernel.eq(layer.kernel),
-            lb.cfg.stride.eq(layer.stride), lb.cfg.padding.eq(layer.padding),
+            dp.cfg.width.eq(layer.width), dp.cfg.height.eq(layer.height),
+            dp.cfg.channel_groups.eq(plan.cg), dp.cfg.kernel.eq(layer.kernel),
+            dp.cfg.stride.eq(layer.stride), dp.cfg.padding.eq(layer.padding),
+            dp.cfg.out_width.eq(plan.wo), dp.cfg.out_height.eq(plan.ho),
             q_words.count.eq(cfg.pm),
             w_words.count.eq(plan.taps),
             x_words.count.eq(plan.in_words),
@@ -204,14 +194,14 @@ class ConvAccelerator(wiring.Component):
                 with m.Case(ROUTE_INPUT):
                     m.d.sync += [rd_phase.eq(ROUTE_QUANT), rd_group.eq(rd_group + 1)]
 
-        # Line-buffer passes: one per output-channel group, the next once the previous ended.
-        lb_started = Signal(16)
-        lb_ended = Signal(16)
-        m.d.comb += lb.start.eq(running & ~lb.busy & (lb_started < plan.mg) & (lb_started == lb_ended))
-        with m.If(lb.start):
-            m.d.sync += lb_started.eq(lb_started + 1)
-        with m.If(lb.o.valid & lb.o.ready & lb.o.payload.end):
-            m.d.sync += lb_ended.eq(lb_ended + 1)
+        # Engine passes: one per output-channel group, the next once the previous has ended.
+        passes_started = Signal(16)
+        passes_ended = Signal(16)
+        m.d.comb += dp.start.eq(running & ~dp.busy & (passes_started < plan.mg) & (passes_started == passes_ended))
+        with m.If(dp.start):
+            m.d.sync += passes_started.eq(passes_started + 1)
+        with m.If(dp.pass_end):
+            m.d.sync += passes_ended.eq(passes_ended + 1)
 
         # Write command issuer and completion.
         wr_group = Signal(16)
@@ -239,11 +229,11 @@ class ConvAccelerator(wiring.Component):
         bytes_written = Signal(32)
         active = Signal(32)
         with m.If(running):
-            with m.If(~wb.o.valid):
+            with m.If(dp.starved):
                 m.d.sync += stall_read.eq(stall_read + 1)
             with m.If(wr.data.valid & ~wr.data.ready):
                 m.d.sync += stall_write.eq(stall_write + 1)
-        with m.If(mac.i.valid & mac.i.ready):
+        with m.If(dp.active):
             m.d.sync += active.eq(active + 1)
         with m.If(rd.cmd.valid & rd.cmd.ready):
             m.d.sync += bytes_read.eq(bytes_read + rd.cmd.payload.length)
@@ -279,7 +269,7 @@ class ConvAccelerator(wiring.Component):
                     with m.Else():
                         m.d.sync += [
                             running.eq(1), rd_group.eq(0), rd_phase.eq(ROUTE_QUANT), wr_group.eq(0),
-                            lb_started.eq(0), lb_ended.eq(0), done_groups.eq(0), write_error.eq(0),
+                            passes_started.eq(0), passes_ended.eq(0), done_groups.eq(0), write_error.eq(0),
                             q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr), out_addr.eq(layer.out_addr),
                         ]
                         m.next = "RUN"

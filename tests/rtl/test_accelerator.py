@@ -115,3 +115,37 @@ def test_driver_refuses_what_the_ip_cannot_run():
             accel.conv2d(np.zeros((4, 5, 30), np.int8), np.zeros((2, 4, 3, 3), np.int8))
         with pytest.raises(ValueError, match="int8"):
             accel.conv2d(x.astype(np.int16) + 200, np.zeros((2, 4, 3, 3), np.int8))
+
+
+WINOGRAD = {
+    2: AcceleratorConfig(engine="winograd", m=2, pm=2, pn=4, max_width=20, max_height=20, max_channels=16,
+                         max_kernel=3, max_stride=1, requant_lanes=2, clock_mhz=100),
+    4: AcceleratorConfig(engine="winograd", m=4, pm=2, pn=2, max_width=20, max_height=20, max_channels=8,
+                         max_kernel=3, max_stride=1, requant_lanes=2, clock_mhz=100),
+}
+
+WINOGRAD_LAYERS = [
+    # c, m, h, w, padding, relu
+    (4, 2, 6, 6, 1, True),
+    (5, 3, 7, 9, 1, False),   # channels not multiples of pn/pm, odd sizes, partial edge tiles
+    (8, 2, 5, 8, 0, False),
+    (1, 1, 3, 3, 0, True),
+]
+
+
+@pytest.mark.parametrize("m", [2, 4])
+def test_winograd_layers_bit_exact(m):
+    cfg = WINOGRAD[m]
+    rng = np.random.default_rng(20 + m)
+    with simulated(cfg, pauses="random", seed=m) as accel:
+        assert accel.info.engine == "winograd" and accel.info.m == m
+        for c, mo, h, w, padding, relu in WINOGRAD_LAYERS:
+            c = min(c, cfg.max_channels)
+            x, wt, bias, mult, shift, expected = random_layer(rng, c, mo, h, w, 3, 1, padding, relu)
+            got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, stride=1, padding=padding, relu=relu)
+            assert np.array_equal(got, expected), f"F({m},3) layer {(c, mo, h, w, padding)}: {np.argwhere(got != expected)[:5]}"
+            ho, wo = expected.shape[1:]
+            tiles = -(-ho // m) * -(-wo // m) * -(-c // cfg.pn)
+            assert accel.counters["active_cycles"] == -(-mo // cfg.pm) * tiles
+        with pytest.raises(ValueError, match="3x3"):
+            accel.conv2d(np.zeros((2, 5, 5), np.int8), np.zeros((2, 2, 1, 1), np.int8))

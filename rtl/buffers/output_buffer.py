@@ -1,0 +1,198 @@
+"""Winograd output buffer: m x m x pm output tiles in, raster-order pm-vectors out (double-buffered)."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import WINOGRAD_TILES
+
+__all__ = ["OutputBuffer", "output_config_layout", "output_tile_layout"]
+
+
+def output_config_layout(max_width: int, max_height: int) -> data.StructLayout:
+    """Runtime configuration: the *output* map's ``width`` Wo and ``height`` Ho (Winograd F(m,3):
+    ``Wo = W + 2P - 2``). Fields LSB first in this order."""
+    return data.StructLayout({"width": range(max_width + 1), "height": range(max_height + 1)})
+
+
+def output_tile_layout(m: int, pm: int, data_width: int) -> data.StructLayout:
+    """One output tile ``tile[ch][r][c]`` (pm x m x m; the ``y`` layout of the Winograd output
+    transform, so its payload connects directly)."""
+    return data.StructLayout({
+        "tile": data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(signed(data_width), m), m), pm),
+    })
+
+
+class OutputBuffer(wiring.Component):
+    """Reorders the tiles of one output-channel group into raster-order pixels.
+
+    Dataflow
+        ``i`` receives the ``Ty*Tx`` output tiles of one pass (``Ty = ceil(Ho/m)``,
+        ``Tx = ceil(Wo/m)``) in the order ``ty, tx``; ``tile[ch][r][c]`` is output pixel
+        ``(ty*m + r, tx*m + c)`` of channel ``ch``. Pixels outside ``Ho x Wo`` (partial edge
+        tiles) are dropped. ``o`` emits the ``Ho*Wo`` pixels in raster order, one pm-vector
+        per beat: for each strip of m rows (the last one clipped to Ho), row by row, ``Wo``
+        pixels each.
+
+    Ports
+        ``cfg``: In(:func:`output_config_layout`), sampled when ``start`` (In(1)) is high while
+        ``busy`` (Out(1)) is low; ``busy`` stays high until the last pixel has been handed over.
+        Valid configs: 1 <= Wo <= max_width, 1 <= Ho <= max_height.
+        ``i``: In(stream(:func:`output_tile_layout`)).
+        ``o``: Out(stream(``ArrayLayout(signed(data_width), pm)``)) -- the payload of
+        ``MacArray.o`` and of the requantiser's input, so the two engines share the back end.
+
+    Storage
+        One ``amaranth.lib.memory.Memory`` of ``2 * m * max_width`` pm-vectors: two strips of
+        ``m`` rows (row stride ``max_width``), filled and drained alternately (double buffer):
+        tiles fill strip ``ty mod 2`` while the other strip drains; a strip drains once all its
+        tiles are in, and refills once fully drained.
+
+    Timing
+        ``o``: one pixel per cycle (II=1) while a full strip is available; memory read latency
+        1 cycle (read enable = pipeline advance, so the data holds under back-pressure).
+        ``i``: the offered tile's pixels inside the map are written one per cycle straight
+        from ``i.payload`` (which the stream rules hold stable until the handshake), and the
+        handshake happens with the last of them: a tile takes ``m*m`` cycles (fewer at the
+        edges) -- the drain rate, which the write master and requantiser (one pixel per cycle)
+        set anyway -- so the storage needs one BRAM write port instead of ``m*m``, and no tile
+        register. ``i.ready`` does not wait for ``i.valid``. Tiles offered back to back fill a
+        strip without bubbles; with tiles arriving in time, a strip fills while the previous
+        one drains and ``o`` streams continuously.
+    """
+
+    #: Cycles from a pixel's read (issue) to ``o`` (memory read latency).
+    LATENCY = 1
+
+    def __init__(self, m: int, pm: int, data_width: int, max_width: int, *, max_height: int = 4096):
+        if m not in WINOGRAD_TILES:
+            raise ValueError(f"m must be one of {WINOGRAD_TILES}, got {m}")
+        if pm < 1:
+            raise ValueError(f"pm must be at least 1, got {pm}")
+        if data_width < 2:
+            raise ValueError(f"data_width must be at least 2, got {data_width}")
+        if max_width < 1 or max_height < 1:
+            raise ValueError(f"max_width and max_height must be at least 1, got {max_width}, {max_height}")
+        self.m, self.pm, self.data_width = m, pm, data_width
+        self.max_width, self.max_height = max_width, max_height
+        #: Memory depth in pm-vectors (two strips of m rows).
+        self.depth = 2 * m * max_width
+        self.cfg_layout = output_config_layout(max_width, max_height)
+        self.tile_layout = output_tile_layout(m, pm, data_width)
+        self.pixel_layout = data.ArrayLayout(signed(data_width), pm)
+        super().__init__({
+            "cfg": In(self.cfg_layout),
+            "start": In(1),
+            "busy": Out(1),
+            "i": In(stream.Signature(self.tile_layout)),
+            "o": Out(stream.Signature(self.pixel_layout)),
+        })
+
+    def elaborate(self, platform):
+        mod = Module()
+        m, pm, stride = self.m, self.pm, self.max_width
+        strip = m * stride
+
+        mod.submodules.mem = mem = Memory(shape=self.pixel_layout, depth=self.depth, init=[])
+        wr = mem.write_port()
+        rd = mem.read_port()
+
+        Wom1 = Signal(range(self.max_width))
+        Hom1 = Signal(range(self.max_height))
+        coord = range(max(self.max_width, self.max_height) + m + 1)
+        full = Signal(2)
+
+        # ---- writer state ------------------------------------------------------------------------
+        w_run = Signal()
+        r = Signal(range(m))
+        c = Signal(range(m))
+        xo0 = Signal(coord)
+        yo0 = Signal(coord)
+        wreg = Signal()
+        wrow = Signal(range(self.depth))
+
+        # ---- reader state ------------------------------------------------------------------------
+        r_run = Signal()
+        rreg = Signal()
+        rr = Signal(range(m))
+        x = Signal(range(self.max_width))
+        ryo0 = Signal(coord)
+        rrow = Signal(range(self.depth))
+
+        busy = Signal()
+        mod.d.comb += [busy.eq(w_run | r_run | self.o.valid), self.busy.eq(busy)]
+
+        with mod.If(self.start & ~busy):
+            mod.d.sync += [
+                Wom1.eq(self.cfg.width - 1), Hom1.eq(self.cfg.height - 1),
+                w_run.eq(1), r_run.eq(1), full.eq(0),
+                r.eq(0), c.eq(0), xo0.eq(0), yo0.eq(0), wreg.eq(0), wrow.eq(0),
+                rreg.eq(0), rr.eq(0), x.eq(0), ryo0.eq(0), rrow.eq(0),
+            ]
+
+        # ---- writer: one pixel of the offered tile per cycle into strip wreg -------------------------
+        # The tile stays on i (stable until its handshake) while its pixels are written; the
+        # handshake happens with the last one.
+        room = w_run & ~full.bit_select(wreg, 1)
+        w_fire = room & self.i.valid
+        last_c = (c == m - 1) | (xo0 + c == Wom1)
+        last_r = (r == m - 1) | (yo0 + r == Hom1)
+        strip_done = w_fire & last_c & last_r & (xo0 + m > Wom1)
+        tile = self.i.payload.tile
+        pixel = Signal(self.pixel_layout)
+        with mod.Switch(r):
+            for rv in range(m):
+                with mod.Case(rv):
+                    with mod.Switch(c):
+                        for cv in range(m):
+                            with mod.Case(cv):
+                                mod.d.comb += [pixel[ch].eq(tile[ch][rv][cv]) for ch in range(pm)]
+        mod.d.comb += [
+            wr.addr.eq(wrow + c), wr.data.eq(pixel), wr.en.eq(w_fire),
+            self.i.ready.eq(room & last_c & last_r),
+        ]
+
+        with mod.If(w_fire):
+            with mod.If(~last_c):
+                mod.d.sync += c.eq(c + 1)
+            with mod.Elif(~last_r):
+                mod.d.sync += [c.eq(0), r.eq(r + 1), wrow.eq(wrow + stride)]
+            with mod.Elif(~strip_done):
+                mod.d.sync += [c.eq(0), r.eq(0), xo0.eq(xo0 + m), wrow.eq(Mux(wreg, strip, 0) + xo0 + m)]
+            with mod.Else():
+                mod.d.sync += [c.eq(0), r.eq(0), xo0.eq(0), yo0.eq(yo0 + m), wreg.eq(~wreg),
+                               wrow.eq(Mux(wreg, 0, strip))]
+                with mod.If(yo0 + m > Hom1):
+                    mod.d.sync += w_run.eq(0)
+
+        # ---- reader: drain strip rreg in raster order -----------------------------------------------
+        advance = Signal()
+        mod.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        a_valid = r_run & full.bit_select(rreg, 1)
+        r_fire = a_valid & advance
+        last_x = x == Wom1
+        last_rr = (rr == m - 1) | (ryo0 + rr == Hom1)
+        drained = r_fire & last_x & last_rr
+        with mod.If(r_fire):
+            with mod.If(~last_x):
+                mod.d.sync += x.eq(x + 1)
+            with mod.Elif(~last_rr):
+                mod.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride)]
+            with mod.Else():
+                mod.d.sync += [x.eq(0), rr.eq(0), ryo0.eq(ryo0 + m), rreg.eq(~rreg), rrow.eq(Mux(rreg, 0, strip))]
+                with mod.If(ryo0 + m > Hom1):
+                    mod.d.sync += r_run.eq(0)
+
+        # Strip flags: set when the writer completes a strip, cleared when the reader drains one.
+        with mod.If(~(self.start & ~busy)):
+            set_mask = Mux(strip_done, Mux(wreg, 0b10, 0b01), 0)
+            clr_mask = Mux(drained, Mux(rreg, 0b10, 0b01), 0)
+            mod.d.sync += full.eq((full | set_mask) & ~clr_mask)
+
+        mod.d.comb += [rd.addr.eq(rrow + x), rd.en.eq(advance), self.o.payload.eq(rd.data)]
+        with mod.If(advance):
+            mod.d.sync += self.o.valid.eq(a_valid)
+        return mod

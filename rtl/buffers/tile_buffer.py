@@ -1,0 +1,324 @@
+"""Winograd tile buffer: input rows in banked block RAM, emitting overlapping n x n x pn tiles."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Mux, Shape, Signal, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..config import WINOGRAD_TILES
+from ..numerics import SUPPORTED_DATA_WIDTHS
+
+__all__ = ["WinogradTileBuffer", "tile_config_layout", "tile_beat_layout", "tile_region_depth"]
+
+#: Kernel size of the Winograd engine (F(m, 3)); adjacent tiles overlap by R - 1 = 2.
+R = 3
+
+
+def tile_config_layout(max_width: int, max_height: int, max_channel_groups: int) -> data.StructLayout:
+    """Runtime pass configuration: ``width`` W, ``height`` H, ``channel_groups`` CG, ``padding`` P
+    (0..2). Fields LSB first in this order."""
+    return data.StructLayout({
+        "width": range(max_width + 1),
+        "height": range(max_height + 1),
+        "channel_groups": range(max_channel_groups + 1),
+        "padding": range(R),
+    })
+
+
+def tile_beat_layout(m: int, pn: int, data_width: int, max_channel_groups: int) -> data.StructLayout:
+    """One tile: ``tile[r][c][ch]`` (n x n x pn, n = m + 2), ``cg`` (its channel group),
+    ``first`` (cg == 0), ``last`` (cg == CG-1), ``end`` (final tile of the pass). LSB first."""
+    n = m + R - 1
+    return data.StructLayout({
+        "tile": data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(signed(data_width), pn), n), n),
+        "cg": range(max(max_channel_groups, 2)),
+        "first": 1,
+        "last": 1,
+        "end": 1,
+    })
+
+
+def tile_region_depth(m: int, max_width: int, max_channel_groups: int, row_words: int) -> int:
+    """Words per bank per stored row: ``max CG * NB(W)`` over the accepted ``W * CG <= row_words``,
+    where ``NB(W) = (W - 1 + m) // m + 1`` column blocks of ``m`` (padding 2, the worst case)."""
+    best = 0
+    for cg in range(1, max_channel_groups + 1):
+        width = min(max_width, row_words // cg)
+        if width >= 1:
+            best = max(best, cg * ((width - 1 + m) // m + 1))
+    return best
+
+
+class WinogradTileBuffer(wiring.Component):
+    """Line buffer of the Winograd F(m, 3) engine: overlap-and-save n x n x pn input tiles.
+
+    Dataflow
+        ``i`` receives one pass of the input map, ``H*CG*W`` pn-words in the order ``h, cg, w``
+        (as :class:`DirectLineBuffer`). ``o`` emits ``Ty*Tx*CG`` tiles, ``Ty = ceil(Ho/m)``,
+        ``Tx = ceil(Wo/m)``, ``Ho = H + 2P - 2``, ``Wo = W + 2P - 2``, in the order
+        ``ty, tx, cg`` (for each row of tiles, for each tile, all channel groups back to back, so
+        the EWMM accumulates over input channels without storing partial sums):
+        ``tile[r][c][ch] = x[cg*pn+ch, ty*m-P+r, tx*m-P+c]``, zero outside the map (padding and
+        the part of partial edge tiles beyond ``Ho``/``Wo``, whose outputs the output buffer
+        drops). Adjacent tiles overlap by 2 rows/columns (overlap-and-save). ``first``: cg 0,
+        ``last``: cg CG-1 (end of a tile's channel accumulation), ``end``: the final tile.
+
+    Ports
+        ``cfg``: In(:func:`tile_config_layout`), sampled when ``start`` (In(1)) is high while
+        ``busy`` is low; must be valid: P <= 2, Ho, Wo >= 1, W <= max_width, CG <= max_cg,
+        W*CG <= row_words. ``busy``: Out(1) from the cycle after ``start`` until the final tile
+        has been handed over and all input words have been consumed.
+        ``i``: In(stream(ArrayLayout(signed(data_width), pn))).
+        ``o``: Out(stream(:func:`tile_beat_layout`)).
+
+    Storage (n*n ``amaranth.lib.memory.Memory`` banks, one read per bank per cycle)
+        Column ``x`` is column ``j = (x+P+m-2) mod m`` of column block ``cb = (x+P+m-2) div m``;
+        tile ``tx`` is the last two columns of block ``tx`` followed by all of block ``tx+1``.
+        So each row is stored in ``m`` B-column banks (column ``j`` of every block) plus two
+        D-column banks duplicating columns ``j = m-2, m-1``: the tile reads the D banks at block
+        ``tx`` and the B banks at block ``tx+1``, one word each -- no rotation network. Rows
+        are split the same way by row block ``rb = (y+P+m-2) div m``: ``m`` B-row lanes, double
+        buffered (region ``rb mod 2``), hold the rows of block ``ty+1`` the current tile row
+        reads while block ``ty+2`` loads; two D-row lanes (region ``rb mod 3``) duplicate the
+        last two rows of every block, i.e. the two rows adjacent tile rows share. Each bank holds
+        ``regions * region_depth`` words (:func:`tile_region_depth`) at
+        ``region*region_depth + cg*NB + cb`` (``NB`` column blocks per channel group), plus one
+        never-written word, zero from initialisation, that reads of positions outside the map
+        are steered to (so the zero padding costs address muxes, not an output mux).
+        This is the (n + m)-row double buffer of Lu/Liang et al. (n rows feed the current tile
+        row while the next m rows load, the 2 overlap rows kept for the next tile row) without
+        moving data: the row storage is ``2m`` B rows + ``3*2`` D rows per channel group, in
+        ``n*n`` banks -- the count the bandwidth of one tile per cycle needs anyway.
+
+    Timing
+        Memory read latency 1 cycle (read enables follow the pipeline advance, so the data holds
+        under back-pressure). Tile row ``ty`` starts once input row ``min(ty*m-P+n-1, H-1)`` is
+        complete; meanwhile the input may run ahead up to row block ``ty+2``, i.e. the whole of
+        the next tile row, so after priming one tile per cycle (II=1) is emitted whenever the
+        input keeps up (it needs ``m*CG*W`` words per ``Tx*CG`` tiles). Honest valid/ready.
+    """
+
+    #: Cycles from a tile's issue to its appearance on ``o`` (memory read latency).
+    LATENCY = 1
+
+    def __init__(self, m: int, pn: int, data_width: int, max_width: int, max_channel_groups: int,
+                 row_words: int | None = None, *, max_height: int = 4096):
+        if m not in WINOGRAD_TILES:
+            raise ValueError(f"m must be one of {WINOGRAD_TILES}, got {m}")
+        if pn < 1:
+            raise ValueError(f"pn must be at least 1, got {pn}")
+        if data_width not in SUPPORTED_DATA_WIDTHS:
+            raise ValueError(f"data_width must be one of {SUPPORTED_DATA_WIDTHS}, got {data_width}")
+        for name, value in (("max_width", max_width), ("max_channel_groups", max_channel_groups),
+                            ("max_height", max_height)):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        full = max_width * max_channel_groups
+        if row_words is None:
+            row_words = full
+        if not 1 <= row_words <= full:
+            raise ValueError(f"row_words must be in 1..max_width*max_channel_groups ({full}), got {row_words}")
+        self.m, self.n, self.pn, self.data_width = m, m + R - 1, pn, data_width
+        self.max_width, self.max_height, self.max_channel_groups = max_width, max_height, max_channel_groups
+        self.row_words = row_words
+        #: Words per bank per stored row (one region).
+        self.region_depth = tile_region_depth(m, max_width, max_channel_groups, row_words)
+        #: Memory depth of the B-row banks (2 regions) and the D-row banks (3 regions), each plus
+        #: one never-written word (address ``depth - 1``, zero from initialisation) that reads
+        #: of padding positions are steered to.
+        self.b_depth, self.d_depth = 2 * self.region_depth + 1, 3 * self.region_depth + 1
+        self.word_layout = data.ArrayLayout(signed(data_width), pn)
+        self.cfg_layout = tile_config_layout(max_width, max_height, max_channel_groups)
+        self.tile_layout = tile_beat_layout(m, pn, data_width, max_channel_groups)
+        super().__init__({
+            "cfg": In(self.cfg_layout),
+            "start": In(1),
+            "busy": Out(1),
+            "i": In(stream.Signature(self.word_layout)),
+            "o": Out(stream.Signature(self.tile_layout)),
+        })
+
+    @property
+    def bank_words(self) -> int:
+        """Total words stored over all n*n banks."""
+        n = self.n
+        return n * (self.m * self.b_depth + 2 * self.d_depth)
+
+    def elaborate(self, platform):
+        mod = Module()
+        m, n, rd_depth = self.m, self.n, self.region_depth
+        mcg = self.max_channel_groups
+
+        # Lane (tile row) rl / bank (tile column) cl: 0, 1 are the D copies, 2.. the B lanes.
+        mems = [[None] * n for _ in range(n)]
+        wports = [[None] * n for _ in range(n)]
+        rports = [[None] * n for _ in range(n)]
+        for rl in range(n):
+            for cl in range(n):
+                depth = self.d_depth if rl < 2 else self.b_depth
+                mem = Memory(shape=self.word_layout, depth=depth, init=[])
+                mod.submodules[f"bank_r{rl}_c{cl}"] = mem
+                mems[rl][cl] = mem
+                wports[rl][cl] = mem.write_port()
+                rports[rl][cl] = mem.read_port()
+
+        # ---- configuration ------------------------------------------------------------------------
+        W = Signal(range(self.max_width + 1))
+        H = Signal(range(self.max_height + 1))
+        CG = Signal(range(mcg + 1))
+        P = Signal(range(R))
+        Wm1, Hm1, CGm1 = Signal.like(W), Signal.like(H), Signal.like(CG)
+        coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
+        xlast = Signal(coord)   # xlo of the last tile column: W + P - 2 - m (or less)
+        ylast = Signal(coord)
+
+        blocks = Shape.cast(range(max(self.max_width, self.max_height) // m + 4))
+        addr_shape = Shape.cast(range(3 * rd_depth + 2))
+
+        # ---- writer state --------------------------------------------------------------------------
+        w_run = Signal()
+        h = Signal.like(H)
+        wx = Signal.like(W)
+        wcg = Signal(range(mcg))
+        cb = Signal(blocks)
+        jc = Signal(range(m))
+        rb = Signal(blocks)
+        jr = Signal(range(m))
+        rgB_w = Signal()
+        rgD_w = Signal(range(3))
+        cgbase = Signal(range(rd_depth + 1))
+        nb = Signal(blocks)     # column blocks per channel group (latched by the writer)
+
+        # ---- reader state --------------------------------------------------------------------------
+        a_run = Signal()
+        cg = Signal(range(mcg))
+        tx = Signal(blocks)
+        ca = Signal(range(rd_depth + 1))      # cg*nb + tx
+        xlo = Signal(coord)
+        ylo = Signal(coord)
+        hi = Signal(coord)
+        rgB_r = Signal()
+        rgD_r = Signal(range(3))
+        wlim = Signal(blocks)
+
+        busy = Signal()
+        mod.d.comb += [busy.eq(a_run | w_run | self.o.valid), self.busy.eq(busy)]
+
+        def block_start(pad):
+            """(block, j) of coordinate 0: divmod(P + m - 2, m)."""
+            return Mux(pad == 2, 1, 0), Mux(pad == 2, 0, pad + m - 2)
+
+        with mod.If(self.start & ~busy):
+            c = self.cfg
+            b0, j0 = block_start(c.padding)
+            mod.d.sync += [
+                W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), P.eq(c.padding),
+                Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1),
+                xlast.eq(c.width + c.padding - 2 - m), ylast.eq(c.height + c.padding - 2 - m),
+                w_run.eq(1), a_run.eq(1),
+                h.eq(0), wx.eq(0), wcg.eq(0), cb.eq(b0), jc.eq(j0), rb.eq(b0), jr.eq(j0),
+                rgB_w.eq(b0), rgD_w.eq(b0), cgbase.eq(0),
+                cg.eq(0), tx.eq(0), ca.eq(0), xlo.eq(-c.padding), ylo.eq(-c.padding),
+                hi.eq(n - 1 - c.padding), rgB_r.eq(1), rgD_r.eq(0), wlim.eq(2),
+            ]
+
+        # ---- writer -------------------------------------------------------------------------------
+        room = (rb <= wlim) | ~a_run
+        mod.d.comb += self.i.ready.eq(w_run & room)
+        w_fire = self.i.valid & self.i.ready
+
+        def region_offset(sel, regions):
+            return Mux(sel == 2, 2 * rd_depth, Mux(sel == 1, rd_depth, 0)) if regions == 3 else Mux(sel, rd_depth, 0)
+
+        wa_b = Signal(addr_shape)
+        wa_d = Signal(addr_shape)
+        mod.d.comb += [
+            wa_b.eq(region_offset(rgB_w, 2) + cgbase + cb),
+            wa_d.eq(region_offset(rgD_w, 3) + cgbase + cb),
+        ]
+
+        def hit(index, j):
+            return (j == m - 2 + index) if index < 2 else (j == index - 2)
+
+        for rl in range(n):
+            for cl in range(n):
+                wp = wports[rl][cl]
+                mod.d.comb += [
+                    wp.addr.eq(wa_d if rl < 2 else wa_b),
+                    wp.data.eq(self.i.payload),
+                    wp.en.eq(w_fire & hit(rl, jr) & hit(cl, jc)),
+                ]
+
+        with mod.If(w_fire):
+            b0, j0 = block_start(P)
+            with mod.If(jc == m - 1):
+                mod.d.sync += [jc.eq(0), cb.eq(cb + 1)]
+            with mod.Else():
+                mod.d.sync += jc.eq(jc + 1)
+            with mod.If(wx != Wm1):
+                mod.d.sync += wx.eq(wx + 1)
+            with mod.Else():
+                # End of one channel group's row segment: the next segment starts a new block run.
+                mod.d.sync += [wx.eq(0), cb.eq(b0), jc.eq(j0), nb.eq(cb + 1)]
+                with mod.If(wcg != CGm1):
+                    mod.d.sync += [wcg.eq(wcg + 1), cgbase.eq(cgbase + cb + 1)]
+                with mod.Else():
+                    mod.d.sync += [wcg.eq(0), cgbase.eq(0), h.eq(h + 1)]
+                    with mod.If(jr == m - 1):
+                        mod.d.sync += [jr.eq(0), rb.eq(rb + 1), rgB_w.eq(~rgB_w),
+                                       rgD_w.eq(Mux(rgD_w == 2, 0, rgD_w + 1))]
+                    with mod.Else():
+                        mod.d.sync += jr.eq(jr + 1)
+                    with mod.If(h == Hm1):
+                        mod.d.sync += w_run.eq(0)
+
+        # ---- reader: one tile per cycle -------------------------------------------------------------
+        rows_ok = (h > hi) | (h == H)
+        a_valid = a_run & rows_ok
+        advance = Signal()
+        mod.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        fire = a_valid & advance
+        last_cg = cg == CGm1
+        last_tx = xlo >= xlast
+        last_ty = ylo >= ylast
+
+        ra_b_off = region_offset(rgB_r, 2)
+        ra_d_off = region_offset(rgD_r, 3)
+        # Positions outside the map read the bank's zero word, so the tile needs no output mux.
+        row_ok = [((ylo + r) >= 0) & ((ylo + r) < H) for r in range(n)]
+        col_ok = [((xlo + c) >= 0) & ((xlo + c) < W) for c in range(n)]
+        for rl in range(n):
+            for cl in range(n):
+                rp = rports[rl][cl]
+                zero = (self.d_depth if rl < 2 else self.b_depth) - 1
+                addr = (ra_d_off if rl < 2 else ra_b_off) + ca + (1 if cl >= 2 else 0)
+                mod.d.comb += [rp.addr.eq(Mux(row_ok[rl] & col_ok[cl], addr, zero)), rp.en.eq(advance)]
+
+        with mod.If(fire):
+            with mod.If(~last_cg):
+                mod.d.sync += [cg.eq(cg + 1), ca.eq(ca + nb)]
+            with mod.Else():
+                mod.d.sync += cg.eq(0)
+                with mod.If(~last_tx):
+                    mod.d.sync += [tx.eq(tx + 1), ca.eq(tx + 1), xlo.eq(xlo + m)]
+                with mod.Elif(~last_ty):
+                    mod.d.sync += [tx.eq(0), ca.eq(0), xlo.eq(-P), ylo.eq(ylo + m), hi.eq(hi + m),
+                                   rgB_r.eq(~rgB_r), rgD_r.eq(Mux(rgD_r == 2, 0, rgD_r + 1)), wlim.eq(wlim + 1)]
+                with mod.Else():
+                    mod.d.sync += a_run.eq(0)
+
+        # ---- output stage -----------------------------------------------------------------------------
+        cg_b, first_b, last_b, end_b = Signal.like(cg), Signal(), Signal(), Signal()
+        with mod.If(advance):
+            mod.d.sync += [
+                self.o.valid.eq(a_valid),
+                cg_b.eq(cg), first_b.eq(cg == 0), last_b.eq(last_cg), end_b.eq(last_cg & last_tx & last_ty),
+            ]
+        o = self.o.payload
+        for r in range(n):
+            for c in range(n):
+                mod.d.comb += o.tile[r][c].eq(rports[r][c].data)
+        mod.d.comb += [o.cg.eq(cg_b), o.first.eq(first_b), o.last.eq(last_b), o.end.eq(end_b)]
+        return mod

@@ -1,0 +1,81 @@
+"""Constant matrix-vector products as shifts and adds (no multipliers, so no DSP slices).
+
+:func:`shift_add` turns a :class:`rtl.winograd_math.ShiftAddPlan` (a common-subexpression-
+eliminated signed-digit program generated from the Winograd matrices) into combinational
+Amaranth logic. It is the one place the Winograd transforms build their constant arithmetic, so
+the hardware's adders are exactly the ones the cost model counts (``plan.adders`` per call).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from amaranth.hdl import Cat, Const, Module, Signal, Value, unsigned
+
+from ..winograd_math import ShiftAddPlan
+
+__all__ = ["shift_add"]
+
+
+def _mod(value: Value, bits: int) -> Value:
+    """``value mod 2^bits`` as ``unsigned(bits)``: cut, or sign/zero-extended if narrower."""
+    value = Value.cast(value)
+    if len(value) >= bits:
+        return value[:bits]
+    fill = value[-1].replicate(bits - len(value)) if value.shape().signed else Const(0, bits - len(value))
+    return Cat(value, fill)
+
+
+def _tree(values: list[Value], modulus_bits: int | None) -> Value:
+    """Balanced two-input adder tree; in modular mode every sum is cut to ``modulus_bits``."""
+    level = list(values)
+    while len(level) > 1:
+        nxt = []
+        for k in range(0, len(level) - 1, 2):
+            total = level[k] + level[k + 1]
+            nxt.append(total if modulus_bits is None else _mod(total, modulus_bits))
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: str,
+              modulus_bits: int | None = None) -> list[Value]:
+    """Combinational outputs of ``plan`` applied to ``inputs``.
+
+    Exact mode (``modulus_bits=None``): inputs are signed or unsigned values and the outputs are
+    exact (Amaranth widens every sum; the caller registers them at their computed widths).
+    Modular mode: every value is taken modulo ``2^modulus_bits`` and the outputs are
+    ``unsigned(modulus_bits)`` residues -- adders never grow beyond ``modulus_bits``.
+
+    Shared subexpressions become ``comb`` signals named ``{name}_cse{k}`` so each is built once.
+    """
+    if len(inputs) != plan.n_inputs:
+        raise ValueError(f"plan takes {plan.n_inputs} inputs, got {len(inputs)}")
+    w = modulus_bits
+    values: list[Value] = [Value.cast(v) if w is None else _mod(v, w) for v in inputs]
+
+    def build(node) -> Value:
+        def term(t):
+            shifted = values[t.source] << t.shift
+            return shifted if w is None else _mod(shifted, w)
+        pos = [term(t) for t in node if not t.negative]
+        neg = [term(t) for t in node if t.negative]
+        if not pos and not neg:
+            return Const(0, unsigned(1) if w is None else unsigned(w))
+        if pos and neg:
+            expr = _tree(pos, w) - _tree(neg, w)
+        elif pos:
+            expr = _tree(pos, w)
+        else:
+            expr = -_tree(neg, w)
+        return expr if w is None else _mod(expr, w)
+
+    for k, node in enumerate(plan.shared):
+        expr = build(node)
+        sig = Signal(expr.shape() if w is None else unsigned(w), name=f"{name}_cse{k}")
+        m.d.comb += sig.eq(expr)
+        values.append(sig)
+    return [build(node) for node in plan.outputs]
+

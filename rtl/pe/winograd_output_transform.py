@@ -1,0 +1,127 @@
+"""Winograd F(m,3) output transform ``Y = (A'^T M A') / s^2`` with an exact, divider-free division."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..winograd_math import WinogradNumerics
+from .ewmm_array import transform_sums_layout
+from .shift_add import shift_add
+
+__all__ = ["WinogradOutputTransform", "output_transform_layouts"]
+
+
+def output_transform_layouts(pm: int, m: int, n: int, in_width: int, out_width: int, flags_width: int):
+    """``(in, out)`` payload layouts: ``{"acc": [pm][n][n], "flags"}`` and ``{"y": [pm][m][m], "flags"}``."""
+    flags = unsigned(flags_width)
+    return (
+        data.StructLayout({"acc": transform_sums_layout(pm, n, in_width), "flags": flags}),
+        data.StructLayout({"y": transform_sums_layout(pm, m, out_width), "flags": flags}),
+    )
+
+
+class WinogradOutputTransform(wiring.Component):
+    """Output transform of F(m, 3): ``y[o] = A'^T acc[o] A' / s^2`` for ``pm`` channels per beat.
+
+    ``acc[o]`` is the transform-domain tile summed over input channels (the
+    :class:`EwmmArray` output). Since ``A'^T M A' = s^2 Y`` exactly and ``|Y| < 2^(w_y-1)``, the
+    stage works modulo ``2^K`` with ``K = w_y + p`` (``s^2 = 2^p q``, ``q`` odd): column pass and
+    row pass of ``A'^T`` as shift-add programs on ``K``-bit residues, then the exact division --
+    drop the ``p`` low bits (they are zero) and multiply by ``q^-1 mod 2^w_y`` (a shift-add
+    program too; no divider, no DSP). The ``w_y``-bit result read as signed is ``Y``.
+
+    Ports
+        ``i``: ``stream.Signature(StructLayout({"acc": [pm][n][n] signed(in_width),
+        "flags": unsigned(flags_width)}))`` (sink). Values may be exact sums or residues modulo
+        ``2^in_width`` (both determine the result when ``in_width >= acc_width``).
+        ``o``: ``stream.Signature(StructLayout({"y": [pm][m][m] signed(out_width), "flags"}))``:
+        the exact direct-convolution tile ``y[o][i][j]`` (``sim.reference.conv2d`` values).
+        ``flags`` passes through untouched.
+
+    Timing
+        II=1; ``LATENCY`` = 3 (column pass, row pass, division). One global advance
+        (``~o.valid | o.ready``) holds the pipeline; ``i.ready`` equals it.
+
+    Widths
+        ``out_width`` = :attr:`WinogradNumerics.output_width` (the direct result width for
+        ``max_channels``); ``in_width`` defaults to :attr:`WinogradNumerics.acc_width`. A narrower
+        ``in_width`` or ``out_width`` is refused (``ValueError``). ``pm`` may be any channel
+        count (e.g. 1 behind a serialiser: the stage is needed once per ``C / pn`` beats).
+    """
+
+    #: Cycles from an input handshake to ``o.valid``.
+    LATENCY = 3
+
+    def __init__(self, m: int, pm: int = 1, data_width: int = 8, max_channels: int = 512, flags_width: int = 0,
+                 in_width: int | None = None, out_width: int | None = None):
+        if pm < 1:
+            raise ValueError(f"pm must be at least 1, got {pm}")
+        if flags_width < 0:
+            raise ValueError(f"flags_width must be >= 0, got {flags_width}")
+        self.numerics = num = WinogradNumerics(m, data_width, max_channels)
+        if in_width is not None and in_width < num.acc_width:
+            raise ValueError(
+                f"F({m},3) with {data_width}-bit data and up to {max_channels} channels needs "
+                f"{num.acc_width}-bit channel sums; in_width={in_width} cannot determine the result")
+        if out_width is not None and out_width < num.output_width:
+            raise ValueError(
+                f"the result of F({m},3) over {max_channels} channels of {data_width}-bit data needs "
+                f"{num.output_width} bits; out_width={out_width} would overflow")
+        self.m, self.n, self.pm = m, num.n, pm
+        self.data_width, self.max_channels, self.flags_width = data_width, max_channels, flags_width
+        self.in_width = num.acc_width if in_width is None else in_width
+        self.out_width = num.output_width if out_width is None else out_width
+        #: ``K``: modulus bits of the transform arithmetic.
+        self.residue_width = num.residue_width
+        #: ``p`` and ``q`` of ``s^2 = 2^p q`` and ``q^-1 mod 2^w_y``.
+        self.shift, self.odd, self.inverse = num.matrices.s2_shift, num.matrices.s2_odd, num.divisor_inverse
+        #: Two-input adders of the whole stage (pm channels).
+        self.adders = pm * num.output_transform_adders
+        in_layout, out_layout = output_transform_layouts(pm, m, self.n, self.in_width, self.out_width, flags_width)
+        super().__init__({"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))})
+
+    def elaborate(self, platform):
+        mod = Module()
+        mm, n, pm, K = self.m, self.n, self.pm, self.residue_width
+        wy = self.numerics.output_width
+        plan, div_plan = self.numerics.output_plan, self.numerics.division_plan
+
+        advance = Signal()
+        mod.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+
+        # Stage 1: column pass z[:, col] = A'^T acc[:, col]  (mod 2^K).
+        z = [[[Signal(unsigned(K), name=f"z_{o}_{i}_{j}") for j in range(n)] for i in range(mm)] for o in range(pm)]
+        z_valid = Signal()
+        z_flags = Signal(unsigned(self.flags_width))
+        acc = self.i.payload.acc
+        columns = {(o, j): shift_add(mod, plan, [acc[o][k][j] for k in range(n)], name=f"col_{o}_{j}", modulus_bits=K)
+                   for o in range(pm) for j in range(n)}
+        with mod.If(advance):
+            mod.d.sync += [z_valid.eq(self.i.valid), z_flags.eq(self.i.payload.flags)]
+            for (o, j), column in columns.items():
+                for i in range(mm):
+                    mod.d.sync += z[o][i][j].eq(column[i])
+
+        # Stage 2: row pass w[row, :] = A'^T z[row, :]  (= s^2 Y mod 2^K).
+        w = [[[Signal(unsigned(K), name=f"w_{o}_{i}_{j}") for j in range(mm)] for i in range(mm)] for o in range(pm)]
+        w_valid = Signal()
+        w_flags = Signal(unsigned(self.flags_width))
+        lines = {(o, i): shift_add(mod, plan, z[o][i], name=f"row_{o}_{i}", modulus_bits=K)
+                 for o in range(pm) for i in range(mm)}
+        with mod.If(advance):
+            mod.d.sync += [w_valid.eq(z_valid), w_flags.eq(z_flags)]
+            for (o, i), line in lines.items():
+                for j in range(mm):
+                    mod.d.sync += w[o][i][j].eq(line[j])
+
+        # Stage 3: exact division: (w >> p) * q^-1 mod 2^w_y, read as signed.
+        y = self.o.payload.y
+        quotients = {(o, i, j): shift_add(mod, div_plan, [w[o][i][j][self.shift:]], name=f"div_{o}_{i}_{j}", modulus_bits=wy)[0]
+                     for o in range(pm) for i in range(mm) for j in range(mm)}
+        with mod.If(advance):
+            mod.d.sync += [self.o.valid.eq(w_valid), self.o.payload.flags.eq(w_flags)]
+            for (o, i, j), quotient in quotients.items():
+                mod.d.sync += y[o][i][j].eq(quotient.as_signed())
+        return mod
