@@ -29,21 +29,34 @@ SHAPES = [
 ]
 
 
+# (C, M, H, W, padding) for the Winograd engine (3x3, stride 1)
+WINOGRAD_SHAPES = [(8, 4, 12, 20, 1), (4, 2, 20, 20, 1), (16, 2, 8, 16, 0), (8, 6, 16, 12, 1), (3, 2, 20, 18, 1)]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pm", type=int, default=8)
     ap.add_argument("--pn", type=int, default=8)
     ap.add_argument("--lanes", type=int, default=2)
+    ap.add_argument("--engine", choices=["direct", "winograd"], default="direct")
+    ap.add_argument("--m", type=int, default=2, help="Winograd tile (with --engine winograd)")
     args = ap.parse_args(argv)
-    cfg = AcceleratorConfig(pm=args.pm, pn=args.pn, max_width=64, max_height=16, max_channels=256,
-                            max_kernel=5, requant_lanes=args.lanes, clock_mhz=150)
+    if args.engine == "direct":
+        cfg = AcceleratorConfig(pm=args.pm, pn=args.pn, max_width=64, max_height=16, max_channels=256,
+                                max_kernel=5, requant_lanes=args.lanes, clock_mhz=150)
+        shapes = SHAPES
+    else:  # the configuration of tests/rtl/test_accelerator.py (its Verilator build is cached)
+        cfg = AcceleratorConfig(engine="winograd", m=args.m, pm=2, pn=4 if args.m == 2 else 2, max_width=20,
+                                max_height=20, max_channels=16 if args.m == 2 else 8, max_kernel=3, max_stride=1,
+                                requant_lanes=2, clock_mhz=100)
+        shapes = [(c, mo, h, w, 3, 1, p) for c, mo, h, w, p in WINOGRAD_SHAPES if c <= cfg.max_channels]
     port = ideal_memory_port(cfg)
     rng = np.random.default_rng(1)
     print(f"config {cfg.name} (lanes {cfg.requant_lanes}); memory: cocotbext-axi AxiRam, no pauses")
     print(f"{'C':>4} {'M':>4} {'H':>3} {'W':>3} {'K':>2} {'S':>2} {'simulated':>10} {'predicted':>10} {'error':>7}")
     errors = []
     with simulated(cfg) as accel:
-        for c, m, h, w, k, s, p in SHAPES:
+        for c, m, h, w, k, s, p in shapes:
             x = rng.integers(-128, 128, size=(c, h, w), dtype=np.int8)
             wt = rng.integers(-128, 128, size=(m, c, k, k), dtype=np.int8)
             accel.conv2d(x, wt, shift=10, stride=s, padding=p)

@@ -192,7 +192,8 @@ def run_cycles(inv: Invocation, config: AcceleratorConfig, port: MemoryPort,
         compute = math.ceil(ho / m) * tiles_per_row
         row_compute = tiles_per_row
         prime_rows = min(m + 2, inv.height + inv.padding)
-        pipeline = constants.winograd_pipeline
+        # After the last tile the output buffer still drains its last strip of m rows.
+        pipeline = constants.winograd_pipeline + _ceil(min(m, ho) * wo * pm / config.requant_lanes)
     else:
         row_compute = wo * cg * k * k
         compute = ho * row_compute
@@ -201,7 +202,10 @@ def run_cycles(inv: Invocation, config: AcceleratorConfig, port: MemoryPort,
     # The requantiser takes pm / requant_lanes cycles per output pixel.
     compute = max(compute, _ceil(pixels * pm / config.requant_lanes))
     prime_rows = max(1, prime_rows - inv.padding)
-    prime = _ceil(prime_rows * cg * inv.width * word_bytes / port.read_bpc)
+    # The engine takes at most one pn-word of input per cycle (the line/tile buffer's write
+    # port), so a narrow word (small pn) cannot use the whole bus width.
+    in_bpc = min(port.read_bpc, word_bytes)
+    prime = _ceil(prime_rows * cg * inv.width * word_bytes / in_bpc)
     wq_cycles = _ceil(wq_bytes / port.read_bpc)
     # The next group's weights arrive after this group's last input word, i.e. while its last
     # output row computes; whatever they take beyond that is exposed.
@@ -212,7 +216,8 @@ def run_cycles(inv: Invocation, config: AcceleratorConfig, port: MemoryPort,
     compute_bound = 0
     for g in range(mg):
         reads = in_bytes + (wq_bytes if g < mg - 1 else 0)
-        transfer = _ceil(max(reads / port.read_bpc, out_bytes / port.write_bpc, (reads + out_bytes) / port.shared_bpc))
+        transfer = _ceil(max(reads / port.read_bpc, in_bytes / in_bpc, out_bytes / port.write_bpc,
+                             (reads + out_bytes) / port.shared_bpc))
         transfer_total += transfer
         if compute + prime >= transfer:
             compute_bound += 1

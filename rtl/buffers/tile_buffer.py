@@ -152,7 +152,6 @@ class WinogradTileBuffer(wiring.Component):
         mcg = self.max_channel_groups
 
         # Lane (tile row) rl / bank (tile column) cl: 0, 1 are the D copies, 2.. the B lanes.
-        mems = [[None] * n for _ in range(n)]
         wports = [[None] * n for _ in range(n)]
         rports = [[None] * n for _ in range(n)]
         for rl in range(n):
@@ -160,7 +159,6 @@ class WinogradTileBuffer(wiring.Component):
                 depth = self.d_depth if rl < 2 else self.b_depth
                 mem = Memory(shape=self.word_layout, depth=depth, init=[])
                 mod.submodules[f"bank_r{rl}_c{cl}"] = mem
-                mems[rl][cl] = mem
                 wports[rl][cl] = mem.write_port()
                 rports[rl][cl] = mem.read_port()
 
@@ -171,8 +169,8 @@ class WinogradTileBuffer(wiring.Component):
         P = Signal(range(R))
         Wm1, Hm1, CGm1 = Signal.like(W), Signal.like(H), Signal.like(CG)
         coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
-        xlast = Signal(coord)   # xlo of the last tile column: W + P - 2 - m (or less)
-        ylast = Signal(coord)
+        xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - m
+        ylast = Signal(coord)   # likewise for tile rows (ylo = ty*m - P)
 
         blocks = Shape.cast(range(max(self.max_width, self.max_height) // m + 4))
         addr_shape = Shape.cast(range(3 * rd_depth + 2))

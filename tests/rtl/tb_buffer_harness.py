@@ -1,0 +1,82 @@
+"""Shared parts of the buffer testbenches (no cocotb tests here).
+
+* :func:`layout_fields` (runner side) turns an Amaranth ``StructLayout`` into JSON-friendly
+  ``[name, offset, width]`` triples; :func:`pack_fields` / :func:`unpack_fields` (testbench
+  side) build and split payload words from them, so the testbenches never hard-code offsets.
+* :func:`start_pass` drives a configuration word and pulses ``start``.
+* :class:`HandshakeMonitor` records the cycle of every handshake on a stream port (throughput).
+* :func:`wait_not_busy` waits for ``busy`` to fall.
+"""
+
+from __future__ import annotations
+
+from cocotb.triggers import ReadOnly, RisingEdge
+
+__all__ = ["layout_fields", "pack_fields", "unpack_fields", "start_pass", "HandshakeMonitor", "wait_not_busy"]
+
+
+def layout_fields(layout) -> list[list]:
+    """``[[name, offset, width], ...]`` of an Amaranth ``StructLayout`` (runner side)."""
+    return [[name, field.offset, field.width] for name, field in layout]
+
+
+def pack_fields(fields, values: dict) -> int:
+    word = 0
+    for name, offset, width in fields:
+        value = int(values.get(name, 0))
+        if not 0 <= value < (1 << width):
+            raise ValueError(f"field {name}={value} does not fit in {width} bits")
+        word |= value << offset
+    return word
+
+
+def unpack_fields(fields, word: int) -> dict:
+    return {name: (word >> offset) & ((1 << width) - 1) for name, offset, width in fields}
+
+
+async def start_pass(dut, clock, cfg_word: int) -> None:
+    """Present ``cfg`` and pulse ``start`` for one cycle (sampled at the next rising edge)."""
+    await RisingEdge(clock)
+    dut.cfg.value = cfg_word
+    dut.start.value = 1
+    await RisingEdge(clock)
+    dut.start.value = 0
+
+
+class HandshakeMonitor:
+    """Counts cycles and records the cycle index of each handshake on stream port ``name``."""
+
+    def __init__(self, dut, name: str, clock):
+        self.valid = getattr(dut, f"{name}__valid")
+        self.ready = getattr(dut, f"{name}__ready")
+        self.clock = clock
+        self.cycles: list[int] = []
+        self.stopped = False
+
+    async def run(self) -> None:
+        cycle = 0
+        while not self.stopped:
+            await RisingEdge(self.clock)
+            await ReadOnly()
+            if int(self.valid.value) and int(self.ready.value):
+                self.cycles.append(cycle)
+            cycle += 1
+
+    def span(self, first: int = 0, last: int | None = None) -> int:
+        """Cycles from handshake ``first`` to handshake ``last`` inclusive."""
+        last = len(self.cycles) - 1 if last is None else last
+        return self.cycles[last] - self.cycles[first] + 1
+
+
+async def wait_not_busy(dut, clock, timeout_cycles: int = 1000) -> int:
+    """Wait until ``busy`` is low; return the cycles waited. Fails after ``timeout_cycles``.
+
+    Returns just after a rising edge, so the caller may drive signals at once.
+    """
+    for k in range(timeout_cycles):
+        await ReadOnly()
+        idle = not int(dut.busy.value)
+        await RisingEdge(clock)
+        if idle:
+            return k
+    raise AssertionError(f"busy still high after {timeout_cycles} cycles")

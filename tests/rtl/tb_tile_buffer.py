@@ -1,0 +1,138 @@
+"""cocotb test module for rtl.buffers.tile_buffer.WinogradTileBuffer (runner: test_tile_buffer.py).
+
+Expected tiles are numpy slices of the map zero-padded by P and extended with zeros to cover
+whole tiles: tile (ty, tx, cg) = xp[cg-block, ty*m : ty*m+n, tx*m : tx*m+n].
+"""
+
+import json
+import random
+
+import cocotb
+import numpy as np
+from cocotb.triggers import ClockCycles
+
+from sim.cocotb_utils import start_clock_and_reset, tb_params
+from sim.packing import pack, unpack
+from sim.streams import StreamSink, StreamSource
+from tests.rtl.tb_buffer_harness import HandshakeMonitor, pack_fields, start_pass, unpack_fields, wait_not_busy
+
+
+def expected_tiles(x, m, pn, P):
+    C, H, W = x.shape
+    n, CG = m + 2, C // pn
+    Ho, Wo = H + 2 * P - 2, W + 2 * P - 2
+    Ty, Tx = -(-Ho // m), -(-Wo // m)
+    xp = np.zeros((C, Ty * m + 2, Tx * m + 2), dtype=np.int64)
+    xp[:, P:P + H, P:P + W] = x
+    out = []
+    for ty in range(Ty):
+        for tx in range(Tx):
+            for g in range(CG):
+                tile = xp[g * pn:(g + 1) * pn, ty * m:ty * m + n, tx * m:tx * m + n]  # [ch, r, c]
+                end = ty == Ty - 1 and tx == Tx - 1 and g == CG - 1
+                out.append((tuple(int(v) for v in tile.transpose(1, 2, 0).reshape(-1)), g, int(g == 0),
+                            int(g == CG - 1), int(end)))
+    return out
+
+
+def decode(p, word):
+    f = unpack_fields(p["tile_fields"], word)
+    n = p["m"] + 2
+    tile = tuple(int(v) for v in unpack(f["tile"], p["data_width"], n * n * p["pn"]))
+    return tile, f["cg"], f["first"], f["last"], f["end"]
+
+
+async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked_rows=None):
+    """One pass. With ``blocked_rows``, ``o`` refuses everything until the input has stalled,
+    and exactly that many input rows must have been accepted (the storage limit)."""
+    W, H, CG, P = cfg
+    pn, dw, m = p["pn"], p["data_width"], p["m"]
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-(1 << (dw - 1)), 1 << (dw - 1), size=(CG * pn, H, W))
+    words = [pack(x[g * pn:(g + 1) * pn, h, w], dw) for h in range(H) for g in range(CG) for w in range(W)]
+    exp = expected_tiles(x, m, pn, P)
+    source = StreamSource(dut, "i", clock, idle=idle, rng=random.Random(seed))
+    sink = StreamSink(dut, "o", clock, stall=stall, rng=random.Random(seed + 1))
+    mon = HandshakeMonitor(dut, "o", clock) if monitor else None
+    if mon:
+        cocotb.start_soon(mon.run())
+    await start_pass(dut, clock, pack_fields(p["cfg_fields"], dict(width=W, height=H, channel_groups=CG, padding=P)))
+    send = cocotb.start_soon(source.send(words))
+    if blocked_rows is not None:
+        dut.o__ready.value = 0
+        await ClockCycles(clock, 2 * len(words) + 50)
+        assert source.sent == blocked_rows * CG * W, (
+            f"cfg {cfg}: {source.sent} words accepted with o blocked, expected {blocked_rows} rows")
+    got = await sink.receive(len(exp), timeout_cycles=100 * len(exp) + 50 * len(words) + 1000)
+    await send
+    await wait_not_busy(dut, clock, 50)
+    for k, (g, e) in enumerate(zip(got, exp)):
+        d = decode(p, g)
+        if d != e:
+            n = m + 2
+            got_t = np.array(d[0]).reshape(n, n, pn).transpose(2, 0, 1)
+            exp_t = np.array(e[0]).reshape(n, n, pn).transpose(2, 0, 1)
+            raise AssertionError(f"cfg {cfg} tile {k}: flags {d[1:]} vs {e[1:]}\ngot\n{got_t}\nexpected\n{exp_t}")
+    if mon:
+        mon.stopped = True
+    return mon
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def passes_with_random_stalls(dut):
+    p = tb_params()
+    clock = await start_clock_and_reset(dut)
+    for k, cfg in enumerate(p["configs"]):
+        await run_pass(dut, clock, p, cfg, idle=0.3, stall=0.3, seed=100 + k)
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def slow_input_fast_output(dut):
+    p = tb_params()
+    clock = await start_clock_and_reset(dut)
+    for k, cfg in enumerate(p["configs"][:3]):
+        await run_pass(dut, clock, p, cfg, idle=0.8, stall=0.0, seed=200 + k)
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def fast_input_slow_output(dut):
+    p = tb_params()
+    clock = await start_clock_and_reset(dut)
+    for k, cfg in enumerate(p["configs"][:3]):
+        await run_pass(dut, clock, p, cfg, idle=0.0, stall=0.8, seed=300 + k)
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def input_stops_at_storage_limit(dut):
+    """With o blocked at the first tile, the input runs ahead to the end of row block 2 (the
+    rows of tile rows 0 and 1: n + m rows from row -P) and no further; then all tiles drain."""
+    p = tb_params()
+    clock = await start_clock_and_reset(dut)
+    m = p["m"]
+    for k, cfg in enumerate(p["tall_configs"]):
+        W, H, CG, P = cfg
+        # The reader stops inside tile row 0 only if that row has more than one tile.
+        assert -(-(W + 2 * P - 2) // m) * CG > 1, f"cfg {cfg}: tile row 0 must hold several tiles"
+        await run_pass(dut, clock, p, cfg, idle=0.0, stall=0.5, seed=500 + k, blocked_rows=min(H, 2 * m + 2 - P))
+
+
+@cocotb.test(timeout_time=2, timeout_unit="ms")
+async def one_tile_per_cycle(dut):
+    """No stalls: every tile row comes out at one tile per cycle (Tx*CG tiles in Tx*CG cycles).
+    Between tile rows the buffer waits for the next m input rows (m*CG*W words at one per cycle)."""
+    p = tb_params()
+    clock = await start_clock_and_reset(dut)
+    results = []
+    for k, cfg in enumerate(p["throughput_configs"]):
+        W, H, CG, P = cfg
+        m = p["m"]
+        mon = await run_pass(dut, clock, p, cfg, idle=0.0, stall=0.0, seed=400 + k, monitor=True)
+        Ty, Tx = -(-(H + 2 * P - 2) // m), -(-(W + 2 * P - 2) // m)
+        per_row = Tx * CG
+        rows = [mon.span(r * per_row, (r + 1) * per_row - 1) for r in range(Ty)]
+        results.append({"cfg": cfg, "tiles": len(mon.cycles), "cycles": mon.span(), "tiles_per_row": per_row,
+                        "row_cycles": rows, "first_tile_cycle": mon.cycles[0]})
+        assert all(r == per_row for r in rows), f"cfg {cfg}: tile rows of {per_row} tiles took {rows} cycles"
+    if p.get("report"):
+        with open(p["report"], "w") as f:
+            json.dump(results, f)

@@ -1,0 +1,41 @@
+"""OutputBuffer: cocotb + Verilator, tiles in, raster pixels out, against numpy (F(4,3) tiles)."""
+
+import json
+
+import pytest
+
+from rtl.buffers.output_buffer import OutputBuffer
+from sim.cocotb_utils import PARAMS_ENV
+from sim.toolchain import build, run_cocotb, to_verilog
+from tests.rtl.tb_buffer_harness import layout_fields
+
+# m=4, pm=3, 20-bit elements (an accumulator-like width), max output width 13.
+BUILD = dict(m=4, pm=3, data_width=20, max_width=13)
+MAX_HEIGHT = 20
+
+# (Wo, Ho): exact multiples of m, partial last tile column/row, narrower than the maximum,
+# a single pixel, a single strip, one column.
+CONFIGS = [(13, 10), (8, 8), (5, 13), (12, 3), (1, 1), (4, 4), (7, 20), (1, 9), (11, 17)]
+THROUGHPUT_CONFIGS = [(13, 10), (8, 12)]
+
+
+def output_buffer_params(dut, **extra):
+    return dict(m=dut.m, pm=dut.pm, data_width=dut.data_width, cfg_fields=layout_fields(dut.cfg_layout),
+                configs=CONFIGS, throughput_configs=THROUGHPUT_CONFIGS, **extra)
+
+
+def output_buffer_model():
+    dut = OutputBuffer(**BUILD, max_height=MAX_HEIGHT)
+    return dut, build(to_verilog(dut, "output_buffer"), "output_buffer")
+
+
+def test_output_buffer_raster_order():
+    dut, model = output_buffer_model()
+    run_cocotb(model, "tests.rtl.tb_output_buffer", extra_env={PARAMS_ENV: json.dumps(output_buffer_params(dut))})
+
+
+def test_output_buffer_geometry():
+    dut = OutputBuffer(4, 8, 32, 224)
+    assert dut.depth == 2 * 4 * 224
+    with pytest.raises(ValueError, match="m must be"):
+        OutputBuffer(3, 8, 32, 224)
