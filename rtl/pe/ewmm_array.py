@@ -8,7 +8,6 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..numerics import signed_width
 from ..winograd_math import WinogradNumerics
 from .winograd_filter_transform import filter_bank_layout
 from .winograd_input_transform import tile_layout

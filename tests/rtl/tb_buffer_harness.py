@@ -6,13 +6,18 @@
 * :func:`start_pass` drives a configuration word and pulses ``start``.
 * :class:`HandshakeMonitor` records the cycle of every handshake on a stream port (throughput).
 * :func:`wait_not_busy` waits for ``busy`` to fall.
+* :func:`stall_tests` makes the three back-pressure scenarios every buffer testbench runs.
 """
 
 from __future__ import annotations
 
+import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-__all__ = ["layout_fields", "pack_fields", "unpack_fields", "start_pass", "HandshakeMonitor", "wait_not_busy"]
+from sim.cocotb_utils import start_clock_and_reset, tb_params
+
+__all__ = ["layout_fields", "pack_fields", "unpack_fields", "start_pass", "HandshakeMonitor", "wait_not_busy",
+           "stall_tests"]
 
 
 def layout_fields(layout) -> list[list]:
@@ -80,3 +85,33 @@ async def wait_not_busy(dut, clock, timeout_cycles: int = 1000) -> int:
         if idle:
             return k
     raise AssertionError(f"busy still high after {timeout_cycles} cycles")
+
+
+def stall_tests(run_pass, slow_idle: float = 0.8):
+    """The cocotb tests every buffer runs, built around its ``run_pass(dut, clock, p, cfg, idle,
+    stall, seed)``: all configurations back to back with random idles on ``i`` and stalls on
+    ``o``; a slow producer with a fast consumer; a fast producer with a slow consumer.
+    Assign the result to three module-level names so cocotb collects them."""
+
+    @cocotb.test(timeout_time=2, timeout_unit="ms")
+    async def passes_with_random_stalls(dut):
+        p = tb_params()
+        clock = await start_clock_and_reset(dut)
+        for k, cfg in enumerate(p["configs"]):
+            await run_pass(dut, clock, p, cfg, idle=0.3, stall=0.3, seed=100 + k)
+
+    @cocotb.test(timeout_time=2, timeout_unit="ms")
+    async def slow_input_fast_output(dut):
+        p = tb_params()
+        clock = await start_clock_and_reset(dut)
+        for k, cfg in enumerate(p["configs"][:4]):
+            await run_pass(dut, clock, p, cfg, idle=slow_idle, stall=0.0, seed=200 + k)
+
+    @cocotb.test(timeout_time=2, timeout_unit="ms")
+    async def fast_input_slow_output(dut):
+        p = tb_params()
+        clock = await start_clock_and_reset(dut)
+        for k, cfg in enumerate(p["configs"][:4]):
+            await run_pass(dut, clock, p, cfg, idle=0.0, stall=0.8, seed=300 + k)
+
+    return passes_with_random_stalls, slow_input_fast_output, fast_input_slow_output

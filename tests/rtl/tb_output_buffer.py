@@ -13,7 +13,7 @@ from cocotb.triggers import ClockCycles
 from sim.cocotb_utils import start_clock_and_reset, tb_params
 from sim.packing import pack, unpack
 from sim.streams import StreamSink, StreamSource
-from tests.rtl.tb_buffer_harness import HandshakeMonitor, pack_fields, start_pass, wait_not_busy
+from tests.rtl.tb_buffer_harness import stall_tests, HandshakeMonitor, pack_fields, start_pass, wait_not_busy
 
 
 async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked_tiles=None):
@@ -49,28 +49,7 @@ async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked
     return mon
 
 
-@cocotb.test(timeout_time=2, timeout_unit="ms")
-async def passes_with_random_stalls(dut):
-    p = tb_params()
-    clock = await start_clock_and_reset(dut)
-    for k, cfg in enumerate(p["configs"]):
-        await run_pass(dut, clock, p, cfg, idle=0.3, stall=0.3, seed=100 + k)
-
-
-@cocotb.test(timeout_time=2, timeout_unit="ms")
-async def slow_input_fast_output(dut):
-    p = tb_params()
-    clock = await start_clock_and_reset(dut)
-    for k, cfg in enumerate(p["configs"][:4]):
-        await run_pass(dut, clock, p, cfg, idle=0.95, stall=0.0, seed=200 + k)
-
-
-@cocotb.test(timeout_time=2, timeout_unit="ms")
-async def fast_input_slow_output(dut):
-    p = tb_params()
-    clock = await start_clock_and_reset(dut)
-    for k, cfg in enumerate(p["configs"][:4]):
-        await run_pass(dut, clock, p, cfg, idle=0.0, stall=0.8, seed=300 + k)
+passes_with_random_stalls, slow_input_fast_output, fast_input_slow_output = stall_tests(run_pass, slow_idle=0.95)
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")

@@ -195,6 +195,9 @@ def test_common_subexpressions_save_adders():
     # F(4,3) B'^T: rows for the points +-1 and +-2 share their even and odd halves
     assert matrix_plan(winograd_matrices(4).BT_int).adders == 12
     assert matrix_plan(winograd_matrices(4).G_int).adders == 6
+    # adder levels on the longest path (combinational depth of one registered pass)
+    assert matrix_plan(winograd_matrices(2).BT_int).depth == 1
+    assert matrix_plan(winograd_matrices(4).BT_int).depth == 3
 
 
 @pytest.mark.parametrize("m", [2, 4, 6])
