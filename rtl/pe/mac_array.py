@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -116,10 +116,9 @@ class MacArray(wiring.Component):
             m.d.sync += self.o.valid.eq(sum_valid & sum_last)
             with m.If(sum_valid):
                 for mi in range(pm):
-                    with m.If(sum_first):
-                        m.d.sync += acc[mi].eq(sums[mi])
-                    with m.Else():
-                        m.d.sync += acc[mi].eq(acc[mi] + sums[mi])
+                    # One adder whose first operand is cleared: one LUT per bit (an if/else of
+                    # "load" and "add" costs two).
+                    m.d.sync += acc[mi].eq(Mux(sum_first, 0, acc[mi]) + sums[mi])
         return m
 
 
