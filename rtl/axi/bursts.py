@@ -12,9 +12,9 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .signature import AXI_MAX_BURST, AXI_PAGE_BYTES
+from .signature import AXI_MAX_BURST, AXI_PAGE_BYTES, _check_widths
 
-__all__ = ["command_layout", "LENGTH_WIDTH", "max_bus_words", "BurstPlanner"]
+__all__ = ["command_layout", "LENGTH_WIDTH", "max_bus_words", "BurstPlanner", "MasterParameters"]
 
 #: Width of the byte-length field of a transfer command (transfers up to 4 GiB - 1).
 LENGTH_WIDTH = 32
@@ -29,6 +29,26 @@ def max_bus_words(bus_bytes: int, length_width: int = LENGTH_WIDTH) -> int:
     """Most bus words one transfer can touch: the longest length starting at the last lane."""
     longest = (1 << length_width) - 1
     return (bus_bytes - 1 + longest + bus_bytes - 1) // bus_bytes
+
+
+class MasterParameters:
+    """The checked build parameters and derived widths shared by the AXI4 read and write masters."""
+
+    def _set_master_parameters(self, data_width: int, addr_width: int, max_burst: int,
+                               max_outstanding: int, id_width: int) -> None:
+        _check_widths(addr_width, data_width, id_width, min_data=16)
+        if not 1 <= max_burst <= AXI_MAX_BURST:
+            raise ValueError(f"max_burst must be in 1..{AXI_MAX_BURST}, got {max_burst}")
+        if not 1 <= max_outstanding <= 64:
+            raise ValueError(f"max_outstanding must be in 1..64, got {max_outstanding}")
+        self.data_width = data_width
+        self.addr_width = addr_width
+        self.max_burst = max_burst
+        self.max_outstanding = max_outstanding
+        self.id_width = id_width
+        self.bus_bytes = data_width // 8
+        self.log_bytes = self.bus_bytes.bit_length() - 1
+        self.beats_width = max_bus_words(self.bus_bytes).bit_length()
 
 
 class BurstPlanner(wiring.Component):

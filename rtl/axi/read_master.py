@@ -7,8 +7,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from .bursts import BurstPlanner, command_layout, max_bus_words
-from .signature import AXI4ReadSignature, AXI_BURST_INCR, AXI_MAX_BURST, _check_widths
+from .bursts import BurstPlanner, MasterParameters, command_layout
+from .signature import AXI4ReadSignature, AXI_BURST_INCR, AXI_MAX_BURST
 
 __all__ = ["AXI4ReadMaster", "read_data_layout"]
 
@@ -18,7 +18,7 @@ def read_data_layout(data_width: int) -> data.StructLayout:
     return data.StructLayout({"data": data_width, "last": 1})
 
 
-class AXI4ReadMaster(wiring.Component):
+class AXI4ReadMaster(MasterParameters, wiring.Component):
     """Reads byte ranges of memory over AXI4 and streams them out realigned to byte 0.
 
     Ports
@@ -56,19 +56,7 @@ class AXI4ReadMaster(wiring.Component):
 
     def __init__(self, data_width: int = 64, addr_width: int = 64, max_outstanding: int = 4,
                  max_burst: int = AXI_MAX_BURST, id_width: int = 1):
-        _check_widths(addr_width, data_width, id_width, min_data=16)
-        if not 1 <= max_burst <= AXI_MAX_BURST:
-            raise ValueError(f"max_burst must be in 1..{AXI_MAX_BURST}, got {max_burst}")
-        if not 1 <= max_outstanding <= 64:
-            raise ValueError(f"max_outstanding must be in 1..64, got {max_outstanding}")
-        self.data_width = data_width
-        self.addr_width = addr_width
-        self.max_outstanding = max_outstanding
-        self.max_burst = max_burst
-        self.id_width = id_width
-        self.bus_bytes = data_width // 8
-        self.log_bytes = self.bus_bytes.bit_length() - 1
-        self.beats_width = max_bus_words(self.bus_bytes).bit_length()
+        self._set_master_parameters(data_width, addr_width, max_burst, max_outstanding, id_width)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(addr_width))),
             "data": Out(stream.Signature(read_data_layout(data_width))),

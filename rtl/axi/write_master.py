@@ -7,8 +7,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from .bursts import BurstPlanner, command_layout, max_bus_words
-from .signature import AXI4WriteSignature, AXI_BURST_INCR, AXI_MAX_BURST, _check_widths
+from .bursts import BurstPlanner, MasterParameters, command_layout
+from .signature import AXI4WriteSignature, AXI_BURST_INCR, AXI_MAX_BURST
 
 __all__ = ["AXI4WriteMaster", "write_data_layout", "write_done_layout"]
 
@@ -23,7 +23,7 @@ def write_done_layout() -> data.StructLayout:
     return data.StructLayout({"error": 1})
 
 
-class AXI4WriteMaster(wiring.Component):
+class AXI4WriteMaster(MasterParameters, wiring.Component):
     """Writes byte ranges of memory over AXI4 from a stream of words aligned to byte 0.
 
     Ports
@@ -66,19 +66,7 @@ class AXI4WriteMaster(wiring.Component):
 
     def __init__(self, data_width: int = 64, addr_width: int = 64, max_burst: int = AXI_MAX_BURST,
                  max_outstanding: int = 4, id_width: int = 1):
-        _check_widths(addr_width, data_width, id_width, min_data=16)
-        if not 1 <= max_burst <= AXI_MAX_BURST:
-            raise ValueError(f"max_burst must be in 1..{AXI_MAX_BURST}, got {max_burst}")
-        if not 1 <= max_outstanding <= 64:
-            raise ValueError(f"max_outstanding must be in 1..64, got {max_outstanding}")
-        self.data_width = data_width
-        self.addr_width = addr_width
-        self.max_burst = max_burst
-        self.max_outstanding = max_outstanding
-        self.id_width = id_width
-        self.bus_bytes = data_width // 8
-        self.log_bytes = self.bus_bytes.bit_length() - 1
-        self.beats_width = max_bus_words(self.bus_bytes).bit_length()
+        self._set_master_parameters(data_width, addr_width, max_burst, max_outstanding, id_width)
         super().__init__({
             "cmd": In(stream.Signature(command_layout(addr_width))),
             "data": In(stream.Signature(write_data_layout(data_width))),
