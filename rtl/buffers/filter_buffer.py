@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..pe.ewmm_array import ewmm_layouts
 from ..pe.winograd_filter_transform import WinogradFilterTransform
 from ..pe.winograd_input_transform import tile_layout
+from .ping_pong import PingPongBanks
 from .weight_buffer import weight_load_layout
 
 __all__ = ["WinogradFilterBuffer", "tile_flags_layout"]
@@ -80,10 +81,7 @@ class WinogradFilterBuffer(wiring.Component):
         m.submodules.mem = mem = Memory(shape=raw_shape, depth=2 * depth, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
-        full = Signal(2)
-        wp = Signal()
-        rp = Signal()
-        waddr = Signal(range(2 * depth))
+        m.submodules.banks = banks = PingPongBanks(depth)
 
         # ---- load: gather the 9 taps of a channel group, then write the raw word ------------
         gathered = Signal(raw_shape)
@@ -91,7 +89,7 @@ class WinogradFilterBuffer(wiring.Component):
         pending = Signal()       # a complete channel group waits to be written
         pending_last = Signal()  # ... and it is the group's final one
         load_fire = self.load.valid & self.load.ready
-        m.d.comb += self.load.ready.eq(~pending & ~full.bit_select(wp, 1))
+        m.d.comb += self.load.ready.eq(~pending & ~banks.back_full)
         with m.If(load_fire):
             for u in range(3):
                 for v in range(3):
@@ -102,30 +100,24 @@ class WinogradFilterBuffer(wiring.Component):
             m.d.sync += tap.eq(Mux(tap == 8, 0, tap + 1))
             with m.If(tap == 8):
                 m.d.sync += [pending.eq(1), pending_last.eq(self.load.payload.last)]
-        store = pending  # the bank cannot fill while a group is pending: load.ready checked it
-        m.d.comb += [wr.addr.eq(waddr), wr.data.eq(gathered), wr.en.eq(store)]
-        with m.If(store):
+        # The bank cannot fill while a group is pending: load.ready checked it.
+        m.d.comb += [
+            wr.addr.eq(banks.write_addr), wr.data.eq(gathered), wr.en.eq(pending),
+            banks.store.eq(pending), banks.store_last.eq(pending_last),
+        ]
+        with m.If(pending):
             m.d.sync += pending.eq(0)
-            with m.If(pending_last):
-                m.d.sync += [wp.eq(~wp), waddr.eq(Mux(wp, 0, depth))]
-            with m.Else():
-                m.d.sync += waddr.eq(waddr + 1)
 
         # ---- i: read the raw filters of the tile's channel group from the front bank --------
         read_valid = Signal()
         carry = Signal(self.carry_layout)
         advance = Signal()
-        front_full = full.bit_select(rp, 1)
+        front_full = banks.front_full
         flags = self.i.payload.flags
         m.d.comb += [advance.eq(~read_valid | ft.i.ready), self.i.ready.eq(advance & front_full)]
         i_fire = self.i.valid & self.i.ready
-        m.d.comb += [rd.addr.eq(Mux(rp, depth, 0) + flags.cg), rd.en.eq(advance)]
-        release = i_fire & flags.end
-        with m.If(release):
-            m.d.sync += rp.eq(~rp)
-        set_mask = Mux(store & pending_last, Mux(wp, 0b10, 0b01), 0)
-        clr_mask = Mux(release, Mux(rp, 0b10, 0b01), 0)
-        m.d.sync += full.eq((full | set_mask) & ~clr_mask)
+        m.d.comb += [rd.addr.eq(banks.read_base + flags.cg), rd.en.eq(advance),
+                     banks.release.eq(i_fire & flags.end)]
         with m.If(advance):
             m.d.sync += [
                 read_valid.eq(self.i.valid & front_full),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed
+from amaranth.hdl import Module, Shape, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..numerics import SUPPORTED_DATA_WIDTHS
 from ..pe.mac_array import mac_input_layout
 from .line_buffer import line_tap_layout
+from .ping_pong import PingPongBanks
 
 __all__ = ["WeightBuffer", "weight_load_layout"]
 
@@ -91,43 +92,31 @@ class WeightBuffer(wiring.Component):
         wr = mem.write_port()
         rd = mem.read_port()
 
-        full = Signal(2)            # bank b holds a complete group
-        wp = Signal()               # bank being loaded
-        rp = Signal()               # front bank (read by i)
-        waddr = Signal(range(2 * depth))
+        m.submodules.banks = banks = PingPongBanks(depth)
 
-        # ---- load: fill bank wp -------------------------------------------------------------------
+        # ---- load: fill the back bank -------------------------------------------------------------
         load_fire = self.load.valid & self.load.ready
         m.d.comb += [
-            self.load.ready.eq(~full.bit_select(wp, 1)),
-            wr.addr.eq(waddr),
+            self.load.ready.eq(~banks.back_full),
+            wr.addr.eq(banks.write_addr),
             wr.data.eq(self.load.payload.word),
             wr.en.eq(load_fire),
+            banks.store.eq(load_fire),
+            banks.store_last.eq(self.load.payload.last),
         ]
-        with m.If(load_fire):
-            with m.If(self.load.payload.last):
-                m.d.sync += [wp.eq(~wp), waddr.eq(Mux(wp, 0, depth))]
-            with m.Else():
-                m.d.sync += waddr.eq(waddr + 1)
 
         # ---- i: read the front bank ----------------------------------------------------------------
         advance = Signal()
-        front_full = full.bit_select(rp, 1)
+        front_full = banks.front_full
         m.d.comb += [
             advance.eq(~self.o.valid | self.o.ready),
             self.i.ready.eq(advance & front_full),
         ]
         i_fire = self.i.valid & self.i.ready
         tap = self.i.payload.tap[:Shape.cast(range(max(depth, 2))).width]
-        m.d.comb += [rd.addr.eq(Mux(rp, depth, 0) + tap), rd.en.eq(advance)]
-        release = i_fire & self.i.payload.end
-        with m.If(release):
-            m.d.sync += rp.eq(~rp)
-
-        # Bank flags: set by the final load tap, cleared by the releasing beat (different banks).
-        set_mask = Mux(load_fire & self.load.payload.last, Mux(wp, 0b10, 0b01), 0)
-        clr_mask = Mux(release, Mux(rp, 0b10, 0b01), 0)
-        m.d.sync += full.eq((full | set_mask) & ~clr_mask)
+        m.d.comb += [rd.addr.eq(banks.read_base + tap), rd.en.eq(advance)]
+        # The beat with `end` releases the front bank after its read has been issued.
+        m.d.comb += banks.release.eq(i_fire & self.i.payload.end)
 
         # ---- output register (weights come straight from the read port) ----------------------------
         act, first, last = Signal.like(self.i.payload.act), Signal(), Signal()
