@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BeatsToWords", "beat_layout", "word_layout"]
+__all__ = ["BeatsToWords", "beat_layout", "word_layout", "check_widths"]
 
 
 def beat_layout(bus_bits: int) -> data.StructLayout:
@@ -16,6 +16,13 @@ def beat_layout(bus_bits: int) -> data.StructLayout:
 
 def word_layout(word_bits: int) -> data.StructLayout:
     return data.StructLayout({"data": word_bits, "last": 1})
+
+
+def check_widths(bus_bits: int, word_bits: int) -> None:
+    """Refuse widths the converters cannot pair: both must be powers of two of at least 8 bits."""
+    for name, v in (("bus_bits", bus_bits), ("word_bits", word_bits)):
+        if v < 8 or v & (v - 1):
+            raise ValueError(f"{name} must be a power of two >= 8, got {v}")
 
 
 class BeatsToWords(wiring.Component):
@@ -34,9 +41,7 @@ class BeatsToWords(wiring.Component):
     """
 
     def __init__(self, bus_bits: int, word_bits: int):
-        for name, v in (("bus_bits", bus_bits), ("word_bits", word_bits)):
-            if v < 8 or v & (v - 1):
-                raise ValueError(f"{name} must be a power of two >= 8, got {v}")
+        check_widths(bus_bits, word_bits)
         self.bus_bits, self.word_bits = bus_bits, word_bits
         super().__init__({
             "i": In(stream.Signature(beat_layout(bus_bits))),

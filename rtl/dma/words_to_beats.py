@@ -6,7 +6,7 @@ from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats_to_words import word_layout
+from .beats_to_words import check_widths, word_layout
 
 __all__ = ["WordsToBeats"]
 
@@ -24,9 +24,7 @@ class WordsToBeats(wiring.Component):
     """
 
     def __init__(self, word_bits: int, bus_bits: int):
-        for name, v in (("bus_bits", bus_bits), ("word_bits", word_bits)):
-            if v < 8 or v & (v - 1):
-                raise ValueError(f"{name} must be a power of two >= 8, got {v}")
+        check_widths(bus_bits, word_bits)
         self.bus_bits, self.word_bits = bus_bits, word_bits
         super().__init__({
             "i": In(stream.Signature(word_layout(word_bits))),
@@ -48,13 +46,11 @@ class WordsToBeats(wiring.Component):
                     done = (index == ratio - 1) | self.i.payload.last
                     with m.If(done):
                         full = Signal(bus)
-                        parts = Cat(gathered, self.i.payload.data)
                         # Place the current word at slot `index`; slots above it are zero.
                         with m.Switch(index):
                             for k in range(ratio):
                                 with m.Case(k):
                                     m.d.comb += full.eq(Cat(gathered[: k * word], self.i.payload.data))
-                        del parts
                         m.d.sync += [self.o.valid.eq(1), self.o.payload.data.eq(full), index.eq(0), gathered.eq(0)]
                     with m.Else():
                         for k in range(ratio - 1):
