@@ -14,12 +14,13 @@ import math
 
 import numpy as np
 
+from rtl.numerics import QUANT_ENTRY_BYTES
+
 __all__ = [
     "pack_input", "pack_weights", "pack_quant", "unpack_output",
     "input_bytes", "weight_bytes", "quant_bytes", "output_bytes", "output_shape", "QUANT_ENTRY_BYTES",
 ]
 
-QUANT_ENTRY_BYTES = 16
 
 
 def _dtype(data_width: int):

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 from rtl.config import AcceleratorConfig
-from rtl.control.layer_check import QUANT_ENTRY_BYTES
+from rtl.numerics import QUANT_ENTRY_BYTES
 
 __all__ = [
     "CycleConstants",

@@ -19,6 +19,7 @@ __all__ = [
     "accumulator_width",
     "Requantisation",
     "REQUANT",
+    "QUANT_ENTRY_BYTES",
 ]
 
 #: Activation/weight widths the engines accept (int8 by default, 16 for the Q8.8 flow).
@@ -91,3 +92,8 @@ class Requantisation:
 
 #: The default requantisation format (int32 bias and multiplier, 6-bit shift, int8 output).
 REQUANT = Requantisation()
+
+
+#: Bytes per output channel in the DDR bias/quant table: bias int32, mult int32, shift uint8,
+#: 7 zero bytes (read by the accelerator, written by the driver).
+QUANT_ENTRY_BYTES = 16

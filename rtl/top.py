@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Module, Mux, ResetSignal, Shape, Signal
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.hdl import ClockDomain, ClockSignal, Module, Mux, ResetSignal, Signal
+from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from .axi.control_slave import ControlSlave
@@ -11,12 +11,13 @@ from .axi.read_master import AXI4ReadMaster
 from .axi.signature import AXI4LiteSignature, AXI4Signature, connect_flat, flat_members
 from .axi.write_master import AXI4WriteMaster
 from .config import AcceleratorConfig
-from .control.layer_check import QUANT_ENTRY_BYTES, LayerCheck
+from .control.layer_check import LayerCheck
 from .dma.beats_to_words import BeatsToWords
 from .dma.router import BeatRouter
 from .dma.words_to_beats import WordsToBeats
 from .engine.direct import DirectDatapath
 from .engine.winograd import WinogradDatapath
+from .numerics import QUANT_ENTRY_BYTES
 from .pe.requantiser import Requantiser, quant_param_layout
 from .registers import ErrorCode, control_register_map
 

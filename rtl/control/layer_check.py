@@ -10,10 +10,8 @@ from ..config import AcceleratorConfig
 from ..registers import ErrorCode
 from .seq_mul import SequentialMultiplier
 
-__all__ = ["LayerCheck", "descriptor_layout", "plan_layout", "QUANT_ENTRY_BYTES"]
+__all__ = ["LayerCheck", "descriptor_layout", "plan_layout"]
 
-#: Bytes per output channel in the bias/quant table: bias int32, mult int32, shift u8, 7 zero bytes.
-QUANT_ENTRY_BYTES = 16
 
 
 def descriptor_layout() -> data.StructLayout:

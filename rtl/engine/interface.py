@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from ..buffers.weight_buffer import weight_load_layout
