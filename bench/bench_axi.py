@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sim.cocotb_utils import PARAMS_ENV  # noqa: E402
+from sim.toolchain import PARAMS_ENV  # noqa: E402
 from sim.toolchain import run_cocotb  # noqa: E402
 from tests.rtl.test_axi_masters import harness_build  # noqa: E402
 

@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dse.synth import synth_counts  # noqa: E402
 from rtl.buffers import DirectLineBuffer, OutputBuffer, WeightBuffer, WinogradTileBuffer, tile_region_depth  # noqa: E402
-from sim.cocotb_utils import PARAMS_ENV  # noqa: E402
-from sim.toolchain import build, run_cocotb, to_verilog  # noqa: E402
+from sim.toolchain import PARAMS_ENV  # noqa: E402
+from sim.toolchain import build, run_cocotb  # noqa: E402
+from rtl.verilog import to_verilog  # noqa: E402
 from tests.rtl.tb_buffer_harness import layout_fields  # noqa: E402
 
 

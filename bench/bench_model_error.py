@@ -13,7 +13,8 @@ import argparse
 import numpy as np
 
 from drivers import simulated
-from dse.perf_model import Invocation, ideal_memory_port, run_cycles
+from dse.perf_model import ideal_memory_port, run_cycles
+from rtl.descriptor import Descriptor
 from rtl.config import AcceleratorConfig
 
 # (C, M, H, W, K, stride, padding)
@@ -61,7 +62,7 @@ def main(argv=None):
             wt = rng.integers(-128, 128, size=(m, c, k, k), dtype=np.int8)
             accel.conv2d(x, wt, shift=10, stride=s, padding=p)
             sim = accel.counters["cycles"]
-            pred = run_cycles(Invocation(c, m, h, w, k, s, p), cfg, port).cycles
+            pred = run_cycles(Descriptor(c, m, h, w, k, s, p), cfg, port).cycles
             err = (pred - sim) / sim
             errors.append(abs(err))
             print(f"{c:4} {m:4} {h:3} {w:3} {k:2} {s:2} {sim:10} {pred:10} {100 * err:6.1f}%")

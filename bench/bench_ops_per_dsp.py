@@ -74,7 +74,7 @@ def compute_dsps(config, synth: bool = True) -> dict:
 
     # The datapath is built only to take its PE array (and accumulator width); it is never elaborated.
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
-    from sim.toolchain import to_verilog
+    from rtl.verilog import to_verilog
 
     if config.engine == "direct":
         from rtl.engine.direct import DirectDatapath

@@ -39,6 +39,16 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from drivers import simulated  # noqa: E402
+from drivers.network import accelerator_runs, place_layer  # noqa: E402
+from drivers.quantize import QuantizedLayer  # noqa: E402
+from dse.graph import Layer  # noqa: E402
+from dse.perf_model import ideal_memory_port, peak_ops_per_cycle, run_cycles  # noqa: E402
+from rtl.config import AcceleratorConfig  # noqa: E402
+from rtl.descriptor import Descriptor  # noqa: E402
+from rtl.engine import engine_named  # noqa: E402
+from sim.reference import conv2d, requantize  # noqa: E402
+
 #: Spec section 7: the reference PYNQ design (single-channel Vitis HLS conv, int32 Q8.8) on conv3_1.
 REFERENCE_SECONDS = 17.85
 REFERENCE_HLS_ESTIMATE_SECONDS = 3.67
@@ -79,7 +89,7 @@ def ensure_design(engine: str = "auto", folder: Path | None = None, network: str
 
 
 def config_label(config: dict) -> str:
-    eng = config["engine"] if config["engine"] == "direct" else f"winograd F({config['m']},3)"
+    eng = engine_named(config["engine"]).label(config["m"])
     return f"{eng} pm={config['pm']} pn={config['pn']}, {config['axi_data_width']}-bit AXI, {config['requant_lanes']} requant lanes"
 
 
@@ -98,11 +108,6 @@ def simulate_conv(accel, shape: tuple, rng: np.random.Generator, relu: bool = Tr
     (placed and mapped by ``drivers.network.place_layer``: native, or column strips when rows
     exceed the line buffer) with random data; check it against sim.reference. Returns the summed
     counters of its runs, ``bit_exact``, ``runs``, ``mapping``, ``ops`` and ``wall_seconds``."""
-    from drivers.network import accelerator_runs, place_layer
-    from drivers.quantize import QuantizedLayer
-    from dse.networks import Layer
-    from sim.reference import conv2d, requantize
-
     c, m, h, w, k, s, p = shape
     ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
     layer = Layer("layer", "conv", c, m, h, w, ho, wo, k, s, p, relu)
@@ -131,21 +136,16 @@ def simulate_conv(accel, shape: tuple, rng: np.random.Generator, relu: bool = Tr
 
 def predicted_cycles(config, descriptors: list[dict]) -> int:
     """The DSE's cycle model for these runs with the simulation's memory (no DDR limit)."""
-    from dse.perf_model import Invocation, ideal_memory_port, run_cycles
-
     port = ideal_memory_port(config)
-    return sum(run_cycles(Invocation(**{k: d[k] for k in ("in_channels", "out_channels", "height", "width", "kernel",
+    return sum(run_cycles(Descriptor(**{k: d[k] for k in ("in_channels", "out_channels", "height", "width", "kernel",
                                                             "stride", "padding")}), config, port).cycles
                for d in descriptors)
 
 
 def full_layer_descriptors(config, shape: tuple) -> list[dict]:
     """The runs of the whole layer as the DSE maps it on ``config`` (strips if needed)."""
-    from dse.perf_model import Invocation
-    from dse.schedule import strip_invocations
-
-    inv = Invocation(*shape)
-    runs = strip_invocations(inv, config.pn, config.row_words, config.m if config.engine == "winograd" else 1)
+    inv = Descriptor(*shape)
+    runs = config.engine_description.strips(inv, config.pn, config.row_words, config.m)
     return [r.to_dict() for r in (runs or (inv,))]
 
 
@@ -167,10 +167,6 @@ def main(argv=None) -> int:
         print(f"VGG16 conv3_1, {args.engine} engine: no design to simulate: {exc}", file=sys.stderr)
         print(f"| engine | result |\n| --- | --- |\n| {args.engine} | not simulated: {exc} |")
         return 3
-    from drivers import simulated
-    from dse.perf_model import peak_ops_per_cycle
-    from rtl.config import AcceleratorConfig
-
     config = AcceleratorConfig.from_dict(design["config"])
     plan = next((l for l in design["layers"] if l["name"] == "conv3_1"), None)
     c, m, h, w, k, s, p = CONV3_1

@@ -27,7 +27,7 @@ from rtl.pe.winograd_filter_transform import WinogradFilterTransform  # noqa: E4
 from rtl.pe.winograd_input_transform import WinogradInputTransform  # noqa: E402
 from rtl.pe.winograd_output_transform import WinogradOutputTransform  # noqa: E402
 from rtl.winograd_math import WinogradNumerics  # noqa: E402
-from sim.toolchain import to_verilog  # noqa: E402
+from rtl.verilog import to_verilog  # noqa: E402
 
 from amaranth.hdl import UnusedElaboratable  # noqa: E402
 

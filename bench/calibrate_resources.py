@@ -33,7 +33,8 @@ from dse.resource_model import (COEFFICIENTS_PATH, FEATURES, component_params,  
                                 estimate_resources, feature_vector, memories)
 from dse.synth import SynthError, synth_counts  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402
-from sim.toolchain import cache_root, to_verilog  # noqa: E402
+from sim.toolchain import cache_root  # noqa: E402
+from rtl.verilog import to_verilog  # noqa: E402
 
 # ----- priors for modules that do not exist yet ------------------------------------------------
 #: Coefficients per feature of FEATURES[name] (LUT, FF) and why. One adder bit costs about one

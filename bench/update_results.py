@@ -246,7 +246,7 @@ def resources_table() -> str:
     from rtl.pe.mac_array import MacArray
     from rtl.pe.requantiser import Requantiser
     from rtl.registers import control_register_map
-    from sim.toolchain import to_verilog
+    from rtl.verilog import to_verilog
 
     modules = [
         ("`MacArray(2, 2, 8)`", lambda: MacArray(2, 2, 8, max_terms=9 * 512)),

@@ -24,7 +24,7 @@ import numpy as np
 from rtl.ip_identity import NAME, VLNV
 
 from .core import AcceleratorDriver, AcceleratorTimeout
-from .regmap import pynq_register_description
+from .regmap import AP_DONE, REGISTERS, pynq_register_description
 
 __all__ = ["ConvAccelerator", "PYNQ_AVAILABLE"]
 
@@ -63,9 +63,10 @@ class ConvAccelerator(AcceleratorDriver, DefaultIP):
 
     def _wait_done(self, timeout) -> None:
         deadline = time.monotonic() + (timeout if timeout else self.timeout)
-        while not self.read(0x00) & 0x2:  # AP_DONE, clear on read
+        ctrl = REGISTERS["CTRL"]
+        while not self.read(ctrl) & AP_DONE:  # clear on read
             if time.monotonic() > deadline:
-                status = self.read(0x60)
+                status = self.read(REGISTERS["STATUS"])
                 raise AcceleratorTimeout(
-                    f"AP_DONE did not come within {timeout or self.timeout} s (STATUS = {status:#x}, CTRL = {self.read(0x00):#x})")
+                    f"AP_DONE did not come within {timeout or self.timeout} s (STATUS = {status:#x}, CTRL = {self.read(ctrl):#x})")
             time.sleep(self.poll_interval)

@@ -10,13 +10,15 @@ here once.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
+from rtl.descriptor import Descriptor, Limits
+from rtl.engine import EngineDescription, engine_named, engine_with_code
+
 from . import layout
-from .regmap import ERROR_DESCRIPTIONS, REGISTERS, BUILD_MAGIC
+from .regmap import AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value
 
 __all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout"]
 
@@ -50,6 +52,16 @@ class BuildInfo:
     max_row_words: int
     max_weight_taps: int
 
+    @property
+    def engine_description(self) -> EngineDescription:
+        return engine_named(self.engine)
+
+    @property
+    def limits(self) -> Limits:
+        """What the IP accepts, for its engine's descriptor rule."""
+        return Limits(self.engine, self.m, self.pm, self.pn, self.max_width, self.max_height, self.max_channels,
+                      self.max_kernel, self.max_stride, self.max_row_words, self.max_weight_taps)
+
 
 class AcceleratorDriver:
     """Mixin with the layer API; see :meth:`conv2d`."""
@@ -72,10 +84,9 @@ class AcceleratorDriver:
             magic = self._reg("MAGIC")
             if magic != BUILD_MAGIC:
                 raise RuntimeError(f"no convforge IP answers at this address: MAGIC reads {magic:#010x}, expected {BUILD_MAGIC:#010x}")
-            engine = self._reg("ENGINE")
             self._info = BuildInfo(
                 version=self._reg("VERSION"),
-                engine="winograd" if engine == 1 else "direct",
+                engine=engine_with_code(self._reg("ENGINE")).name,
                 m=self._reg("WINO_M"), pm=self._reg("PM"), pn=self._reg("PN"),
                 data_width=self._reg("DATA_WIDTH"), axi_data_width=self._reg("AXI_DATA_WIDTH"),
                 max_width=self._reg("MAX_WIDTH"), max_height=self._reg("MAX_HEIGHT"),
@@ -98,27 +109,11 @@ class AcceleratorDriver:
         m, cw, k, _ = w_shape
         if cw != c:
             raise ValueError(f"w has {cw} input channels but x has {c}")
-        if not (1 <= c <= info.max_channels and 1 <= m <= info.max_channels):
-            raise ValueError(f"channels must be 1..{info.max_channels} on this IP, got C={c}, M={m}")
-        if not (1 <= h <= info.max_height and 1 <= wd <= info.max_width):
-            raise ValueError(f"input must be at most {info.max_height}x{info.max_width} on this IP, got {h}x{wd}")
-        if info.engine == "winograd" and k != 3:
-            raise ValueError(f"the Winograd IP runs 3x3 kernels only, got {k}x{k}")
-        if not 1 <= k <= info.max_kernel:
-            raise ValueError(f"kernel must be 1..{info.max_kernel} on this IP, got {k}")
-        if stride not in range(1, info.max_stride + 1) or (info.engine == "winograd" and stride != 1):
-            raise ValueError(f"stride must be 1..{1 if info.engine == 'winograd' else info.max_stride} on this IP, got {stride}")
-        if not 0 <= padding < k:
-            raise ValueError(f"padding must be in 0..{k - 1} for a {k}x{k} kernel, got {padding}")
-        ho, wo = layout.output_shape(h, wd, k, stride, padding)
-        if ho < 1 or wo < 1:
-            raise ValueError(f"a {k}x{k} kernel does not fit the padded {h + 2 * padding}x{wd + 2 * padding} input")
-        cg = math.ceil(c / info.pn)
-        if wd * cg > info.max_row_words:
-            raise ValueError(f"W * ceil(C/pn) = {wd * cg} exceeds the line buffer's {info.max_row_words} words on this IP")
-        if cg * k * k > info.max_weight_taps:
-            raise ValueError(f"ceil(C/pn) * K * K = {cg * k * k} exceeds the weight buffer's {info.max_weight_taps} taps on this IP")
-        return ho, wo
+        d = Descriptor(c, m, h, wd, k, stride, padding)
+        refusal = info.engine_description.refusal(d, info.limits)
+        if refusal is not None:
+            raise ValueError(refusal.reason)
+        return d.out_height, d.out_width
 
     @staticmethod
     def _check_values(name, arr, bits):
@@ -187,7 +182,7 @@ class AcceleratorDriver:
         self._wait_done(self.timeout)
         status = self._reg("STATUS")
         self.counters = self._read_counters()
-        code = status & 0xFF
+        code = field_value(status, STATUS_ERROR)
         if code:
             raise AcceleratorError(f"the accelerator reported error {code} ({ERROR_DESCRIPTIONS.get(code, 'unknown')})")
         bo.invalidate()
@@ -203,7 +198,7 @@ class AcceleratorDriver:
             reg = {"height": "IN_HEIGHT", "width": "IN_WIDTH"}.get(name, name.upper())
             self.write(REGISTERS[reg], int(desc[name]))
         self.write(REGISTERS["LAYER_FLAGS"], int(desc.get("relu", 0)))
-        self.write(REGISTERS["CTRL"], 1)
+        self.write(REGISTERS["CTRL"], AP_START)
 
     def _read_counters(self) -> dict[str, int]:
         return {

@@ -12,7 +12,7 @@ does and asks ``accel.check_layer``). Otherwise it runs in numpy as
 so the two paths give identical outputs. Pooling, add, (leaky) ReLU, flatten and softmax always
 run in numpy (:mod:`drivers.quantize`).
 
-Mappings (``design.json`` ``"mapping"``, see dse/schedule.py):
+Mappings (``design.json`` ``"mapping"``; the engine descriptions in rtl/engine define them):
 
 * ``native``: the layer as it is.
 * ``fc-as-1x1``: a fully-connected layer on ``N`` features as a 1x1 convolution of an
@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from sim.reference import conv2d, requantize
 
 from . import quantize as q
 
@@ -185,10 +187,10 @@ def place_layer(layer, accel=None, entry: dict | None = None) -> Placement:
         return Placement("cpu", "cpu", (), entry.get("reason", "placed on the CPU by the plan"), "plan")
     if accel is None:
         return Placement("cpu", "cpu", (), "no accelerator given", "none")
-    from dse.schedule import Capabilities, eligible_invocation, strip_invocations
-
     info = accel.info
-    inv, mapping, reason = eligible_invocation(layer, Capabilities(engine=info.engine, kernel_cap=info.max_kernel))
+    engine = info.engine_description
+    inv, mapping, reason = engine.map_layer(layer.kind, layer.in_channels, layer.out_channels, layer.height,
+                                            layer.width, layer.kernel, layer.stride, layer.padding, info.max_kernel)
     if inv is None:
         return Placement("cpu", "cpu", (), reason, "auto")
 
@@ -202,7 +204,7 @@ def place_layer(layer, accel=None, entry: dict | None = None) -> Placement:
     except ValueError as exc:
         refusal = f"the IP cannot run it: {exc}"
     # Rows wider than the line buffer: column strips, if every strip fits.
-    runs = strip_invocations(inv, info.pn, info.max_row_words, info.m if info.engine == "winograd" else 1)
+    runs = engine.strips(inv, info.pn, info.max_row_words, info.m)
     if runs is None or len(runs) == 1:
         return Placement("cpu", "cpu", (), refusal, "auto")
     try:
@@ -218,8 +220,6 @@ def place_layer(layer, accel=None, entry: dict | None = None) -> Placement:
 
 def run_layer_numpy(ql: q.QuantizedLayer, inputs: list[np.ndarray]) -> np.ndarray:
     """One layer in numpy on its int8 inputs (exact integer arithmetic; int8 out)."""
-    from sim.reference import conv2d, requantize
-
     layer = ql.layer
     x = inputs[0]
     kind = layer.kind

@@ -28,7 +28,7 @@ fully-connected layers are ``sim.reference.requantize(sim.reference.conv2d(...))
 
 :func:`float_forward` is the float64 reference forward pass of the same network (for calibration
 and accuracy comparisons); :func:`quantize_network` calibrates and quantises a
-:class:`dse.networks.Network` with float weights (``Network.weights`` of an ONNX import, or
+:class:`dse.graph.Network` with float weights (``Network.weights`` of an ONNX import, or
 :func:`random_weights` for zoo networks).
 """
 
@@ -467,12 +467,6 @@ class QuantizedNetwork:
         """int8 values of ``layer``'s output (default: the last layer) -> float."""
         scale = self.output_scale if layer is None else (self.input_scale if layer == "" else self.layers[layer].out_scale)
         return np.asarray(q, dtype=np.float64) * scale
-
-    def run(self, x, accel=None, plan=None):
-        """Shorthand for :func:`drivers.network.run_network` ``(self, x, accel, plan)``."""
-        from .network import run_network
-
-        return run_network(self, x, accel=accel, plan=plan)
 
 
 def _calibration_samples(network, calibration) -> list[np.ndarray]:

@@ -7,14 +7,27 @@ map of the default configuration names them all.
 from __future__ import annotations
 
 from rtl.config import AcceleratorConfig
-from rtl.registers import BUILD_MAGIC, ErrorCode, control_register_map
+from rtl.error_codes import ErrorCode
+from rtl.registers import BUILD_MAGIC, control_register_map
 
-__all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode"]
+__all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode", "AP_START", "AP_DONE", "AP_IDLE",
+           "STATUS_ERROR", "field_value"]
 
 _MAP = control_register_map(AcceleratorConfig())
 
 #: Register name -> byte offset in the s_axi_control space.
 REGISTERS: dict[str, int] = {reg.name: reg.offset for reg in _MAP}
+
+#: Bit masks of the CTRL fields the driver uses, and the STATUS error field.
+AP_START = _MAP["CTRL"]["AP_START"].mask
+AP_DONE = _MAP["CTRL"]["AP_DONE"].mask
+AP_IDLE = _MAP["CTRL"]["AP_IDLE"].mask
+STATUS_ERROR = _MAP["STATUS"]["ERROR"].mask
+
+
+def field_value(value: int, mask: int) -> int:
+    """The field selected by ``mask`` (a contiguous bit mask) of a register ``value``."""
+    return (value & mask) >> ((mask & -mask).bit_length() - 1)
 
 #: Error code -> one-line description.
 ERROR_DESCRIPTIONS: dict[int, str] = {int(code): getattr(code, "description", code.name) for code in ErrorCode}

@@ -24,15 +24,19 @@ from pathlib import Path
 
 import numpy as np
 
+from rtl.config import AcceleratorConfig
+from rtl.top import accelerator_verilog
+from sim.protocol import ADDRESS_ENV
+from sim.toolchain import PARAMS_ENV, build, run_cocotb
+
 from .core import AcceleratorDriver, AcceleratorTimeout
+from .regmap import REGISTERS
 
 __all__ = ["simulated", "SimulatedAccelerator", "SimBuffer", "load_design_config"]
 
 
 def load_design_config(design):
     """An AcceleratorConfig from a deploy folder (design.json) or a config itself."""
-    from rtl.config import AcceleratorConfig
-
     if isinstance(design, AcceleratorConfig):
         return design, None
     path = Path(design)
@@ -139,7 +143,7 @@ class SimulatedAccelerator(AcceleratorDriver):
         budget = int(timeout) if timeout else self._cycle_budget()
         done, waited = self._call("wait_done", budget)
         if not done:
-            status = self.read(0x60)
+            status = self.read(REGISTERS["STATUS"])
             raise AcceleratorTimeout(f"AP_DONE did not come within {waited} simulated cycles (STATUS = {status:#x})")
 
     def close(self):
@@ -154,10 +158,6 @@ def simulated(design, *, pauses: str = "none", seed: int = 0, memory_bytes: int 
     """Start a Verilator simulation of ``design`` (a deploy folder or an AcceleratorConfig)
     and yield a :class:`SimulatedAccelerator` driving it. ``pauses`` ("none", "fixed",
     "random") throttles every AXI channel of the simulated memory."""
-    from sim.cocotb_utils import PARAMS_ENV
-    from sim.accel_server import ADDRESS_ENV
-    from sim.toolchain import build, run_cocotb, to_verilog
-
     if pauses not in ("none", "fixed", "random"):
         raise ValueError(f"pauses must be 'none', 'fixed' or 'random', got {pauses!r}")
     config, folder = load_design_config(design)
@@ -167,9 +167,7 @@ def simulated(design, *, pauses: str = "none", seed: int = 0, memory_bytes: int 
         if candidate.exists():
             verilog_text = candidate.read_text()
     if verilog_text is None:
-        from rtl.top import ConvAccelerator
-
-        verilog_text = to_verilog(ConvAccelerator(config), config.name)
+        verilog_text = accelerator_verilog(config)
     model = build(verilog_text, config.name)
     period = period_ns if period_ns is not None else round(1000.0 / config.clock_mhz, 3)
 

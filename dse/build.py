@@ -22,12 +22,23 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
+
+from amaranth.hdl import UnusedElaboratable
+from tqdm import tqdm
+
+from rtl.engine import ENGINES
+from rtl.top import accelerator_verilog
 
 from .boards import UnknownBoardError, board_names, get_board
 from .design import Design
 from .ga import Evaluator, NoFeasibleDesign, fit_witness, genetic_search, search_space
-from .networks import NetworkError, get_network, zoo_names
+from .graph import NetworkError
+from .networks import get_network, zoo_names
+from .packaging import PackagingError, write_package
+from .report import report_dict, write_design_json, write_report
+from .synth import SynthError, synth_counts
 
 __all__ = ["main", "run_build", "BuildError"]
 
@@ -45,8 +56,8 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"zoo network ({', '.join(zoo_names())}) or a path to an .onnx model (default vgg16)")
     ap.add_argument("--board", default="pynq-z2", help=f"target board ({', '.join(board_names())}; default pynq-z2)")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<network>-<board>)")
-    ap.add_argument("--engine", choices=("direct", "winograd", "auto"), default="auto",
-                    help="engine to search (default auto: every engine the RTL generator can build)")
+    ap.add_argument("--engine", choices=(*ENGINES, "auto"), default="auto",
+                    help="engine to search (default auto: every engine)")
     ap.add_argument("--seed", type=int, default=0, help="GA seed (default 0; the same seed gives the same design)")
     ap.add_argument("--population", type=int, default=24, help="GA population (default 24)")
     ap.add_argument("--generations", type=int, default=20, help="GA generations (default 20)")
@@ -54,26 +65,6 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--synth", action="store_true", help="run Yosys synth_xilinx on the Verilog and report measured counts")
     ap.add_argument("--quiet", action="store_true", help="no progress display")
     return ap
-
-
-def _probe_engines(requested: str, data_width: int) -> tuple[list[str], dict[str, str]]:
-    from rtl.config import AcceleratorConfig
-
-    from .generate import unbuildable_reason
-
-    wanted = ["direct", "winograd"] if requested == "auto" else [requested]
-    engines, excluded = [], {}
-    for eng in wanted:
-        probe = AcceleratorConfig(engine=eng, m=2 if eng == "winograd" else 0, pm=2, pn=2, data_width=data_width,
-                                  max_kernel=3, max_width=8, max_height=8, max_channels=8)
-        why = unbuildable_reason(probe)
-        if why is None:
-            engines.append(eng)
-        else:
-            excluded[eng] = why
-    if not engines:
-        raise BuildError(f"the {requested} engine cannot be generated: {next(iter(excluded.values()))}")
-    return engines, excluded
 
 
 def _check_writable(out: Path) -> None:
@@ -107,7 +98,7 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
         raise BuildError("the GA needs --population of at least 2 and --generations of at least 1")
     out = args.out or Path("build") / f"{network.name}-{board.name}"
     _check_writable(out)
-    engines, excluded = _probe_engines(args.engine, args.data_width)
+    engines = list(ENGINES) if args.engine == "auto" else [args.engine]
 
     space = search_space(engines, args.data_width)
     evaluator = Evaluator(network, board, args.data_width)
@@ -117,8 +108,6 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
                          f"the smallest design {closest.problem or 'is infeasible'}")
     bar = None
     if not args.quiet:
-        from tqdm import tqdm
-
         bar = tqdm(total=args.generations + 1, desc=f"DSE {network.name} on {board.name}", unit="gen", file=sys.stderr)
 
     def progress(gen, best):
@@ -138,9 +127,6 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
     if not design.feasible:
         raise BuildError(f"no configuration can fit {network.name} on {board.name}: {design.problem}")
 
-    from .generate import verilog_text
-    from .report import report_dict, write_design_json, write_report
-
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     try:
         if tmp.exists():
@@ -150,22 +136,18 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
         if write_verilog:
             (tmp / "rtl").mkdir()
             try:
-                verilog = verilog_text(design.config)
+                verilog = accelerator_verilog(design.config)
             except Exception as exc:  # the generator's own error, reported in one sentence
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise BuildError(f"the Verilog of {design.config.name} could not be generated: "
                                  f"{type(exc).__name__}: {first}") from None
             (tmp / "rtl" / f"{design.config.name}.v").write_text(verilog)
             # Vivado packaging: ip/component.xml, vivado/build.tcl, the module-reference wrapper.
-            from .packaging import PackagingError, write_package
-
             try:
                 write_package(design.config, board, tmp, tmp / "rtl" / f"{design.config.name}.v")
             except PackagingError as exc:
                 raise BuildError(f"the Vivado package of {design.config.name} could not be written: {exc}") from None
             if args.synth:
-                from .synth import SynthError, synth_counts
-
                 if not args.quiet:
                     print(f"synthesising {design.config.name} with Yosys (minutes)...", file=sys.stderr)
                 try:
@@ -177,7 +159,7 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
                           file=sys.stderr)
         settings = {"population": args.population, "generations": args.generations, "data_width": args.data_width,
                     "seconds": round(time.time() - t0, 2)}
-        report = report_dict(design, result, engines=engines, excluded=excluded, measured=measured, settings=settings)
+        report = report_dict(design, result, engines=engines, measured=measured, settings=settings)
         write_design_json(design, tmp / "design.json")
         write_report(design, result, tmp, report)
         # Replace atomically: the complete folder appears under its name in one rename.
@@ -197,12 +179,8 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
 
 
 def main(argv: list[str] | None = None) -> int:
-    import warnings
-
-    from amaranth.hdl import UnusedElaboratable
-
-    # Probing rtl.top builds components it never elaborates; Amaranth's warning about that
-    # would bury the one-sentence messages.
+    # The register map and the models build components they never elaborate; Amaranth's warning
+    # about that would bury the one-sentence messages.
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
     args = _parser().parse_args(argv)
     try:

@@ -25,16 +25,16 @@ import math
 from dataclasses import dataclass, field
 
 from rtl.config import AcceleratorConfig
+from rtl.descriptor import KERNEL_SIZES
+from rtl.engine import engine_named
 
 from .boards import Board
-from .networks import Network
+from .graph import Network
 from .perf_model import CONSTANTS, CycleConstants, memory_port, peak_ops_per_cycle
-from .resource_model import HEADROOM, ModelUnavailable, ResourceEstimate, estimate_resources
-from .schedule import Capabilities, LayerPlan, eligible_invocation, plan_layer
+from .resource_model import HEADROOM, ResourceEstimate, estimate_resources
+from .schedule import Capabilities, LayerPlan, eligible_descriptor, plan_layer
 
-__all__ = ["Genome", "Design", "evaluate", "fitness_key", "KERNEL_SIZES"]
-
-KERNEL_SIZES = (1, 3, 5, 7)
+__all__ = ["Genome", "Design", "evaluate", "fitness_key"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class Genome:
 
     @property
     def label(self) -> str:
-        eng = "direct" if self.engine == "direct" else f"F({self.m},3)"
+        eng = engine_named(self.engine).label(self.m)
         return (f"{eng} pm={self.pm} pn={self.pn} axi={self.axi_data_width} kmax={self.kernel_cap} "
                 f"lanes={self.requant_lanes} fc={'acc' if self.fc_on_accelerator else 'cpu'} rows/{self.row_divisor}")
 
@@ -141,10 +141,11 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
     the configuration fits the board, whatever the CPU could do).
     """
     headroom = headroom or HEADROOM
-    caps = Capabilities(genome.engine, genome.kernel_cap if genome.engine == "direct" else 3,
+    engine = engine_named(genome.engine)
+    caps = Capabilities(genome.engine, engine.kernel or genome.kernel_cap,
                         genome.fc_on_accelerator)
     design = Design(genome, network, board, None)
-    eligible = [inv for inv, _, _ in (eligible_invocation(l, caps) for l in network.layers) if inv is not None]
+    eligible = [inv for inv, _, _ in (eligible_descriptor(l, caps) for l in network.layers) if inv is not None]
     if not eligible:
         design.problem = f"no layer of {network.name} can run on the {genome.engine} engine with these limits"
         return design
@@ -159,7 +160,7 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
     port = memory_port(provisional, board, constants)
     plans = [plan_layer(l, provisional, caps, port, board, row_capacity, constants, force_accelerator)
              for l in network.layers]
-    runs = [inv for p in plans for inv in p.invocations]
+    runs = [d for p in plans for d in p.descriptors]
     design.plans = plans
     if not runs:
         design.problem = f"no layer of {network.name} is worth running on the {genome.engine} engine"
@@ -174,11 +175,7 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
         design.problem = str(exc)
         return design
     design.config = config
-    try:
-        design.resources = estimate_resources(config, board.family, coefficients)
-    except ModelUnavailable as exc:
-        design.problem = str(exc)
-        return design
+    design.resources = estimate_resources(config, board.family, coefficients)
     violations = design.resources.violations(board, headroom)
     design.seconds = sum(p.seconds for p in plans)
     if violations:
@@ -191,15 +188,13 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
 def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: int | None) -> AcceleratorConfig:
     """The smallest configuration that accepts every descriptor in ``runs``."""
     pn = genome.pn
-    max_k = _round_kernel(max(r.kernel for r in runs))
-    if genome.engine == "winograd":
-        max_k = 3
+    max_k = engine_named(genome.engine).kernel or _round_kernel(max(r.kernel for r in runs))
     max_c = max(max(r.in_channels, r.out_channels) for r in runs)
     rows = max(r.width * math.ceil(r.in_channels / pn) for r in runs)
     taps = max(math.ceil(r.in_channels / pn) * r.kernel ** 2 for r in runs)
     max_w = max(r.width for r in runs)
     cfg = dict(
-        engine=genome.engine, m=genome.m if genome.engine == "winograd" else 0, pm=genome.pm, pn=pn,
+        engine=genome.engine, m=genome.m, pm=genome.pm, pn=pn,
         data_width=data_width, axi_data_width=genome.axi_data_width,
         max_width=max_w, max_height=max(r.height for r in runs), max_channels=max_c,
         max_kernel=max_k, max_stride=max(r.stride for r in runs), clock_mhz=board.clock_mhz,

@@ -25,15 +25,17 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from rtl.config import AXI_DATA_WIDTHS, PARALLELISMS
+from rtl.descriptor import KERNEL_SIZES
+from rtl.engine import ENGINES, engine_named
+
 from .boards import Board
 from .design import Design, Genome, evaluate, fitness_key
-from .networks import Network
+from .graph import Network
 
 __all__ = ["Gene", "SearchSpace", "search_space", "SearchResult", "Evaluator", "genetic_search",
            "exhaustive_search", "random_search", "NoFeasibleDesign", "smallest_designs",
            "smallest_genotypes", "fit_witness"]
-
-POW2 = (1, 2, 4, 8, 16, 32, 64)
 
 
 class NoFeasibleDesign(ValueError):
@@ -65,8 +67,8 @@ class SearchSpace:
         want = math.log2(size / values["pm"])
         values["pn"] = min(pns, key=lambda v: (abs(math.log2(v) - want), v))
         lanes = min(values.pop("requant_lanes"), values["pm"])
-        if engine == "winograd":
-            values["kernel_cap"] = 3
+        # An engine restricted to one kernel size is built for it (the gene is inert there).
+        values["kernel_cap"] = engine_named(engine).kernel or values["kernel_cap"]
         return Genome(engine=engine, m=m, requant_lanes=lanes, **values)
 
     def random(self, rng: random.Random) -> tuple[int, ...]:
@@ -85,19 +87,12 @@ class SearchSpace:
         return {g.name: [list(o) if isinstance(o, tuple) else o for o in g.options] for g in self.genes}
 
 
-def search_space(engines: Iterable[str] = ("direct", "winograd"), data_width: int = 8,
-                 pm: Iterable[int] = POW2, pn: Iterable[int] = POW2, axi: Iterable[int] = (64, 128),
-                 requant_lanes: Iterable[int] = (1, 2, 4, 8, 16, 32, 64), kernel_cap: Iterable[int] = (1, 3, 5, 7),
+def search_space(engines: Iterable[str] = tuple(ENGINES), data_width: int = 8,
+                 pm: Iterable[int] = PARALLELISMS, pn: Iterable[int] = PARALLELISMS, axi: Iterable[int] = AXI_DATA_WIDTHS,
+                 requant_lanes: Iterable[int] = PARALLELISMS, kernel_cap: Iterable[int] = KERNEL_SIZES,
                  fc_on_accelerator: Iterable[bool] = (True, False), row_divisor: Iterable[int] = (1, 2, 4)) -> SearchSpace:
     """The stage-1 space; every argument restricts one gene (tests use small spaces)."""
-    eng = []
-    for e in engines:
-        if e == "direct":
-            eng.append(("direct", 0))
-        elif e == "winograd":
-            eng.extend(("winograd", m) for m in ((2,) if data_width == 16 else (2, 4, 6)))
-        else:
-            raise ValueError(f"engine must be direct or winograd, got {e!r}")
+    eng = [(e, m) for e in engines for m in engine_named(e).variants(data_width)]
     pm, pn = tuple(pm), tuple(pn)
     sizes = tuple(sorted({a * b for a in pm for b in pn}))
     genes = (

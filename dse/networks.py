@@ -1,14 +1,4 @@
-"""CNN descriptions for the DSE: layers with exact shapes, and the built-in network zoo.
-
-A :class:`Network` is a list of :class:`Layer` in execution order. Every layer records its input
-shape (``in_channels x height x width``), its output shape, the layer parameters the accelerator's
-descriptor needs (kernel, stride, padding, ReLU) and the names of the layers it reads (``inputs``;
-empty means the network input). :meth:`Network.validate` checks that every shape follows from its
-producers, so a zoo entry or an imported ONNX graph with an inconsistent shape is refused.
-
-Operation counts follow the convention of the FPGA literature (Lu/Liang et al., the DPU reports):
-``ops = 2 * MACs`` of the convolution and fully-connected layers; pooling, additions and
-activations count 0 "ops" for GOP/s but do take time (they are modelled by the DSE where they run).
+"""The built-in network zoo and :func:`get_network` (a zoo name or an ONNX file).
 
 Zoo (``ZOO``; shapes are asserted in ``tests/unit/test_dse_networks.py``):
 
@@ -20,291 +10,17 @@ Zoo (``ZOO``; shapes are asserted in ``tests/unit/test_dse_networks.py``):
   layers with leaky ReLU (applied on the CPU: the requantiser implements ReLU only), 6 max-pools.
 * ``lenet``: LeNet-5 for MNIST, 1x28x28 input (conv 5x5 pad 2, max-pool, conv 5x5, max-pool,
   FC 120/84/10).
+* ``digits-cnn``: the demo network of examples/ (scikit-learn's 8x8 digits).
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = [
-    "Layer",
-    "Network",
-    "NetworkBuilder",
-    "NetworkError",
-    "UnknownNetworkError",
-    "LAYER_KINDS",
-    "COMPUTE_KINDS",
-    "ZOO",
-    "zoo_names",
-    "get_network",
-    "vgg16",
-    "alexnet",
-    "resnet18",
-    "tiny_yolo",
-    "lenet",
-]
+from .graph import Network, NetworkBuilder, UnknownNetworkError
+from .onnx_import import load_onnx
 
-#: Layer kinds. ``conv``/``fc`` carry MACs; the others are element-wise or reductions.
-#: ``unsupported`` is an imported operator the DSE knows nothing about (it runs on the CPU).
-LAYER_KINDS = ("conv", "fc", "maxpool", "avgpool", "global_avgpool", "add", "relu", "leaky_relu",
-               "unsupported")
-COMPUTE_KINDS = ("conv", "fc")
-
-
-class NetworkError(ValueError):
-    """A network description is inconsistent (shapes, names, kinds)."""
-
-
-class UnknownNetworkError(NetworkError):
-    """``get_network`` was given a name that is neither a zoo entry nor an ONNX file."""
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """Output size of a convolution/pooling window along one axis (floor mode)."""
-    return (size + 2 * padding - kernel) // stride + 1
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One layer with its exact shapes.
-
-    ``height``/``width`` are the *input* feature-map sizes; ``out_height``/``out_width`` the
-    output sizes. For ``fc`` the input is flattened: ``in_channels`` is the flattened length
-    (C*H*W of the producer) and all spatial sizes are 1. ``relu`` means a ReLU is fused into the
-    layer's output (the requantiser's clamp at 0). ``op_type`` keeps the ONNX operator of an
-    imported layer (e.g. ``"Softmax"`` for an unsupported one).
-    """
-
-    name: str
-    kind: str
-    in_channels: int
-    out_channels: int
-    height: int
-    width: int
-    out_height: int
-    out_width: int
-    kernel: int = 1
-    stride: int = 1
-    padding: int = 0
-    relu: bool = False
-    inputs: tuple[str, ...] = ()
-    op_type: str = ""
-
-    # ----- counts ----------------------------------------------------------------------------
-    @property
-    def macs(self) -> int:
-        """Multiply-accumulates (0 for layers without weights)."""
-        if self.kind == "conv":
-            return self.out_channels * self.out_height * self.out_width * self.in_channels * self.kernel ** 2
-        if self.kind == "fc":
-            return self.out_channels * self.in_channels
-        return 0
-
-    @property
-    def ops(self) -> int:
-        """Operations in the GOP/s sense: 2 per MAC (conv and FC only)."""
-        return 2 * self.macs
-
-    @property
-    def weight_count(self) -> int:
-        if self.kind == "conv":
-            return self.out_channels * self.in_channels * self.kernel ** 2
-        if self.kind == "fc":
-            return self.out_channels * self.in_channels
-        return 0
-
-    @property
-    def input_elements(self) -> int:
-        """Elements read from every input (an ``add`` reads ``len(inputs)`` of these)."""
-        return self.in_channels * self.height * self.width
-
-    @property
-    def output_elements(self) -> int:
-        return self.out_channels * self.out_height * self.out_width
-
-    @property
-    def element_ops(self) -> int:
-        """Scalar operations of a layer without weights (comparisons, additions)."""
-        if self.kind in ("maxpool", "avgpool"):
-            return self.output_elements * self.kernel ** 2
-        if self.kind == "global_avgpool":
-            return self.input_elements
-        if self.kind == "add":
-            return self.output_elements * max(1, len(self.inputs) - 1)
-        return self.output_elements
-
-    def to_dict(self) -> dict:
-        d = dataclasses.asdict(self)
-        d["inputs"] = list(self.inputs)
-        d["macs"] = self.macs
-        d["ops"] = self.ops
-        return d
-
-
-@dataclass
-class Network:
-    """A named list of layers in execution order (see the module docstring).
-
-    ``weights`` (optional, excluded from comparisons) maps a layer name to
-    ``{"weight": ndarray, "bias": ndarray}`` for networks imported with their parameters.
-    """
-
-    name: str
-    input_shape: tuple[int, int, int]
-    layers: tuple[Layer, ...]
-    source: str = ""
-    weights: dict | None = field(default=None, compare=False, repr=False)
-
-    def __post_init__(self):
-        self.layers = tuple(self.layers)
-        self.input_shape = tuple(self.input_shape)
-        self.validate()
-
-    def validate(self) -> None:
-        """Raise :class:`NetworkError` naming the first inconsistent layer."""
-        if not self.layers:
-            raise NetworkError(f"network {self.name!r} has no layers")
-        shapes = {"": self.input_shape}
-        for layer in self.layers:
-            where = f"layer {layer.name!r} of {self.name}"
-            if not layer.name or layer.name in shapes:
-                raise NetworkError(f"{where}: layer names must be unique and non-empty")
-            if layer.kind not in LAYER_KINDS:
-                raise NetworkError(f"{where}: unknown kind {layer.kind!r}")
-            for v in ("in_channels", "out_channels", "height", "width", "out_height", "out_width", "kernel", "stride"):
-                if getattr(layer, v) < 1:
-                    raise NetworkError(f"{where}: {v} must be >= 1, got {getattr(layer, v)}")
-            if layer.padding < 0:
-                raise NetworkError(f"{where}: padding must be >= 0")
-            producers = layer.inputs or ("",)
-            for p in producers:
-                if p not in shapes:
-                    raise NetworkError(f"{where}: input {p!r} is not an earlier layer")
-            c, h, w = shapes[producers[0]]
-            if layer.kind == "fc":
-                if layer.in_channels != c * h * w:
-                    raise NetworkError(f"{where}: fc input length {layer.in_channels} != {c}*{h}*{w}")
-                if (layer.height, layer.width, layer.out_height, layer.out_width) != (1, 1, 1, 1):
-                    raise NetworkError(f"{where}: fc layers have 1x1 spatial size")
-            elif layer.kind != "unsupported":
-                if (layer.in_channels, layer.height, layer.width) != (c, h, w):
-                    raise NetworkError(
-                        f"{where}: input shape {layer.in_channels}x{layer.height}x{layer.width} does not "
-                        f"match its producer's output {c}x{h}x{w}")
-            if layer.kind == "add":
-                for p in producers[1:]:
-                    if shapes[p] != (c, h, w):
-                        raise NetworkError(f"{where}: added tensors have different shapes {shapes[p]} and {(c, h, w)}")
-            if layer.kind in ("conv", "maxpool", "avgpool"):
-                ho = conv_output_size(layer.height, layer.kernel, layer.stride, layer.padding)
-                wo = conv_output_size(layer.width, layer.kernel, layer.stride, layer.padding)
-                if layer.kind == "conv" and (ho, wo) != (layer.out_height, layer.out_width):
-                    raise NetworkError(f"{where}: output {layer.out_height}x{layer.out_width} != computed {ho}x{wo}")
-                if layer.kind == "conv" and layer.padding >= layer.kernel:
-                    raise NetworkError(f"{where}: padding {layer.padding} must be smaller than the kernel")
-            if layer.kind in ("maxpool", "avgpool", "relu", "leaky_relu", "add") and layer.out_channels != layer.in_channels:
-                raise NetworkError(f"{where}: {layer.kind} keeps the channel count")
-            if layer.kind in ("relu", "leaky_relu", "add") and (layer.out_height, layer.out_width) != (layer.height, layer.width):
-                raise NetworkError(f"{where}: {layer.kind} keeps the spatial size")
-            if layer.kind == "global_avgpool" and (layer.out_height, layer.out_width) != (1, 1):
-                raise NetworkError(f"{where}: global pooling outputs 1x1")
-            shapes[layer.name] = (layer.out_channels, layer.out_height, layer.out_width)
-
-    # ----- queries -------------------------------------------------------------------------------
-    def layer(self, name: str) -> Layer:
-        for layer in self.layers:
-            if layer.name == name:
-                return layer
-        raise KeyError(f"network {self.name} has no layer {name!r}")
-
-    @property
-    def conv_layers(self) -> tuple[Layer, ...]:
-        return tuple(layer for layer in self.layers if layer.kind == "conv")
-
-    @property
-    def macs(self) -> int:
-        return sum(layer.macs for layer in self.layers)
-
-    @property
-    def ops(self) -> int:
-        return sum(layer.ops for layer in self.layers)
-
-    @property
-    def output_shape(self) -> tuple[int, int, int]:
-        last = self.layers[-1]
-        return last.out_channels, last.out_height, last.out_width
-
-    def to_dict(self) -> dict:
-        return {
-            "name": self.name,
-            "input_shape": list(self.input_shape),
-            "source": self.source,
-            "macs": self.macs,
-            "ops": self.ops,
-            "layers": [layer.to_dict() for layer in self.layers],
-        }
-
-
-class NetworkBuilder:
-    """Builds a network layer by layer, tracking the current tensor's shape.
-
-    Every method appends one layer reading ``inputs`` (default: the previous layer) and returns
-    its name, so branches (ResNet shortcuts) are written by passing names explicitly.
-    """
-
-    def __init__(self, name: str, input_shape: tuple[int, int, int], source: str = ""):
-        self.name, self.input_shape, self.source = name, tuple(input_shape), source
-        self.layers: list[Layer] = []
-        self._shapes: dict[str, tuple[int, int, int]] = {"": self.input_shape}
-        self._last = ""
-
-    def _shape(self, src: str | None) -> tuple[str, tuple[int, int, int]]:
-        src = self._last if src is None else src
-        return src, self._shapes[src]
-
-    def _add(self, layer: Layer) -> str:
-        self.layers.append(layer)
-        self._shapes[layer.name] = (layer.out_channels, layer.out_height, layer.out_width)
-        self._last = layer.name
-        return layer.name
-
-    @staticmethod
-    def _inputs(*names: str) -> tuple[str, ...]:
-        return tuple(n for n in names if n != "") if any(names) else ()
-
-    def conv(self, name, out_channels, kernel, stride=1, padding=0, relu=True, src=None) -> str:
-        src, (c, h, w) = self._shape(src)
-        ho, wo = (conv_output_size(s, kernel, stride, padding) for s in (h, w))
-        return self._add(Layer(name, "conv", c, out_channels, h, w, ho, wo, kernel, stride, padding, relu,
-                               self._inputs(src)))
-
-    def pool(self, name, kernel, stride, padding=0, kind="maxpool", out_size=None, src=None) -> str:
-        """Max/average pooling; ``out_size`` overrides the floor formula (ceil mode, darknet's
-        asymmetric 'same' padding)."""
-        src, (c, h, w) = self._shape(src)
-        ho, wo = out_size if out_size else (conv_output_size(s, kernel, stride, padding) for s in (h, w))
-        return self._add(Layer(name, kind, c, c, h, w, ho, wo, kernel, stride, padding, False, self._inputs(src)))
-
-    def global_avgpool(self, name, src=None) -> str:
-        src, (c, h, w) = self._shape(src)
-        return self._add(Layer(name, "global_avgpool", c, c, h, w, 1, 1, max(h, w), 1, 0, False, self._inputs(src)))
-
-    def fc(self, name, out_features, relu=True, src=None) -> str:
-        src, (c, h, w) = self._shape(src)
-        return self._add(Layer(name, "fc", c * h * w, out_features, 1, 1, 1, 1, 1, 1, 0, relu, self._inputs(src)))
-
-    def add(self, name, a, b, relu=True) -> str:
-        c, h, w = self._shapes[a]
-        return self._add(Layer(name, "add", c, c, h, w, h, w, 1, 1, 0, relu, self._inputs(a, b)))
-
-    def activation(self, name, kind="leaky_relu", src=None) -> str:
-        src, (c, h, w) = self._shape(src)
-        return self._add(Layer(name, kind, c, c, h, w, h, w, 1, 1, 0, False, self._inputs(src)))
-
-    def build(self) -> Network:
-        return Network(self.name, self.input_shape, tuple(self.layers), self.source)
+__all__ = ["ZOO", "zoo_names", "get_network", "vgg16", "alexnet", "resnet18", "tiny_yolo", "lenet", "digits_cnn"]
 
 
 # ----- the zoo ---------------------------------------------------------------------------------
@@ -390,36 +106,6 @@ def lenet() -> Network:
     return b.build()
 
 
-#: Zoo name -> builder. Names are the ``--network`` values of ``python -m dse.build``.
-ZOO: dict[str, Callable[[], Network]] = {
-    "vgg16": vgg16,
-    "alexnet": alexnet,
-    "resnet18": resnet18,
-    "tiny-yolo": tiny_yolo,
-    "lenet": lenet,
-}
-
-
-def zoo_names() -> list[str]:
-    return list(ZOO)
-
-
-def get_network(name_or_path: str) -> Network:
-    """A zoo network by name, or an ONNX model by path (``*.onnx``, with its weights)."""
-    key = name_or_path.strip()
-    if key.lower() in ZOO:
-        return ZOO[key.lower()]()
-    if key.lower().endswith(".onnx"):
-        from .onnx_import import load_onnx
-
-        return load_onnx(key)
-    raise UnknownNetworkError(
-        f"unknown network {name_or_path!r}: use one of {', '.join(ZOO)} or a path to an .onnx file")
-
-
-# ----- digits-cnn: the demo network of examples/ (issue 10) --------------------------------------
-# Kept in one block so the demo's addition to the zoo stays separate from the entries above.
-
 def digits_cnn() -> Network:
     """A small CNN for scikit-learn's 8x8 handwritten digits (``sklearn.datasets.load_digits``):
     conv 1->8 3x3 pad 1 + ReLU, max-pool 2, conv 8->16 3x3 pad 1 + ReLU, max-pool 2, FC 64->10.
@@ -433,5 +119,27 @@ def digits_cnn() -> Network:
     return b.build()
 
 
-ZOO["digits-cnn"] = digits_cnn
-__all__.append("digits_cnn")
+#: Zoo name -> builder. Names are the ``--network`` values of ``python -m dse.build``.
+ZOO: dict[str, Callable[[], Network]] = {
+    "vgg16": vgg16,
+    "alexnet": alexnet,
+    "resnet18": resnet18,
+    "tiny-yolo": tiny_yolo,
+    "lenet": lenet,
+    "digits-cnn": digits_cnn,
+}
+
+
+def zoo_names() -> list[str]:
+    return list(ZOO)
+
+
+def get_network(name_or_path: str) -> Network:
+    """A zoo network by name, or an ONNX model by path (``*.onnx``, with its weights)."""
+    key = name_or_path.strip()
+    if key.lower() in ZOO:
+        return ZOO[key.lower()]()
+    if key.lower().endswith(".onnx"):
+        return load_onnx(key)
+    raise UnknownNetworkError(
+        f"unknown network {name_or_path!r}: use one of {', '.join(ZOO)} or a path to an .onnx file")

@@ -1,4 +1,4 @@
-"""ONNX importer: a :class:`dse.networks.Network` (with weights) from a ``.onnx`` model.
+"""ONNX importer: a :class:`dse.graph.Network` (with weights) from a ``.onnx`` model.
 
 Supported operators (NCHW, batch 1, square kernels, symmetric padding, no dilation or groups):
 ``Conv`` (with a following ``BatchNormalization`` folded into its weights and bias), ``Relu``
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .networks import Layer, Network, NetworkError, conv_output_size
+from .graph import Layer, Network, NetworkError, conv_output_size
 
 __all__ = ["load_onnx", "OnnxImportError", "SUPPORTED_OPS"]
 

@@ -12,6 +12,9 @@ The model follows the engine's schedule (docs/architecture.md, docs/dse.md):
   port's write channel.
 * **Winograd engine, F(m, 3).** Same loop; one ``n x n x pn`` tile per cycle (``n = m + 2``),
   so a group computes in ``ceil(Ho / m) * ceil(Wo / m) * CG`` cycles.
+* What differs between engines -- compute cycles of a pass, the rows that prime it, the drain
+  -- comes from the engine's description (``EngineDescription.pass_cycles``, rtl/engine); this
+  module adds the memory system, the group loop and the shared back end.
 * Both: the requantiser takes ``pm / requant_lanes`` cycles per output pixel, so a group needs at
   least ``Ho * Wo * pm / requant_lanes`` cycles. Each group reads its quant entries (16 bytes per
   output channel) and weights right after the previous group's input (one in-order read master),
@@ -33,13 +36,14 @@ import math
 from dataclasses import dataclass
 
 from rtl.config import AcceleratorConfig
+from rtl.descriptor import Descriptor
 from rtl.numerics import QUANT_ENTRY_BYTES
+from rtl.pe.requantiser import Requantiser
 
 __all__ = [
     "CycleConstants",
     "CONSTANTS",
     "MemoryPort",
-    "Invocation",
     "RunCycles",
     "memory_port",
     "ideal_memory_port",
@@ -53,11 +57,9 @@ __all__ = [
 class CycleConstants:
     """All calibration constants of the cycle and time models, in one place."""
 
-    #: Cycles from the last tap of a group to its last output word leaving the engine
-    #: (MAC array 4 + requantiser 5 + write packing 1).
-    direct_pipeline: int = 10
-    #: Same for the Winograd datapath (input transform, EWMM, output transform, requantiser).
-    winograd_pipeline: int = 24
+    #: Cycles from the engine's last output to its word leaving for the write master
+    #: (requantiser + write packing 1); the engine's own drain comes from its description.
+    back_end_latency: int = Requantiser.LATENCY + 1
     #: Descriptor checks (rtl.control.layer_check: ~7 sequential 33-cycle products) and the first
     #: command issue at the start of a run.
     layer_setup: int = 240
@@ -117,34 +119,6 @@ def ideal_memory_port(config: AcceleratorConfig, read_latency: int = 2, write_la
 
 
 @dataclass(frozen=True)
-class Invocation:
-    """One run of the accelerator: the layer descriptor it is started with."""
-
-    in_channels: int
-    out_channels: int
-    height: int
-    width: int
-    kernel: int
-    stride: int
-    padding: int
-
-    @property
-    def out_height(self) -> int:
-        return (self.height + 2 * self.padding - self.kernel) // self.stride + 1
-
-    @property
-    def out_width(self) -> int:
-        return (self.width + 2 * self.padding - self.kernel) // self.stride + 1
-
-    @property
-    def macs(self) -> int:
-        return self.out_channels * self.in_channels * self.kernel ** 2 * self.out_height * self.out_width
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
 class RunCycles:
     """Predicted cycles of one run and where they go."""
 
@@ -163,12 +137,10 @@ def _ceil(a: float) -> int:
 
 def peak_ops_per_cycle(config: AcceleratorConfig) -> int:
     """Operations (2 per MAC of the equivalent direct convolution) per cycle at full occupancy."""
-    if config.engine == "winograd":
-        return 2 * config.pm * config.pn * config.m ** 2 * 9
-    return 2 * config.pm * config.pn
+    return config.engine_description.peak_ops_per_cycle(config)
 
 
-def run_cycles(inv: Invocation, config: AcceleratorConfig, port: MemoryPort,
+def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
                constants: CycleConstants = CONSTANTS) -> RunCycles:
     """Cycles from AP_START to AP_DONE of one run of ``inv`` on ``config``."""
     pm, pn, dw = config.pm, config.pn, config.data_width
@@ -184,21 +156,13 @@ def run_cycles(inv: Invocation, config: AcceleratorConfig, port: MemoryPort,
     wq_bytes = cg * k * k * pm * pn * ebytes + pm * QUANT_ENTRY_BYTES
     out_bytes = ho * wo * pm * ebytes
     pixels = ho * wo
-    if config.engine == "winograd":
-        if k != 3 or inv.stride != 1:
-            raise ValueError("the Winograd engine runs 3x3 stride-1 descriptors only")
-        m = config.m
-        tiles_per_row = math.ceil(wo / m) * cg
-        compute = math.ceil(ho / m) * tiles_per_row
-        row_compute = tiles_per_row
-        prime_rows = min(m + 2, inv.height + inv.padding)
-        # After the last tile the output buffer still drains its last strip of m rows.
-        pipeline = constants.winograd_pipeline + _ceil(min(m, ho) * wo * pm / config.requant_lanes)
-    else:
-        row_compute = wo * cg * k * k
-        compute = ho * row_compute
-        prime_rows = min(k, inv.height + inv.padding)
-        pipeline = constants.direct_pipeline
+    engine = config.engine_description
+    if engine.kernel not in (None, k) or engine.stride not in (None, inv.stride):
+        raise ValueError(f"the {engine.title} engine runs {engine.kernel}x{engine.kernel} stride-{engine.stride} "
+                         f"descriptors only, got {inv}")
+    pass_ = engine.pass_cycles(inv, config)
+    compute, row_compute, prime_rows = pass_.compute, pass_.row_compute, pass_.prime_rows
+    pipeline = pass_.drain + constants.back_end_latency
     # The requantiser takes pm / requant_lanes cycles per output pixel.
     compute = max(compute, _ceil(pixels * pm / config.requant_lanes))
     prime_rows = max(1, prime_rows - inv.padding)
@@ -230,7 +194,7 @@ def run_cycles(inv: Invocation, config: AcceleratorConfig, port: MemoryPort,
 
 
 def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = CONSTANTS) -> float:
-    """Time the board's CPU takes for ``layer`` (a :class:`dse.networks.Layer`).
+    """Time the board's CPU takes for ``layer`` (a :class:`dse.graph.Layer`).
 
     Compute at ``board.cpu_gops`` or memory traffic at the DDR's sustained bandwidth, whichever is
     slower, plus a fixed per-layer overhead.

@@ -15,8 +15,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from rtl.registers import control_register_map
 
 from .design import Design
 from .ga import SearchResult
@@ -29,14 +32,6 @@ __all__ = ["design_dict", "report_dict", "write_design_json", "write_report", "p
 #: Keys every layer entry of design.json has (the driver's contract).
 DESIGN_LAYER_KEYS = ("name", "kind", "in_channels", "out_channels", "height", "width", "kernel", "stride",
                      "padding", "relu", "runs_on", "reason", "predicted_cycles")
-
-
-def _register_map(config) -> dict | None:
-    try:
-        from rtl.registers import control_register_map
-    except ImportError:
-        return None
-    return control_register_map(config).to_dict()
 
 
 def design_dict(design: Design) -> dict:
@@ -58,13 +53,11 @@ def design_dict(design: Design) -> dict:
         "clock_mhz": cfg.clock_mhz,
         "layers": layers,
     }
-    regs = _register_map(cfg)
-    if regs is not None:
-        out["register_map"] = regs
+    out["register_map"] = control_register_map(cfg).to_dict()
     return out
 
 
-def report_dict(design: Design, search: SearchResult, *, engines: list[str], excluded: dict[str, str],
+def report_dict(design: Design, search: SearchResult, *, engines: list[str],
                 measured: dict | None = None, settings: dict | None = None) -> dict:
     cfg, board, res = design.config, design.board, design.resources
     port = memory_port(cfg, board)
@@ -105,7 +98,6 @@ def report_dict(design: Design, search: SearchResult, *, engines: list[str], exc
         "search": {
             "method": "two-stage: genetic algorithm over the hardware (stage 1), exact per-layer schedule (stage 2)",
             "engines": engines,
-            "excluded_engines": excluded,
             "seed": search.seed,
             "evaluations": search.evaluations,
             "evaluations_to_best": search.evaluations_to_best,
@@ -122,13 +114,9 @@ def write_design_json(design: Design, path: Path) -> None:
 
 
 def plot_convergence(history: list[dict], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     gens = [h["generation"] for h in history]
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    fig = Figure(figsize=(6.4, 4.0), dpi=100)
+    ax = fig.subplots()
     ax.plot(gens, [h["best_fps"] for h in history], marker="o", label="best fps")
     ax.plot(gens, [h["mean_feasible_fps"] for h in history], marker=".", linestyle="--", label="mean fps (feasible)")
     ax.set_xlabel("generation")
@@ -138,22 +126,17 @@ def plot_convergence(history: list[dict], path: Path, title: str) -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def plot_roofline(design: Design, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cfg = design.config
     peak = design.peak_gops
     port = memory_port(cfg, design.board)
     bw = min(port.read_bpc, port.shared_bpc) * cfg.clock_mhz * 1e6 / 1e9  # GB/s
     pts = [(p.layer.ops / max(1, p.read_bytes + p.write_bytes), p.gops, p.layer.name, p.bound)
            for p in design.accelerated if p.layer.ops]
-    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=100)
+    fig = Figure(figsize=(6.4, 4.4), dpi=100)
+    ax = fig.subplots()
     lo = min([x for x, *_ in pts] + [0.1]) / 2
     hi = max([x for x, *_ in pts] + [10 * peak / bw]) * 2
     xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
@@ -173,7 +156,6 @@ def plot_roofline(design: Design, path: Path) -> None:
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
-    plt.close(fig)
 
 
 def _fmt(v: float) -> str:
@@ -246,8 +228,6 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
               f"{s['method']}. Engines searched: {', '.join(s['engines'])}; space of {s['space_size']:,} genotypes, "
               f"{s['evaluations']:,} distinct designs evaluated (best found after {s['evaluations_to_best']:,}); "
               f"seed {s['seed']}, population {s.get('population')}, generations {s.get('generations')}.", ""]
-    for eng, why in s["excluded_engines"].items():
-        lines.append(f"* {eng} engine not searched: {why}")
     lines += ["", "Chosen genome: `" + design.genome.label + "`.", "",
               "| generation | best fps | mean fps (feasible) | feasible | evaluations |", "| ---: | ---: | ---: | ---: | ---: |"]
     for h in s["history"]:

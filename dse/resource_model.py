@@ -6,6 +6,9 @@
   slice); the Winograd EWMM array ``pm*pn*n^2`` with the transformed operand widths of
   ``rtl.winograd_math``. The requantiser's ``(acc + bias) * mult`` (33 x 32 bits) costs
   ``dsp_per_multiply(33, 32)`` = 4 slices per lane (``config.requant_lanes`` lanes).
+* The engine's part -- its components and their parameters, its multipliers and its memories
+  (the shapes its buffers compute for themselves) -- comes from the engine's description
+  (rtl/engine); the rest of the top (requantiser, AXI masters, control) is common.
 * **BRAM36** is counted per memory from its width and depth the way Yosys/Vivado map a simple
   dual-port RAM: the cheapest tiling by RAMB36 shapes 512x72, 1Kx36, 2Kx18, 4Kx9, 8Kx4, 16Kx2,
   32Kx1 or RAMB18 shapes (half a RAMB36) 512x36, 1Kx18, 2Kx9, 4Kx4, 8Kx2, 16Kx1; memories of at
@@ -28,16 +31,17 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rtl.buffers.geometry import MemoryShape
 from rtl.config import AcceleratorConfig
+from rtl.numerics import REQUANT, signed_range, signed_width
+from rtl.winograd_math import dsp_per_multiply
 
 __all__ = [
     "HEADROOM",
     "RESOURCES",
     "COEFFICIENTS_PATH",
-    "MemorySpec",
     "ComponentEstimate",
     "ResourceEstimate",
-    "ModelUnavailable",
     "dsp_per_multiply",
     "bram36_for",
     "memories",
@@ -46,7 +50,6 @@ __all__ = [
     "feature_vector",
     "load_coefficients",
     "estimate_resources",
-    "winograd_operand_widths",
     "requant_sum_width",
 ]
 
@@ -56,9 +59,6 @@ RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
 
 COEFFICIENTS_PATH = Path(__file__).with_name("resource_coefficients.json")
 
-#: Signed multiplier operand widths of one DSP slice per family.
-DSP_MULTIPLIER = {"xc7": (25, 18), "xcup": (27, 18)}
-
 #: Memories up to this many bits are mapped to LUTRAM by Yosys (measured: 8x256 LUTRAM, 8x512 a RAMB18;
 #: tests/unit/test_dse_models.py lists the measured shapes): they cost no block RAM.
 LUTRAM_MAX_BITS = 2048
@@ -66,18 +66,6 @@ LUTRAM_MAX_BITS = 2048
 #: (depth, width) shapes of a RAMB36 and a RAMB18 in simple dual-port mode.
 _RAMB36_SHAPES = ((512, 72), (1024, 36), (2048, 18), (4096, 9), (8192, 4), (16384, 2), (32768, 1))
 _RAMB18_SHAPES = ((512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1))
-
-
-class ModelUnavailable(RuntimeError):
-    """A part of the model needs a module that does not exist yet (e.g. rtl.winograd_math)."""
-
-
-def dsp_per_multiply(a_width: int, b_width: int, family: str) -> int:
-    """DSP slices for one signed ``a_width x b_width`` multiply (the rule of ``rtl.winograd_math``:
-    one slice when the operands fit its ports, else the limbs Yosys' ``mul2dsp`` builds)."""
-    from rtl.winograd_math import dsp_per_multiply as rule
-
-    return rule(a_width, b_width, family)
 
 
 def bram36_for(width: int, depth: int) -> float:
@@ -94,102 +82,33 @@ def bram36_for(width: int, depth: int) -> float:
     return float(best)
 
 
-@dataclass(frozen=True)
-class MemorySpec:
-    name: str
-    width: int
-    depth: int
-    count: int = 1
-
-    @property
-    def bram36(self) -> float:
-        return self.count * bram36_for(self.width, self.depth)
-
-    @property
-    def bits(self) -> int:
-        return self.count * self.width * self.depth
-
-
-@functools.lru_cache(maxsize=None)
-def _winograd_numerics(m: int, data_width: int, max_channels: int):
-    try:
-        from rtl.winograd_math import WinogradNumerics
-    except ImportError:
-        raise ModelUnavailable("rtl.winograd_math does not exist: the Winograd engine cannot be costed") from None
-    return WinogradNumerics(m, data_width, max_channels)
-
-
-def winograd_operand_widths(m: int, data_width: int, max_channels: int = 512) -> tuple[int, int]:
-    """(transformed input width, transformed filter width) of F(m, 3), from ``rtl.winograd_math``."""
-    num = _winograd_numerics(m, data_width, max_channels)
-    return num.input_width, num.filter_width
+def _bram36(mem: MemoryShape) -> float:
+    return mem.count * bram36_for(mem.width, mem.depth)
 
 
 def requant_sum_width(acc_width: int) -> int:
     """Width of ``acc + bias`` in the requantiser (the operand of its wide multiply)."""
-    from rtl.numerics import REQUANT, signed_range, signed_width
-
     a_lo, a_hi = signed_range(acc_width)
     b_lo, b_hi = signed_range(REQUANT.bias_width)
     return signed_width(a_lo + b_lo, a_hi + b_hi)
 
 
-def memories(config: AcceleratorConfig) -> list[MemorySpec]:
-    """The block memories of ``config``: line/tile buffer, weight ping-pong banks, output buffer."""
-    pm, pn, dw = config.pm, config.pn, config.data_width
-    if config.engine == "direct":
-        rows = config.max_kernel + config.max_stride
-        return [
-            MemorySpec("line_buffer", pn * dw, rows * config.row_words),
-            # Both ping-pong banks live in one memory (bank = top address bit), as
-            # rtl.buffers.weight_buffer builds it (Yosys counts agree).
-            MemorySpec("weight_buffer", pm * pn * dw, 2 * config.weight_depth),
-        ]
-    m = config.m
-    n = m + 2
-    # (n + m) row banks; each row stored as words of m columns x pn channels, split into even
-    # and odd column-group banks so that the n columns of a tile (two adjacent words) read in
-    # one cycle.
-    words_per_row = math.ceil(config.row_words / m)
-    # Weights: one word per input-channel group holds the pm x pn raw 3x3 filters.
-    filter_words = math.ceil(config.weight_depth / 9)
-    out_row_tiles = math.ceil(config.max_width / m)
-    return [
-        MemorySpec("tile_buffer", m * pn * dw, math.ceil(words_per_row / 2), 2 * (n + m)),
-        MemorySpec("weight_buffer", 9 * pm * pn * dw, 2 * filter_words),
-        MemorySpec("output_buffer", m * pm * 8, 2 * out_row_tiles, m),
-    ]
+def memories(config: AcceleratorConfig) -> list[MemoryShape]:
+    """The block memories of ``config``'s engine (line/tile buffer, weight banks, output buffer)."""
+    return [mem for mems in config.engine_description.memories(config).values() for mem in mems]
 
 
 def component_params(config: AcceleratorConfig) -> dict[str, dict]:
     """Parameters of each component of ``config`` (the inputs of the feature functions)."""
     pm, pn, dw = config.pm, config.pn, config.data_width
-    common = {
+    return {
+        **config.engine_description.components(config),
         "requantiser": {"pm": pm, "lanes": config.requant_lanes, "acc": config.acc_width},
         "axi_read": {"axi": config.axi_data_width, "outstanding": config.outstanding_reads},
         "axi_write": {"axi": config.axi_data_width},
         "control": {},
         "layer_check": {},
         "top_glue": {"axi": config.axi_data_width, "pm": pm, "pn": pn, "dw": dw},
-    }
-    if config.engine == "direct":
-        return {
-            "mac_array": {"pm": pm, "pn": pn, "dw": dw, "acc": config.acc_width},
-            "line_buffer": {"pn": pn, "dw": dw, "depth": (config.max_kernel + config.max_stride) * config.row_words},
-            "weight_buffer": {"pm": pm, "pn": pn, "dw": dw, "depth": config.weight_depth},
-            **common,
-        }
-    num = _winograd_numerics(config.m, dw, config.max_channel_groups * pn)
-    n = num.n
-    return {
-        "winograd_input_transform": {"pn": pn, "adder_bits": num.input_transform_adders * num.input_width},
-        "winograd_filter_transform": {"pm": pm, "pn": pn, "adder_bits": num.filter_transform_adders * num.filter_width},
-        "ewmm_array": {"pm": pm, "pn": pn, "n": n, "product": num.product_width, "acc": num.acc_width},
-        "winograd_output_transform": {"pm": pm, "adder_bits": num.output_transform_adders * num.acc_width},
-        "tile_buffer": {"pn": pn, "n": n, "dw": dw, "depth": config.row_words},
-        "weight_buffer": {"pm": pm, "pn": pn, "dw": 9 * dw, "depth": math.ceil(config.weight_depth / 9)},
-        "output_buffer": {"pm": pm, "n": n},
-        **common,
     }
 
 
@@ -250,7 +169,7 @@ class ComponentEstimate:
 @dataclass
 class ResourceEstimate:
     components: list[ComponentEstimate]
-    memories: list[MemorySpec] = field(default_factory=list)
+    memories: list[MemoryShape] = field(default_factory=list)
 
     @property
     def totals(self) -> dict[str, float]:
@@ -293,31 +212,25 @@ class ResourceEstimate:
             "calibrated": self.calibrated,
             "components": {c.name: c.to_dict() for c in self.components},
             "memories": [{"name": m.name, "width": m.width, "depth": m.depth, "count": m.count,
-                          "BRAM36": m.bram36} for m in self.memories],
+                          "BRAM36": _bram36(m)} for m in self.memories],
         }
 
 
-def _dsp(component: str, params: dict, config: AcceleratorConfig, family: str) -> int:
-    if component == "mac_array":
-        return params["pm"] * params["pn"] * dsp_per_multiply(params["dw"], params["dw"], family)
-    if component == "ewmm_array":
-        a, b = winograd_operand_widths(config.m, config.data_width, config.max_channel_groups * config.pn)
-        return params["pm"] * params["pn"] * params["n"] ** 2 * dsp_per_multiply(a, b, family)
-    if component == "requantiser":
-        from rtl.numerics import REQUANT
-
-        return params["lanes"] * dsp_per_multiply(requant_sum_width(params["acc"]), REQUANT.mult_width, family)
-    return 0
+def _dsp(config: AcceleratorConfig, family: str) -> dict[str, int]:
+    """DSP slices per component: the engine's multipliers and the requantiser's lanes."""
+    out: dict[str, int] = {}
+    for mul in config.engine_description.multipliers(config):
+        out[mul.component] = out.get(mul.component, 0) + mul.count * dsp_per_multiply(mul.a_width, mul.b_width, family)
+    out["requantiser"] = config.requant_lanes * dsp_per_multiply(requant_sum_width(config.acc_width),
+                                                                 REQUANT.mult_width, family)
+    return out
 
 
 def estimate_resources(config: AcceleratorConfig, family: str = "xc7", coefficients: dict | None = None) -> ResourceEstimate:
     """Predicted LUT/FF/DSP/BRAM36 of ``rtl.top.ConvAccelerator(config)`` for ``family``."""
     coefs = (coefficients or load_coefficients())["components"]
-    mems = memories(config)
-    bram_of = {}
-    for mem in mems:
-        owner = mem.name
-        bram_of[owner] = bram_of.get(owner, 0.0) + mem.bram36
+    bram_of = {owner: sum(_bram36(m) for m in mems) for owner, mems in config.engine_description.memories(config).items()}
+    dsp_of = _dsp(config, family)
     comps = []
     for name, params in component_params(config).items():
         c = coefs[name]
@@ -325,6 +238,5 @@ def estimate_resources(config: AcceleratorConfig, family: str = "xc7", coefficie
         lut = max(0.0, sum(a * b for a, b in zip(c["LUT"], x)))
         ff = max(0.0, sum(a * b for a, b in zip(c["FF"], x)))
         bram = bram_of.get(name, 0.0) + float(c.get("BRAM36", 0.0))
-        comps.append(ComponentEstimate(name, lut, ff, _dsp(name, params, config, family), bram,
-                                       bool(c.get("calibrated", False))))
-    return ResourceEstimate(comps, mems)
+        comps.append(ComponentEstimate(name, lut, ff, dsp_of.get(name, 0), bram, bool(c.get("calibrated", False))))
+    return ResourceEstimate(comps, memories(config))

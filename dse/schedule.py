@@ -5,15 +5,17 @@ For every layer of the network, stage 2 chooses how it runs on the hardware pick
 * **Placement**: on the accelerator or on the board's CPU, whichever the model says is faster
   among the mappings the configuration can run (a layer the engine cannot run goes to the CPU,
   with the reason written next to it).
-* **Mapping** onto the engine's descriptor: ``native`` (the layer as it is); ``fc-as-1x1`` (a
+* **Mapping** onto the engine's descriptor, as the engine's description says
+  (``EngineDescription.map_layer``): ``native`` (the layer as it is); ``fc-as-1x1`` (a
   fully-connected layer as a 1x1 convolution of a 1x1 map, channels = features); ``embedded-3x3``
   (Winograd builds only: a 1x1 stride-1 convolution or FC layer becomes a 3x3 convolution with
   padding 1 whose weights are zero except the centre: exact, and the Winograd engine then runs it).
 * **Tiling**: when a layer's row (``W * ceil(C / pn)`` words) exceeds the line buffer's row
-  capacity chosen by stage 1, the layer runs as ``tiles`` column strips: the driver zero-pads the
-  input once on the CPU, cuts strips of ``(wo_s - 1) * S + K`` columns (overlapping by ``K - S``
-  columns) and starts one run per strip with padding 0; the fewest strips that fit is optimal
-  (more strips only repeat halo columns and host overhead). This is the per-layer tiling the
+  capacity chosen by stage 1, the layer runs as ``tiles`` column strips
+  (``EngineDescription.strips``): the driver zero-pads the input once on the CPU, cuts strips of
+  ``(wo_s - 1) * S + K`` columns (overlapping by ``K - S`` columns) and starts one run per strip
+  with padding 0; the fewest strips that fit is optimal (more strips only repeat halo columns and
+  host overhead). This is the per-layer tiling the
   runtime descriptor can change; the loop order inside a run is fixed by the hardware
   (output-channel groups outermost, weights stationary per group, input re-streamed per group),
   because partial sums never leave the chip.
@@ -29,15 +31,13 @@ import math
 from dataclasses import dataclass, field
 
 from rtl.config import AcceleratorConfig
+from rtl.descriptor import KERNEL_SIZES, Descriptor
+from rtl.engine import EngineDescription, engine_named
 
-from .networks import Layer
-from .perf_model import CONSTANTS, CycleConstants, Invocation, MemoryPort, cpu_seconds, run_cycles
+from .graph import Layer
+from .perf_model import CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, run_cycles
 
-__all__ = ["Capabilities", "LayerPlan", "eligible_invocation", "plan_layer", "strip_invocations",
-           "ENGINE_LIMIT"]
-
-#: Largest channel count / spatial size a descriptor register holds (AcceleratorConfig limits).
-ENGINE_LIMIT = 4096
+__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer"]
 
 
 @dataclass(frozen=True)
@@ -45,8 +45,12 @@ class Capabilities:
     """What stage 1 lets the accelerator run (besides the engine's own rules)."""
 
     engine: str
-    kernel_cap: int = 7
+    kernel_cap: int = KERNEL_SIZES[-1]
     fc_on_accelerator: bool = True
+
+    @property
+    def description(self) -> EngineDescription:
+        return engine_named(self.engine)
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class LayerPlan:
     reason: str
     mapping: str  # "native", "fc-as-1x1", "embedded-3x3" or "cpu"
     tiles: int = 0
-    invocations: tuple[Invocation, ...] = ()
+    descriptors: tuple[Descriptor, ...] = ()
     predicted_cycles: int = 0
     seconds: float = 0.0
     bound: str = "cpu"
@@ -93,7 +97,7 @@ class LayerPlan:
             "reason": self.reason,
             "mapping": self.mapping,
             "tiles": self.tiles,
-            "descriptors": [inv.to_dict() for inv in self.invocations],
+            "descriptors": [d.to_dict() for d in self.descriptors],
             "predicted_cycles": self.predicted_cycles,
             "seconds": self.seconds,
             "gops": self.gops,
@@ -113,78 +117,20 @@ _CPU_REASONS = {
 }
 
 
-def eligible_invocation(layer: Layer, caps: Capabilities) -> tuple[Invocation | None, str, str]:
+def eligible_descriptor(layer: Layer, caps: Capabilities) -> tuple[Descriptor | None, str, str]:
     """The descriptor that runs ``layer`` whole on the engine, or ``None`` and the reason why not.
 
-    Returns ``(invocation, mapping, reason)``.
+    Returns ``(descriptor, mapping, reason)``: the engine description's mapping of a conv or fc
+    layer; the other kinds, and fc layers this configuration leaves to the CPU, with their reason.
     """
     if layer.kind == "unsupported":
         return None, "cpu", f"ONNX operator {layer.op_type or layer.name} is not supported by the accelerator"
     if layer.kind in _CPU_REASONS:
         return None, "cpu", _CPU_REASONS[layer.kind]
-    c, mo = layer.in_channels, layer.out_channels
-    if max(c, mo) > ENGINE_LIMIT:
-        return None, "cpu", f"{max(c, mo)} channels exceed the engine's limit of {ENGINE_LIMIT}"
-    if max(layer.height, layer.width) > ENGINE_LIMIT:
-        return None, "cpu", f"the {layer.height}x{layer.width} input exceeds the engine's limit of {ENGINE_LIMIT}"
-    if layer.kind == "fc":
-        if not caps.fc_on_accelerator:
-            return None, "cpu", "fully-connected layers are left to the CPU by this configuration (smaller weight buffer)"
-        if caps.engine == "winograd":
-            return Invocation(c, mo, 1, 1, 3, 1, 1), "embedded-3x3", "fully-connected layer as a 3x3-embedded 1x1 convolution"
-        return Invocation(c, mo, 1, 1, 1, 1, 0), "fc-as-1x1", "fully-connected layer as a 1x1 convolution"
-    k, s, p = layer.kernel, layer.stride, layer.padding
-    if caps.engine == "winograd":
-        if k == 3 and s == 1:
-            return Invocation(c, mo, layer.height, layer.width, 3, 1, p), "native", "3x3 stride-1 convolution"
-        if k == 1 and s == 1 and p == 0:
-            return (Invocation(c, mo, layer.height, layer.width, 3, 1, 1), "embedded-3x3",
-                    "1x1 convolution embedded in a 3x3 kernel (zero taps)")
-        return None, "cpu", f"the Winograd engine runs 3x3 stride-1 convolutions only (this is {k}x{k} stride {s})"
-    if k > caps.kernel_cap:
-        why = "the engine's maximum of 7" if caps.kernel_cap >= 7 else f"this build's max_kernel {caps.kernel_cap}"
-        return None, "cpu", f"kernel {k}x{k} exceeds {why}"
-    if s > 2:
-        return None, "cpu", f"stride {s} exceeds the engine's maximum stride 2"
-    if p >= k:
-        return None, "cpu", f"padding {p} is not smaller than the kernel {k}"
-    return Invocation(c, mo, layer.height, layer.width, k, s, p), "native", f"{k}x{k} stride-{s} convolution"
-
-
-def strip_invocations(inv: Invocation, pn: int, row_capacity: int, m: int = 1) -> tuple[Invocation, ...] | None:
-    """Cut ``inv`` into the fewest column strips whose rows fit ``row_capacity`` pn-words.
-
-    Returns ``(inv,)`` when it fits whole, ``None`` when not even the narrowest strip fits.
-    Strips are pre-padded by the driver (descriptor padding 0, height ``H + 2P``); for the
-    Winograd engine strip outputs are multiples of the tile size ``m``.
-    """
-    cg = math.ceil(inv.in_channels / pn)
-    if inv.width * cg <= row_capacity:
-        return (inv,)
-    k, s, p = inv.kernel, inv.stride, inv.padding
-    wo = inv.out_width
-    max_in_cols = row_capacity // cg
-    if max_in_cols < k:
-        return None
-    wo_strip = (max_in_cols - k) // s + 1
-    if m > 1:
-        wo_strip = (wo_strip // m) * m
-        if wo_strip < 1:
-            return None
-    if wo_strip >= wo:
-        wo_strip = wo
-    tiles = math.ceil(wo / wo_strip)
-    # Balance the strips (same count, widths as equal as possible, multiples of m).
-    unit = m if m > 1 else 1
-    wo_strip = math.ceil(math.ceil(wo / tiles) / unit) * unit
-    out = []
-    done = 0
-    h = inv.height + 2 * p
-    while done < wo:
-        w_out = min(wo_strip, wo - done)
-        out.append(Invocation(inv.in_channels, inv.out_channels, h, (w_out - 1) * s + k, k, s, 0))
-        done += w_out
-    return tuple(out)
+    if layer.kind == "fc" and not caps.fc_on_accelerator:
+        return None, "cpu", "fully-connected layers are left to the CPU by this configuration (smaller weight buffer)"
+    return tuple(caps.description.map_layer(layer.kind, layer.in_channels, layer.out_channels, layer.height,
+                                            layer.width, layer.kernel, layer.stride, layer.padding, caps.kernel_cap))
 
 
 def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port: MemoryPort, board,
@@ -195,11 +141,10 @@ def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port
     CPU would be faster (used to decide whether any configuration fits a board at all).
     """
     t_cpu = cpu_seconds(layer, board, config.data_width, constants)
-    inv, mapping, reason = eligible_invocation(layer, caps)
+    inv, mapping, reason = eligible_descriptor(layer, caps)
     if inv is None:
         return LayerPlan(layer, "cpu", reason, "cpu", seconds=t_cpu, cpu_seconds=t_cpu)
-    m = config.m if config.engine == "winograd" else 1
-    runs = strip_invocations(inv, config.pn, row_capacity, m)
+    runs = config.engine_description.strips(inv, config.pn, row_capacity, config.m)
     if runs is None:
         cg = math.ceil(inv.in_channels / config.pn)
         return LayerPlan(layer, "cpu", f"even a {inv.kernel}-column strip ({inv.kernel * cg} words) exceeds the "

@@ -11,6 +11,9 @@ Decisions (see docs/architecture.md):
   ``ceil(max_channels / pn) * max_kernel**2`` for the direct engine; the DSE sets
   ``max_weight_taps`` and ``max_row_words`` to what the network needs.
 * pm and pn are powers of two (1..64) so activation and output words pack evenly into AXI beats.
+* What depends on the engine (its tile sizes, the kernels it runs, its name in the build's name)
+  is asked of the engine's description (rtl/engine); the descriptor bounds every build shares
+  (4096, kernel sizes, strides) come from rtl/descriptor.py.
 * Addresses are 64-bit (as Vitis HLS m_axi ports); the interconnect drops the unused high bits.
 """
 
@@ -21,13 +24,17 @@ import json
 import math
 from dataclasses import dataclass
 
+from .descriptor import KERNEL_SIZES, MAX_DIMENSION, STRIDES, Limits
+from .engine import ENGINES, EngineDescription
 from .numerics import SUPPORTED_DATA_WIDTHS, accumulator_width
 
-__all__ = ["AcceleratorConfig", "ENGINES", "WINOGRAD_TILES", "AXI_DATA_WIDTHS"]
+__all__ = ["AcceleratorConfig", "AXI_DATA_WIDTHS", "ADDRESS_WIDTHS", "PARALLELISMS"]
 
-ENGINES = ("direct", "winograd")
-WINOGRAD_TILES = (2, 4, 6)
 AXI_DATA_WIDTHS = (64, 128)
+#: AXI address widths: 32 (Zynq-7000 HP ports), 40, 49 (UltraScale+), 64 (Vitis HLS default).
+ADDRESS_WIDTHS = (32, 40, 49, 64)
+#: pm and pn values (powers of two: activation and output words pack evenly into AXI beats).
+PARALLELISMS = (1, 2, 4, 8, 16, 32, 64)
 
 
 @dataclass(frozen=True)
@@ -75,35 +82,26 @@ class AcceleratorConfig:
     def problems(self) -> list[str]:
         p = []
         if self.engine not in ENGINES:
-            p.append(f"engine must be one of {ENGINES}, got {self.engine!r}")
-        if self.engine == "winograd":
-            if self.m not in WINOGRAD_TILES:
-                p.append(f"Winograd tile m must be one of {WINOGRAD_TILES}, got {self.m}")
-            if self.data_width == 16 and self.m != 2:
-                p.append("16-bit data is supported by the direct engine and Winograd F(2,3) only")
-        elif self.m != 0:
-            p.append(f"m is the Winograd tile size and must be 0 for the direct engine, got {self.m}")
+            p.append(f"engine must be one of {tuple(ENGINES)}, got {self.engine!r}")
+        else:
+            p += self.engine_description.config_problems(self)
         for name in ("pm", "pn"):
             v = getattr(self, name)
-            if v not in (1, 2, 4, 8, 16, 32, 64):
+            if v not in PARALLELISMS:
                 p.append(f"{name} must be a power of two in 1..64, got {v}")
         if self.data_width not in SUPPORTED_DATA_WIDTHS:
             p.append(f"data_width must be one of {SUPPORTED_DATA_WIDTHS}, got {self.data_width}")
         if self.axi_data_width not in AXI_DATA_WIDTHS:
             p.append(f"axi_data_width must be one of {AXI_DATA_WIDTHS}, got {self.axi_data_width}")
-        if self.axi_addr_width not in (32, 40, 49, 64):
+        if self.axi_addr_width not in ADDRESS_WIDTHS:
             p.append(f"axi_addr_width must be 32, 40, 49 or 64, got {self.axi_addr_width}")
-        if not 1 <= self.max_width <= 4096:
-            p.append(f"max_width must be in 1..4096, got {self.max_width}")
-        if not 1 <= self.max_height <= 4096:
-            p.append(f"max_height must be in 1..4096, got {self.max_height}")
-        if not 1 <= self.max_channels <= 4096:
-            p.append(f"max_channels must be in 1..4096, got {self.max_channels}")
-        if self.max_kernel not in (1, 3, 5, 7):
+        for name in ("max_width", "max_height", "max_channels"):
+            v = getattr(self, name)
+            if not 1 <= v <= MAX_DIMENSION:
+                p.append(f"{name} must be in 1..{MAX_DIMENSION}, got {v}")
+        if self.max_kernel not in KERNEL_SIZES:
             p.append(f"max_kernel must be 1, 3, 5 or 7, got {self.max_kernel}")
-        if self.engine == "winograd" and self.max_kernel != 3:
-            p.append("the Winograd engine runs 3x3 kernels: max_kernel must be 3")
-        if self.max_stride not in (1, 2):
+        if self.max_stride not in STRIDES:
             p.append(f"max_stride must be 1 or 2, got {self.max_stride}")
         if not 10 <= self.clock_mhz <= 500:
             p.append(f"clock_mhz must be in 10..500, got {self.clock_mhz}")
@@ -118,6 +116,17 @@ class AcceleratorConfig:
         return p
 
     # ----- derived quantities -------------------------------------------------------------
+    @property
+    def engine_description(self) -> EngineDescription:
+        """The description of this build's engine (rtl/engine)."""
+        return ENGINES[self.engine]
+
+    @property
+    def limits(self) -> Limits:
+        """What this build accepts (the engine's descriptor rule reads it)."""
+        return Limits(self.engine, self.m, self.pm, self.pn, self.max_width, self.max_height, self.max_channels,
+                      self.max_kernel, self.max_stride, self.row_words, self.weight_depth)
+
     @property
     def max_channel_groups(self) -> int:
         return math.ceil(self.max_channels / self.pn)
@@ -151,8 +160,7 @@ class AcceleratorConfig:
 
     @property
     def name(self) -> str:
-        eng = "direct" if self.engine == "direct" else f"wino{self.m}"
-        return f"convforge_{eng}_pm{self.pm}_pn{self.pn}_w{self.data_width}"
+        return f"convforge_{self.engine_description.tag(self.m)}_pm{self.pm}_pn{self.pn}_w{self.data_width}"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

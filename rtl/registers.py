@@ -29,12 +29,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import AcceleratorConfig
+from .engine import engine_codes
+from .error_codes import ErrorCode
+
 __all__ = [
     "Access",
     "Field",
     "Register",
     "RegisterMap",
-    "ErrorCode",
     "BUILD_MAGIC",
     "BUILD_VERSION",
     "REGISTER_BITS",
@@ -75,39 +78,6 @@ _ACCESS_TEXT = {
     Access.COR: "set by a core event, cleared when the register is read",
     Access.TOW: "set by a core event, a write of 1 toggles it",
     Access.SC: "write 1 for a one-cycle pulse to the core; reads as 0",
-}
-
-
-class ErrorCode(enum.IntEnum):
-    """Values of ``STATUS.ERROR``: why the last run was refused or failed (0 = success)."""
-
-    OK = 0
-    BAD_CHANNELS = 1
-    BAD_SIZE = 2
-    BAD_KERNEL = 3
-    BAD_STRIDE = 4
-    BAD_PADDING = 5
-    BAD_ADDRESS = 6
-    AXI_READ_ERROR = 7
-    AXI_WRITE_ERROR = 8
-    BAD_OUTPUT = 9
-
-    @property
-    def description(self) -> str:
-        return _ERROR_TEXT[self]
-
-
-_ERROR_TEXT = {
-    ErrorCode.OK: "the last run completed successfully",
-    ErrorCode.BAD_CHANNELS: "IN_CHANNELS or OUT_CHANNELS is zero or above the build's MAX_CHANNELS",
-    ErrorCode.BAD_SIZE: "IN_HEIGHT or IN_WIDTH is zero or above the build's MAX_HEIGHT / MAX_WIDTH",
-    ErrorCode.BAD_KERNEL: "KERNEL is zero, above MAX_KERNEL or not supported by the engine",
-    ErrorCode.BAD_STRIDE: "STRIDE is zero, above MAX_STRIDE or not supported by the engine",
-    ErrorCode.BAD_PADDING: "PADDING is not smaller than KERNEL",
-    ErrorCode.BAD_ADDRESS: "a buffer address is not aligned to the AXI data width",
-    ErrorCode.AXI_READ_ERROR: "a memory read returned SLVERR or DECERR; the layer was aborted",
-    ErrorCode.AXI_WRITE_ERROR: "a memory write returned SLVERR or DECERR; the output is invalid",
-    ErrorCode.BAD_OUTPUT: "the output feature map would be empty (kernel larger than the padded input)",
 }
 
 
@@ -368,8 +338,6 @@ def control_register_map(config) -> RegisterMap:
     Offsets 0x00..0x38 follow the Vitis HLS ``s_axi_control`` layout of the reference design's
     ``conv3_3`` kernel; 0x40.. hold the layer descriptor, status, counters and build info.
     """
-    from .config import AcceleratorConfig
-
     if not isinstance(config, AcceleratorConfig):
         raise TypeError(f"config must be an AcceleratorConfig, got {type(config).__name__}")
     RW, RO, COR, TOW, SC = Access.RW, Access.RO, Access.COR, Access.TOW, Access.SC
@@ -420,11 +388,11 @@ def control_register_map(config) -> RegisterMap:
         _full("BYTES_WRITTEN", 0x78, RO, "bytes written to memory in the last run"),
         _full("ACTIVE_CYCLES", 0x7C, RO, "cycles of the last run the PE array accepted a beat"),
     ]
-    engine = {"direct": 0, "winograd": 1}[config.engine]
+    engine = config.engine_description
     build_info = [
         ("MAGIC", 0x80, BUILD_MAGIC, "identifies a convforge accelerator (\"CVFG\")"),
         ("VERSION", 0x84, BUILD_VERSION, "register layout version"),
-        ("ENGINE", 0x88, engine, "engine: 0 direct, 1 Winograd (AcceleratorConfig.engine)"),
+        ("ENGINE", 0x88, engine.code, f"engine: {engine_codes()} (AcceleratorConfig.engine)"),
         ("WINO_M", 0x8C, config.m, "Winograd output tile m of F(m,3), 0 for direct (AcceleratorConfig.m)"),
         ("PM", 0x90, config.pm, "output-channel parallelism (AcceleratorConfig.pm)"),
         ("PN", 0x94, config.pn, "input-channel parallelism (AcceleratorConfig.pn)"),
@@ -504,8 +472,6 @@ set internally, and `interrupt` is an output.
 
 def render_markdown(config=None) -> str:
     """The text of docs/registers.md for ``config`` (default: ``AcceleratorConfig()``)."""
-    from .config import AcceleratorConfig
-
     config = config or AcceleratorConfig()
     regmap = control_register_map(config)
     return _DOC_HEADER.format(

@@ -15,13 +15,14 @@ from .control.layer_check import LayerCheck
 from .dma.beats_to_words import BeatsToWords
 from .dma.router import BeatRouter
 from .dma.words_to_beats import WordsToBeats
-from .engine.direct import DirectDatapath
-from .engine.winograd import WinogradDatapath
+from .engine import DatapathSignature
+from .error_codes import ErrorCode
 from .numerics import QUANT_ENTRY_BYTES
 from .pe.requantiser import Requantiser, quant_param_layout
-from .registers import ErrorCode, control_register_map
+from .registers import control_register_map
+from .verilog import to_verilog
 
-__all__ = ["ConvAccelerator", "CONTROL_ADDR_WIDTH", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT"]
+__all__ = ["ConvAccelerator", "accelerator_verilog", "CONTROL_ADDR_WIDTH", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT"]
 
 CONTROL_ADDR_WIDTH = 8
 ROUTE_QUANT, ROUTE_WEIGHTS, ROUTE_INPUT = 0, 1, 2
@@ -77,7 +78,10 @@ class ConvAccelerator(wiring.Component):
         m.submodules.q_words = q_words = BeatsToWords(bus_bits, 8 * QUANT_ENTRY_BYTES)
         m.submodules.w_words = w_words = BeatsToWords(bus_bits, cfg.pm * cfg.pn * dw)
         m.submodules.x_words = x_words = BeatsToWords(bus_bits, cfg.pn * dw)
-        m.submodules.dp = dp = DirectDatapath(cfg) if cfg.engine == "direct" else WinogradDatapath(cfg)
+        m.submodules.dp = dp = cfg.engine_description.datapath(cfg)
+        if dp.signature != DatapathSignature(cfg, dp.acc_width):
+            raise TypeError(f"the {cfg.engine} datapath does not present the engine-to-top contract "
+                            f"(rtl.engine.signature.DatapathSignature)")
         m.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes)
         m.submodules.packer = packer = WordsToBeats(8 * cfg.pm, bus_bits)
         m.submodules.check = check = LayerCheck(cfg)
@@ -289,3 +293,8 @@ class ConvAccelerator(wiring.Component):
             m.d.sync += cycles.eq(cycles + 1)
         m.d.comb += ctrl.status_busy.eq(~fsm.ongoing("IDLE"))
         return m
+
+
+def accelerator_verilog(config: AcceleratorConfig) -> str:
+    """The Verilog of ``ConvAccelerator(config)``, top module named ``config.name``."""
+    return to_verilog(ConvAccelerator(config), config.name)

@@ -42,6 +42,7 @@ from functools import lru_cache
 from .numerics import SUPPORTED_DATA_WIDTHS, accumulator_width, signed_range, signed_width
 
 __all__ = [
+    "WINOGRAD_TILES",
     "DEFAULT_POINTS",
     "SUPPORTED_TILES",
     "WinogradMatrices",
@@ -67,6 +68,9 @@ DEFAULT_POINTS = (
 
 #: (m, r) pairs the engine and the reference support with the default points.
 SUPPORTED_TILES = ((2, 3), (4, 3), (6, 3), (2, 5), (4, 5))
+
+#: Output tile sizes m of the F(m, 3) engine (rtl/engine/winograd.py).
+WINOGRAD_TILES = (2, 4, 6)
 
 Matrix = tuple[tuple[Fraction, ...], ...]
 IntMatrix = tuple[tuple[int, ...], ...]

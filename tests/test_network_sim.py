@@ -17,8 +17,8 @@ import pytest
 from drivers import run_network, simulated
 from drivers.quantize import float_forward, quantize_network, random_weights
 from dse.networks import get_network
-from dse.perf_model import Invocation
-from dse.schedule import strip_invocations
+from rtl.descriptor import Descriptor
+from rtl.engine import DIRECT
 from tests.unit.test_quantize import make_onnx_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,7 +87,7 @@ def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
     _, design = lenet_design
     layers = [dict(l) for l in design["layers"]]
     conv2 = next(l for l in layers if l["name"] == "conv2")
-    strips = strip_invocations(Invocation(6, 16, 14, 14, 5, 1, 0), pn=8, row_capacity=8)
+    strips = DIRECT.strips(Descriptor(6, 16, 14, 14, 5, 1, 0), 8, 8, 0)
     assert len(strips) == 3
     conv2.update(runs_on="accelerator", mapping="native", tiles=3, descriptors=[s.to_dict() for s in strips])
     x = np.random.default_rng(8).normal(size=(1, 28, 28))

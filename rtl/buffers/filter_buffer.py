@@ -10,6 +10,7 @@ from amaranth.lib.wiring import In, Out
 from ..pe.ewmm_array import ewmm_layouts
 from ..pe.winograd_filter_transform import WinogradFilterTransform
 from ..pe.winograd_input_transform import tile_layout
+from .geometry import MemoryShape
 from .ping_pong import PingPongBanks
 from .weight_buffer import weight_load_layout
 
@@ -72,13 +73,19 @@ class WinogradFilterBuffer(wiring.Component):
             "o": Out(stream.Signature(self.out_layout)),
         })
 
+    @staticmethod
+    def memory_shapes(pm: int, pn: int, data_width: int, depth: int) -> tuple[MemoryShape, ...]:
+        """Both banks in one memory; a word holds the ``pm x pn`` raw 3x3 filters of a channel group."""
+        return (MemoryShape("filter_buffer", 9 * pm * pn * data_width, 2 * depth),)
+
     def elaborate(self, platform):
         m = Module()
         depth, pm, pn = self.depth, self.pm, self.pn
         m.submodules.transform = ft = self.transform
         raw_shape = ft.i.payload.g.shape()
+        (shape,) = self.memory_shapes(pm, pn, self.data_width, depth)
 
-        m.submodules.mem = mem = Memory(shape=raw_shape, depth=2 * depth, init=[])
+        m.submodules.mem = mem = Memory(shape=raw_shape, depth=shape.depth, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
         m.submodules.banks = banks = PingPongBanks(depth)

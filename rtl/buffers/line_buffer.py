@@ -8,6 +8,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import SUPPORTED_DATA_WIDTHS
+from .geometry import MemoryShape
 
 __all__ = ["DirectLineBuffer", "line_config_layout", "line_tap_layout"]
 
@@ -118,7 +119,8 @@ class DirectLineBuffer(wiring.Component):
         #: Input rows held in the ring.
         self.rows = max_kernel + max_stride
         #: Memory depth in pn-words.
-        self.depth = self.rows * row_words
+        (shape,) = self.memory_shapes(pn, data_width, max_kernel, max_stride, row_words)
+        self.depth = shape.depth
         #: Taps per window at the build maxima (sizes the ``tap`` field).
         self.tap_count = max_channel_groups * max_kernel**2
         self.word_layout = data.ArrayLayout(signed(data_width), pn)
@@ -131,6 +133,11 @@ class DirectLineBuffer(wiring.Component):
             "i": In(stream.Signature(self.word_layout)),
             "o": Out(stream.Signature(self.tap_layout)),
         })
+
+    @staticmethod
+    def memory_shapes(pn: int, data_width: int, max_kernel: int, max_stride: int, row_words: int) -> tuple[MemoryShape, ...]:
+        """The ring of ``max_kernel + max_stride`` rows of ``row_words`` pn-words."""
+        return (MemoryShape("line_buffer", pn * data_width, (max_kernel + max_stride) * row_words),)
 
     @property
     def tap_width(self) -> int:

@@ -7,7 +7,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..config import WINOGRAD_TILES
+from ..winograd_math import WINOGRAD_TILES
+from .geometry import MemoryShape
 
 __all__ = ["OutputBuffer", "output_config_layout", "output_tile_layout"]
 
@@ -79,7 +80,8 @@ class OutputBuffer(wiring.Component):
         self.m, self.pm, self.data_width = m, pm, data_width
         self.max_width, self.max_height = max_width, max_height
         #: Memory depth in pm-vectors (two strips of m rows).
-        self.depth = 2 * m * max_width
+        (shape,) = self.memory_shapes(m, pm, data_width, max_width)
+        self.depth = shape.depth
         self.cfg_layout = output_config_layout(max_width, max_height)
         self.tile_layout = output_tile_layout(m, pm, data_width)
         self.pixel_layout = data.ArrayLayout(signed(data_width), pm)
@@ -90,6 +92,11 @@ class OutputBuffer(wiring.Component):
             "i": In(stream.Signature(self.tile_layout)),
             "o": Out(stream.Signature(self.pixel_layout)),
         })
+
+    @staticmethod
+    def memory_shapes(m: int, pm: int, data_width: int, max_width: int) -> tuple[MemoryShape, ...]:
+        """Two strips of ``m`` rows of ``max_width`` pm-vectors of ``data_width``-bit values."""
+        return (MemoryShape("output_buffer", pm * data_width, 2 * m * max_width),)
 
     def elaborate(self, platform):
         mod = Module()

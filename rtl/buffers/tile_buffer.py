@@ -7,8 +7,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..config import WINOGRAD_TILES
 from ..numerics import SUPPORTED_DATA_WIDTHS
+from ..winograd_math import WINOGRAD_TILES
+from .geometry import MemoryShape
 
 __all__ = ["WinogradTileBuffer", "tile_config_layout", "tile_beat_layout", "tile_region_depth"]
 
@@ -128,7 +129,8 @@ class WinogradTileBuffer(wiring.Component):
         #: Memory depth of the B-row banks (2 regions) and the D-row banks (3 regions), each plus
         #: one never-written word (address ``depth - 1``, zero from initialisation) that reads
         #: of padding positions are steered to.
-        self.b_depth, self.d_depth = 2 * self.region_depth + 1, 3 * self.region_depth + 1
+        d_rows, b_rows = self.memory_shapes(m, pn, data_width, max_width, max_channel_groups, row_words)
+        self.b_depth, self.d_depth = b_rows.depth, d_rows.depth
         self.word_layout = data.ArrayLayout(signed(data_width), pn)
         self.cfg_layout = tile_config_layout(max_width, max_height, max_channel_groups)
         self.tile_layout = tile_beat_layout(m, pn, data_width, max_channel_groups)
@@ -139,6 +141,16 @@ class WinogradTileBuffer(wiring.Component):
             "i": In(stream.Signature(self.word_layout)),
             "o": Out(stream.Signature(self.tile_layout)),
         })
+
+    @staticmethod
+    def memory_shapes(m: int, pn: int, data_width: int, max_width: int, max_channel_groups: int,
+                      row_words: int) -> tuple[MemoryShape, ...]:
+        """The ``n*n`` banks: ``2n`` D-row banks of 3 regions and ``m*n`` B-row banks of 2
+        regions, each plus the never-written zero word."""
+        n = m + R - 1
+        region = tile_region_depth(m, max_width, max_channel_groups, row_words)
+        return (MemoryShape("tile_buffer_d_rows", pn * data_width, 3 * region + 1, 2 * n),
+                MemoryShape("tile_buffer_b_rows", pn * data_width, 2 * region + 1, m * n))
 
     @property
     def bank_words(self) -> int:

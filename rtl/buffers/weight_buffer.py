@@ -9,6 +9,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import SUPPORTED_DATA_WIDTHS
 from ..pe.mac_array import mac_input_layout
+from .geometry import MemoryShape
 from .line_buffer import line_tap_layout
 from .ping_pong import PingPongBanks
 
@@ -83,12 +84,18 @@ class WeightBuffer(wiring.Component):
             "o": Out(stream.Signature(mac_input_layout(pm, pn, data_width))),
         })
 
+    @staticmethod
+    def memory_shapes(pm: int, pn: int, data_width: int, depth: int) -> tuple[MemoryShape, ...]:
+        """Both banks in one memory (bank = top address bit) of ``pm*pn*data_width``-bit taps."""
+        return (MemoryShape("weight_buffer", pm * pn * data_width, 2 * depth),)
+
     def elaborate(self, platform):
         m = Module()
         depth = self.depth
         word = self.load_layout["word"].shape
+        (shape,) = self.memory_shapes(self.pm, self.pn, self.data_width, depth)
 
-        m.submodules.mem = mem = Memory(shape=word, depth=2 * depth, init=[])
+        m.submodules.mem = mem = Memory(shape=word, depth=shape.depth, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
 

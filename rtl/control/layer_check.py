@@ -7,11 +7,11 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
-from ..registers import ErrorCode
+from ..error_codes import ErrorCode
+from ..numerics import QUANT_ENTRY_BYTES
 from .seq_mul import SequentialMultiplier
 
 __all__ = ["LayerCheck", "descriptor_layout", "plan_layout"]
-
 
 
 def descriptor_layout() -> data.StructLayout:
@@ -41,6 +41,10 @@ def plan_layout() -> data.StructLayout:
 
 class LayerCheck(wiring.Component):
     """Checks a descriptor against the build and computes the layer plan.
+
+    The hardware form of the engine description's rule (``EngineDescription.refusal``): the same
+    checks in the same order give the same error codes; the kernel and stride an engine is
+    restricted to come from its description.
 
     Ports
         ``desc``: In(descriptor_layout()), stable from ``start`` until ``done``.
@@ -75,8 +79,8 @@ class LayerCheck(wiring.Component):
         pn_shift, pm_shift = log2(cfg.pn), log2(cfg.pm)
         in_word_shift = log2(cfg.pn * cfg.data_width // 8)
         w_word_shift = log2(cfg.pm * cfg.pn * cfg.data_width // 8)
-        q_group_shift = log2(cfg.pm * 16)
-        winograd = cfg.engine == "winograd"
+        q_group_shift = log2(cfg.pm * QUANT_ENTRY_BYTES)
+        engine = cfg.engine_description
         addr_limit = 1 << cfg.axi_addr_width
 
         hp = Signal(18)
@@ -117,9 +121,9 @@ class LayerCheck(wiring.Component):
                 with m.Elif((d.height == 0) | (d.width == 0) |
                             (d.height > cfg.max_height) | (d.width > cfg.max_width)):
                     fail(ErrorCode.BAD_SIZE)
-                with m.Elif((d.kernel == 0) | (d.kernel > cfg.max_kernel) | ((d.kernel != 3) if winograd else 0)):
+                with m.Elif((d.kernel == 0) | (d.kernel > cfg.max_kernel) | ((d.kernel != engine.kernel) if engine.kernel is not None else 0)):
                     fail(ErrorCode.BAD_KERNEL)
-                with m.Elif((d.stride == 0) | (d.stride > cfg.max_stride) | ((d.stride != 1) if winograd else 0)):
+                with m.Elif((d.stride == 0) | (d.stride > cfg.max_stride) | ((d.stride != engine.stride) if engine.stride is not None else 0)):
                     fail(ErrorCode.BAD_STRIDE)
                 with m.Elif(d.padding >= d.kernel):
                     fail(ErrorCode.BAD_PADDING)

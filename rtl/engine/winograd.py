@@ -1,7 +1,10 @@
-"""The Winograd F(m,3) datapath: tile buffer -> input transform -> filter join -> EWMM ->
-output transform -> output buffer."""
+"""The Winograd F(m,3) engine: its datapath (tile buffer -> input transform -> filter join -> EWMM
+-> output transform -> output buffer) and its description (:data:`WINOGRAD`)."""
 
 from __future__ import annotations
+
+import functools
+import math
 
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
@@ -9,17 +12,34 @@ from amaranth.lib import wiring
 from ..buffers.filter_buffer import WinogradFilterBuffer, tile_flags_layout
 from ..buffers.output_buffer import OutputBuffer
 from ..buffers.tile_buffer import WinogradTileBuffer
-from ..config import AcceleratorConfig
+from ..descriptor import Descriptor
 from ..pe.ewmm_array import EwmmArray
 from ..pe.winograd_input_transform import WinogradInputTransform
 from ..pe.winograd_output_transform import WinogradOutputTransform
-from .interface import datapath_members
+from ..winograd_math import WINOGRAD_TILES, WinogradNumerics
+from .description import EngineDescription, LayerMapping, Multipliers, PassCycles
+from .signature import DatapathSignature
 
-__all__ = ["WinogradDatapath"]
+__all__ = ["WinogradDatapath", "WinogradEngine", "WINOGRAD"]
+
+
+def _filter_depth(config) -> int:
+    """Channel groups per filter-buffer bank (a bank word holds one group's 3x3 filters)."""
+    return max(max(1, config.weight_depth // 9), config.max_channel_groups)
+
+
+def _numerics(config) -> WinogradNumerics:
+    # Channel groups are padded to pn channels, so the worst case counts them all.
+    return _cached_numerics(config.m, config.data_width, config.max_channel_groups * config.pn)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_numerics(m: int, data_width: int, max_channels: int) -> WinogradNumerics:
+    return WinogradNumerics(m, data_width, max_channels)
 
 
 class WinogradDatapath(wiring.Component):
-    """Winograd engine behind :func:`rtl.engine.interface.datapath_members` (3x3, stride 1).
+    """Winograd engine behind :class:`rtl.engine.signature.DatapathSignature` (3x3, stride 1).
 
     Per pass the tile buffer emits one ``n x n x pn`` tile per cycle in the order
     ``ty, tx, cg``; the input transform and the transformed filters of that channel group feed
@@ -28,40 +48,38 @@ class WinogradDatapath(wiring.Component):
     for the shared requantiser. Filters are transformed on chip as they load (ping-pong).
     """
 
-    def __init__(self, config: AcceleratorConfig):
-        if config.engine != "winograd":
+    def __init__(self, config):
+        if config.engine_description is not WINOGRAD:
             raise ValueError("WinogradDatapath needs a config with engine='winograd'")
         self.config = config
-        m, pm, pn, dw = config.m, config.pm, config.pn, config.data_width
-        # Channel groups are padded to pn channels, so the worst case counts them all.
+        tile, pm, pn, dw = config.m, config.pm, config.pn, config.data_width
         max_ch = config.max_channel_groups * pn
         self.depth = max(1, config.weight_depth // 9)
         self.flags = tile_flags_layout(self.depth if self.depth >= config.max_channel_groups else config.max_channel_groups)
-        self.input_transform = WinogradInputTransform(m, pn=pn, data_width=dw, flags_width=self.flags.size)
-        self.ewmm = EwmmArray(m, pm=pm, pn=pn, data_width=dw, max_channels=max_ch, flags_width=1)
-        self.output_transform = WinogradOutputTransform(m, pm=pm, data_width=dw, max_channels=max_ch,
+        self.input_transform = WinogradInputTransform(tile, pn=pn, data_width=dw, flags_width=self.flags.size)
+        self.ewmm = EwmmArray(tile, pm=pm, pn=pn, data_width=dw, max_channels=max_ch, flags_width=1)
+        self.output_transform = WinogradOutputTransform(tile, pm=pm, data_width=dw, max_channels=max_ch,
                                                         flags_width=1, in_width=self.ewmm.acc_width)
         self.acc_width = self.output_transform.out_width
-        super().__init__(datapath_members(config, self.acc_width))
+        super().__init__(DatapathSignature(config, self.acc_width))
 
     def elaborate(self, platform):
-        mod = Module()
+        m = Module()
         cfg = self.config
-        m, pm, pn, dw = cfg.m, cfg.pm, cfg.pn, cfg.data_width
-        mod.submodules.tiles = tb = WinogradTileBuffer(m, pn, dw, cfg.max_width, cfg.max_channel_groups,
-                                                       cfg.row_words, max_height=cfg.max_height)
-        mod.submodules.itf = itf = self.input_transform
-        mod.submodules.filters = fb = WinogradFilterBuffer(m, pm, pn, dw, max(self.depth, cfg.max_channel_groups),
-                                                           itf.out_width)
-        mod.submodules.ewmm = ewmm = self.ewmm
-        mod.submodules.otf = otf = self.output_transform
-        mod.submodules.out = ob = OutputBuffer(m, pm, self.acc_width, cfg.max_width, max_height=cfg.max_height)
+        tile, pm, pn, dw = cfg.m, cfg.pm, cfg.pn, cfg.data_width
+        m.submodules.tiles = tb = WinogradTileBuffer(tile, pn, dw, cfg.max_width, cfg.max_channel_groups,
+                                                     cfg.row_words, max_height=cfg.max_height)
+        m.submodules.itf = itf = self.input_transform
+        m.submodules.filters = fb = WinogradFilterBuffer(tile, pm, pn, dw, _filter_depth(cfg), itf.out_width)
+        m.submodules.ewmm = ewmm = self.ewmm
+        m.submodules.otf = otf = self.output_transform
+        m.submodules.out = ob = OutputBuffer(tile, pm, self.acc_width, cfg.max_width, max_height=cfg.max_height)
 
-        wiring.connect(mod, wiring.flipped(self.x), tb.i)
-        wiring.connect(mod, wiring.flipped(self.w), fb.load)
+        wiring.connect(m, wiring.flipped(self.x), tb.i)
+        wiring.connect(m, wiring.flipped(self.w), fb.load)
         # Tile -> input transform, carrying cg/first/last/end as flags.
         flags = Signal(fb.flags_layout)
-        mod.d.comb += [
+        m.d.comb += [
             flags.cg.eq(tb.o.payload.cg), flags.first.eq(tb.o.payload.first),
             flags.last.eq(tb.o.payload.last), flags.end.eq(tb.o.payload.end),
             itf.i.payload.d.eq(tb.o.payload.tile),
@@ -73,15 +91,15 @@ class WinogradDatapath(wiring.Component):
             fb.i.valid.eq(itf.o.valid),
             itf.o.ready.eq(fb.i.ready),
         ]
-        wiring.connect(mod, fb.o, ewmm.i)
-        wiring.connect(mod, ewmm.o, otf.i)
-        mod.d.comb += [
+        wiring.connect(m, fb.o, ewmm.i)
+        wiring.connect(m, ewmm.o, otf.i)
+        m.d.comb += [
             ob.i.payload.eq(otf.o.payload.y),
             ob.i.valid.eq(otf.o.valid),
             otf.o.ready.eq(ob.i.ready),
         ]
-        wiring.connect(mod, ob.o, wiring.flipped(self.o))
-        mod.d.comb += [
+        wiring.connect(m, ob.o, wiring.flipped(self.o))
+        m.d.comb += [
             tb.cfg.width.eq(self.cfg.width), tb.cfg.height.eq(self.cfg.height),
             tb.cfg.channel_groups.eq(self.cfg.channel_groups), tb.cfg.padding.eq(self.cfg.padding),
             ob.cfg.width.eq(self.cfg.out_width), ob.cfg.height.eq(self.cfg.out_height),
@@ -91,4 +109,101 @@ class WinogradDatapath(wiring.Component):
             self.active.eq(ewmm.i.valid & ewmm.i.ready),
             self.starved.eq(~fb.o.valid),
         ]
-        return mod
+        return m
+
+
+class WinogradEngine(EngineDescription):
+    """F(m, 3), m in 2/4/6: 3x3 stride-1 kernels (1x1 and fully-connected layers embedded in a
+    3x3 kernel); one ``n x n x pn`` tile (``n = m + 2``) per cycle against ``pm`` transformed
+    filters, i.e. ``m^2`` outputs of ``pm`` channels per ``ceil(C/pn)`` cycles."""
+
+    name = "winograd"
+    code = 1
+    title = "Winograd"
+    kernel = 3
+    stride = 1
+
+    #: Cycles from the last tile into the filter join to the last pixel of a strip's first row
+    #: leaving the output buffer (stage latencies plus the strip hand-over; calibrated against
+    #: simulation, docs/results-winograd.md); the strip's remaining pixels drain after it.
+    DRAIN = 18
+
+    def variants(self, data_width: int) -> tuple[int, ...]:
+        return (2,) if data_width == 16 else WINOGRAD_TILES
+
+    def config_problems(self, config) -> list[str]:
+        p = []
+        if config.m not in WINOGRAD_TILES:
+            p.append(f"Winograd tile m must be one of {WINOGRAD_TILES}, got {config.m}")
+        if config.data_width == 16 and config.m != 2:
+            p.append("16-bit data is supported by the direct engine and Winograd F(2,3) only")
+        if config.max_kernel != self.kernel:
+            p.append(f"the Winograd engine runs 3x3 kernels: max_kernel must be {self.kernel}")
+        return p
+
+    def tag(self, m: int) -> str:
+        return f"wino{m}"
+
+    def label(self, m: int) -> str:
+        return f"F({m},3)"
+
+    def column_multiple(self, m: int) -> int:
+        return m
+
+    def map_conv(self, c, m, h, w, k, s, p, max_kernel) -> LayerMapping:
+        if k == 3 and s == 1:
+            return LayerMapping(Descriptor(c, m, h, w, 3, 1, p), "native", "3x3 stride-1 convolution")
+        if k == 1 and s == 1 and p == 0:
+            return LayerMapping(Descriptor(c, m, h, w, 3, 1, 1), "embedded-3x3",
+                                "1x1 convolution embedded in a 3x3 kernel (zero taps)")
+        return LayerMapping(None, "cpu", f"the Winograd engine runs 3x3 stride-1 convolutions only (this is {k}x{k} stride {s})")
+
+    def map_fc(self, c, m) -> LayerMapping:
+        return LayerMapping(Descriptor(c, m, 1, 1, 3, 1, 1), "embedded-3x3",
+                            "fully-connected layer as a 3x3-embedded 1x1 convolution")
+
+    def peak_ops_per_cycle(self, config) -> int:
+        return 2 * config.pm * config.pn * config.m ** 2 * 9
+
+    def pass_cycles(self, d: Descriptor, config) -> PassCycles:
+        tile = config.m
+        cg = math.ceil(d.in_channels / config.pn)
+        ho, wo = d.out_height, d.out_width
+        row = math.ceil(wo / tile) * cg
+        # After the last tile the output buffer still drains its last strip of m rows.
+        drain = self.DRAIN + math.ceil(min(tile, ho) * wo * config.pm / config.requant_lanes)
+        return PassCycles(math.ceil(ho / tile) * row, row, min(tile + 2, d.height + d.padding), drain)
+
+    def datapath(self, config) -> WinogradDatapath:
+        return WinogradDatapath(config)
+
+    def memories(self, config):
+        tile, pm, pn, dw = config.m, config.pm, config.pn, config.data_width
+        return {
+            "tile_buffer": WinogradTileBuffer.memory_shapes(tile, pn, dw, config.max_width, config.max_channel_groups,
+                                                            config.row_words),
+            "weight_buffer": WinogradFilterBuffer.memory_shapes(pm, pn, dw, _filter_depth(config)),
+            "output_buffer": OutputBuffer.memory_shapes(tile, pm, _numerics(config).output_width, config.max_width),
+        }
+
+    def multipliers(self, config) -> tuple[Multipliers, ...]:
+        num = _numerics(config)
+        return (Multipliers("ewmm_array", config.pm * config.pn * num.n ** 2, num.input_width, num.filter_width),)
+
+    def components(self, config) -> dict[str, dict]:
+        pm, pn, dw = config.pm, config.pn, config.data_width
+        num = _numerics(config)
+        n = num.n
+        return {
+            "winograd_input_transform": {"pn": pn, "adder_bits": num.input_transform_adders * num.input_width},
+            "winograd_filter_transform": {"pm": pm, "pn": pn, "adder_bits": num.filter_transform_adders * num.filter_width},
+            "ewmm_array": {"pm": pm, "pn": pn, "n": n, "product": num.product_width, "acc": num.acc_width},
+            "winograd_output_transform": {"pm": pm, "adder_bits": num.output_transform_adders * num.acc_width},
+            "tile_buffer": {"pn": pn, "n": n, "dw": dw, "depth": config.row_words},
+            "weight_buffer": {"pm": pm, "pn": pn, "dw": 9 * dw, "depth": math.ceil(config.weight_depth / 9)},
+            "output_buffer": {"pm": pm, "n": n},
+        }
+
+
+#: The Winograd engine's description.
+WINOGRAD = WinogradEngine()

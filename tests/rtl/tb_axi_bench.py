@@ -11,7 +11,7 @@ import json
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from sim.cocotb_utils import tb_params
+from sim.toolchain import tb_params
 from tests.rtl.tb_axi_masters import BASE, WINDOW, Env, check_beats
 
 

@@ -1,8 +1,8 @@
 """cocotb tests of the AXI4 read and write masters (toplevel: tests.rtl.test_axi_masters harness).
 
-Memory is :class:`sim.axi_memory.AxiMemory` (cocotbext-axi based) on ``m_axi_*``; a window of
+Memory is :class:`tests.harness.axi_memory.AxiMemory` (cocotbext-axi based) on ``m_axi_*``; a window of
 it is pre-filled with a random pattern and compared in full after every test, so any byte
-written outside the commanded ranges fails the test. :class:`sim.axi_monitor.AxiMonitor`
+written outside the commanded ranges fails the test. :class:`tests.harness.axi_monitor.AxiMonitor`
 checks the 4 KiB rule, burst lengths, LAST positions and handshake stability on every channel.
 """
 
@@ -14,10 +14,11 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotb.types import LogicArray
 from cocotbext.axi import AxiBus, AxiResp
 
-from sim.axi_memory import AxiMemory
-from sim.axi_monitor import AxiMonitor
-from sim.cocotb_utils import start_clock_and_reset, tb_params
-from sim.streams import StreamSink, StreamSource
+from tests.harness.axi_memory import AxiMemory
+from tests.harness.axi_monitor import AxiMonitor
+from sim.toolchain import tb_params
+from tests.harness.clock import start_clock_and_reset
+from tests.harness.streams import StreamSink, StreamSource
 
 #: Base of the memory window: high address bits set (the model holds 2**62 bytes, sparse).
 BASE = 0x3000_0012_3450_0000
@@ -30,7 +31,7 @@ FIXED_PAUSES = {"AR": [0, 1], "R": [0, 0, 0, 1, 1], "AW": [0, 1, 1], "W": [0, 0,
 
 
 class _OneBit:
-    """A 1-bit handle whose ``value`` is a LogicArray (for sim.streams.StreamSink)."""
+    """A 1-bit handle whose ``value`` is a LogicArray (for tests.harness.streams.StreamSink)."""
 
     def __init__(self, handle):
         self.handle = handle
@@ -84,7 +85,7 @@ class Env:
         self.wr_cmd = StreamSource(dut, "wr_cmd", clock, idle=0.0, rng=rng)
         self.wr_data = StreamSource(dut, "wr_data", clock, idle=self.stall, rng=rng)
         self.wr_done = StreamSink(dut, "wr_done", clock, stall=self.stall, rng=rng)
-        # sim.streams.StreamSink reads payloads with .to_unsigned(), which a 1-bit handle's
+        # tests.harness.streams.StreamSink reads payloads with .to_unsigned(), which a 1-bit handle's
         # value (a Logic) lacks: give it a LogicArray view of the 1-bit done payload.
         self.wr_done.payload = _OneBit(self.wr_done.payload)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import cocotb
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from sim.cocotb_utils import start_clock_and_reset, tb_params
+from sim.toolchain import tb_params
+from tests.harness.clock import start_clock_and_reset
 
 __all__ = ["layout_fields", "pack_fields", "unpack_fields", "start_pass", "HandshakeMonitor", "wait_not_busy",
            "stall_tests"]

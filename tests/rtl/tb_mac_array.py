@@ -5,9 +5,10 @@ import random
 import cocotb
 import numpy as np
 
-from sim.cocotb_utils import start_clock_and_reset, tb_params
-from sim.packing import pack, unpack
-from sim.streams import StreamSink, StreamSource
+from sim.toolchain import tb_params
+from tests.harness.clock import start_clock_and_reset
+from tests.harness.packing import pack, unpack
+from tests.harness.streams import StreamSink, StreamSource
 
 
 def make_groups(rng: np.random.Generator, pm, pn, dw, groups):

@@ -5,10 +5,11 @@ import random
 import cocotb
 import numpy as np
 
-from sim.cocotb_utils import start_clock_and_reset, tb_params
-from sim.packing import pack, unpack
+from sim.toolchain import tb_params
+from tests.harness.clock import start_clock_and_reset
+from tests.harness.packing import pack, unpack
 from sim.reference import requantize
-from sim.streams import StreamSink, StreamSource
+from tests.harness.streams import StreamSink, StreamSource
 
 
 def pack_params(bias, mult, shift):

@@ -11,9 +11,10 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles
 
-from sim.cocotb_utils import start_clock_and_reset, tb_params
-from sim.packing import pack, unpack
-from sim.streams import StreamSink, StreamSource
+from sim.toolchain import tb_params
+from tests.harness.clock import start_clock_and_reset
+from tests.harness.packing import pack, unpack
+from tests.harness.streams import StreamSink, StreamSource
 from tests.rtl.tb_buffer_harness import stall_tests, HandshakeMonitor, pack_fields, start_pass, unpack_fields, wait_not_busy
 
 

@@ -12,9 +12,10 @@ import cocotb
 import numpy as np
 from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
-from sim.cocotb_utils import start_clock_and_reset, tb_params
-from sim.packing import pack, unpack
-from sim.streams import StreamSink, StreamSource
+from sim.toolchain import tb_params
+from tests.harness.clock import start_clock_and_reset
+from tests.harness.packing import pack, unpack
+from tests.harness.streams import StreamSink, StreamSource
 from tests.rtl.tb_buffer_harness import HandshakeMonitor, pack_fields, unpack_fields
 
 

@@ -14,10 +14,11 @@ import numpy as np
 from cocotb.triggers import ClockCycles
 from cocotb.utils import get_sim_time
 
-from sim.cocotb_utils import start_clock_and_reset, tb_params
-from sim.packing import to_signed
+from sim.toolchain import tb_params
+from tests.harness.clock import start_clock_and_reset
+from tests.harness.packing import to_signed
 from sim.reference import conv2d
-from sim.streams import StreamSink, StreamSource
+from tests.harness.streams import StreamSink, StreamSource
 from sim import winograd_reference as wref
 
 IDLE, STALL = 0.3, 0.3

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from drivers import simulated
-from drivers.core import AcceleratorError
 from rtl.config import AcceleratorConfig
-from rtl.registers import ErrorCode
+from rtl.error_codes import ErrorCode
 from sim.reference import conv2d, requantize
 
 DIRECT = AcceleratorConfig(engine="direct", pm=4, pn=8, max_width=20, max_height=20, max_channels=24,

@@ -13,7 +13,10 @@ from rtl.axi.control_slave import ControlSlave
 from rtl.axi.signature import AXI4LiteSignature, connect_flat, flat_members
 from rtl.config import AcceleratorConfig
 from rtl.registers import Access, Field, Register, RegisterMap, control_register_map
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import build, run_cocotb
+
+#: Config whose build-info constants the test reads back (not the default one).
+from rtl.verilog import to_verilog
 
 #: Config whose build-info constants the test reads back (not the default one).
 CONFIG = AcceleratorConfig(engine="winograd", m=4, pm=16, pn=4, axi_data_width=128, max_width=112,

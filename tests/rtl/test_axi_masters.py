@@ -14,8 +14,9 @@ from amaranth.lib import wiring
 from rtl.axi.read_master import AXI4ReadMaster
 from rtl.axi.signature import AXI4Signature, connect_flat, flat_members
 from rtl.axi.write_master import AXI4WriteMaster
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 
 
 class AxiMastersHarness(wiring.Component):

@@ -10,7 +10,7 @@ import math
 from dse.synth import synth_counts
 from rtl.buffers.line_buffer import DirectLineBuffer
 from rtl.buffers.weight_buffer import WeightBuffer
-from sim.toolchain import to_verilog
+from rtl.verilog import to_verilog
 
 BRAM36_BITS = 36 * 1024
 

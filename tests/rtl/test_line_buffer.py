@@ -5,8 +5,9 @@ import json
 import pytest
 
 from rtl.buffers.line_buffer import DirectLineBuffer
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 from tests.rtl.tb_buffer_harness import layout_fields
 
 # Build maxima: pn=2, max_width=9, max_cg=3, K<=5, S<=2, and row_words=20 < 9*3 so the

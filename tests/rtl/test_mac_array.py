@@ -5,8 +5,9 @@ import json
 import pytest
 
 from rtl.pe.mac_array import MacArray
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 
 CONFIGS = [(2, 2, 8), (4, 8, 8), (3, 4, 16), (1, 1, 8)]
 

@@ -4,7 +4,7 @@ import pytest
 
 from dse.synth import synth_counts
 from rtl.pe.mac_array import MacArray
-from sim.toolchain import to_verilog
+from rtl.verilog import to_verilog
 
 
 @pytest.mark.parametrize("pm,pn,dw", [(2, 2, 8), (3, 4, 16)])

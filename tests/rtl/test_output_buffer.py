@@ -5,8 +5,9 @@ import json
 import pytest
 
 from rtl.buffers.output_buffer import OutputBuffer
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 from tests.rtl.tb_buffer_harness import layout_fields
 
 # m=4, pm=3, 20-bit elements (an accumulator-like width), max output width 13.

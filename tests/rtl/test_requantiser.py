@@ -5,8 +5,9 @@ import json
 import pytest
 
 from rtl.pe.requantiser import Requantiser
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 
 CONFIGS = [(4, 28, 4, 0), (4, 28, 1, 1), (2, 40, 2, 1)]
 

@@ -5,8 +5,9 @@ import json
 import pytest
 
 from rtl.buffers.tile_buffer import WinogradTileBuffer, tile_region_depth
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 from tests.rtl.tb_buffer_harness import layout_fields
 
 # Build maxima: max_width 11, max_cg 3, row_words 24 < 33 (the W*CG product bounds a row).

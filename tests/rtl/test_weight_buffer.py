@@ -6,8 +6,9 @@ import pytest
 
 from rtl.buffers.line_buffer import DirectLineBuffer
 from rtl.buffers.weight_buffer import WeightBuffer
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 from tests.rtl.tb_buffer_harness import layout_fields
 
 # pm != pn, a depth that is not a power of two, 16-bit data (the Q8.8 build option).

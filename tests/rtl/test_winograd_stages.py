@@ -25,8 +25,9 @@ from rtl.pe.winograd_filter_transform import WinogradFilterTransform, filter_ban
 from rtl.pe.winograd_input_transform import WinogradInputTransform, tile_layout
 from rtl.pe.winograd_output_transform import WinogradOutputTransform
 from rtl.winograd_math import WinogradNumerics
-from sim.cocotb_utils import PARAMS_ENV
-from sim.toolchain import build, run_cocotb, to_verilog
+from sim.toolchain import PARAMS_ENV
+from sim.toolchain import build, run_cocotb
+from rtl.verilog import to_verilog
 
 
 def chain_input_layout(m: int, pm: int, pn: int, data_width: int) -> data.StructLayout:

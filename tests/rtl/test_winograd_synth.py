@@ -15,7 +15,7 @@ from rtl.pe.ewmm_array import EwmmArray
 from rtl.pe.winograd_filter_transform import WinogradFilterTransform
 from rtl.pe.winograd_input_transform import WinogradInputTransform
 from rtl.pe.winograd_output_transform import WinogradOutputTransform
-from sim.toolchain import to_verilog
+from rtl.verilog import to_verilog
 
 TRANSFORMS = {
     "input": lambda m: WinogradInputTransform(m, pn=1),

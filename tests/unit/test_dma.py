@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 from rtl.dma.beats_to_words import BeatsToWords
 from rtl.dma.router import BeatRouter
 from rtl.dma.words_to_beats import WordsToBeats
-from sim.amaranth_streams import stream_receive, stream_send
+from tests.harness.amaranth_streams import stream_receive, stream_send
 
 
 def run(dut, *testbenches):

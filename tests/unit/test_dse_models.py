@@ -5,10 +5,12 @@ import math
 import pytest
 
 from dse.boards import BOARDS, get_board
-from dse.networks import Layer, get_network
-from dse.perf_model import Invocation, ideal_memory_port, memory_port, run_cycles
+from dse.networks import get_network
+from dse.perf_model import ideal_memory_port, memory_port, run_cycles
+from rtl.descriptor import Descriptor
+from rtl.engine import DIRECT
 from dse.resource_model import HEADROOM, bram36_for, dsp_per_multiply, estimate_resources, memories
-from dse.schedule import Capabilities, eligible_invocation, plan_layer, strip_invocations
+from dse.schedule import Capabilities, eligible_descriptor, plan_layer
 from rtl.config import AcceleratorConfig
 
 # (width, depth) -> BRAM36 measured with Yosys synth_xilinx -family xc7 on an amaranth.lib.memory
@@ -53,7 +55,7 @@ def test_direct_dsp_and_buffers():
 
 def test_compute_bound_layer_runs_at_the_array_rate():
     c = cfg()
-    inv = Invocation(256, 256, 56, 56, 3, 1, 1)  # VGG16 conv3_2
+    inv = Descriptor(256, 256, 56, 56, 3, 1, 1)  # VGG16 conv3_2
     r = run_cycles(inv, c, ideal_memory_port(c))
     compute = 56 * 56 * (256 // 8) * 9 * (256 // 8)
     assert r.compute_cycles == compute and r.bound == "compute"
@@ -66,7 +68,7 @@ def test_compute_bound_layer_runs_at_the_array_rate():
 def test_narrow_memory_makes_a_layer_memory_bound():
     c = cfg(pm=1, pn=64, max_row_words=224, max_weight_taps=72)
     board = get_board("pynq-z2")
-    inv = Invocation(64, 64, 112, 112, 1, 1, 0)  # 1x1: one tap per pixel, input re-read per channel
+    inv = Descriptor(64, 64, 112, 112, 1, 1, 0)  # 1x1: one tap per pixel, input re-read per channel
     r = run_cycles(inv, c, memory_port(c, board))
     assert r.bound == "memory" and r.cycles > r.compute_cycles * 2
     assert r.read_bytes == 64 * (112 * 112 * 64 + 64 * 1 * 1 + 16)
@@ -76,34 +78,34 @@ def test_winograd_compute_counts_tiles():
     c = AcceleratorConfig(engine="winograd", m=4, pm=2, pn=4, max_width=56, max_height=56, max_channels=64,
                           max_kernel=3, max_stride=1, clock_mhz=200, max_row_words=56 * 16, max_weight_taps=16 * 9,
                           requant_lanes=2)
-    r = run_cycles(Invocation(64, 64, 56, 56, 3, 1, 1), c, ideal_memory_port(c))
+    r = run_cycles(Descriptor(64, 64, 56, 56, 3, 1, 1), c, ideal_memory_port(c))
     assert r.compute_cycles == math.ceil(56 / 4) ** 2 * 16 * 32
 
 
 def test_stage2_eligibility_and_mappings():
     alex = get_network("alexnet")
-    inv, mapping, reason = eligible_invocation(alex.layer("conv1"), Capabilities("direct"))
+    inv, mapping, reason = eligible_descriptor(alex.layer("conv1"), Capabilities("direct"))
     assert inv is None and "kernel 11x11" in reason
-    inv, mapping, _ = eligible_invocation(alex.layer("conv2"), Capabilities("direct", kernel_cap=3))
+    inv, mapping, _ = eligible_descriptor(alex.layer("conv2"), Capabilities("direct", kernel_cap=3))
     assert inv is None and mapping == "cpu"
     yolo = get_network("tiny-yolo")
-    inv, mapping, _ = eligible_invocation(yolo.layer("conv9"), Capabilities("winograd"))
+    inv, mapping, _ = eligible_descriptor(yolo.layer("conv9"), Capabilities("winograd"))
     assert mapping == "embedded-3x3" and (inv.kernel, inv.padding) == (3, 1)
-    inv, mapping, _ = eligible_invocation(get_network("lenet").layer("fc1"), Capabilities("direct"))
+    inv, mapping, _ = eligible_descriptor(get_network("lenet").layer("fc1"), Capabilities("direct"))
     assert mapping == "fc-as-1x1" and (inv.in_channels, inv.height, inv.kernel) == (400, 1, 1)
-    inv, _, reason = eligible_invocation(yolo.layer("leaky1"), Capabilities("direct"))
+    inv, _, reason = eligible_descriptor(yolo.layer("leaky1"), Capabilities("direct"))
     assert inv is None and "leaky" in reason
 
 
 def test_column_strips_cover_the_output_exactly():
-    inv = Invocation(64, 64, 224, 224, 3, 1, 1)  # 224 * 8 = 1792 words at pn=8
-    assert strip_invocations(inv, 8, 1792) == (inv,)
-    strips = strip_invocations(inv, 8, 1792 // 2)
+    inv = Descriptor(64, 64, 224, 224, 3, 1, 1)  # 224 * 8 = 1792 words at pn=8
+    assert DIRECT.strips(inv, 8, 1792, 0) == (inv,)
+    strips = DIRECT.strips(inv, 8, 1792 // 2, 0)
     assert len(strips) == 3
     outs = [s.out_width for s in strips]
     assert sum(outs) == 224 and all(s.padding == 0 and s.height == 226 for s in strips)
     assert all(s.width * 8 <= 896 for s in strips)
-    assert strip_invocations(Invocation(64, 64, 8, 8, 3, 1, 1), 8, 16) is None  # 3 columns need 24 words
+    assert DIRECT.strips(Descriptor(64, 64, 8, 8, 3, 1, 1), 8, 16, 0) is None  # 3 columns need 24 words
 
 
 def test_plan_prefers_the_cpu_only_when_faster():

@@ -2,7 +2,8 @@
 
 import pytest
 
-from dse.networks import Layer, Network, NetworkError, UnknownNetworkError, get_network, zoo_names
+from dse.graph import Layer, Network, NetworkError, UnknownNetworkError
+from dse.networks import get_network, zoo_names
 
 
 def shapes(net, kinds=("conv",)):

@@ -8,7 +8,7 @@ onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 from dse.onnx_import import OnnxImportError, load_onnx  # noqa: E402
-from dse.schedule import Capabilities, eligible_invocation  # noqa: E402
+from dse.schedule import Capabilities, eligible_descriptor  # noqa: E402
 
 
 def _model(path, with_softmax=True, weight_as_input=False):
@@ -67,7 +67,7 @@ def test_small_model_layers_shapes_and_weights(tmp_path):
     np.testing.assert_array_equal(net.weights["conv2"]["bias"], np.zeros(8, np.float32))
     assert net.macs == 8 * 64 * 27 + 8 * 64 * 72 + 128 * 10
     # The unsupported operator is reported by name, as running on the CPU.
-    inv, mapping, reason = eligible_invocation(net.layers[-1], Capabilities("direct"))
+    inv, mapping, reason = eligible_descriptor(net.layers[-1], Capabilities("direct"))
     assert inv is None and mapping == "cpu" and "Softmax" in reason
 
 

@@ -27,6 +27,7 @@ import pytest
 from dse.boards import BOARDS, Board, get_board
 from dse.packaging import PackagingError, write_package
 from dse.packaging.ipxact import scaled_size
+from rtl.top import accelerator_verilog
 from dse.packaging.vivado_tcl import write_vivado
 from rtl import ip_identity
 from rtl.config import AcceleratorConfig
@@ -69,10 +70,8 @@ BOARD_PARTS = ["tul.com.tw:pynq-z2:part0:1.0", "xilinx.com:kv260_som:part0:1.4",
 # ----- fixtures ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def verilog(tmp_path_factory) -> Path:
-    from dse.generate import verilog_text
-
     path = tmp_path_factory.mktemp("verilog") / f"{NAME}.v"
-    path.write_text(verilog_text(CONFIG))
+    path.write_text(accelerator_verilog(CONFIG))
     return path
 
 

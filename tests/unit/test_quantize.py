@@ -10,9 +10,10 @@ import pytest
 
 from drivers import network as dn
 from drivers import quantize as q
-from dse.networks import NetworkBuilder, get_network
-from dse.perf_model import Invocation
-from dse.schedule import strip_invocations
+from dse.graph import Network, NetworkBuilder
+from dse.networks import get_network
+from rtl.descriptor import Descriptor
+from rtl.engine import DIRECT, WINOGRAD
 from sim.reference import conv2d, requantize
 
 
@@ -184,7 +185,7 @@ def _stitched(ql, x, mapping, descriptors):
 def test_column_strips_stitch_to_the_whole_layer(c, m, h, w, k, s, p, capacity):
     ql = _ql("conv", c, m, h, w, k, s, p, seed=c + k)
     x = np.random.default_rng(1).integers(-128, 128, size=(c, h, w), dtype=np.int8)
-    strips = strip_invocations(Invocation(c, m, h, w, k, s, p), pn=4, row_capacity=capacity)
+    strips = DIRECT.strips(Descriptor(c, m, h, w, k, s, p), 4, capacity, 0)
     assert strips is not None and len(strips) > 1
     y, runs = _stitched(ql, x, "native", [d.to_dict() for d in strips])
     assert len(runs) == len(strips) and all(r.padding == 0 for r in runs)
@@ -207,7 +208,7 @@ def test_fc_as_1x1_and_embedded_3x3():
     y, _ = _stitched(conv1x1, x, "embedded-3x3", [])
     assert np.array_equal(y, want)
     # Embedded and cut in strips, as the DSE plans wide 1x1 layers on a Winograd build (m = 2).
-    strips = strip_invocations(Invocation(7, 5, 6, 9, 3, 1, 1), pn=4, row_capacity=12, m=2)
+    strips = WINOGRAD.strips(Descriptor(7, 5, 6, 9, 3, 1, 1), 4, 12, 2)
     assert len(strips) > 1
     y, _ = _stitched(conv1x1, x, "embedded-3x3", [d.to_dict() for d in strips])
     assert np.array_equal(y, want)
@@ -300,8 +301,6 @@ def test_quantised_onnx_network_tracks_the_float_network(tmp_path):
 
 
 def _prefix(net, last):
-    from dse.networks import Network
-
     names = [l.name for l in net.layers]
     return Network(net.name, net.input_shape, net.layers[: names.index(last) + 1], net.source, net.weights)
 

@@ -1,21 +1,11 @@
-"""Small cocotb helpers shared by the testbenches: clock/reset and parameter passing."""
+"""Clock and synchronous reset for cocotb testbenches."""
 
 from __future__ import annotations
-
-import json
-import os
 
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, RisingEdge
 
-__all__ = ["start_clock_and_reset", "tb_params", "PARAMS_ENV"]
-
-#: Environment variable carrying a JSON dict of testbench parameters from the pytest runner.
-PARAMS_ENV = "CONVFORGE_TB_PARAMS"
-
-
-def tb_params() -> dict:
-    return json.loads(os.environ.get(PARAMS_ENV, "{}"))
+__all__ = ["start_clock_and_reset"]
 
 
 async def start_clock_and_reset(dut, clock_name: str = "clk", reset_name: str = "rst", active_low: bool = False, period_ns: int = 10, cycles: int = 3):

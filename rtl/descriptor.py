@@ -1,0 +1,75 @@
+"""The runtime layer descriptor in Python, and the build limits it is checked against.
+
+A :class:`Descriptor` is one run of the accelerator: the layer fields the host writes to the
+descriptor registers (rtl.registers; ``rtl.control.layer_check.descriptor_layout`` is their
+hardware form). :class:`Limits` is what one build accepts; the engine's description
+(``rtl.engine``) decides, from both, whether the build runs a descriptor and says why not. The
+DSE gets limits from an ``AcceleratorConfig``, the driver from the IP's build-info registers, so
+both ask the same rule the hardware check mirrors.
+
+The constants bound every build (``AcceleratorConfig`` refuses anything beyond them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+__all__ = ["Descriptor", "Limits", "MAX_DIMENSION", "KERNEL_SIZES", "STRIDES"]
+
+#: Largest channel count, height and width any build accepts.
+MAX_DIMENSION = 4096
+#: Kernel sizes a build's line buffer can be built for (``max_kernel``).
+KERNEL_SIZES = (1, 3, 5, 7)
+#: Strides a build can be built for (``max_stride``).
+STRIDES = (1, 2)
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    """One accelerator run: ``C -> M`` channels, an ``H x W`` input, a ``K x K`` kernel."""
+
+    in_channels: int
+    out_channels: int
+    height: int
+    width: int
+    kernel: int
+    stride: int
+    padding: int
+
+    @property
+    def out_height(self) -> int:
+        return (self.height + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def out_width(self) -> int:
+        return (self.width + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def macs(self) -> int:
+        """Multiply-accumulates of the direct convolution this run computes."""
+        return self.out_channels * self.in_channels * self.kernel ** 2 * self.out_height * self.out_width
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one build accepts (the build-info registers carry every field).
+
+    ``row_words``: line/tile-buffer row capacity in pn-words (largest ``W * ceil(C / pn)``);
+    ``weight_taps``: weight-buffer bank capacity (largest ``ceil(C / pn) * K * K``).
+    """
+
+    engine: str
+    m: int
+    pm: int
+    pn: int
+    max_width: int
+    max_height: int
+    max_channels: int
+    max_kernel: int
+    max_stride: int
+    row_words: int
+    weight_taps: int

@@ -1,0 +1,228 @@
+"""``EngineDescription``: everything outside an engine's datapath needs to know about the engine.
+
+Each engine module (``rtl/engine/direct.py``, ``rtl/engine/winograd.py``) defines its datapath
+component and one description object next to it; ``rtl/engine/__init__.py`` registers them by
+name and register code. The configuration checks, the register map, the RTL top, the hardware
+layer check, the driver, the DSE's schedule, cycle and resource models and the reports ask the
+description; nothing compares engine names. Adding an engine is one module with a datapath and a
+subclass of :class:`EngineDescription`, plus its cycle/resource calibration.
+
+A description holds:
+
+* identity: ``name`` (``AcceleratorConfig.engine``), ``code`` (the ENGINE build-info register),
+  ``title``, the tile sizes it is built with (:meth:`variants`), the configuration rules
+  (:meth:`config_problems`) and the names it gives a build (:meth:`tag`, :meth:`label`);
+* the layers it runs: :meth:`refusal` (the descriptor rule the hardware check mirrors, with the
+  error code and one sentence), :meth:`map_conv` / :meth:`map_fc` (how a network layer becomes a
+  descriptor) and :meth:`strips` (column strips for rows wider than the line buffer);
+* its speed: :meth:`peak_ops_per_cycle` and the cycle model's per-pass hook :meth:`pass_cycles`;
+* its hardware: :meth:`datapath` (the component), :meth:`memories` (buffer geometry, asked of
+  the buffers themselves), :meth:`multipliers` and :meth:`components` (resource-model inputs).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from ..buffers.geometry import MemoryShape
+from ..descriptor import MAX_DIMENSION, Descriptor, Limits
+from ..error_codes import ErrorCode
+
+__all__ = ["EngineDescription", "Refusal", "LayerMapping", "PassCycles", "Multipliers"]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a build does not run a descriptor: the STATUS error code the hardware reports and a sentence."""
+
+    code: ErrorCode
+    reason: str
+
+
+class LayerMapping(NamedTuple):
+    """How a network layer runs on an engine: the descriptor (None: on the CPU), the mapping
+    (``native``, ``fc-as-1x1``, ``embedded-3x3`` or ``cpu``) and the reason, one sentence."""
+
+    descriptor: Descriptor | None
+    mapping: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PassCycles:
+    """The cycle model's view of one pass (one output-channel group over the whole input).
+
+    ``compute``: cycles the PE array needs at one beat per cycle; ``row_compute``: the same for
+    one output row (a strip of rows for Winograd), during which the next group's weights load;
+    ``prime_rows``: input rows that must be on chip before the first beat; ``drain``: cycles
+    from the last beat into the PE array to the last output word leaving the requantiser.
+    """
+
+    compute: int
+    row_compute: int
+    prime_rows: int
+    drain: int
+
+
+@dataclass(frozen=True)
+class Multipliers:
+    """``count`` signed ``a_width x b_width`` multipliers of one component."""
+
+    component: str
+    count: int
+    a_width: int
+    b_width: int
+
+
+class EngineDescription:
+    """Base of the engine descriptions; subclasses fill in the engine-specific parts.
+
+    Class attributes: ``name``, ``code``, ``title``; ``kernel`` / ``stride``: the only kernel
+    size / stride the engine runs, or None when it runs every one up to the build's maximum.
+    """
+
+    name: str
+    code: int
+    title: str
+    kernel: int | None = None
+    stride: int | None = None
+
+    # ----- identity and configuration ------------------------------------------------------
+    def variants(self, data_width: int) -> tuple[int, ...]:
+        """Tile sizes ``m`` this engine is built with for ``data_width`` (0: no tile)."""
+        raise NotImplementedError
+
+    def config_problems(self, config) -> list[str]:
+        """Sentences for what the engine refuses in ``config`` (an ``AcceleratorConfig``)."""
+        raise NotImplementedError
+
+    def tag(self, m: int) -> str:
+        """Short name in a build's name (``convforge_<tag>_pm.._pn.._w..``)."""
+        raise NotImplementedError
+
+    def label(self, m: int) -> str:
+        """Name in reports."""
+        raise NotImplementedError
+
+    # ----- the layers it runs --------------------------------------------------------------
+    def refusal(self, d: Descriptor, limits: Limits) -> Refusal | None:
+        """None when a build with ``limits`` runs ``d``, else the error code and the reason.
+
+        The order and codes are those of the hardware check (rtl/control/layer_check.py), so a
+        refused descriptor gets the same code from the IP as from this rule.
+        """
+        k, s, p = d.kernel, d.stride, d.padding
+        if not (1 <= d.in_channels <= limits.max_channels and 1 <= d.out_channels <= limits.max_channels):
+            return Refusal(ErrorCode.BAD_CHANNELS, f"channels must be 1..{limits.max_channels} on this build, "
+                                                   f"got C={d.in_channels}, M={d.out_channels}")
+        if not (1 <= d.height <= limits.max_height and 1 <= d.width <= limits.max_width):
+            return Refusal(ErrorCode.BAD_SIZE, f"the input must be at most {limits.max_height}x{limits.max_width} "
+                                               f"on this build, got {d.height}x{d.width}")
+        if self.kernel is not None and k != self.kernel:
+            return Refusal(ErrorCode.BAD_KERNEL, f"the {self.title} engine runs {self.kernel}x{self.kernel} "
+                                                 f"kernels only, got {k}x{k}")
+        if not 1 <= k <= limits.max_kernel:
+            return Refusal(ErrorCode.BAD_KERNEL, f"the kernel must be 1..{limits.max_kernel} on this build, got {k}")
+        if self.stride is not None and s != self.stride:
+            return Refusal(ErrorCode.BAD_STRIDE, f"the {self.title} engine runs stride {self.stride} only, got {s}")
+        if not 1 <= s <= limits.max_stride:
+            return Refusal(ErrorCode.BAD_STRIDE, f"the stride must be 1..{limits.max_stride} on this build, got {s}")
+        if not 0 <= p < k:
+            return Refusal(ErrorCode.BAD_PADDING, f"padding must be in 0..{k - 1} for a {k}x{k} kernel, got {p}")
+        if d.height + 2 * p < k or d.width + 2 * p < k:
+            return Refusal(ErrorCode.BAD_OUTPUT, f"a {k}x{k} kernel does not fit the padded "
+                                                 f"{d.height + 2 * p}x{d.width + 2 * p} input")
+        cg = math.ceil(d.in_channels / limits.pn)
+        if d.width * cg > limits.row_words:
+            return Refusal(ErrorCode.BAD_SIZE, f"W * ceil(C/pn) = {d.width * cg} exceeds the line buffer's "
+                                               f"{limits.row_words} words on this build")
+        if cg * k * k > limits.weight_taps:
+            return Refusal(ErrorCode.BAD_CHANNELS, f"ceil(C/pn) * K * K = {cg * k * k} exceeds the weight buffer's "
+                                                   f"{limits.weight_taps} taps on this build")
+        return None
+
+    def map_layer(self, kind: str, c: int, m: int, h: int, w: int, k: int, s: int, p: int,
+                  max_kernel: int) -> LayerMapping:
+        """How a ``conv`` or ``fc`` layer (``c -> m`` channels, ``h x w`` input, ``k x k`` kernel,
+        stride ``s``, padding ``p``; an fc layer has ``c`` input features) runs on a build of
+        this engine whose line buffer holds kernels up to ``max_kernel``."""
+        if max(c, m) > MAX_DIMENSION:
+            return LayerMapping(None, "cpu", f"{max(c, m)} channels exceed the engine's limit of {MAX_DIMENSION}")
+        if kind == "fc":
+            return self.map_fc(c, m)
+        if max(h, w) > MAX_DIMENSION:
+            return LayerMapping(None, "cpu", f"the {h}x{w} input exceeds the engine's limit of {MAX_DIMENSION}")
+        return self.map_conv(c, m, h, w, k, s, p, max_kernel)
+
+    def map_conv(self, c, m, h, w, k, s, p, max_kernel) -> LayerMapping:
+        raise NotImplementedError
+
+    def map_fc(self, c, m) -> LayerMapping:
+        raise NotImplementedError
+
+    def column_multiple(self, m: int) -> int:
+        """Output columns of a column strip are a multiple of this (1; the tile for Winograd)."""
+        return 1
+
+    def strips(self, d: Descriptor, pn: int, row_words: int, m: int) -> tuple[Descriptor, ...] | None:
+        """``d`` cut into the fewest column strips whose rows fit ``row_words`` pn-words.
+
+        Returns ``(d,)`` when it fits whole, None when not even the narrowest strip fits. The
+        driver pre-pads the input (strips have padding 0 and height ``H + 2P``), cuts strips of
+        ``(wo_s - 1) * S + K`` columns overlapping by ``K - S`` and stitches the outputs; strip
+        outputs are multiples of :meth:`column_multiple`; the strips are balanced.
+        """
+        cg = math.ceil(d.in_channels / pn)
+        if d.width * cg <= row_words:
+            return (d,)
+        k, s = d.kernel, d.stride
+        wo = d.out_width
+        max_in_cols = row_words // cg
+        if max_in_cols < k:
+            return None
+        wo_strip = (max_in_cols - k) // s + 1
+        unit = self.column_multiple(m)
+        wo_strip = (wo_strip // unit) * unit
+        if wo_strip < 1:
+            return None
+        wo_strip = min(wo_strip, wo)
+        tiles = math.ceil(wo / wo_strip)
+        wo_strip = math.ceil(math.ceil(wo / tiles) / unit) * unit
+        out, done = [], 0
+        h = d.height + 2 * d.padding
+        while done < wo:
+            w_out = min(wo_strip, wo - done)
+            out.append(Descriptor(d.in_channels, d.out_channels, h, (w_out - 1) * s + k, k, s, 0))
+            done += w_out
+        return tuple(out)
+
+    # ----- speed -----------------------------------------------------------------------------
+    def peak_ops_per_cycle(self, config) -> int:
+        """Operations (2 per multiply-accumulate of the equivalent direct convolution) per cycle."""
+        raise NotImplementedError
+
+    def pass_cycles(self, d: Descriptor, config) -> PassCycles:
+        raise NotImplementedError
+
+    # ----- hardware --------------------------------------------------------------------------
+    def datapath(self, config):
+        """The engine's datapath component (its signature: rtl.engine.signature.DatapathSignature)."""
+        raise NotImplementedError
+
+    def memories(self, config) -> dict[str, tuple[MemoryShape, ...]]:
+        """The block memories of the engine's buffers, as the buffers compute them, by the
+        component (of :meth:`components`) they belong to."""
+        raise NotImplementedError
+
+    def multipliers(self, config) -> tuple[Multipliers, ...]:
+        """The engine's variable multipliers (the requantiser's belong to the top)."""
+        raise NotImplementedError
+
+    def components(self, config) -> dict[str, dict]:
+        """The engine's components and the parameters the resource model's features read."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<engine {self.name}>"

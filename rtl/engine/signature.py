@@ -1,0 +1,65 @@
+"""The contract between an engine datapath and the accelerator top: ``DatapathSignature``."""
+
+from __future__ import annotations
+
+from amaranth.hdl import signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..buffers.weight_buffer import weight_load_layout
+
+__all__ = ["DatapathSignature", "pass_config_layout"]
+
+
+def pass_config_layout(config) -> data.StructLayout:
+    """Runtime configuration of one pass (one output-channel group over the whole input)."""
+    return data.StructLayout({
+        "width": range(config.max_width + 1),
+        "height": range(config.max_height + 1),
+        "channel_groups": range(config.max_channel_groups + 1),
+        "kernel": range(config.max_kernel + 1),
+        "stride": range(config.max_stride + 1),
+        "padding": range(config.max_kernel),
+        "out_width": range(config.max_width + 3),
+        "out_height": range(config.max_height + 3),
+    })
+
+
+class DatapathSignature(wiring.Signature):
+    """The engine's side of the engine-to-top contract, for ``config`` (an ``AcceleratorConfig``)
+    and accumulators of ``acc_width`` bits.
+
+    Members
+        ``x``: In(stream of pn-channel input words, order h, cg, w; one whole input per pass).
+        ``w``: In(stream of ``weight_load_layout``): the group's raw weights, taps in DDR order,
+        ``last`` on the final one; the next group's may load while a pass runs (ping-pong).
+        ``o``: Out(stream of ``pm`` accumulators per output pixel, raster order).
+        ``cfg``: In(:func:`pass_config_layout`) sampled by ``start`` (In(1), only while ``busy``
+        is low). ``busy``: Out(1). ``pass_end``: Out(1) pulse when the pass's final beat enters
+        the PE array. ``active``: Out(1), the PE array accepts a beat this cycle; ``starved``:
+        Out(1), the PE array's input has no beat this cycle.
+
+    Two signatures are equal when their members are (same configuration widths), so the top can
+    check that an engine's datapath fits the contract it was built for.
+    """
+
+    def __init__(self, config, acc_width: int):
+        self.acc_width = acc_width
+        dw = config.data_width
+        super().__init__({
+            "x": In(stream.Signature(data.ArrayLayout(signed(dw), config.pn))),
+            "w": In(stream.Signature(weight_load_layout(config.pm, config.pn, dw))),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(acc_width), config.pm))),
+            "cfg": In(pass_config_layout(config)),
+            "start": In(1),
+            "busy": Out(1),
+            "pass_end": Out(1),
+            "active": Out(1),
+            "starved": Out(1),
+        })
+
+    def __eq__(self, other):
+        return type(other) is DatapathSignature and self.members == other.members
+
+    def __repr__(self):
+        return f"DatapathSignature(acc_width={self.acc_width})"

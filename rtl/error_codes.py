@@ -1,0 +1,40 @@
+"""``ErrorCode``: the values of ``STATUS.ERROR``, shared by the layer check, the register map and the driver."""
+
+from __future__ import annotations
+
+import enum
+
+__all__ = ["ErrorCode"]
+
+
+class ErrorCode(enum.IntEnum):
+    """Values of ``STATUS.ERROR``: why the last run was refused or failed (0 = success)."""
+
+    OK = 0
+    BAD_CHANNELS = 1
+    BAD_SIZE = 2
+    BAD_KERNEL = 3
+    BAD_STRIDE = 4
+    BAD_PADDING = 5
+    BAD_ADDRESS = 6
+    AXI_READ_ERROR = 7
+    AXI_WRITE_ERROR = 8
+    BAD_OUTPUT = 9
+
+    @property
+    def description(self) -> str:
+        return _ERROR_TEXT[self]
+
+
+_ERROR_TEXT = {
+    ErrorCode.OK: "the last run completed successfully",
+    ErrorCode.BAD_CHANNELS: "IN_CHANNELS or OUT_CHANNELS is zero or above the build's MAX_CHANNELS",
+    ErrorCode.BAD_SIZE: "IN_HEIGHT or IN_WIDTH is zero or above the build's MAX_HEIGHT / MAX_WIDTH",
+    ErrorCode.BAD_KERNEL: "KERNEL is zero, above MAX_KERNEL or not supported by the engine",
+    ErrorCode.BAD_STRIDE: "STRIDE is zero, above MAX_STRIDE or not supported by the engine",
+    ErrorCode.BAD_PADDING: "PADDING is not smaller than KERNEL",
+    ErrorCode.BAD_ADDRESS: "a buffer address is not aligned to the AXI data width",
+    ErrorCode.AXI_READ_ERROR: "a memory read returned SLVERR or DECERR; the layer was aborted",
+    ErrorCode.AXI_WRITE_ERROR: "a memory write returned SLVERR or DECERR; the output is invalid",
+    ErrorCode.BAD_OUTPUT: "the output feature map would be empty (kernel larger than the padded input)",
+}

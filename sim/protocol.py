@@ -1,0 +1,20 @@
+"""The request channel between ``drivers.simulated`` (client) and ``sim.accel_server`` (the cocotb
+process that runs the Verilated accelerator).
+
+The client listens on a Unix socket whose path it passes in ``ADDRESS_ENV``; the server connects
+and answers pickled ``multiprocessing.connection`` messages, one answer per request:
+
+``("write", offset, value)`` -> None, ``("read", offset)`` -> int, ``("mem_write", addr, bytes)``
+-> None, ``("mem_read", addr, n)`` -> bytes, ``("wait_done", max_cycles)`` -> ``(done, cycles
+waited)``, ``("cycles",)`` -> simulated cycles so far, ``("quit",)`` -> None. A request the server
+cannot serve is answered with the exception, which the client raises.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ADDRESS_ENV", "POLL_CYCLES"]
+
+#: Environment variable with the path of the client's Unix socket.
+ADDRESS_ENV = "CONVFORGE_SERVER_ADDRESS"
+#: ``wait_done`` polls AP_DONE every this many cycles.
+POLL_CYCLES = 64
