@@ -20,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
+from onnx import helper, numpy_helper, shape_inference
 
 from .graph import Layer, Network, NetworkError, conv_output_size
 
@@ -35,8 +37,6 @@ class OnnxImportError(NetworkError):
 
 
 def _attrs(node) -> dict:
-    from onnx import helper
-
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
@@ -61,11 +61,6 @@ def _sanitize(name: str) -> str:
 def load_onnx(path: str | Path) -> Network:
     """Read ``path`` and return the network (see the module docstring)."""
     path = Path(path)
-    try:
-        import onnx
-        from onnx import numpy_helper, shape_inference
-    except ImportError:
-        raise OnnxImportError("the onnx package is needed to import ONNX models (pip install onnx)") from None
     if not path.is_file():
         raise OnnxImportError(f"ONNX file {path} does not exist")
     try:

@@ -31,7 +31,10 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Shape
 from amaranth.lib import wiring
 
+from rtl.axi.signature import AXI_MAX_BURST
+from rtl.axi.write_master import AXI4WriteMaster
 from rtl.config import AcceleratorConfig
+from rtl.top import ConvAccelerator
 
 __all__ = [
     "PackagingError",
@@ -140,16 +143,11 @@ def _rtl_ports(top: wiring.Component) -> tuple[Port, ...]:
 def _write_outstanding_default() -> int:
     # rtl.top builds its write master with AXI4WriteMaster's default max_outstanding (the read
     # master gets config.outstanding_reads); read the default from the class, not a copy of it.
-    from rtl.axi.write_master import AXI4WriteMaster
-
     return inspect.signature(AXI4WriteMaster.__init__).parameters["max_outstanding"].default
 
 
 def ip_interfaces(config: AcceleratorConfig, top: wiring.Component | None = None) -> IpInterfaces:
     """The Vivado view of ``rtl.top.ConvAccelerator(config)`` (``top`` may be passed if built)."""
-    from rtl.axi.signature import AXI_MAX_BURST
-    from rtl.top import ConvAccelerator
-
     top = top if top is not None else ConvAccelerator(config)
     ports = _rtl_ports(top)
     by_name = {p.name: p for p in ports}

@@ -12,15 +12,10 @@ from ..pe.winograd_filter_transform import WinogradFilterTransform
 from ..pe.winograd_input_transform import tile_layout
 from .geometry import MemoryShape
 from .ping_pong import PingPongBanks
+from .tile_buffer import tile_flags_layout
 from .weight_buffer import weight_load_layout
 
-__all__ = ["WinogradFilterBuffer", "tile_flags_layout"]
-
-
-def tile_flags_layout(max_channel_groups: int) -> data.StructLayout:
-    """Flags travelling with a tile: its channel group, first/last of the channel accumulation,
-    and the end of the pass (fields LSB first)."""
-    return data.StructLayout({"cg": range(max(max_channel_groups, 2)), "first": 1, "last": 1, "end": 1})
+__all__ = ["WinogradFilterBuffer"]
 
 
 class WinogradFilterBuffer(wiring.Component):
@@ -34,10 +29,10 @@ class WinogradFilterBuffer(wiring.Component):
         3x3 filters of one channel group, still ``data_width`` bits per weight.
         ``i``: In(stream ``{"v": n x n x pn signed(v_width), "flags": tile_flags_layout(depth)}``):
         the input transform's output.
-        ``o``: Out(stream of the :class:`EwmmArray` input layout with 1 flag bit): ``v``,
+        ``o``: Out(stream of the :class:`EwmmArray` input layout, no flags): ``v``,
         ``u = G' g G'^T`` of the front bank's filters of channel group ``cg``
         (:class:`WinogradFilterTransform`, shift-add constants, no DSP), ``first``/``last`` from
-        the flags, ``flags`` = ``end``.
+        the flags.
 
     Banks
         As :class:`WeightBuffer`: the back bank fills while the front one feeds; an ``i`` beat is
@@ -60,13 +55,12 @@ class WinogradFilterBuffer(wiring.Component):
         self.flags_layout = tile_flags_layout(depth)
         self.v_layout = tile_layout(self.n, pn, signed(v_width))
         # The transform carries the tile and its flags alongside the filters it transforms.
-        self.carry_layout = data.StructLayout({"v": self.v_layout, "first": 1, "last": 1, "end": 1})
-        self.transform = WinogradFilterTransform(m, pm=pm, pn=pn, data_width=data_width,
-                                                 flags_width=self.carry_layout.size)
+        self.carry_layout = data.StructLayout({"v": self.v_layout, "first": 1, "last": 1})
+        self.transform = WinogradFilterTransform(m, pm=pm, pn=pn, data_width=data_width, flags=self.carry_layout)
         self.u_width = self.transform.out_width
         self.LATENCY = 1 + self.transform.LATENCY
         self.in_layout = data.StructLayout({"v": self.v_layout, "flags": self.flags_layout})
-        self.out_layout, _ = ewmm_layouts(pm, pn, self.n, v_width, self.u_width, 1, 1)
+        self.out_layout, _ = ewmm_layouts(pm, pn, self.n, v_width, self.u_width, 1, 0)
         super().__init__({
             "load": In(stream.Signature(weight_load_layout(pm, pn, data_width))),
             "i": In(stream.Signature(self.in_layout)),
@@ -103,7 +97,7 @@ class WinogradFilterBuffer(wiring.Component):
                     with m.If(tap == u * 3 + v):
                         for o in range(pm):
                             for c in range(pn):
-                                m.d.sync += gathered[o][c][u][v].eq(self.load.payload.word[o][c])
+                                m.d.sync += gathered[o][c][u][v].eq(self.load.payload.data[o][c])
             m.d.sync += tap.eq(Mux(tap == 8, 0, tap + 1))
             with m.If(tap == 8):
                 m.d.sync += [pending.eq(1), pending_last.eq(self.load.payload.last)]
@@ -128,18 +122,15 @@ class WinogradFilterBuffer(wiring.Component):
         with m.If(advance):
             m.d.sync += [
                 read_valid.eq(self.i.valid & front_full),
-                carry.v.eq(self.i.payload.v), carry.first.eq(flags.first),
-                carry.last.eq(flags.last), carry.end.eq(flags.end),
+                carry.v.eq(self.i.payload.v), carry.first.eq(flags.first), carry.last.eq(flags.last),
             ]
 
         # ---- transform on the fly, then out to the EWMM array -------------------------------
-        out_carry = Signal(self.carry_layout)
+        out_carry = ft.o.payload.flags
         m.d.comb += [
             ft.i.valid.eq(read_valid), ft.i.payload.g.eq(rd.data), ft.i.payload.flags.eq(carry),
-            out_carry.eq(ft.o.payload.flags),
             self.o.valid.eq(ft.o.valid), ft.o.ready.eq(self.o.ready),
             self.o.payload.v.eq(out_carry.v), self.o.payload.u.eq(ft.o.payload.u),
             self.o.payload.first.eq(out_carry.first), self.o.payload.last.eq(out_carry.last),
-            self.o.payload.flags.eq(out_carry.end),
         ]
         return m

@@ -7,6 +7,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..pe.ewmm_array import transform_sums_layout
+from ..pe.passthrough import flags_shape
 from ..winograd_math import WINOGRAD_TILES
 from .geometry import MemoryShape
 
@@ -20,11 +22,10 @@ def output_config_layout(max_width: int, max_height: int) -> data.StructLayout:
 
 
 def output_tile_layout(m: int, pm: int, data_width: int) -> data.StructLayout:
-    """One output tile ``tile[ch][r][c]`` (pm x m x m; the ``y`` layout of the Winograd output
-    transform, so its payload connects directly)."""
-    return data.StructLayout({
-        "tile": data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(signed(data_width), m), m), pm),
-    })
+    """One output tile ``y[ch][r][c]`` (pm x m x m) with no flags: the output layout of
+    :class:`rtl.pe.winograd_output_transform.WinogradOutputTransform` built with ``flags=0``, so
+    its stream connects directly."""
+    return data.StructLayout({"y": transform_sums_layout(pm, m, data_width), "flags": flags_shape(0)})
 
 
 class OutputBuffer(wiring.Component):
@@ -32,7 +33,7 @@ class OutputBuffer(wiring.Component):
 
     Dataflow
         ``i`` receives the ``Ty*Tx`` output tiles of one pass (``Ty = ceil(Ho/m)``,
-        ``Tx = ceil(Wo/m)``) in the order ``ty, tx``; ``tile[ch][r][c]`` is output pixel
+        ``Tx = ceil(Wo/m)``) in the order ``ty, tx``; ``y[ch][r][c]`` is output pixel
         ``(ty*m + r, tx*m + c)`` of channel ``ch``. Pixels outside ``Ho x Wo`` (partial edge
         tiles) are dropped. ``o`` emits the ``Ho*Wo`` pixels in raster order, one pm-vector
         per beat: for each strip of m rows (the last one clipped to Ho), row by row, ``Wo``
@@ -99,23 +100,23 @@ class OutputBuffer(wiring.Component):
         return (MemoryShape("output_buffer", pm * data_width, 2 * m * max_width),)
 
     def elaborate(self, platform):
-        mod = Module()
-        m, pm, stride = self.m, self.pm, self.max_width
-        strip = m * stride
+        m = Module()
+        tile, pm, stride = self.m, self.pm, self.max_width
+        strip = tile * stride
 
-        mod.submodules.mem = mem = Memory(shape=self.pixel_layout, depth=self.depth, init=[])
+        m.submodules.mem = mem = Memory(shape=self.pixel_layout, depth=self.depth, init=[])
         wr = mem.write_port()
         rd = mem.read_port()
 
         Wom1 = Signal(range(self.max_width))
         Hom1 = Signal(range(self.max_height))
-        coord = range(max(self.max_width, self.max_height) + m + 1)
+        coord = range(max(self.max_width, self.max_height) + tile + 1)
         full = Signal(2)
 
         # ---- writer state ------------------------------------------------------------------------
         w_run = Signal()
-        r = Signal(range(m))
-        c = Signal(range(m))
+        r = Signal(range(tile))
+        c = Signal(range(tile))
         xo0 = Signal(coord)
         yo0 = Signal(coord)
         wreg = Signal()
@@ -124,16 +125,16 @@ class OutputBuffer(wiring.Component):
         # ---- reader state ------------------------------------------------------------------------
         r_run = Signal()
         rreg = Signal()
-        rr = Signal(range(m))
+        rr = Signal(range(tile))
         x = Signal(range(self.max_width))
         ryo0 = Signal(coord)
         rrow = Signal(range(self.depth))
 
         busy = Signal()
-        mod.d.comb += [busy.eq(w_run | r_run | self.o.valid), self.busy.eq(busy)]
+        m.d.comb += [busy.eq(w_run | r_run | self.o.valid), self.busy.eq(busy)]
 
-        with mod.If(self.start & ~busy):
-            mod.d.sync += [
+        with m.If(self.start & ~busy):
+            m.d.sync += [
                 Wom1.eq(self.cfg.width - 1), Hom1.eq(self.cfg.height - 1),
                 w_run.eq(1), r_run.eq(1), full.eq(0),
                 r.eq(0), c.eq(0), xo0.eq(0), yo0.eq(0), wreg.eq(0), wrow.eq(0),
@@ -145,61 +146,61 @@ class OutputBuffer(wiring.Component):
         # handshake happens with the last one.
         room = w_run & ~full.bit_select(wreg, 1)
         w_fire = room & self.i.valid
-        last_c = (c == m - 1) | (xo0 + c == Wom1)
-        last_r = (r == m - 1) | (yo0 + r == Hom1)
-        strip_done = w_fire & last_c & last_r & (xo0 + m > Wom1)
-        tile = self.i.payload.tile
+        last_c = (c == tile - 1) | (xo0 + c == Wom1)
+        last_r = (r == tile - 1) | (yo0 + r == Hom1)
+        strip_done = w_fire & last_c & last_r & (xo0 + tile > Wom1)
+        offered = self.i.payload.y
         pixel = Signal(self.pixel_layout)
-        with mod.Switch(r):
-            for rv in range(m):
-                with mod.Case(rv):
-                    with mod.Switch(c):
-                        for cv in range(m):
-                            with mod.Case(cv):
-                                mod.d.comb += [pixel[ch].eq(tile[ch][rv][cv]) for ch in range(pm)]
-        mod.d.comb += [
+        with m.Switch(r):
+            for rv in range(tile):
+                with m.Case(rv):
+                    with m.Switch(c):
+                        for cv in range(tile):
+                            with m.Case(cv):
+                                m.d.comb += [pixel[ch].eq(offered[ch][rv][cv]) for ch in range(pm)]
+        m.d.comb += [
             wr.addr.eq(wrow + c), wr.data.eq(pixel), wr.en.eq(w_fire),
             self.i.ready.eq(room & last_c & last_r),
         ]
 
-        with mod.If(w_fire):
-            with mod.If(~last_c):
-                mod.d.sync += c.eq(c + 1)
-            with mod.Elif(~last_r):
-                mod.d.sync += [c.eq(0), r.eq(r + 1), wrow.eq(wrow + stride)]
-            with mod.Elif(~strip_done):
-                mod.d.sync += [c.eq(0), r.eq(0), xo0.eq(xo0 + m), wrow.eq(Mux(wreg, strip, 0) + xo0 + m)]
-            with mod.Else():
-                mod.d.sync += [c.eq(0), r.eq(0), xo0.eq(0), yo0.eq(yo0 + m), wreg.eq(~wreg),
+        with m.If(w_fire):
+            with m.If(~last_c):
+                m.d.sync += c.eq(c + 1)
+            with m.Elif(~last_r):
+                m.d.sync += [c.eq(0), r.eq(r + 1), wrow.eq(wrow + stride)]
+            with m.Elif(~strip_done):
+                m.d.sync += [c.eq(0), r.eq(0), xo0.eq(xo0 + tile), wrow.eq(Mux(wreg, strip, 0) + xo0 + tile)]
+            with m.Else():
+                m.d.sync += [c.eq(0), r.eq(0), xo0.eq(0), yo0.eq(yo0 + tile), wreg.eq(~wreg),
                                wrow.eq(Mux(wreg, 0, strip))]
-                with mod.If(yo0 + m > Hom1):
-                    mod.d.sync += w_run.eq(0)
+                with m.If(yo0 + tile > Hom1):
+                    m.d.sync += w_run.eq(0)
 
         # ---- reader: drain strip rreg in raster order -----------------------------------------------
         advance = Signal()
-        mod.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
         a_valid = r_run & full.bit_select(rreg, 1)
         r_fire = a_valid & advance
         last_x = x == Wom1
-        last_rr = (rr == m - 1) | (ryo0 + rr == Hom1)
+        last_rr = (rr == tile - 1) | (ryo0 + rr == Hom1)
         drained = r_fire & last_x & last_rr
-        with mod.If(r_fire):
-            with mod.If(~last_x):
-                mod.d.sync += x.eq(x + 1)
-            with mod.Elif(~last_rr):
-                mod.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride)]
-            with mod.Else():
-                mod.d.sync += [x.eq(0), rr.eq(0), ryo0.eq(ryo0 + m), rreg.eq(~rreg), rrow.eq(Mux(rreg, 0, strip))]
-                with mod.If(ryo0 + m > Hom1):
-                    mod.d.sync += r_run.eq(0)
+        with m.If(r_fire):
+            with m.If(~last_x):
+                m.d.sync += x.eq(x + 1)
+            with m.Elif(~last_rr):
+                m.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride)]
+            with m.Else():
+                m.d.sync += [x.eq(0), rr.eq(0), ryo0.eq(ryo0 + tile), rreg.eq(~rreg), rrow.eq(Mux(rreg, 0, strip))]
+                with m.If(ryo0 + tile > Hom1):
+                    m.d.sync += r_run.eq(0)
 
         # Strip flags: set when the writer completes a strip, cleared when the reader drains one.
-        with mod.If(~(self.start & ~busy)):
+        with m.If(~(self.start & ~busy)):
             set_mask = Mux(strip_done, Mux(wreg, 0b10, 0b01), 0)
             clr_mask = Mux(drained, Mux(rreg, 0b10, 0b01), 0)
-            mod.d.sync += full.eq((full | set_mask) & ~clr_mask)
+            m.d.sync += full.eq((full | set_mask) & ~clr_mask)
 
-        mod.d.comb += [rd.addr.eq(rrow + x), rd.en.eq(advance), self.o.payload.eq(rd.data)]
-        with mod.If(advance):
-            mod.d.sync += self.o.valid.eq(a_valid)
-        return mod
+        m.d.comb += [rd.addr.eq(rrow + x), rd.en.eq(advance), self.o.payload.eq(rd.data)]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(a_valid)
+        return m

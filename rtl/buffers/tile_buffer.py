@@ -8,10 +8,11 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import SUPPORTED_DATA_WIDTHS
+from ..pe.winograd_input_transform import tile_layout
 from ..winograd_math import WINOGRAD_TILES
 from .geometry import MemoryShape
 
-__all__ = ["WinogradTileBuffer", "tile_config_layout", "tile_beat_layout", "tile_region_depth"]
+__all__ = ["WinogradTileBuffer", "tile_config_layout", "tile_beat_layout", "tile_flags_layout", "tile_region_depth"]
 
 #: Kernel size of the Winograd engine (F(m, 3)); adjacent tiles overlap by R - 1 = 2.
 R = 3
@@ -28,16 +29,20 @@ def tile_config_layout(max_width: int, max_height: int, max_channel_groups: int)
     })
 
 
+def tile_flags_layout(max_channel_groups: int) -> data.StructLayout:
+    """Flags travelling with a tile: ``cg`` (its channel group), ``first`` (cg == 0), ``last``
+    (cg == CG-1: the end of the tile's channel accumulation), ``end`` (the final tile of the
+    pass). Fields LSB first."""
+    return data.StructLayout({"cg": range(max(max_channel_groups, 2)), "first": 1, "last": 1, "end": 1})
+
+
 def tile_beat_layout(m: int, pn: int, data_width: int, max_channel_groups: int) -> data.StructLayout:
-    """One tile: ``tile[r][c][ch]`` (n x n x pn, n = m + 2), ``cg`` (its channel group),
-    ``first`` (cg == 0), ``last`` (cg == CG-1), ``end`` (final tile of the pass). LSB first."""
+    """One tile: ``d[r][c][ch]`` (n x n x pn, n = m + 2) and its ``flags``
+    (:func:`tile_flags_layout`), as the input transform takes them. LSB first."""
     n = m + R - 1
     return data.StructLayout({
-        "tile": data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(signed(data_width), pn), n), n),
-        "cg": range(max(max_channel_groups, 2)),
-        "first": 1,
-        "last": 1,
-        "end": 1,
+        "d": tile_layout(n, pn, signed(data_width)),
+        "flags": tile_flags_layout(max_channel_groups),
     })
 
 
@@ -72,7 +77,8 @@ class WinogradTileBuffer(wiring.Component):
         W*CG <= row_words. ``busy``: Out(1) from the cycle after ``start`` until the final tile
         has been handed over and all input words have been consumed.
         ``i``: In(stream(ArrayLayout(signed(data_width), pn))).
-        ``o``: Out(stream(:func:`tile_beat_layout`)).
+        ``o``: Out(stream(:func:`tile_beat_layout`)): ``flags.cg`` counts up to ``flags_cg``
+        (default ``max_channel_groups``; the filter buffer's depth, so the two layouts agree).
 
     Storage (n*n ``amaranth.lib.memory.Memory`` banks, one read per bank per cycle)
         Column ``x`` is column ``j = (x+P+m-2) mod m`` of column block ``cb = (x+P+m-2) div m``;
@@ -105,7 +111,7 @@ class WinogradTileBuffer(wiring.Component):
     LATENCY = 1
 
     def __init__(self, m: int, pn: int, data_width: int, max_width: int, max_channel_groups: int,
-                 row_words: int | None = None, *, max_height: int = 4096):
+                 row_words: int | None = None, *, max_height: int = 4096, flags_cg: int | None = None):
         if m not in WINOGRAD_TILES:
             raise ValueError(f"m must be one of {WINOGRAD_TILES}, got {m}")
         if pn < 1:
@@ -133,7 +139,7 @@ class WinogradTileBuffer(wiring.Component):
         self.b_depth, self.d_depth = b_rows.depth, d_rows.depth
         self.word_layout = data.ArrayLayout(signed(data_width), pn)
         self.cfg_layout = tile_config_layout(max_width, max_height, max_channel_groups)
-        self.tile_layout = tile_beat_layout(m, pn, data_width, max_channel_groups)
+        self.tile_layout = tile_beat_layout(m, pn, data_width, flags_cg or max_channel_groups)
         super().__init__({
             "cfg": In(self.cfg_layout),
             "start": In(1),
@@ -159,8 +165,8 @@ class WinogradTileBuffer(wiring.Component):
         return n * (self.m * self.b_depth + 2 * self.d_depth)
 
     def elaborate(self, platform):
-        mod = Module()
-        m, n, rd_depth = self.m, self.n, self.region_depth
+        m = Module()
+        tile, n, rd_depth = self.m, self.n, self.region_depth
         mcg = self.max_channel_groups
 
         # Lane (tile row) rl / bank (tile column) cl: 0, 1 are the D copies, 2.. the B lanes.
@@ -170,7 +176,7 @@ class WinogradTileBuffer(wiring.Component):
             for cl in range(n):
                 depth = self.d_depth if rl < 2 else self.b_depth
                 mem = Memory(shape=self.word_layout, depth=depth, init=[])
-                mod.submodules[f"bank_r{rl}_c{cl}"] = mem
+                m.submodules[f"bank_r{rl}_c{cl}"] = mem
                 wports[rl][cl] = mem.write_port()
                 rports[rl][cl] = mem.read_port()
 
@@ -181,10 +187,10 @@ class WinogradTileBuffer(wiring.Component):
         P = Signal(range(R))
         Wm1, Hm1, CGm1 = Signal.like(W), Signal.like(H), Signal.like(CG)
         coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
-        xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - m
-        ylast = Signal(coord)   # likewise for tile rows (ylo = ty*m - P)
+        xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - tile
+        ylast = Signal(coord)   # likewise for tile rows (ylo = ty*tile - P)
 
-        blocks = Shape.cast(range(max(self.max_width, self.max_height) // m + 4))
+        blocks = Shape.cast(range(max(self.max_width, self.max_height) // tile + 4))
         addr_shape = Shape.cast(range(3 * rd_depth + 2))
 
         # ---- writer state --------------------------------------------------------------------------
@@ -193,9 +199,9 @@ class WinogradTileBuffer(wiring.Component):
         wx = Signal.like(W)
         wcg = Signal(range(mcg))
         cb = Signal(blocks)
-        jc = Signal(range(m))
+        jc = Signal(range(tile))
         rb = Signal(blocks)
-        jr = Signal(range(m))
+        jr = Signal(range(tile))
         rgB_w = Signal()
         rgD_w = Signal(range(3))
         cgbase = Signal(range(rd_depth + 1))
@@ -214,19 +220,19 @@ class WinogradTileBuffer(wiring.Component):
         wlim = Signal(blocks)
 
         busy = Signal()
-        mod.d.comb += [busy.eq(a_run | w_run | self.o.valid), self.busy.eq(busy)]
+        m.d.comb += [busy.eq(a_run | w_run | self.o.valid), self.busy.eq(busy)]
 
         def block_start(pad):
-            """(block, j) of coordinate 0: divmod(P + m - 2, m)."""
-            return Mux(pad == 2, 1, 0), Mux(pad == 2, 0, pad + m - 2)
+            """(block, j) of coordinate 0: divmod(P + tile - 2, tile)."""
+            return Mux(pad == 2, 1, 0), Mux(pad == 2, 0, pad + tile - 2)
 
-        with mod.If(self.start & ~busy):
+        with m.If(self.start & ~busy):
             c = self.cfg
             b0, j0 = block_start(c.padding)
-            mod.d.sync += [
+            m.d.sync += [
                 W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), P.eq(c.padding),
                 Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1),
-                xlast.eq(c.width + c.padding - 2 - m), ylast.eq(c.height + c.padding - 2 - m),
+                xlast.eq(c.width + c.padding - 2 - tile), ylast.eq(c.height + c.padding - 2 - tile),
                 w_run.eq(1), a_run.eq(1),
                 h.eq(0), wx.eq(0), wcg.eq(0), cb.eq(b0), jc.eq(j0), rb.eq(b0), jr.eq(j0),
                 rgB_w.eq(b0), rgD_w.eq(b0), cgbase.eq(0),
@@ -236,7 +242,7 @@ class WinogradTileBuffer(wiring.Component):
 
         # ---- writer -------------------------------------------------------------------------------
         room = (rb <= wlim) | ~a_run
-        mod.d.comb += self.i.ready.eq(w_run & room)
+        m.d.comb += self.i.ready.eq(w_run & room)
         w_fire = self.i.valid & self.i.ready
 
         def region_offset(sel, regions):
@@ -244,51 +250,51 @@ class WinogradTileBuffer(wiring.Component):
 
         wa_b = Signal(addr_shape)
         wa_d = Signal(addr_shape)
-        mod.d.comb += [
+        m.d.comb += [
             wa_b.eq(region_offset(rgB_w, 2) + cgbase + cb),
             wa_d.eq(region_offset(rgD_w, 3) + cgbase + cb),
         ]
 
         def hit(index, j):
-            return (j == m - 2 + index) if index < 2 else (j == index - 2)
+            return (j == tile - 2 + index) if index < 2 else (j == index - 2)
 
         for rl in range(n):
             for cl in range(n):
                 wp = wports[rl][cl]
-                mod.d.comb += [
+                m.d.comb += [
                     wp.addr.eq(wa_d if rl < 2 else wa_b),
                     wp.data.eq(self.i.payload),
                     wp.en.eq(w_fire & hit(rl, jr) & hit(cl, jc)),
                 ]
 
-        with mod.If(w_fire):
+        with m.If(w_fire):
             b0, j0 = block_start(P)
-            with mod.If(jc == m - 1):
-                mod.d.sync += [jc.eq(0), cb.eq(cb + 1)]
-            with mod.Else():
-                mod.d.sync += jc.eq(jc + 1)
-            with mod.If(wx != Wm1):
-                mod.d.sync += wx.eq(wx + 1)
-            with mod.Else():
+            with m.If(jc == tile - 1):
+                m.d.sync += [jc.eq(0), cb.eq(cb + 1)]
+            with m.Else():
+                m.d.sync += jc.eq(jc + 1)
+            with m.If(wx != Wm1):
+                m.d.sync += wx.eq(wx + 1)
+            with m.Else():
                 # End of one channel group's row segment: the next segment starts a new block run.
-                mod.d.sync += [wx.eq(0), cb.eq(b0), jc.eq(j0), nb.eq(cb + 1)]
-                with mod.If(wcg != CGm1):
-                    mod.d.sync += [wcg.eq(wcg + 1), cgbase.eq(cgbase + cb + 1)]
-                with mod.Else():
-                    mod.d.sync += [wcg.eq(0), cgbase.eq(0), h.eq(h + 1)]
-                    with mod.If(jr == m - 1):
-                        mod.d.sync += [jr.eq(0), rb.eq(rb + 1), rgB_w.eq(~rgB_w),
+                m.d.sync += [wx.eq(0), cb.eq(b0), jc.eq(j0), nb.eq(cb + 1)]
+                with m.If(wcg != CGm1):
+                    m.d.sync += [wcg.eq(wcg + 1), cgbase.eq(cgbase + cb + 1)]
+                with m.Else():
+                    m.d.sync += [wcg.eq(0), cgbase.eq(0), h.eq(h + 1)]
+                    with m.If(jr == tile - 1):
+                        m.d.sync += [jr.eq(0), rb.eq(rb + 1), rgB_w.eq(~rgB_w),
                                        rgD_w.eq(Mux(rgD_w == 2, 0, rgD_w + 1))]
-                    with mod.Else():
-                        mod.d.sync += jr.eq(jr + 1)
-                    with mod.If(h == Hm1):
-                        mod.d.sync += w_run.eq(0)
+                    with m.Else():
+                        m.d.sync += jr.eq(jr + 1)
+                    with m.If(h == Hm1):
+                        m.d.sync += w_run.eq(0)
 
         # ---- reader: one tile per cycle -------------------------------------------------------------
         rows_ok = (h > hi) | (h == H)
         a_valid = a_run & rows_ok
         advance = Signal()
-        mod.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
         fire = a_valid & advance
         last_cg = cg == CGm1
         last_tx = xlo >= xlast
@@ -304,31 +310,31 @@ class WinogradTileBuffer(wiring.Component):
                 rp = rports[rl][cl]
                 zero = (self.d_depth if rl < 2 else self.b_depth) - 1
                 addr = (ra_d_off if rl < 2 else ra_b_off) + ca + (1 if cl >= 2 else 0)
-                mod.d.comb += [rp.addr.eq(Mux(row_ok[rl] & col_ok[cl], addr, zero)), rp.en.eq(advance)]
+                m.d.comb += [rp.addr.eq(Mux(row_ok[rl] & col_ok[cl], addr, zero)), rp.en.eq(advance)]
 
-        with mod.If(fire):
-            with mod.If(~last_cg):
-                mod.d.sync += [cg.eq(cg + 1), ca.eq(ca + nb)]
-            with mod.Else():
-                mod.d.sync += cg.eq(0)
-                with mod.If(~last_tx):
-                    mod.d.sync += [tx.eq(tx + 1), ca.eq(tx + 1), xlo.eq(xlo + m)]
-                with mod.Elif(~last_ty):
-                    mod.d.sync += [tx.eq(0), ca.eq(0), xlo.eq(-P), ylo.eq(ylo + m), hi.eq(hi + m),
+        with m.If(fire):
+            with m.If(~last_cg):
+                m.d.sync += [cg.eq(cg + 1), ca.eq(ca + nb)]
+            with m.Else():
+                m.d.sync += cg.eq(0)
+                with m.If(~last_tx):
+                    m.d.sync += [tx.eq(tx + 1), ca.eq(tx + 1), xlo.eq(xlo + tile)]
+                with m.Elif(~last_ty):
+                    m.d.sync += [tx.eq(0), ca.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
                                    rgB_r.eq(~rgB_r), rgD_r.eq(Mux(rgD_r == 2, 0, rgD_r + 1)), wlim.eq(wlim + 1)]
-                with mod.Else():
-                    mod.d.sync += a_run.eq(0)
+                with m.Else():
+                    m.d.sync += a_run.eq(0)
 
         # ---- output stage -----------------------------------------------------------------------------
         cg_b, first_b, last_b, end_b = Signal.like(cg), Signal(), Signal(), Signal()
-        with mod.If(advance):
-            mod.d.sync += [
+        with m.If(advance):
+            m.d.sync += [
                 self.o.valid.eq(a_valid),
                 cg_b.eq(cg), first_b.eq(cg == 0), last_b.eq(last_cg), end_b.eq(last_cg & last_tx & last_ty),
             ]
         o = self.o.payload
         for r in range(n):
             for c in range(n):
-                mod.d.comb += o.tile[r][c].eq(rports[r][c].data)
-        mod.d.comb += [o.cg.eq(cg_b), o.first.eq(first_b), o.last.eq(last_b), o.end.eq(end_b)]
-        return mod
+                m.d.comb += o.d[r][c].eq(rports[r][c].data)
+        m.d.comb += [o.flags.cg.eq(cg_b), o.flags.first.eq(first_b), o.flags.last.eq(last_b), o.flags.end.eq(end_b)]
+        return m

@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..dma.beats_to_words import word_layout
 from ..numerics import SUPPORTED_DATA_WIDTHS
 from ..pe.mac_array import mac_input_layout
 from .geometry import MemoryShape
@@ -17,12 +18,10 @@ __all__ = ["WeightBuffer", "weight_load_layout"]
 
 
 def weight_load_layout(pm: int, pn: int, data_width: int) -> data.StructLayout:
-    """One tap of weights: ``word[m][n]`` from input channel ``n`` to output channel ``m`` of the
-    group, and ``last`` on the group's final tap. Fields LSB first: word, last."""
-    return data.StructLayout({
-        "word": data.ArrayLayout(data.ArrayLayout(signed(data_width), pn), pm),
-        "last": 1,
-    })
+    """One tap of weights as the DMA delivers it (``rtl.dma.beats_to_words.word_layout``):
+    ``data[m][n]`` from input channel ``n`` to output channel ``m`` of the group, and ``last`` on
+    the group's final tap. Fields LSB first: data, last."""
+    return word_layout(data.ArrayLayout(data.ArrayLayout(signed(data_width), pn), pm))
 
 
 class WeightBuffer(wiring.Component):
@@ -92,7 +91,7 @@ class WeightBuffer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         depth = self.depth
-        word = self.load_layout["word"].shape
+        word = self.load_layout["data"].shape
         (shape,) = self.memory_shapes(self.pm, self.pn, self.data_width, depth)
 
         m.submodules.mem = mem = Memory(shape=word, depth=shape.depth, init=[])
@@ -106,7 +105,7 @@ class WeightBuffer(wiring.Component):
         m.d.comb += [
             self.load.ready.eq(~banks.back_full),
             wr.addr.eq(banks.write_addr),
-            wr.data.eq(self.load.payload.word),
+            wr.data.eq(self.load.payload.data),
             wr.en.eq(load_fire),
             banks.store.eq(load_fire),
             banks.store_last.eq(self.load.payload.last),

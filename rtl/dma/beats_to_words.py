@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -14,8 +14,15 @@ def beat_layout(bus_bits: int) -> data.StructLayout:
     return data.StructLayout({"data": bus_bits, "last": 1})
 
 
-def word_layout(word_bits: int) -> data.StructLayout:
-    return data.StructLayout({"data": word_bits, "last": 1})
+def word_layout(word_shape) -> data.StructLayout:
+    """A word of one command: ``data`` (an int width, or the shape the consumer reads it as) and
+    ``last`` (the command's final word)."""
+    return data.StructLayout({"data": word_shape, "last": 1})
+
+
+def shape_bits(shape) -> int:
+    """Bits of a shape-castable (an int width, a ``Shape`` or a ``data.Layout``)."""
+    return Shape.cast(shape).width
 
 
 def check_widths(bus_bits: int, word_bits: int) -> None:
@@ -26,11 +33,14 @@ def check_widths(bus_bits: int, word_bits: int) -> None:
 
 
 class BeatsToWords(wiring.Component):
-    """Splits or gathers beats of one command into exactly ``count`` words of ``word_bits``.
+    """Splits or gathers beats of one command into exactly ``count`` words of ``word_shape``.
 
     Ports
         ``i``: In(stream of ``beat_layout(bus_bits)``); each command ends with a ``last`` beat.
-        ``o``: Out(stream of ``word_layout(word_bits)``); ``last`` on the ``count``-th word.
+        ``o``: Out(stream of ``word_layout(word_shape)``), ``last`` on the ``count``-th word; or,
+        with ``last=False``, of ``word_shape`` itself (a consumer that needs no command
+        boundaries). ``word_shape`` is a bit width or the shape the consumer reads (a
+        ``data.Layout``), so the stream connects to it with ``wiring.connect``.
         ``count``: In(32), words per command (>= 1), stable while a command passes.
 
     Words are taken LSB first. When ``word_bits < bus_bits`` a beat holds several words and the
@@ -40,12 +50,13 @@ class BeatsToWords(wiring.Component):
     Latency: 1 cycle (registered output). Back-pressure: honest valid/ready on both sides.
     """
 
-    def __init__(self, bus_bits: int, word_bits: int):
+    def __init__(self, bus_bits: int, word_shape, *, last: bool = True):
+        word_bits = shape_bits(word_shape)
         check_widths(bus_bits, word_bits)
-        self.bus_bits, self.word_bits = bus_bits, word_bits
+        self.bus_bits, self.word_bits, self.last = bus_bits, word_bits, last
         super().__init__({
             "i": In(stream.Signature(beat_layout(bus_bits))),
-            "o": Out(stream.Signature(word_layout(word_bits))),
+            "o": Out(stream.Signature(word_layout(word_shape) if last else word_shape)),
             "count": In(32),
         })
 
@@ -54,6 +65,7 @@ class BeatsToWords(wiring.Component):
         bus, word = self.bus_bits, self.word_bits
         words_done = Signal(32)  # words emitted so far in this command
         take = self.o.ready | ~self.o.valid
+        out_word = self.o.payload.data if self.last else self.o.payload
 
         if word <= bus:
             ratio = bus // word
@@ -66,8 +78,9 @@ class BeatsToWords(wiring.Component):
                     with m.Switch(index):
                         for k in range(ratio):
                             with m.Case(k):
-                                m.d.sync += self.o.payload.data.eq(self.i.payload.data[k * word:(k + 1) * word])
-                    m.d.sync += self.o.payload.last.eq(final_word)
+                                m.d.sync += out_word.eq(self.i.payload.data[k * word:(k + 1) * word])
+                    if self.last:
+                        m.d.sync += self.o.payload.last.eq(final_word)
                     m.d.sync += words_done.eq(words_done + 1)
                     with m.If(final_word):
                         m.d.sync += words_done.eq(0)
@@ -87,10 +100,11 @@ class BeatsToWords(wiring.Component):
                     with m.If(index == ratio - 1):
                         m.d.sync += [
                             self.o.valid.eq(1),
-                            self.o.payload.data.eq(Cat(gathered, self.i.payload.data)),
-                            self.o.payload.last.eq(self.i.payload.last),
+                            out_word.eq(Cat(gathered, self.i.payload.data)),
                             index.eq(0),
                         ]
+                        if self.last:
+                            m.d.sync += self.o.payload.last.eq(self.i.payload.last)
                     with m.Else():
                         for k in range(ratio - 1):
                             with m.If(index == k):

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats_to_words import check_widths, word_layout
+from .beats_to_words import check_widths, shape_bits, word_layout
 
 __all__ = ["WordsToBeats"]
 
 
 class WordsToBeats(wiring.Component):
-    """Packs words of ``word_bits`` into beats of ``bus_bits`` (LSB first), one command at a time.
+    """Packs words of ``word_shape`` into beats of ``bus_bits`` (LSB first), one command at a time.
 
     Ports
-        ``i``: In(stream of ``word_layout(word_bits)``): ``last`` ends a command; a partly filled
+        ``i``: In(stream of ``word_layout(word_shape)``; ``word_shape`` is a bit width or the
+        producer's shape, e.g. the requantiser's pixel): ``last`` ends a command; a partly filled
         final beat is flushed zero-padded (the write master's byte strobes drop the padding).
         ``o``: Out(stream of ``StructLayout(data=bus_bits)``): the write master's data input.
 
@@ -23,11 +24,12 @@ class WordsToBeats(wiring.Component):
     Latency: 1 cycle. Back-pressure: honest valid/ready.
     """
 
-    def __init__(self, word_bits: int, bus_bits: int):
+    def __init__(self, word_shape, bus_bits: int):
+        word_bits = shape_bits(word_shape)
         check_widths(bus_bits, word_bits)
         self.bus_bits, self.word_bits = bus_bits, word_bits
         super().__init__({
-            "i": In(stream.Signature(word_layout(word_bits))),
+            "i": In(stream.Signature(word_layout(word_shape))),
             "o": Out(stream.Signature(data.StructLayout({"data": bus_bits}))),
         })
 
@@ -35,6 +37,7 @@ class WordsToBeats(wiring.Component):
         m = Module()
         bus, word = self.bus_bits, self.word_bits
         take = self.o.ready | ~self.o.valid
+        in_word = Value.cast(self.i.payload.data)
         if word < bus:
             ratio = bus // word
             index = Signal(range(ratio))
@@ -50,17 +53,17 @@ class WordsToBeats(wiring.Component):
                         with m.Switch(index):
                             for k in range(ratio):
                                 with m.Case(k):
-                                    m.d.comb += full.eq(Cat(gathered[: k * word], self.i.payload.data))
+                                    m.d.comb += full.eq(Cat(gathered[: k * word], in_word))
                         m.d.sync += [self.o.valid.eq(1), self.o.payload.data.eq(full), index.eq(0), gathered.eq(0)]
                     with m.Else():
                         for k in range(ratio - 1):
                             with m.If(index == k):
-                                m.d.sync += gathered[k * word:(k + 1) * word].eq(self.i.payload.data)
+                                m.d.sync += gathered[k * word:(k + 1) * word].eq(in_word)
                         m.d.sync += index.eq(index + 1)
         elif word == bus:
             m.d.comb += self.i.ready.eq(take)
             with m.If(take):
-                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.data.eq(self.i.payload.data)]
+                m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.data.eq(in_word)]
         else:
             ratio = word // bus
             index = Signal(range(ratio))
@@ -71,7 +74,7 @@ class WordsToBeats(wiring.Component):
                     with m.Switch(index):
                         for k in range(ratio):
                             with m.Case(k):
-                                m.d.sync += self.o.payload.data.eq(self.i.payload.data[k * bus:(k + 1) * bus])
+                                m.d.sync += self.o.payload.data.eq(in_word[k * bus:(k + 1) * bus])
                     m.d.sync += index.eq(index + 1)
                     with m.If(index == ratio - 1):
                         m.d.sync += index.eq(0)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 import math
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module
 from amaranth.lib import wiring
 
-from ..buffers.filter_buffer import WinogradFilterBuffer, tile_flags_layout
+from ..buffers.filter_buffer import WinogradFilterBuffer
 from ..buffers.output_buffer import OutputBuffer
-from ..buffers.tile_buffer import WinogradTileBuffer
+from ..buffers.tile_buffer import WinogradTileBuffer, tile_flags_layout
 from ..descriptor import Descriptor
 from ..pe.ewmm_array import EwmmArray
 from ..pe.winograd_input_transform import WinogradInputTransform
@@ -54,12 +54,13 @@ class WinogradDatapath(wiring.Component):
         self.config = config
         tile, pm, pn, dw = config.m, config.pm, config.pn, config.data_width
         max_ch = config.max_channel_groups * pn
-        self.depth = max(1, config.weight_depth // 9)
-        self.flags = tile_flags_layout(self.depth if self.depth >= config.max_channel_groups else config.max_channel_groups)
-        self.input_transform = WinogradInputTransform(tile, pn=pn, data_width=dw, flags_width=self.flags.size)
-        self.ewmm = EwmmArray(tile, pm=pm, pn=pn, data_width=dw, max_channels=max_ch, flags_width=1)
+        # Tiles carry their channel group, first/last and end (tile_flags_layout) through the
+        # input transform to the filter buffer, whose bank index the channel group is.
+        self.input_transform = WinogradInputTransform(tile, pn=pn, data_width=dw,
+                                                      flags=tile_flags_layout(_filter_depth(config)))
+        self.ewmm = EwmmArray(tile, pm=pm, pn=pn, data_width=dw, max_channels=max_ch)
         self.output_transform = WinogradOutputTransform(tile, pm=pm, data_width=dw, max_channels=max_ch,
-                                                        flags_width=1, in_width=self.ewmm.acc_width)
+                                                        in_width=self.ewmm.acc_width)
         self.acc_width = self.output_transform.out_width
         super().__init__(DatapathSignature(config, self.acc_width))
 
@@ -68,7 +69,8 @@ class WinogradDatapath(wiring.Component):
         cfg = self.config
         tile, pm, pn, dw = cfg.m, cfg.pm, cfg.pn, cfg.data_width
         m.submodules.tiles = tb = WinogradTileBuffer(tile, pn, dw, cfg.max_width, cfg.max_channel_groups,
-                                                     cfg.row_words, max_height=cfg.max_height)
+                                                     cfg.row_words, max_height=cfg.max_height,
+                                                     flags_cg=_filter_depth(cfg))
         m.submodules.itf = itf = self.input_transform
         m.submodules.filters = fb = WinogradFilterBuffer(tile, pm, pn, dw, _filter_depth(cfg), itf.out_width)
         m.submodules.ewmm = ewmm = self.ewmm
@@ -77,27 +79,11 @@ class WinogradDatapath(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.x), tb.i)
         wiring.connect(m, wiring.flipped(self.w), fb.load)
-        # Tile -> input transform, carrying cg/first/last/end as flags.
-        flags = Signal(fb.flags_layout)
-        m.d.comb += [
-            flags.cg.eq(tb.o.payload.cg), flags.first.eq(tb.o.payload.first),
-            flags.last.eq(tb.o.payload.last), flags.end.eq(tb.o.payload.end),
-            itf.i.payload.d.eq(tb.o.payload.tile),
-            itf.i.payload.flags.eq(flags),
-            itf.i.valid.eq(tb.o.valid),
-            tb.o.ready.eq(itf.i.ready),
-            fb.i.payload.v.eq(itf.o.payload.v),
-            fb.i.payload.flags.eq(itf.o.payload.flags),
-            fb.i.valid.eq(itf.o.valid),
-            itf.o.ready.eq(fb.i.ready),
-        ]
+        wiring.connect(m, tb.o, itf.i)
+        wiring.connect(m, itf.o, fb.i)
         wiring.connect(m, fb.o, ewmm.i)
         wiring.connect(m, ewmm.o, otf.i)
-        m.d.comb += [
-            ob.i.payload.eq(otf.o.payload.y),
-            ob.i.valid.eq(otf.o.valid),
-            otf.o.ready.eq(ob.i.ready),
-        ]
+        wiring.connect(m, otf.o, ob.i)
         wiring.connect(m, ob.o, wiring.flipped(self.o))
         m.d.comb += [
             tb.cfg.width.eq(self.cfg.width), tb.cfg.height.eq(self.cfg.height),

@@ -9,6 +9,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..winograd_math import WinogradNumerics
+from .passthrough import flags_shape
 from .winograd_filter_transform import filter_bank_layout
 from .winograd_input_transform import tile_layout
 
@@ -20,9 +21,9 @@ def transform_sums_layout(pm: int, n: int, width: int) -> data.ArrayLayout:
     return data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(signed(width), n), n), pm)
 
 
-def ewmm_layouts(pm: int, pn: int, n: int, v_width: int, u_width: int, acc_width: int, flags_width: int):
+def ewmm_layouts(pm: int, pn: int, n: int, v_width: int, u_width: int, acc_width: int, flags):
     """``(in, out)`` payload layouts of :class:`EwmmArray`."""
-    flags = unsigned(flags_width)
+    flags = flags_shape(flags)
     return (
         data.StructLayout({
             "v": tile_layout(n, pn, signed(v_width)),
@@ -46,7 +47,7 @@ class EwmmArray(wiring.Component):
     Ports
         ``i``: ``stream.Signature(StructLayout({"v": [n][n][pn] signed(v_width),
         "u": [pm][pn][n][n] signed(u_width), "first": 1, "last": 1,
-        "flags": unsigned(flags_width)}))`` -- ``v`` is :class:`WinogradInputTransform`'s and
+        "flags": flags}))`` -- ``v`` is :class:`WinogradInputTransform`'s and
         ``u`` :class:`WinogradFilterTransform`'s output layout.
         ``o``: ``stream.Signature(StructLayout({"acc": [pm][n][n] signed(acc_width), "flags"}))``.
 
@@ -73,11 +74,10 @@ class EwmmArray(wiring.Component):
     LATENCY = 3
 
     def __init__(self, m: int, pm: int = 1, pn: int = 1, data_width: int = 8, max_channels: int = 512,
-                 flags_width: int = 0, acc_width: int | None = None):
+                 flags=0, acc_width: int | None = None):
         if pm < 1 or pn < 1:
             raise ValueError(f"pm and pn must be at least 1, got pm={pm}, pn={pn}")
-        if flags_width < 0:
-            raise ValueError(f"flags_width must be >= 0, got {flags_width}")
+        flags = flags_shape(flags)
         if max_channels < pn:
             raise ValueError(f"max_channels ({max_channels}) must be at least pn ({pn})")
         self.numerics = num = WinogradNumerics(m, data_width, max_channels)
@@ -88,7 +88,7 @@ class EwmmArray(wiring.Component):
                 f"{need}-bit channel accumulator (exact sum {num.channel_sum_width} bits, residue "
                 f"{num.residue_width} bits); acc_width={acc_width} would overflow")
         self.m, self.n, self.pm, self.pn = m, num.n, pm, pn
-        self.data_width, self.max_channels, self.flags_width = data_width, max_channels, flags_width
+        self.data_width, self.max_channels, self.flags_shape = data_width, max_channels, flags
         self.v_width, self.u_width = num.input_width, num.filter_width
         self.acc_width = need if acc_width is None else acc_width
         #: Register width of one product (full operand product, at most ``acc_width``).
@@ -97,7 +97,7 @@ class EwmmArray(wiring.Component):
         self.tree_width = min(self.v_width + self.u_width + math.ceil(math.log2(pn)), self.acc_width)
         #: Multipliers (DSP slices for int8).
         self.multipliers = pm * pn * self.n**2
-        in_layout, out_layout = ewmm_layouts(pm, pn, self.n, self.v_width, self.u_width, self.acc_width, flags_width)
+        in_layout, out_layout = ewmm_layouts(pm, pn, self.n, self.v_width, self.u_width, self.acc_width, flags)
         super().__init__({"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))})
 
     def elaborate(self, platform):
@@ -119,7 +119,7 @@ class EwmmArray(wiring.Component):
         prod = {(o, c, i, j): Signal(signed(self.product_width), name=f"prod_{o}_{c}_{i}_{j}")
                 for o in range(pm) for c in range(pn) for i, j in positions}
         prod_first, prod_last, prod_valid = Signal(), Signal(), Signal()
-        prod_flags = Signal(unsigned(self.flags_width))
+        prod_flags = Signal(self.flags_shape)
         with m.If(advance):
             m.d.sync += [prod_first.eq(beat.first), prod_last.eq(beat.last), prod_valid.eq(beat_valid),
                          prod_flags.eq(beat.flags)]

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import signed_width
 from ..winograd_math import WinogradNumerics
+from .passthrough import flags_shape
 from .shift_add import shift_add
 
 __all__ = ["WinogradFilterTransform", "filter_bank_layout", "filter_transform_layouts"]
@@ -18,9 +19,9 @@ def filter_bank_layout(pm: int, pn: int, size: int, shape) -> data.ArrayLayout:
     return data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(shape, size), size), pn), pm)
 
 
-def filter_transform_layouts(pm: int, pn: int, r: int, n: int, data_width: int, out_width: int, flags_width: int):
+def filter_transform_layouts(pm: int, pn: int, r: int, n: int, data_width: int, out_width: int, flags):
     """``(in, out)`` payload layouts: ``{"g": [pm][pn][r][r], "flags"}`` and ``{"u": [pm][pn][n][n], "flags"}``."""
-    flags = unsigned(flags_width)
+    flags = flags_shape(flags)
     return (
         data.StructLayout({"g": filter_bank_layout(pm, pn, r, signed(data_width)), "flags": flags}),
         data.StructLayout({"u": filter_bank_layout(pm, pn, n, signed(out_width)), "flags": flags}),
@@ -36,7 +37,7 @@ class WinogradFilterTransform(wiring.Component):
 
     Ports
         ``i``: ``stream.Signature(StructLayout({"g": [pm][pn][3][3] signed(data_width),
-        "flags": unsigned(flags_width)}))`` (sink); ``g[o][c][u][v]`` is weight ``w[o, c, u, v]``.
+        "flags": flags}))`` (sink); ``g[o][c][u][v]`` is weight ``w[o, c, u, v]``.
         ``o``: ``stream.Signature(StructLayout({"u": [pm][pn][n][n] signed(out_width), "flags"}))``.
         ``flags`` passes through untouched. Fields are packed LSB first in declaration order.
 
@@ -52,12 +53,11 @@ class WinogradFilterTransform(wiring.Component):
     #: Cycles from an input handshake to ``o.valid``.
     LATENCY = 2
 
-    def __init__(self, m: int, pm: int = 1, pn: int = 1, data_width: int = 8, flags_width: int = 0,
+    def __init__(self, m: int, pm: int = 1, pn: int = 1, data_width: int = 8, flags=0,
                  out_width: int | None = None):
         if pm < 1 or pn < 1:
             raise ValueError(f"pm and pn must be at least 1, got pm={pm}, pn={pn}")
-        if flags_width < 0:
-            raise ValueError(f"flags_width must be >= 0, got {flags_width}")
+        flags = flags_shape(flags)
         self.numerics = WinogradNumerics(m, data_width, max_channels=1)
         need = self.numerics.filter_width
         if out_width is not None and out_width < need:
@@ -65,13 +65,13 @@ class WinogradFilterTransform(wiring.Component):
                 f"F({m},3) filter transform of {data_width}-bit weights needs {need} bits, "
                 f"out_width={out_width} would overflow")
         self.m, self.r, self.n, self.pm, self.pn = m, self.numerics.r, self.numerics.n, pm, pn
-        self.data_width, self.flags_width = data_width, flags_width
+        self.data_width, self.flags_shape = data_width, flags
         self.out_width = need if out_width is None else out_width
         #: Register width of each row of the column pass ``G' g`` (exact ranges).
         self.pass1_widths = [signed_width(lo, hi) for lo, hi in self.numerics.filter_pass1_ranges]
         #: Two-input adders of the whole stage (pm x pn filters).
         self.adders = pm * pn * self.numerics.filter_transform_adders
-        in_layout, out_layout = filter_transform_layouts(pm, pn, self.r, self.n, data_width, self.out_width, flags_width)
+        in_layout, out_layout = filter_transform_layouts(pm, pn, self.r, self.n, data_width, self.out_width, flags)
         super().__init__({"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))})
 
     def elaborate(self, platform):
@@ -87,7 +87,7 @@ class WinogradFilterTransform(wiring.Component):
         t = {(o, c): [[Signal(signed(self.pass1_widths[row]), name=f"t_{o}_{c}_{row}_{col}") for col in range(r)]
                       for row in range(n)] for o, c in filters}
         t_valid = Signal()
-        t_flags = Signal(unsigned(self.flags_width))
+        t_flags = Signal(self.flags_shape)
         g = self.i.payload.g
         columns = {(o, c, col): shift_add(m, plan, [g[o][c][row][col] for row in range(r)], name=f"col_{o}_{c}_{col}")
                    for o, c in filters for col in range(r)}

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import signed_width
 from ..winograd_math import WinogradNumerics
+from .passthrough import flags_shape
 from .shift_add import shift_add
 
 __all__ = ["WinogradInputTransform", "tile_layout", "input_transform_layouts"]
@@ -18,9 +19,9 @@ def tile_layout(n: int, pn: int, shape) -> data.ArrayLayout:
     return data.ArrayLayout(data.ArrayLayout(data.ArrayLayout(shape, pn), n), n)
 
 
-def input_transform_layouts(n: int, pn: int, data_width: int, out_width: int, flags_width: int):
+def input_transform_layouts(n: int, pn: int, data_width: int, out_width: int, flags):
     """``(in, out)`` payload layouts: ``{"d": tile, "flags"}`` and ``{"v": tile, "flags"}``."""
-    flags = unsigned(flags_width)
+    flags = flags_shape(flags)
     return (
         data.StructLayout({"d": tile_layout(n, pn, signed(data_width)), "flags": flags}),
         data.StructLayout({"v": tile_layout(n, pn, signed(out_width)), "flags": flags}),
@@ -36,7 +37,7 @@ class WinogradInputTransform(wiring.Component):
 
     Ports
         ``i``: ``stream.Signature(StructLayout({"d": [n][n][pn] signed(data_width),
-        "flags": unsigned(flags_width)}))`` (sink). ``d[row][col][c]``: the input tile
+        "flags": flags}))`` (sink). ``d[row][col][c]``: the input tile
         (``n = m + 2``); ``flags``: passed through untouched (e.g. first/last/end markers).
         ``o``: ``stream.Signature(StructLayout({"v": [n][n][pn] signed(out_width), "flags"}))``.
         Fields are packed LSB first in declaration order.
@@ -54,11 +55,10 @@ class WinogradInputTransform(wiring.Component):
     #: Cycles from an input handshake to ``o.valid``.
     LATENCY = 2
 
-    def __init__(self, m: int, pn: int = 1, data_width: int = 8, flags_width: int = 0, out_width: int | None = None):
+    def __init__(self, m: int, pn: int = 1, data_width: int = 8, flags=0, out_width: int | None = None):
         if pn < 1:
             raise ValueError(f"pn must be at least 1, got {pn}")
-        if flags_width < 0:
-            raise ValueError(f"flags_width must be >= 0, got {flags_width}")
+        flags = flags_shape(flags)
         self.numerics = WinogradNumerics(m, data_width, max_channels=1)
         need = self.numerics.input_width
         if out_width is not None and out_width < need:
@@ -66,13 +66,13 @@ class WinogradInputTransform(wiring.Component):
                 f"F({m},3) input transform of {data_width}-bit data needs {need} bits, "
                 f"out_width={out_width} would overflow")
         self.m, self.n, self.pn = m, self.numerics.n, pn
-        self.data_width, self.flags_width = data_width, flags_width
+        self.data_width, self.flags_shape = data_width, flags
         self.out_width = need if out_width is None else out_width
         #: Register width of each row of the column pass ``B'^T d`` (exact ranges).
         self.pass1_widths = [signed_width(lo, hi) for lo, hi in self.numerics.input_pass1_ranges]
         #: Two-input adders of the whole stage (pn channels).
         self.adders = pn * self.numerics.input_transform_adders
-        in_layout, out_layout = input_transform_layouts(self.n, pn, data_width, self.out_width, flags_width)
+        in_layout, out_layout = input_transform_layouts(self.n, pn, data_width, self.out_width, flags)
         super().__init__({"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))})
 
     def elaborate(self, platform):
@@ -87,7 +87,7 @@ class WinogradInputTransform(wiring.Component):
         t = [[[Signal(signed(self.pass1_widths[row]), name=f"t_{row}_{col}_{c}") for c in range(pn)]
               for col in range(n)] for row in range(n)]
         t_valid = Signal()
-        t_flags = Signal(unsigned(self.flags_width))
+        t_flags = Signal(self.flags_shape)
         d = self.i.payload.d
         columns = {(col, c): shift_add(m, plan, [d[row][col][c] for row in range(n)], name=f"col{col}_{c}")
                    for col in range(n) for c in range(pn)}

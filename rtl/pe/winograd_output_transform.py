@@ -8,14 +8,15 @@ from amaranth.lib.wiring import In, Out
 
 from ..winograd_math import WinogradNumerics
 from .ewmm_array import transform_sums_layout
+from .passthrough import flags_shape
 from .shift_add import shift_add
 
 __all__ = ["WinogradOutputTransform", "output_transform_layouts"]
 
 
-def output_transform_layouts(pm: int, m: int, n: int, in_width: int, out_width: int, flags_width: int):
+def output_transform_layouts(pm: int, m: int, n: int, in_width: int, out_width: int, flags):
     """``(in, out)`` payload layouts: ``{"acc": [pm][n][n], "flags"}`` and ``{"y": [pm][m][m], "flags"}``."""
-    flags = unsigned(flags_width)
+    flags = flags_shape(flags)
     return (
         data.StructLayout({"acc": transform_sums_layout(pm, n, in_width), "flags": flags}),
         data.StructLayout({"y": transform_sums_layout(pm, m, out_width), "flags": flags}),
@@ -34,7 +35,7 @@ class WinogradOutputTransform(wiring.Component):
 
     Ports
         ``i``: ``stream.Signature(StructLayout({"acc": [pm][n][n] signed(in_width),
-        "flags": unsigned(flags_width)}))`` (sink). Values may be exact sums or residues modulo
+        "flags": flags}))`` (sink). Values may be exact sums or residues modulo
         ``2^in_width`` (both determine the result when ``in_width >= acc_width``).
         ``o``: ``stream.Signature(StructLayout({"y": [pm][m][m] signed(out_width), "flags"}))``:
         the exact direct-convolution tile ``y[o][i][j]`` (``sim.reference.conv2d`` values).
@@ -54,12 +55,11 @@ class WinogradOutputTransform(wiring.Component):
     #: Cycles from an input handshake to ``o.valid``.
     LATENCY = 3
 
-    def __init__(self, m: int, pm: int = 1, data_width: int = 8, max_channels: int = 512, flags_width: int = 0,
+    def __init__(self, m: int, pm: int = 1, data_width: int = 8, max_channels: int = 512, flags=0,
                  in_width: int | None = None, out_width: int | None = None):
         if pm < 1:
             raise ValueError(f"pm must be at least 1, got {pm}")
-        if flags_width < 0:
-            raise ValueError(f"flags_width must be >= 0, got {flags_width}")
+        flags = flags_shape(flags)
         self.numerics = num = WinogradNumerics(m, data_width, max_channels)
         if in_width is not None and in_width < num.acc_width:
             raise ValueError(
@@ -70,7 +70,7 @@ class WinogradOutputTransform(wiring.Component):
                 f"the result of F({m},3) over {max_channels} channels of {data_width}-bit data needs "
                 f"{num.output_width} bits; out_width={out_width} would overflow")
         self.m, self.n, self.pm = m, num.n, pm
-        self.data_width, self.max_channels, self.flags_width = data_width, max_channels, flags_width
+        self.data_width, self.max_channels, self.flags_shape = data_width, max_channels, flags
         self.in_width = num.acc_width if in_width is None else in_width
         self.out_width = num.output_width if out_width is None else out_width
         #: ``K``: modulus bits of the transform arithmetic.
@@ -79,49 +79,49 @@ class WinogradOutputTransform(wiring.Component):
         self.shift, self.odd, self.inverse = num.matrices.s2_shift, num.matrices.s2_odd, num.divisor_inverse
         #: Two-input adders of the whole stage (pm channels).
         self.adders = pm * num.output_transform_adders
-        in_layout, out_layout = output_transform_layouts(pm, m, self.n, self.in_width, self.out_width, flags_width)
+        in_layout, out_layout = output_transform_layouts(pm, m, self.n, self.in_width, self.out_width, flags)
         super().__init__({"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))})
 
     def elaborate(self, platform):
-        mod = Module()
+        m = Module()
         mm, n, pm, K = self.m, self.n, self.pm, self.residue_width
         wy = self.numerics.output_width
         plan, div_plan = self.numerics.output_plan, self.numerics.division_plan
 
         advance = Signal()
-        mod.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
+        m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        # Stage 1: column pass z[:, col] = A'^T acc[:, col]  (mod 2^K).
+        # Stage 1: column pass z[:, col] = A'^T acc[:, col]  (m 2^K).
         z = [[[Signal(unsigned(K), name=f"z_{o}_{i}_{j}") for j in range(n)] for i in range(mm)] for o in range(pm)]
         z_valid = Signal()
-        z_flags = Signal(unsigned(self.flags_width))
+        z_flags = Signal(self.flags_shape)
         acc = self.i.payload.acc
-        columns = {(o, j): shift_add(mod, plan, [acc[o][k][j] for k in range(n)], name=f"col_{o}_{j}", modulus_bits=K)
+        columns = {(o, j): shift_add(m, plan, [acc[o][k][j] for k in range(n)], name=f"col_{o}_{j}", modulus_bits=K)
                    for o in range(pm) for j in range(n)}
-        with mod.If(advance):
-            mod.d.sync += [z_valid.eq(self.i.valid), z_flags.eq(self.i.payload.flags)]
+        with m.If(advance):
+            m.d.sync += [z_valid.eq(self.i.valid), z_flags.eq(self.i.payload.flags)]
             for (o, j), column in columns.items():
                 for i in range(mm):
-                    mod.d.sync += z[o][i][j].eq(column[i])
+                    m.d.sync += z[o][i][j].eq(column[i])
 
-        # Stage 2: row pass w[row, :] = A'^T z[row, :]  (= s^2 Y mod 2^K).
+        # Stage 2: row pass w[row, :] = A'^T z[row, :]  (= s^2 Y m 2^K).
         w = [[[Signal(unsigned(K), name=f"w_{o}_{i}_{j}") for j in range(mm)] for i in range(mm)] for o in range(pm)]
         w_valid = Signal()
-        w_flags = Signal(unsigned(self.flags_width))
-        lines = {(o, i): shift_add(mod, plan, z[o][i], name=f"row_{o}_{i}", modulus_bits=K)
+        w_flags = Signal(self.flags_shape)
+        lines = {(o, i): shift_add(m, plan, z[o][i], name=f"row_{o}_{i}", modulus_bits=K)
                  for o in range(pm) for i in range(mm)}
-        with mod.If(advance):
-            mod.d.sync += [w_valid.eq(z_valid), w_flags.eq(z_flags)]
+        with m.If(advance):
+            m.d.sync += [w_valid.eq(z_valid), w_flags.eq(z_flags)]
             for (o, i), line in lines.items():
                 for j in range(mm):
-                    mod.d.sync += w[o][i][j].eq(line[j])
+                    m.d.sync += w[o][i][j].eq(line[j])
 
-        # Stage 3: exact division: (w >> p) * q^-1 mod 2^w_y, read as signed.
+        # Stage 3: exact division: (w >> p) * q^-1 m 2^w_y, read as signed.
         y = self.o.payload.y
-        quotients = {(o, i, j): shift_add(mod, div_plan, [w[o][i][j][self.shift:]], name=f"div_{o}_{i}_{j}", modulus_bits=wy)[0]
+        quotients = {(o, i, j): shift_add(m, div_plan, [w[o][i][j][self.shift:]], name=f"div_{o}_{i}_{j}", modulus_bits=wy)[0]
                      for o in range(pm) for i in range(mm) for j in range(mm)}
-        with mod.If(advance):
-            mod.d.sync += [self.o.valid.eq(w_valid), self.o.payload.flags.eq(w_flags)]
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(w_valid), self.o.payload.flags.eq(w_flags)]
             for (o, i, j), quotient in quotients.items():
-                mod.d.sync += y[o][i][j].eq(quotient.as_signed())
-        return mod
+                m.d.sync += y[o][i][j].eq(quotient.as_signed())
+        return m

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import cocotb
+from amaranth.lib import data
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from sim.toolchain import tb_params
@@ -21,12 +22,22 @@ __all__ = ["layout_fields", "pack_fields", "unpack_fields", "start_pass", "Hands
            "stall_tests"]
 
 
-def layout_fields(layout) -> list[list]:
-    """``[[name, offset, width], ...]`` of an Amaranth ``StructLayout`` (runner side)."""
-    return [[name, field.offset, field.width] for name, field in layout]
+def layout_fields(layout, prefix: str = "", base: int = 0) -> list[list]:
+    """``[[name, offset, width], ...]`` of an Amaranth ``StructLayout`` (runner side); the fields
+    of a nested ``StructLayout`` are listed as ``outer.inner``."""
+    out = []
+    for name, field in layout:
+        if isinstance(field.shape, data.StructLayout):
+            out += layout_fields(field.shape, f"{prefix}{name}.", base + field.offset)
+        else:
+            out.append([prefix + name, base + field.offset, field.width])
+    return out
 
 
 def pack_fields(fields, values: dict) -> int:
+    unknown = set(values) - {name for name, _, _ in fields}
+    if unknown:
+        raise KeyError(f"no fields {sorted(unknown)} in the layout (fields: {[name for name, _, _ in fields]})")
     word = 0
     for name, offset, width in fields:
         value = int(values.get(name, 0))

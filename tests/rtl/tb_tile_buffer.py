@@ -39,8 +39,8 @@ def expected_tiles(x, m, pn, P):
 def decode(p, word):
     f = unpack_fields(p["tile_fields"], word)
     n = p["m"] + 2
-    tile = tuple(int(v) for v in unpack(f["tile"], p["data_width"], n * n * p["pn"]))
-    return tile, f["cg"], f["first"], f["last"], f["end"]
+    tile = tuple(int(v) for v in unpack(f["d"], p["data_width"], n * n * p["pn"]))
+    return tile, f["flags.cg"], f["flags.first"], f["flags.last"], f["flags.end"]
 
 
 async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked_rows=None):

@@ -45,7 +45,7 @@ def load_words(p, groups):
     for grp in groups:
         n = len(grp["wgt"])
         for t in range(n):
-            words.append(pack_fields(p["load_fields"], dict(word=pack(grp["wgt"][t].reshape(-1), p["data_width"]),
+            words.append(pack_fields(p["load_fields"], dict(data=pack(grp["wgt"][t].reshape(-1), p["data_width"]),
                                                             last=int(t == n - 1))))
     return words
 

@@ -27,6 +27,7 @@ from rtl.pe.winograd_output_transform import WinogradOutputTransform
 from rtl.winograd_math import WinogradNumerics
 from sim.toolchain import PARAMS_ENV
 from sim.toolchain import build, run_cocotb
+from rtl.pe.passthrough import flags_width as width_of_flags
 from rtl.verilog import to_verilog
 
 
@@ -60,10 +61,10 @@ class WinogradHarness(wiring.Component):
         ft_width = WinogradNumerics(m, data_width).filter_width
         self.carry2 = data.StructLayout({"u": filter_bank_layout(pm, pn, n, signed(ft_width)), "first": 1, "last": 1})
         self.stages = {
-            "ft": WinogradFilterTransform(m, pm, pn, data_width, flags_width=self.carry1.size),
-            "it": WinogradInputTransform(m, pn, data_width, flags_width=self.carry2.size),
-            "ew": EwmmArray(m, pm, pn, data_width, max_channels, flags_width=flags_width),
-            "ot": WinogradOutputTransform(m, pm, data_width, max_channels, flags_width=flags_width),
+            "ft": WinogradFilterTransform(m, pm, pn, data_width, flags=self.carry1.size),
+            "it": WinogradInputTransform(m, pn, data_width, flags=self.carry2.size),
+            "ew": EwmmArray(m, pm, pn, data_width, max_channels, flags=flags_width),
+            "ot": WinogradOutputTransform(m, pm, data_width, max_channels, flags=flags_width),
         }
         ports = {"chain": In(1)}
         for name, stage in self.stages.items():
@@ -78,7 +79,8 @@ class WinogradHarness(wiring.Component):
         return {
             "m": ew.m, "n": ew.n, "pm": ew.pm, "pn": ew.pn, "data_width": ew.data_width,
             "max_channels": ew.max_channels,
-            "it_flags_width": it.flags_width, "ft_flags_width": ft.flags_width, "flags_width": ew.flags_width,
+            "it_flags_width": width_of_flags(it.flags_shape), "ft_flags_width": width_of_flags(ft.flags_shape),
+            "flags_width": width_of_flags(ew.flags_shape),
             "it_out_width": it.out_width, "ft_out_width": ft.out_width,
             "ew_v_width": ew.v_width, "ew_u_width": ew.u_width, "ew_acc_width": ew.acc_width,
             "ot_in_width": ot.in_width, "ot_out_width": ot.out_width,

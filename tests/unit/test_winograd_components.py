@@ -11,7 +11,7 @@ from rtl.winograd_math import WinogradNumerics
 
 
 def test_f43_int8_stage_widths():
-    it = WinogradInputTransform(4, pn=8, flags_width=3)
+    it = WinogradInputTransform(4, pn=8, flags=3)
     ft = WinogradFilterTransform(4, pm=8, pn=8)
     ew = EwmmArray(4, pm=8, pn=8, max_channels=512)
     ot = WinogradOutputTransform(4, pm=8, max_channels=512)
@@ -63,5 +63,5 @@ def test_bad_parameters_are_refused():
         EwmmArray(4, 0, 1)
     with pytest.raises(ValueError, match="max_channels"):
         EwmmArray(4, 1, 8, max_channels=4)
-    with pytest.raises(ValueError, match="flags_width"):
-        WinogradInputTransform(4, flags_width=-1)
+    with pytest.raises(ValueError, match="flags must be a width"):
+        WinogradInputTransform(4, flags=-1)
