@@ -41,51 +41,46 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import warnings  # noqa: E402
+
 import numpy as np  # noqa: E402
+from amaranth.hdl import UnusedElaboratable  # noqa: E402
+
+from drivers import simulated  # noqa: E402
+from dse.networks import get_network  # noqa: E402
+from dse.resource_model import estimate_resources  # noqa: E402
+from dse.synth import synth_counts  # noqa: E402
+from rtl.config import AcceleratorConfig  # noqa: E402
+from rtl.descriptor import Descriptor  # noqa: E402
+from rtl.pe.requantiser import Requantiser  # noqa: E402
+from rtl.verilog import to_verilog  # noqa: E402
 
 from bench_vgg_conv3_1 import (DesignUnavailable, config_label, ensure_design, full_layer_descriptors,  # noqa: E402
                                predicted_cycles, simulate_conv)
 
 LU_LIANG = (4.9, 5.8)
-LIMITS = {"direct": 2.0, 2: 2 * 9 * 4 / 16, 4: 2 * 9 * 16 / 36, 6: 2 * 9 * 36 / 64}
 
 
 def limit_for(config) -> float:
-    """Ops per PE-array DSP per cycle at full occupancy, one DSP per multiply (spec section 7)."""
-    return LIMITS["direct"] if config.engine == "direct" else LIMITS[config.m]
+    """Ops per PE-array multiplier per cycle at full occupancy (one DSP per multiply; spec
+    section 7): 2 for the direct engine, 2*9*m^2/n^2 for Winograd F(m,3)."""
+    engine = config.engine_description
+    return engine.peak_ops_per_cycle(config) / sum(mul.count for mul in engine.multipliers(config))
 
 
 def compute_dsps(config, synth: bool = True) -> dict:
     """DSPs of the PE array and of the requantiser: Yosys counts (``synth``) or the resource model."""
-    from dse.resource_model import estimate_resources
-
     model = {c.name: c.dsp for c in estimate_resources(config).components}
-    pe_name = "mac_array" if config.engine == "direct" else "ewmm_array"
+    pe_name = config.engine_description.multipliers(config)[0].component
     out = {"model_pe": model.get(pe_name, 0), "model_requantiser": model.get("requantiser", 0)}
     if not synth:
         out.update(pe=out["model_pe"], requantiser=out["model_requantiser"], source="DSE resource model")
         return out
-    import warnings
-
-    from amaranth.hdl import UnusedElaboratable
-
-    from dse.synth import synth_counts
-    from rtl.pe.requantiser import Requantiser
-
     # The datapath is built only to take its PE array (and accumulator width); it is never elaborated.
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
-    from rtl.verilog import to_verilog
-
-    if config.engine == "direct":
-        from rtl.engine.direct import DirectDatapath
-
-        dp = DirectDatapath(config)
-        pe, pe_label = dp.mac, f"MacArray({config.pm}, {config.pn}, {config.data_width})"
-    else:
-        from rtl.engine.winograd import WinogradDatapath
-
-        dp = WinogradDatapath(config)
-        pe, pe_label = dp.ewmm, f"EwmmArray(m={config.m}, pm={config.pm}, pn={config.pn})"
+    dp = config.engine_description.datapath(config)
+    pe = dp.pe
+    pe_label = f"{type(pe).__name__}(m={config.m}, pm={config.pm}, pn={config.pn}, {config.data_width}-bit)"
     rq = Requantiser(config.pm, dp.acc_width, lanes=config.requant_lanes)
     counts = {}
     for key, comp, top in (("pe", pe, "pe_array"), ("requantiser", rq, "requantiser")):
@@ -100,12 +95,9 @@ def compute_dsps(config, synth: bool = True) -> dict:
 
 
 def ideal_cycles(config, shape) -> int:
-    c, m, h, w, k, s, p = shape
-    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    mg, cg = math.ceil(m / config.pm), math.ceil(c / config.pn)
-    if config.engine == "winograd":
-        return mg * cg * math.ceil(ho / config.m) * math.ceil(wo / config.m)
-    return mg * cg * ho * wo * k * k
+    """Cycles of the engine's schedule at one beat per cycle: every group's pass."""
+    d = Descriptor(*shape)
+    return math.ceil(d.out_channels / config.pm) * config.engine_description.pass_cycles(d, config).compute
 
 
 def main(argv=None) -> int:
@@ -125,10 +117,6 @@ def main(argv=None) -> int:
         print(f"ops per DSP, {args.engine} engine: no design to simulate: {exc}", file=sys.stderr)
         print(f"| engine | result |\n| --- | --- |\n| {args.engine} | not simulated: {exc} |")
         return 3
-    from drivers import simulated
-    from dse.networks import get_network
-    from rtl.config import AcceleratorConfig
-
     config = AcceleratorConfig.from_dict(design["config"])
     layers = get_network("vgg16").conv_layers
     if args.layers != "all":

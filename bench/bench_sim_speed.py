@@ -27,6 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
+from drivers import simulated  # noqa: E402
+from dse.boards import board_names  # noqa: E402
+
 from bench_vgg_conv3_1 import DesignUnavailable, config_label, ensure_design, simulate_conv  # noqa: E402
 
 DEFAULT_DESIGNS = "build/digits-cnn-pynq-z2,build/vgg16-pynq-z2"
@@ -34,8 +37,6 @@ DEFAULT_DESIGNS = "build/digits-cnn-pynq-z2,build/vgg16-pynq-z2"
 
 def _network_board(folder: Path) -> tuple[str, str]:
     """``<network>-<board>`` folder names: the board is the known board name at the end."""
-    from dse.boards import board_names
-
     for board in sorted(board_names(), key=len, reverse=True):
         if folder.name.endswith("-" + board):
             return folder.name[: -len(board) - 1], board
@@ -49,8 +50,6 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    from drivers import simulated
-
     results = []
     rng = np.random.default_rng(args.seed)
     for name in args.designs.split(","):

@@ -32,11 +32,28 @@ sys.path.insert(0, str(ROOT))
 from dse.resource_model import (COEFFICIENTS_PATH, FEATURES, component_params,  # noqa: E402
                                 estimate_resources, feature_vector, memories)
 from dse.synth import SynthError, synth_counts  # noqa: E402
+from rtl.axi.control_slave import ControlSlave  # noqa: E402
+from rtl.axi.read_master import AXI4ReadMaster  # noqa: E402
+from rtl.axi.write_master import AXI4WriteMaster  # noqa: E402
+from rtl.buffers.line_buffer import DirectLineBuffer  # noqa: E402
+from rtl.buffers.output_buffer import OutputBuffer  # noqa: E402
+from rtl.buffers.tile_buffer import WinogradTileBuffer  # noqa: E402
+from rtl.buffers.weight_buffer import WeightBuffer  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402
+from rtl.engine import engine_named  # noqa: E402
+from rtl.control.layer_check import LayerCheck  # noqa: E402
+from rtl.pe.ewmm_array import EwmmArray  # noqa: E402
+from rtl.pe.mac_array import MacArray  # noqa: E402
+from rtl.pe.requantiser import Requantiser  # noqa: E402
+from rtl.pe.winograd_filter_transform import WinogradFilterTransform  # noqa: E402
+from rtl.pe.winograd_input_transform import WinogradInputTransform  # noqa: E402
+from rtl.pe.winograd_output_transform import WinogradOutputTransform  # noqa: E402
+from rtl.registers import control_register_map  # noqa: E402
+from rtl.top import ConvAccelerator  # noqa: E402
 from sim.toolchain import cache_root  # noqa: E402
 from rtl.verilog import to_verilog  # noqa: E402
 
-# ----- priors for modules that do not exist yet ------------------------------------------------
+# ----- priors for components Yosys cannot synthesise -------------------------------------------
 #: Coefficients per feature of FEATURES[name] (LUT, FF) and why. One adder bit costs about one
 #: LUT (carry chain) and one register bit one FF; shift-add constants are adders.
 PRIORS = {
@@ -63,7 +80,7 @@ def _cfg(pm, pn, dw=8, axi=64, lanes=1, engine="direct", m=0, max_channels=512, 
     pn = pn
     return AcceleratorConfig(engine=engine, m=m, pm=pm, pn=pn, data_width=dw, axi_data_width=axi,
                              max_width=max_width, max_height=max_width, max_channels=max_channels,
-                             max_kernel=kernel, max_stride=2 if engine == "direct" else 1, clock_mhz=150,
+                             max_kernel=kernel, max_stride=2 if engine_named(engine).stride is None else 1, clock_mhz=150,
                              requant_lanes=lanes, max_row_words=min(max(1, max_width * max_channels // 2 // pn), max_width * cg),
                              max_weight_taps=cg * kernel ** 2)
 
@@ -85,65 +102,51 @@ WINO_SAMPLES = [_cfg(1, 1, 8, 64, 1, "winograd", m) for m in (2, 4, 6)] + [
 
 
 def _builders():
-    """component name -> function(config) building the module (ImportError when it does not exist)."""
+    """component name -> (function(config) building the module, sample configurations)."""
 
     def mac(c):
-        from rtl.pe.mac_array import MacArray
         return MacArray(c.pm, c.pn, c.data_width, max_terms=c.max_terms)
 
     def rq(c):
-        from rtl.pe.requantiser import Requantiser
         return Requantiser(c.pm, c.acc_width, lanes=c.requant_lanes)
 
     def lb(c):
-        from rtl.buffers.line_buffer import DirectLineBuffer
         return DirectLineBuffer(c.pn, c.data_width, c.max_width, c.max_channel_groups, c.max_kernel,
                                 c.max_stride, row_words=c.row_words)
 
     def wb(c):
-        from rtl.buffers.weight_buffer import WeightBuffer
         return WeightBuffer(c.pm, c.pn, c.data_width, c.weight_depth)
 
     def axr(c):
-        from rtl.axi.read_master import AXI4ReadMaster
         return AXI4ReadMaster(data_width=c.axi_data_width, addr_width=c.axi_addr_width, max_outstanding=c.outstanding_reads)
 
     def axw(c):
-        from rtl.axi.write_master import AXI4WriteMaster
         return AXI4WriteMaster(data_width=c.axi_data_width, addr_width=c.axi_addr_width)
 
     def ctl(c):
-        from rtl.axi.control_slave import ControlSlave
-        from rtl.registers import control_register_map
         return ControlSlave(control_register_map(c))
 
     def chk(c):
-        from rtl.control.layer_check import LayerCheck
         return LayerCheck(c)
 
     def win(c):
-        from rtl.pe.winograd_input_transform import WinogradInputTransform
         return WinogradInputTransform(c.m, c.pn, c.data_width)
 
     def wfl(c):
-        from rtl.pe.winograd_filter_transform import WinogradFilterTransform
         return WinogradFilterTransform(c.m, c.pm, c.pn, c.data_width)
 
     def ewmm(c):
-        from rtl.pe.ewmm_array import EwmmArray
         return EwmmArray(c.m, c.pm, c.pn, c.data_width, c.max_channel_groups * c.pn)
 
     def wout(c):
-        from rtl.pe.winograd_output_transform import WinogradOutputTransform
         return WinogradOutputTransform(c.m, c.pm, c.data_width, c.max_channel_groups * c.pn)
 
     def tile(c):
-        from rtl.buffers.tile_buffer import WinogradTileBuffer  # noqa: F401  (not written yet)
-        raise ImportError("rtl.buffers.tile_buffer: constructor not wired into the calibration yet")
+        return WinogradTileBuffer(c.m, c.pn, c.data_width, c.max_width, c.max_channel_groups, c.row_words,
+                                  max_height=c.max_height)
 
     def outbuf(c):
-        from rtl.buffers.output_buffer import OutputBuffer  # noqa: F401
-        raise ImportError("rtl.buffers.output_buffer: constructor not wired into the calibration yet")
+        return OutputBuffer(c.m, c.pm, c.engine_description.datapath(c).acc_width, c.max_width, max_height=c.max_height)
 
     return {
         "mac_array": (mac, DIRECT_SAMPLES), "requantiser": (rq, DIRECT_SAMPLES),
@@ -215,7 +218,7 @@ def main(argv=None) -> int:
                                "BRAM36": counts["BRAM36"], "LUTRAM": counts["LUTRAM"], "seconds": round(time.time() - t0, 1)})
                 print(f"{name:28s} {checks[-1]['config']} LUT {counts['LUT']:6d} FF {counts['FF']:6d} "
                       f"DSP {counts['DSP']:4d} BRAM36 {counts['BRAM36']:5.1f}", flush=True)
-        except (ImportError, SynthError) as exc:
+        except SynthError as exc:
             lc, fc, why = PRIORS[name]
             exc = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             out["components"][name] = {"features": list(names), "LUT": lc, "FF": fc, "calibrated": False,
@@ -247,33 +250,27 @@ def main(argv=None) -> int:
     # Whole accelerator: fit the glue on the residual, then report the complete model's error.
     tops = []
     if not (args.quick or args.no_top):
-        try:
-            from rtl.top import ConvAccelerator
-        except ImportError as exc:
-            print(f"top: unavailable ({exc})")
-            ConvAccelerator = None
-        if ConvAccelerator is not None:
-            out["components"]["top_glue"] = {"features": list(FEATURES["top_glue"][0]), "LUT": [0.0, 0.0, 0.0],
-                                             "FF": [0.0, 0.0, 0.0], "calibrated": True}
-            rows, rl, rf = [], [], []
-            for cfg in TOP_SAMPLES:
-                t0 = time.time()
-                try:
-                    counts = cached_synth(to_verilog(ConvAccelerator(cfg), cfg.name), cfg.name, args.family)
-                except SynthError as exc:
-                    print(f"top {cfg.name}: Yosys failed ({str(exc).strip() or 'no message'})", flush=True)
-                    out["checks"].setdefault("top_failures", []).append({"config": cfg.to_dict(), "error": str(exc).strip()})
-                    continue
-                est = estimate_resources(cfg, args.family, out)
-                rows.append(feature_vector("top_glue", component_params(cfg)["top_glue"]))
-                rl.append(counts["LUT"] - est.totals["LUT"])
-                rf.append(counts["FF"] - est.totals["FF"])
-                tops.append((cfg, counts, round(time.time() - t0, 1)))
-                print(f"top {cfg.name}: LUT {counts['LUT']} FF {counts['FF']} DSP {counts['DSP']} BRAM36 {counts['BRAM36']}", flush=True)
-            if not rows:
-                del out["components"]["top_glue"]
-                rows = None
-        if ConvAccelerator is not None and rows:
+        out["components"]["top_glue"] = {"features": list(FEATURES["top_glue"][0]), "LUT": [0.0, 0.0, 0.0],
+                                         "FF": [0.0, 0.0, 0.0], "calibrated": True}
+        rows, rl, rf = [], [], []
+        for cfg in TOP_SAMPLES:
+            t0 = time.time()
+            try:
+                counts = cached_synth(to_verilog(ConvAccelerator(cfg), cfg.name), cfg.name, args.family)
+            except SynthError as exc:
+                print(f"top {cfg.name}: Yosys failed ({str(exc).strip() or 'no message'})", flush=True)
+                out["checks"].setdefault("top_failures", []).append({"config": cfg.to_dict(), "error": str(exc).strip()})
+                continue
+            est = estimate_resources(cfg, args.family, out)
+            rows.append(feature_vector("top_glue", component_params(cfg)["top_glue"]))
+            rl.append(counts["LUT"] - est.totals["LUT"])
+            rf.append(counts["FF"] - est.totals["FF"])
+            tops.append((cfg, counts, round(time.time() - t0, 1)))
+            print(f"top {cfg.name}: LUT {counts['LUT']} FF {counts['FF']} DSP {counts['DSP']} BRAM36 {counts['BRAM36']}", flush=True)
+        if not rows:
+            del out["components"]["top_glue"]
+            rows = None
+        if rows:
             x = np.array(rows)
             # Three samples, three features: pin the pm*pn*dw slope at 0 (the components carry it).
             k = min(2, len(rows))

@@ -30,6 +30,18 @@ from pathlib import Path
 from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from dse.synth import synth_counts  # noqa: E402
+from rtl.axi.control_slave import ControlSlave  # noqa: E402
+from rtl.axi.read_master import AXI4ReadMaster  # noqa: E402
+from rtl.axi.write_master import AXI4WriteMaster  # noqa: E402
+from rtl.config import AcceleratorConfig  # noqa: E402
+from rtl.pe.mac_array import MacArray  # noqa: E402
+from rtl.pe.requantiser import Requantiser  # noqa: E402
+from rtl.registers import control_register_map  # noqa: E402
+from rtl.verilog import to_verilog  # noqa: E402
+
 RESULTS = ROOT / "docs" / "results.md"
 MARKER = re.compile(r"^<!-- section: ([\w.-]+) -->$")
 
@@ -238,16 +250,6 @@ Detailed tables: [results-axi.md](results-axi.md) (AXI masters), [dse.md](dse.md
 
 def resources_table() -> str:
     """Yosys counts of the modules listed in the original resources table."""
-    from dse.synth import synth_counts
-    from rtl.axi.control_slave import ControlSlave
-    from rtl.axi.read_master import AXI4ReadMaster
-    from rtl.axi.write_master import AXI4WriteMaster
-    from rtl.config import AcceleratorConfig
-    from rtl.pe.mac_array import MacArray
-    from rtl.pe.requantiser import Requantiser
-    from rtl.registers import control_register_map
-    from rtl.verilog import to_verilog
-
     modules = [
         ("`MacArray(2, 2, 8)`", lambda: MacArray(2, 2, 8, max_terms=9 * 512)),
         ("`MacArray(4, 8, 8)`", lambda: MacArray(4, 8, 8, max_terms=9 * 512)),

@@ -2,7 +2,8 @@
 
 Each :class:`Board` gives the programmable-logic resources of its part, the clock the DSE builds
 for, the DDR the accelerator reaches through the PS's high-performance AXI ports, the width of
-those ports, and the processor that runs the layers the accelerator cannot.
+those ports, the processing system the block design instantiates and the Vivado board files that
+preset it, and the processor that runs the layers the accelerator cannot.
 
 Units: ``ddr_gbps`` is the *peak* DDR bandwidth in GB/s (1e9 bytes/s) = bus width x transfer
 rate; the performance model applies ``dse.perf_model.CONSTANTS.ddr_efficiency`` to it. ``bram36``
@@ -45,6 +46,12 @@ class Board:
     #: Estimated int8 conv throughput of the PS CPU (GOP/s) for layers run in software.
     cpu_gops: float
     vendor_name: str = ""
+    #: Processing system of the part: ``zynq7`` (Zynq-7000, processing_system7), ``zynqmp``
+    #: (Zynq UltraScale+, zynq_ultra_ps_e) or "" (no PS: no block design can be built).
+    ps: str = ""
+    #: Name of the board in Vivado's board-part VLNV (``vendor:<name>:part0:ver``); "" when no
+    #: board files are published (the PS then gets only what the design needs).
+    board_file: str = ""
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -79,23 +86,39 @@ class Board:
 #           which generated RTL should not assume).
 #   CPU GOP/s: cores x GHz x 16 int8 ops/cycle (NEON) x ~20% (a numpy/NEON GEMM with im2col on
 #           a small cache): an estimate, not a measurement.
+#   Board files: TUL and Digilent publish the PYNQ boards', Avnet the Ultra96's, AMD ships the
+#           rest with Vivado.
 BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
-        Board("pynq-z1", "xc7z020clg400-1", "xc7", 53200, 106400, 140, 0, 220, "DSP48E1",
-              150.0, 2 * 1.066, 64, "2x Cortex-A9 @ 650 MHz", 4.0, "Digilent PYNQ-Z1"),
-        Board("pynq-z2", "xc7z020clg400-1", "xc7", 53200, 106400, 140, 0, 220, "DSP48E1",
-              150.0, 2 * 1.050, 64, "2x Cortex-A9 @ 650 MHz", 4.0, "TUL PYNQ-Z2"),
-        Board("ultra96-v2", "xczu3eg-sbva484-1-i", "xcup", 70560, 141120, 216, 0, 360, "DSP48E2",
-              200.0, 4 * 2.133, 128, "4x Cortex-A53 @ 1.5 GHz", 19.0, "Avnet Ultra96-V2"),
-        Board("kv260", "xck26-sfvc784-2lv-c", "xcup", 117120, 234240, 144, 64, 1248, "DSP48E2",
-              200.0, 8 * 2.400, 128, "4x Cortex-A53 @ 1.333 GHz", 17.0, "AMD Kria KV260"),
-        Board("zcu104", "xczu7ev-ffvc1156-2-e", "xcup", 230400, 460800, 312, 96, 1728, "DSP48E2",
-              200.0, 8 * 2.666, 128, "4x Cortex-A53 @ 1.2 GHz", 15.0, "AMD ZCU104"),
-        Board("zcu102", "xczu9eg-ffvb1156-2-e", "xcup", 274080, 548160, 912, 0, 2520, "DSP48E2",
-              200.0, 8 * 2.133, 128, "4x Cortex-A53 @ 1.2 GHz", 15.0, "AMD ZCU102"),
-        Board("zc706", "xc7z045ffg900-2", "xc7", 218600, 437200, 545, 0, 900, "DSP48E1",
-              166.0, 4 * 1.066, 64, "2x Cortex-A9 @ 800 MHz", 5.0, "AMD ZC706"),
+        Board(name="pynq-z1", part="xc7z020clg400-1", family="xc7", lut=53200, ff=106400, bram36=140, uram=0,
+              dsp=220, dsp_type="DSP48E1", clock_mhz=150.0, ddr_gbps=2 * 1.066, hp_port_bits=64,
+              cpu="2x Cortex-A9 @ 650 MHz", cpu_gops=4.0, vendor_name="Digilent PYNQ-Z1", ps="zynq7",
+              board_file="pynq-z1"),
+        Board(name="pynq-z2", part="xc7z020clg400-1", family="xc7", lut=53200, ff=106400, bram36=140, uram=0,
+              dsp=220, dsp_type="DSP48E1", clock_mhz=150.0, ddr_gbps=2 * 1.050, hp_port_bits=64,
+              cpu="2x Cortex-A9 @ 650 MHz", cpu_gops=4.0, vendor_name="TUL PYNQ-Z2", ps="zynq7",
+              board_file="pynq-z2"),
+        Board(name="ultra96-v2", part="xczu3eg-sbva484-1-i", family="xcup", lut=70560, ff=141120, bram36=216,
+              uram=0, dsp=360, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=4 * 2.133, hp_port_bits=128,
+              cpu="4x Cortex-A53 @ 1.5 GHz", cpu_gops=19.0, vendor_name="Avnet Ultra96-V2", ps="zynqmp",
+              board_file="ultra96v2"),
+        Board(name="kv260", part="xck26-sfvc784-2lv-c", family="xcup", lut=117120, ff=234240, bram36=144, uram=64,
+              dsp=1248, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=8 * 2.400, hp_port_bits=128,
+              cpu="4x Cortex-A53 @ 1.333 GHz", cpu_gops=17.0, vendor_name="AMD Kria KV260", ps="zynqmp",
+              board_file="kv260_som"),
+        Board(name="zcu104", part="xczu7ev-ffvc1156-2-e", family="xcup", lut=230400, ff=460800, bram36=312,
+              uram=96, dsp=1728, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=8 * 2.666, hp_port_bits=128,
+              cpu="4x Cortex-A53 @ 1.2 GHz", cpu_gops=15.0, vendor_name="AMD ZCU104", ps="zynqmp",
+              board_file="zcu104"),
+        Board(name="zcu102", part="xczu9eg-ffvb1156-2-e", family="xcup", lut=274080, ff=548160, bram36=912,
+              uram=0, dsp=2520, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=8 * 2.133, hp_port_bits=128,
+              cpu="4x Cortex-A53 @ 1.2 GHz", cpu_gops=15.0, vendor_name="AMD ZCU102", ps="zynqmp",
+              board_file="zcu102"),
+        Board(name="zc706", part="xc7z045ffg900-2", family="xc7", lut=218600, ff=437200, bram36=545, uram=0,
+              dsp=900, dsp_type="DSP48E1", clock_mhz=166.0, ddr_gbps=4 * 1.066, hp_port_bits=64,
+              cpu="2x Cortex-A9 @ 800 MHz", cpu_gops=5.0, vendor_name="AMD ZC706", ps="zynq7",
+              board_file="zc706"),
     )
 }
 

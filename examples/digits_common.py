@@ -23,6 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
+from drivers import float_forward, quantize_network, run_network
+from dse.networks import get_network
+
 __all__ = ["NETWORK", "MODEL_PATH", "SPLIT_SEED", "TEST_SIZE", "CALIBRATION_SIZE", "load_split", "load_weights",
            "design_name", "run_demo", "save_weights", "quantized_model", "float_predictions", "Evaluation", "evaluate", "accuracy"]
 
@@ -41,6 +44,7 @@ WEIGHT_LAYERS = ("conv1", "conv2", "fc")
 def load_split() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(x_train, y_train, x_test, y_test)``: float64 images ``[N, 1, 8, 8]`` in ``[0, 1]`` and
     int64 labels, split by a fixed seeded permutation (module docstring)."""
+    # scikit-learn (the dev extra) is needed only where the data set is loaded, not on the board.
     from sklearn.datasets import load_digits
 
     digits = load_digits()
@@ -76,17 +80,11 @@ def load_weights(path: Path = MODEL_PATH) -> tuple[dict, dict]:
 
 def quantized_model(weights: dict, x_train: np.ndarray, calibration_size: int = CALIBRATION_SIZE):
     """The int8 network: ``drivers.quantize_network`` calibrated on the first training images."""
-    from drivers import quantize_network
-    from dse.networks import get_network
-
     return quantize_network(get_network(NETWORK), x_train[:calibration_size], weights)
 
 
 def float_predictions(weights: dict, images: np.ndarray) -> np.ndarray:
     """Classes predicted by the float64 reference forward pass (``drivers.float_forward``)."""
-    from drivers import float_forward
-    from dse.networks import get_network
-
     net = get_network(NETWORK)
     return np.array([int(np.argmax(float_forward(net, x, weights))) for x in images], dtype=np.int64)
 
@@ -121,7 +119,6 @@ class Evaluation:
 def evaluate(qnet, images: np.ndarray, accel=None, plan=None, progress=None) -> Evaluation:
     """Run ``qnet`` on every image (numpy only when ``accel`` is None, else conv/fc layers on the
     accelerator as ``plan`` places them); ``progress(i, n)`` is called after each image."""
-    from drivers import run_network
 
     outputs, tables, acc_s, acc_c, wall = [], [], [], [], []
     for i, x in enumerate(images):

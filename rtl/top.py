@@ -11,7 +11,6 @@ from .axi.read_master import AXI4ReadMaster
 from .axi.signature import AXI4LiteSignature, AXI4Signature, connect_flat, flat_members
 from .axi.write_master import AXI4WriteMaster
 from .config import AcceleratorConfig
-from .control.layer_check import LayerCheck
 from .control.layer_sequencer import LayerSequencer
 from .control.pass_sequencer import PassSequencer
 from .control.quant_gatherer import QuantGatherer
@@ -82,13 +81,12 @@ class ConvAccelerator(wiring.Component):
         m.d.comb += self.interrupt.eq(ctrl.interrupt)
 
         # ----- control ------------------------------------------------------------------
-        m.submodules.seq = seq = LayerSequencer()
-        m.submodules.check = check = LayerCheck(cfg)
+        m.submodules.seq = seq = LayerSequencer(cfg)
         m.submodules.reads = reads = ReadIssuer(cfg)
         m.submodules.writes = writes = WriteIssuer(cfg)
         m.submodules.passes = passes = PassSequencer()
         m.submodules.counters = counters = RunCounters()
-        layer, plan = seq.layer, check.plan
+        layer, plan = seq.run.layer, seq.run.plan
         m.d.comb += [
             seq.ap_start.eq(ctrl.ap_start),
             ctrl.ap_idle.eq(seq.ap_idle), ctrl.ap_done.eq(seq.ap_done), ctrl.ap_ready.eq(seq.ap_ready),
@@ -101,15 +99,11 @@ class ConvAccelerator(wiring.Component):
             seq.desc.weight_addr.eq((ctrl.weight_addr_hi << 32) | ctrl.weight_addr_lo),
             seq.desc.out_addr.eq((ctrl.out_addr_hi << 32) | ctrl.out_addr_lo),
             seq.desc.quant_addr.eq((ctrl.quant_addr_hi << 32) | ctrl.quant_addr_lo),
-            check.desc.eq(layer),
-            check.start.eq(seq.check_start), seq.check_done.eq(check.done), seq.check_error.eq(check.error),
             rd.clear_error.eq(seq.clear), wr.clear_error.eq(seq.clear),
             seq.complete.eq((writes.groups_done == plan.mg) & rd.idle & wr.idle),
             seq.read_error.eq(rd.error), seq.write_error.eq(writes.error | wr.error),
         ]
-        for unit in (reads, writes):
-            m.d.comb += [unit.launch.eq(seq.launch), unit.running.eq(seq.running), unit.layer.eq(layer),
-                         unit.plan.eq(plan)]
+        wiring.connect(m, seq.run, reads.run, writes.run, passes.run)
         wiring.connect(m, reads.cmd, rd.cmd)
         wiring.connect(m, writes.cmd, wr.cmd)
         wiring.connect(m, wr.done, writes.done)
@@ -149,13 +143,12 @@ class ConvAccelerator(wiring.Component):
             rq.pixels.eq(plan.out_pixels),
             rq.relu.eq(layer.relu),
             rq.clear.eq(seq.clear),
-            passes.launch.eq(seq.launch), passes.running.eq(seq.running), passes.groups.eq(plan.mg),
             passes.busy.eq(dp.busy), passes.pass_end.eq(dp.pass_end), dp.start.eq(passes.start),
         ]
 
         # ----- counters of the last run -------------------------------------------------
         m.d.comb += [
-            counters.clear.eq(seq.clear), counters.busy.eq(seq.busy), counters.running.eq(seq.running),
+            counters.clear.eq(seq.clear), counters.busy.eq(seq.busy), counters.running.eq(seq.run.running),
             counters.starved.eq(dp.starved), counters.write_stall.eq(wr.data.valid & ~wr.data.ready),
             counters.active.eq(dp.active),
             counters.read_issued.eq(rd.cmd.valid & rd.cmd.ready), counters.read_length.eq(rd.cmd.payload.length),

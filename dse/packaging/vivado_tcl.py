@@ -16,11 +16,10 @@ Block design (one clock domain at ``config.clock_mhz``)::
 
 Decisions:
 
-* The PS is found from the part: ``xc7z*`` is Zynq-7000 (``processing_system7``: ``M_AXI_GP0``,
-  ``S_AXI_HP0``, ``FCLK_CLK0``, ``IRQ_F2P``), ``xczu*``/``xck2*`` is Zynq UltraScale+
-  (``zynq_ultra_ps_e``: ``M_AXI_HPM0_FPD``, ``S_AXI_HP0_FPD``, ``pl_clk0``, ``pl_ps_irq0``).
-  The board table has no PS field, so this derivation lives here; a board with another part
-  is refused with :class:`~dse.packaging.interfaces.PackagingError`.
+* The PS is the board table's ``ps``: ``zynq7`` is Zynq-7000 (``processing_system7``:
+  ``M_AXI_GP0``, ``S_AXI_HP0``, ``FCLK_CLK0``, ``IRQ_F2P``), ``zynqmp`` is Zynq UltraScale+
+  (``zynq_ultra_ps_e``: ``M_AXI_HPM0_FPD``, ``S_AXI_HP0_FPD``, ``pl_clk0``, ``pl_ps_irq0``);
+  a board without one is refused with :class:`~dse.packaging.interfaces.PackagingError`.
 * Every Xilinx IP is looked up by name in the running Vivado's catalog (``get_ipdefs``, newest
   version), never by a hard-coded version.
 * Board presets: when the board's files are installed (``get_board_parts``) the project gets
@@ -54,7 +53,6 @@ __all__ = [
     "PsProfile",
     "PS_PROFILES",
     "IP_CELL",
-    "BOARD_FILE_NAMES",
     "ps_profile",
     "hp_width",
     "render_build_tcl",
@@ -65,26 +63,12 @@ __all__ = [
 #: Block-design instance name of the accelerator (the driver's docs use ``ol.conv_accelerator_0``).
 IP_CELL = f"{ip_identity.NAME}_0"
 
-#: Board name -> the board-file name in Vivado's board-part VLNV (``vendor:<name>:part0:ver``):
-#: TUL and Digilent publish the PYNQ boards', Avnet the Ultra96's, AMD ships the rest with Vivado.
-#: The board table (dse/boards.py) has no such field; a board missing here builds with the
-#: minimal PS configuration.
-BOARD_FILE_NAMES = {
-    "pynq-z1": "pynq-z1",
-    "pynq-z2": "pynq-z2",
-    "ultra96-v2": "ultra96v2",
-    "kv260": "kv260_som",
-    "zcu104": "zcu104",
-    "zcu102": "zcu102",
-    "zc706": "zc706",
-}
-
-
 @dataclass(frozen=True)
 class PsProfile:
     """How build.tcl instantiates and wires one processing-system family."""
 
     family: str
+    title: str
     ip_name: str
     cell: str
     automation_rule: str
@@ -127,12 +111,12 @@ class PsProfile:
 
 PS_PROFILES = {
     "zynq7": PsProfile(
-        family="zynq7", ip_name="processing_system7", cell="ps", automation_rule="xilinx.com:bd_rule:processing_system7",
+        family="zynq7", title="Zynq-7000", ip_name="processing_system7", cell="ps", automation_rule="xilinx.com:bd_rule:processing_system7",
         clock_pin="FCLK_CLK0", reset_pin="FCLK_RESET0_N", irq_pin="IRQ_F2P",
         gp_master="M_AXI_GP0", hp_slave="S_AXI_HP0", bus_clock_pins=("M_AXI_GP0_ACLK", "S_AXI_HP0_ACLK"),
         hp_widths=(32, 64)),
     "zynqmp": PsProfile(
-        family="zynqmp", ip_name="zynq_ultra_ps_e", cell="ps", automation_rule="xilinx.com:bd_rule:zynq_ultra_ps_e",
+        family="zynqmp", title="Zynq UltraScale+", ip_name="zynq_ultra_ps_e", cell="ps", automation_rule="xilinx.com:bd_rule:zynq_ultra_ps_e",
         clock_pin="pl_clk0", reset_pin="pl_resetn0", irq_pin="pl_ps_irq0",
         gp_master="M_AXI_HPM0_FPD", hp_slave="S_AXI_HP0_FPD", bus_clock_pins=("maxihpm0_fpd_aclk", "saxihp0_fpd_aclk"),
         hp_widths=(32, 64, 128)),
@@ -140,14 +124,11 @@ PS_PROFILES = {
 
 
 def ps_profile(board: Board) -> PsProfile:
-    """The processing system of ``board``, from its part number."""
-    part = board.part.lower()
-    if part.startswith("xc7z"):
-        return PS_PROFILES["zynq7"]
-    if part.startswith(("xczu", "xck26", "xck24")):
-        return PS_PROFILES["zynqmp"]
-    raise PackagingError(f"board {board.name} ({board.part}) has no Zynq processing system: "
-                         "build.tcl supports Zynq-7000 and Zynq UltraScale+ boards")
+    """The processing system of ``board`` (the board table's ``ps``)."""
+    if board.ps not in PS_PROFILES:
+        raise PackagingError(f"board {board.name} ({board.part}) has no Zynq processing system: "
+                             "build.tcl supports Zynq-7000 and Zynq UltraScale+ boards")
+    return PS_PROFILES[board.ps]
 
 
 def hp_width(config: AcceleratorConfig, board: Board) -> int:
@@ -352,16 +333,15 @@ def render_build_tcl(config: AcceleratorConfig, board: Board) -> str:
     settings = ps.config(config.clock_mhz, width)
     ps_config = " \\\n".join(f"    {k} {{{v}}}" for k, v in settings.items())
     bus_clocks = "\n".join(f"    [get_bd_pins {ps.cell}/{pin}] \\" for pin in ps.bus_clock_pins)
-    family_title = "Zynq-7000" if ps.family == "zynq7" else "Zynq UltraScale+"
     replacements = {
         "@NAME@": config.name,
         "@TITLE@": board.vendor_name or board.name,
         "@BOARD@": board.name,
         "@PART@": board.part,
-        "@FAMILY_TITLE@": family_title,
+        "@FAMILY_TITLE@": ps.title,
         "@MHZ@": f"{config.clock_mhz:g}",
         "@MODREF@": wrapper_name(config.name),
-        "@BOARD_FILE@": BOARD_FILE_NAMES.get(board.name, ""),
+        "@BOARD_FILE@": board.board_file,
         "@HP_WIDTH@": str(width),
         "@VLNV@": ip_identity.VLNV,
         "@CELL@": IP_CELL,
@@ -461,9 +441,9 @@ def render_readme(config: AcceleratorConfig, board: Board) -> str:
         "@NAME@": config.name,
         "@TITLE@": board.vendor_name or board.name,
         "@PART@": board.part,
-        "@FAMILY_TITLE@": "Zynq-7000" if ps.family == "zynq7" else "Zynq UltraScale+",
+        "@FAMILY_TITLE@": ps.title,
         "@VLNV@": ip_identity.VLNV,
-        "@BOARD_FILE_SHOWN@": BOARD_FILE_NAMES.get(board.name, board.name),
+        "@BOARD_FILE_SHOWN@": board.board_file or board.name,
         "@GP@": ps.gp_master,
         "@HP@": ps.hp_slave,
         "@HP_WIDTH@": str(hp_width(config, board)),

@@ -7,7 +7,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..error_codes import ErrorCode
-from .layer_check import descriptor_layout
+from .layer_check import LayerCheck, descriptor_layout
+from .run_signature import RunSignature
 
 __all__ = ["LayerSequencer"]
 
@@ -18,20 +19,21 @@ class LayerSequencer(wiring.Component):
     Ports
         Vitis-HLS block control: ``ap_start`` In(1) (taken only in IDLE), ``ap_idle`` Out(1),
         ``ap_done``/``ap_ready`` Out(1) one-cycle pulses in FINISH, ``busy`` Out(1) outside IDLE.
-        ``desc``: In(descriptor_layout()), the descriptor registers; ``layer``: Out, their copy
-        taken at AP_START (the host may rewrite the registers during a run).
+        ``desc``: In(descriptor_layout()), the descriptor registers; their copy, taken at
+        AP_START (the host may rewrite the registers during a run), is checked by a
+        :class:`LayerCheck` inside.
         ``clear``: Out(1) pulse at AP_START (counters, sticky AXI errors, the requantiser).
-        ``check_start`` Out(1) / ``check_done`` In(1) / ``check_error`` In(8): the layer check.
-        ``launch``: Out(1) pulse when the check passes (the issuers and the pass sequencer
-        restart); ``running``: Out(1) from then until ``complete`` (In(1): every group's writes
-        acknowledged and both masters idle). ``read_error``/``write_error``: In(1), sticky AXI
-        errors of the run. ``error``: Out(8), the ``ErrorCode`` of the last run.
+        ``run``: Out(:class:`RunSignature`): ``launch`` when the check passes, ``running`` from
+        then until ``complete`` (In(1): every group's writes acknowledged and both masters
+        idle), the copied descriptor and the check's plan. ``read_error``/``write_error``:
+        In(1), sticky AXI errors of the run. ``error``: Out(8), the ``ErrorCode`` of the last run.
 
-    Latency: AP_START to the check's start 2 cycles; ``complete`` to AP_DONE 1 cycle; AP_DONE to
+    Latency: AP_START to the check's start 2 cycles (the check: rtl/control/layer_check.py); ``complete`` to AP_DONE 1 cycle; AP_DONE to
     AP_IDLE 1 cycle.
     """
 
-    def __init__(self):
+    def __init__(self, config):
+        self.config = config
         super().__init__({
             "ap_start": In(1),
             "ap_idle": Out(1),
@@ -39,13 +41,8 @@ class LayerSequencer(wiring.Component):
             "ap_ready": Out(1),
             "busy": Out(1),
             "desc": In(descriptor_layout()),
-            "layer": Out(descriptor_layout()),
             "clear": Out(1),
-            "check_start": Out(1),
-            "check_done": In(1),
-            "check_error": In(8),
-            "launch": Out(1),
-            "running": Out(1),
+            "run": Out(RunSignature()),
             "complete": In(1),
             "read_error": In(1),
             "write_error": In(1),
@@ -54,28 +51,31 @@ class LayerSequencer(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
+        m.submodules.check = check = LayerCheck(self.config)
+        run = self.run
+        m.d.comb += [check.desc.eq(run.layer), run.plan.eq(check.plan)]
         with m.FSM(name="layer") as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.ap_idle.eq(1)
                 with m.If(self.ap_start):
-                    m.d.sync += [self.layer.eq(self.desc), self.error.eq(ErrorCode.OK)]
+                    m.d.sync += [run.layer.eq(self.desc), self.error.eq(ErrorCode.OK)]
                     m.d.comb += self.clear.eq(1)
                     m.next = "CHECK"
             with m.State("CHECK"):
-                m.d.comb += self.check_start.eq(1)
+                m.d.comb += check.start.eq(1)
                 m.next = "CHECKING"
             with m.State("CHECKING"):
-                with m.If(self.check_done):
-                    with m.If(self.check_error != ErrorCode.OK):
-                        m.d.sync += self.error.eq(self.check_error)
+                with m.If(check.done):
+                    with m.If(check.error != ErrorCode.OK):
+                        m.d.sync += self.error.eq(check.error)
                         m.next = "FINISH"
                     with m.Else():
-                        m.d.comb += self.launch.eq(1)
-                        m.d.sync += self.running.eq(1)
+                        m.d.comb += run.launch.eq(1)
+                        m.d.sync += run.running.eq(1)
                         m.next = "RUN"
             with m.State("RUN"):
                 with m.If(self.complete):
-                    m.d.sync += self.running.eq(0)
+                    m.d.sync += run.running.eq(0)
                     with m.If(self.read_error):
                         m.d.sync += self.error.eq(ErrorCode.AXI_READ_ERROR)
                     with m.Elif(self.write_error):

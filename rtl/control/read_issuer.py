@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..axi.bursts import command_layout
 from ..numerics import QUANT_ENTRY_BYTES
-from .layer_check import descriptor_layout, plan_layout
+from .run_signature import RunSignature
 
 __all__ = ["ReadIssuer", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT", "ROUTES"]
 
@@ -22,10 +22,8 @@ class ReadIssuer(wiring.Component):
     whole input, as three read commands in that order.
 
     Ports
-        ``launch``: In(1) pulse at the start of a run: the quant and weight pointers load from
-        ``layer`` and the issue restarts at group 0. ``running``: In(1), commands go out only
-        while it is high. ``layer``/``plan``: In, the checked descriptor and its plan, stable
-        during the run.
+        ``run``: In(:class:`RunSignature`): at ``launch`` the quant and weight pointers load from
+        ``layer`` and the issue restarts at group 0; commands go out only while ``running``.
         ``cmd``: Out(stream of ``command_layout(addr_width)``), the read master's commands.
         ``route``: Out(stream of ``range(ROUTES)``): each command's destination, in issue order,
         for the beat router (consumed with the command's last beat). It comes from an 8-entry
@@ -35,10 +33,7 @@ class ReadIssuer(wiring.Component):
     def __init__(self, config):
         self.config = config
         super().__init__({
-            "launch": In(1),
-            "running": In(1),
-            "layer": In(descriptor_layout()),
-            "plan": In(plan_layout()),
+            "run": In(RunSignature()),
             "cmd": Out(stream.Signature(command_layout(config.axi_addr_width))),
             "route": Out(stream.Signature(range(ROUTES))),
         })
@@ -46,7 +41,7 @@ class ReadIssuer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         quant_bytes = self.config.pm * QUANT_ENTRY_BYTES
-        plan, layer, cmd = self.plan, self.layer, self.cmd
+        plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
         m.submodules.routes = routes = fifo.SyncFIFOBuffered(width=2, depth=8)
         group = Signal(16)
         phase = Signal(range(ROUTES))
@@ -60,7 +55,7 @@ class ReadIssuer(wiring.Component):
             with m.Case(ROUTE_INPUT):
                 m.d.comb += [cmd.payload.addr.eq(layer.in_addr), cmd.payload.length.eq(plan.in_bytes)]
         m.d.comb += [
-            cmd.valid.eq(self.running & (group < plan.mg) & routes.w_rdy),
+            cmd.valid.eq(self.run.running & (group < plan.mg) & routes.w_rdy),
             routes.w_data.eq(phase),
             routes.w_en.eq(cmd.valid & cmd.ready),
             self.route.payload.eq(routes.r_data),
@@ -75,6 +70,6 @@ class ReadIssuer(wiring.Component):
                     m.d.sync += [phase.eq(ROUTE_INPUT), w_addr.eq(w_addr + plan.w_bytes)]
                 with m.Case(ROUTE_INPUT):
                     m.d.sync += [phase.eq(ROUTE_QUANT), group.eq(group + 1)]
-        with m.If(self.launch):
+        with m.If(self.run.launch):
             m.d.sync += [group.eq(0), phase.eq(ROUTE_QUANT), q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr)]
         return m

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..axi.bursts import command_layout
 from ..axi.write_master import write_done_layout
-from .layer_check import descriptor_layout, plan_layout
+from .run_signature import RunSignature
 
 __all__ = ["WriteIssuer"]
 
@@ -17,8 +17,8 @@ class WriteIssuer(wiring.Component):
     """One write command of ``plan.out_bytes`` per group, at consecutive output addresses.
 
     Ports
-        ``launch``: In(1) pulse at the start of a run (the pointer loads from ``layer.out_addr``,
-        the counts restart). ``running``: In(1). ``layer``/``plan``: In, stable during the run.
+        ``run``: In(:class:`RunSignature`): at ``launch`` the pointer loads from
+        ``layer.out_addr`` and the counts restart; commands go out only while ``running``.
         ``cmd``: Out(stream of ``command_layout(addr_width)``), the write master's commands.
         ``done``: In(stream of ``write_done_layout()``), the write master's completions (always
         accepted). ``groups_done``: Out(16), completions so far; ``error``: Out(1), a completion
@@ -28,10 +28,7 @@ class WriteIssuer(wiring.Component):
     def __init__(self, config):
         self.config = config
         super().__init__({
-            "launch": In(1),
-            "running": In(1),
-            "layer": In(descriptor_layout()),
-            "plan": In(plan_layout()),
+            "run": In(RunSignature()),
             "cmd": Out(stream.Signature(command_layout(config.axi_addr_width))),
             "done": In(stream.Signature(write_done_layout())),
             "groups_done": Out(16),
@@ -42,19 +39,19 @@ class WriteIssuer(wiring.Component):
         m = Module()
         group = Signal(16)
         addr = Signal(64)
-        cmd = self.cmd
+        cmd, plan = self.cmd, self.run.plan
         m.d.comb += [
             cmd.payload.addr.eq(addr),
-            cmd.payload.length.eq(self.plan.out_bytes),
-            cmd.valid.eq(self.running & (group < self.plan.mg)),
+            cmd.payload.length.eq(plan.out_bytes),
+            cmd.valid.eq(self.run.running & (group < plan.mg)),
             self.done.ready.eq(1),
         ]
         with m.If(cmd.valid & cmd.ready):
-            m.d.sync += [group.eq(group + 1), addr.eq(addr + self.plan.out_bytes)]
+            m.d.sync += [group.eq(group + 1), addr.eq(addr + plan.out_bytes)]
         with m.If(self.done.valid):
             m.d.sync += self.groups_done.eq(self.groups_done + 1)
             with m.If(self.done.payload.error):
                 m.d.sync += self.error.eq(1)
-        with m.If(self.launch):
-            m.d.sync += [group.eq(0), self.groups_done.eq(0), self.error.eq(0), addr.eq(self.layer.out_addr)]
+        with m.If(self.run.launch):
+            m.d.sync += [group.eq(0), self.groups_done.eq(0), self.error.eq(0), addr.eq(self.run.layer.out_addr)]
         return m

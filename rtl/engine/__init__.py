@@ -17,7 +17,8 @@ __all__ = ["ENGINES", "engine_named", "engine_with_code", "engine_codes", "Engin
 #: Engine descriptions by name, in the order the DSE searches them.
 ENGINES: dict[str, EngineDescription] = {e.name: e for e in (DIRECT, WINOGRAD)}
 
-assert len({e.code for e in ENGINES.values()}) == len(ENGINES), "engine register codes must be unique"
+if len({e.code for e in ENGINES.values()}) != len(ENGINES):
+    raise ImportError("two engines share an ENGINE register code; give each a unique EngineDescription.code")
 
 
 def engine_named(name: str) -> EngineDescription:

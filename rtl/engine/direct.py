@@ -29,6 +29,8 @@ class DirectDatapath(wiring.Component):
     def __init__(self, config):
         self.config = config
         self.mac = MacArray(config.pm, config.pn, config.data_width, max_terms=config.max_terms)
+        #: The PE array (the engine's multipliers), for benches that synthesise it alone.
+        self.pe = self.mac
         self.acc_width = self.mac.acc_width
         super().__init__(DatapathSignature(config, self.acc_width))
 

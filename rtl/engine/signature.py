@@ -40,7 +40,8 @@ class DatapathSignature(wiring.Signature):
         Out(1), the PE array's input has no beat this cycle.
 
     Two signatures are equal when their members are (same configuration widths), so the top can
-    check that an engine's datapath fits the contract it was built for.
+    check that an engine's datapath fits the contract it was built for. Besides its ports a
+    datapath component has ``acc_width`` and ``pe`` (its PE array).
     """
 
     def __init__(self, config, acc_width: int):

@@ -59,6 +59,8 @@ class WinogradDatapath(wiring.Component):
         self.input_transform = WinogradInputTransform(tile, pn=pn, data_width=dw,
                                                       flags=tile_flags_layout(_filter_depth(config)))
         self.ewmm = EwmmArray(tile, pm=pm, pn=pn, data_width=dw, max_channels=max_ch)
+        #: The PE array (the engine's multipliers), for benches that synthesise it alone.
+        self.pe = self.ewmm
         self.output_transform = WinogradOutputTransform(tile, pm=pm, data_width=dw, max_channels=max_ch,
                                                         in_width=self.ewmm.acc_width)
         self.acc_width = self.output_transform.out_width

@@ -38,8 +38,8 @@ def _overlaps(ranges, start: int, end: int) -> bool:
     return any(lo < end and start < hi for lo, hi in ranges)
 
 
-class AxiMemoryRead(AxiRamRead):
-    """Read half: AR accepted while earlier bursts wait out their latency; one R beat per cycle."""
+class _Timing:
+    """The latency and fault window settings both halves take before cocotbext-axi's own."""
 
     def __init__(self, bus, clock, reset=None, reset_active_level=True, size=2**62, mem=None,
                  latency: int = 0, faults=(), fault_resp: int = AxiResp.SLVERR, **kwargs):
@@ -48,6 +48,13 @@ class AxiMemoryRead(AxiRamRead):
         self.fault_resp = int(fault_resp)
         self.protocol_errors: list[str] = []
         super().__init__(bus, clock, reset, reset_active_level, size=size, mem=mem, **kwargs)
+
+
+class AxiMemoryRead(_Timing, AxiRamRead):
+    """Read half: AR accepted while earlier bursts wait out their latency; one R beat per cycle."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         self.ar_channel.queue_occupancy_limit = 2
 
     async def _process_read(self):
@@ -61,13 +68,8 @@ class AxiMemoryRead(AxiRamRead):
             cycle += 1
             while not self.ar_channel.empty():
                 ar = self.ar_channel.recv_nowait()
-                size = int(getattr(ar, "arsize", self.max_burst_size))
-                step = 1 << size
-                addr = int(ar.araddr)
-                count = int(getattr(ar, "arlen", 0)) + 1
-                aligned = addr - addr % step
                 pending.append((cycle + self.latency, int(getattr(ar, "arid", 0)),
-                                [aligned + k * step for k in range(count)]))
+                                _beat_addresses(ar, "ar", self.max_burst_size)))
             if not beats and pending and pending[0][0] <= cycle:
                 _, burst_id, addrs = pending.popleft()
                 beats.extend(addrs)
@@ -86,16 +88,16 @@ class AxiMemoryRead(AxiRamRead):
                 self.r_channel.send_nowait(r)
 
 
-class AxiMemoryWrite(AxiRamWrite):
-    """Write half: W beats applied with their strobes; B after ``latency`` cycles."""
+def _beat_addresses(ax, prefix: str, max_burst_size: int) -> list[int]:
+    """The address of every beat of an INCR burst (``prefix`` "ar" or "aw"), size-aligned."""
+    step = 1 << int(getattr(ax, prefix + "size", max_burst_size))
+    addr = int(getattr(ax, prefix + "addr"))
+    count = int(getattr(ax, prefix + "len", 0)) + 1
+    return [addr - addr % step + k * step for k in range(count)]
 
-    def __init__(self, bus, clock, reset=None, reset_active_level=True, size=2**62, mem=None,
-                 latency: int = 0, faults=(), fault_resp: int = AxiResp.SLVERR, **kwargs):
-        self.latency = latency
-        self.faults = list(faults)
-        self.fault_resp = int(fault_resp)
-        self.protocol_errors: list[str] = []
-        super().__init__(bus, clock, reset, reset_active_level, size=size, mem=mem, **kwargs)
+
+class AxiMemoryWrite(_Timing, AxiRamWrite):
+    """Write half: W beats applied with their strobes; B after ``latency`` cycles."""
 
     async def _process_write(self):
         bursts = deque()      # accepted AW: (awid, beat addresses)
@@ -108,12 +110,7 @@ class AxiMemoryWrite(AxiRamWrite):
             cycle += 1
             while not self.aw_channel.empty():
                 aw = self.aw_channel.recv_nowait()
-                size = int(getattr(aw, "awsize", self.max_burst_size))
-                step = 1 << size
-                addr = int(aw.awaddr)
-                count = int(getattr(aw, "awlen", 0)) + 1
-                aligned = addr - addr % step
-                bursts.append((int(getattr(aw, "awid", 0)), deque(aligned + k * step for k in range(count))))
+                bursts.append((int(getattr(aw, "awid", 0)), deque(_beat_addresses(aw, "aw", self.max_burst_size))))
             if current is None and bursts:
                 awid, addrs = bursts.popleft()
                 current = [awid, addrs, AxiResp.OKAY]

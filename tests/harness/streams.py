@@ -25,16 +25,24 @@ def _port(dut, name: str, member: str):
     return getattr(dut, f"{name}__{member}")
 
 
-class StreamSource:
-    """Drives ``items`` (ints) into a sink port; idles randomly with probability ``idle``."""
+class _StreamEnd:
+    """The ``valid``/``ready``/``payload`` handles of stream port ``name`` and a random source."""
 
-    def __init__(self, dut, name: str, clock, idle: float = 0.0, rng: random.Random | None = None):
+    def __init__(self, dut, name: str, clock, rng: random.Random):
         self.clock = clock
+        self.name = name
         self.valid = _port(dut, name, "valid")
         self.ready = _port(dut, name, "ready")
         self.payload = getattr(dut, f"{name}__payload", None)
+        self.rng = rng
+
+
+class StreamSource(_StreamEnd):
+    """Drives ``items`` (ints) into a sink port; idles randomly with probability ``idle``."""
+
+    def __init__(self, dut, name: str, clock, idle: float = 0.0, rng: random.Random | None = None):
+        super().__init__(dut, name, clock, rng or random.Random(1))
         self.idle = idle
-        self.rng = rng or random.Random(1)
         self.valid.value = 0
         self.sent = 0
 
@@ -57,7 +65,7 @@ class StreamSource:
         self.valid.value = 0
 
 
-class StreamSink:
+class StreamSink(_StreamEnd):
     """Accepts beats from a source port, refusing randomly with probability ``stall``.
 
     Checks the source's honesty: once ``valid`` is seen high without a handshake, ``valid``
@@ -65,15 +73,10 @@ class StreamSink:
     """
 
     def __init__(self, dut, name: str, clock, stall: float = 0.0, rng: random.Random | None = None):
-        self.clock = clock
-        self.valid = _port(dut, name, "valid")
-        self.ready = _port(dut, name, "ready")
-        self.payload = getattr(dut, f"{name}__payload", None)
+        super().__init__(dut, name, clock, rng or random.Random(2))
         self.stall = stall
-        self.rng = rng or random.Random(2)
         self.ready.value = 0
         self.received: list[int] = []
-        self.name = name
 
     async def receive(self, count: int, timeout_cycles: int = 1_000_000) -> list[int]:
         pending = None  # payload of a beat offered but not yet accepted

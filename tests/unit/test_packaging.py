@@ -301,8 +301,9 @@ def test_write_package_returns_the_files_it_wrote(tmp_path, verilog):
 
 
 def test_boards_without_a_zynq_are_refused_before_writing(tmp_path, verilog):
-    board = Board("vcu118", "xcvu9p-flga2104-2l-e", "xcup", 1182240, 2364480, 2160, 960, 6840, "DSP48E2",
-                  250.0, 19.2, 512, "none", 0.0)
+    board = Board(name="vcu118", part="xcvu9p-flga2104-2l-e", family="xcup", lut=1182240, ff=2364480, bram36=2160,
+                  uram=960, dsp=6840, dsp_type="DSP48E2", clock_mhz=250.0, ddr_gbps=19.2, hp_port_bits=512,
+                  cpu="none", cpu_gops=0.0)
     with pytest.raises(PackagingError, match="no Zynq processing system"):
         write_package(CONFIG, board, tmp_path / "out", verilog)
     assert not (tmp_path / "out").exists()
