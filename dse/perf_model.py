@@ -62,7 +62,7 @@ class CycleConstants:
     back_end_latency: int = Requantiser.LATENCY + 1
     #: Descriptor checks (rtl.control.layer_check: ~7 sequential 33-cycle products) and the first
     #: command issue at the start of a run.
-    layer_setup: int = 240
+    layer_setup: int = 290
     #: Bookkeeping between output-channel groups (bank swap, counter reload).
     group_setup: int = 4
     #: Cycles from an AR handshake to its first R beat on the board (HP port + DDR controller).

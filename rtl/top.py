@@ -19,6 +19,7 @@ from .control.run_counters import RunCounters
 from .control.write_issuer import WriteIssuer
 from .dma.beats_to_words import BeatsToWords
 from .dma.router import BeatRouter
+from .dma.skid_buffer import SkidBuffer
 from .dma.words_to_beats import WordsToBeats
 from .engine import DatapathSignature
 from .numerics import QUANT_ENTRY_BYTES
@@ -100,7 +101,7 @@ class ConvAccelerator(wiring.Component):
             seq.desc.out_addr.eq((ctrl.out_addr_hi << 32) | ctrl.out_addr_lo),
             seq.desc.quant_addr.eq((ctrl.quant_addr_hi << 32) | ctrl.quant_addr_lo),
             rd.clear_error.eq(seq.clear), wr.clear_error.eq(seq.clear),
-            seq.complete.eq((writes.groups_done == plan.mg) & rd.idle & wr.idle),
+            seq.complete.eq(writes.all_done & rd.idle & wr.idle),
             seq.read_error.eq(rd.error), seq.write_error.eq(writes.error | wr.error),
         ]
         wiring.connect(m, seq.run, reads.run, writes.run, passes.run)
@@ -120,18 +121,34 @@ class ConvAccelerator(wiring.Component):
         m.submodules.x_words = x_words = BeatsToWords(bus_bits, dp.x.payload.shape(), last=False)
         m.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes)
         m.submodules.packer = packer = WordsToBeats(rq.o.payload.data.shape(), bus_bits)
-        wiring.connect(m, rd.data, router.i)
+        # The write master's data ready depends on WREADY and its command queue: a register
+        # slice keeps that chain out of the engine's pipeline enables.
+        m.submodules.wr_slice = wr_slice = SkidBuffer(wr.data.payload.shape())
+        # Read data reaches the converters through a register slice: the engine's input ready
+        # (line buffer, weight banks) never reaches the read master's queue in the same cycle.
+        m.submodules.rd_slice = rd_slice = SkidBuffer(rd.data.payload.shape())
+        wiring.connect(m, rd.data, rd_slice.i)
+        wiring.connect(m, rd_slice.o, router.i)
         wiring.connect(m, reads.route, router.route)
-        wiring.connect(m, router.output(ROUTE_QUANT), q_words.i)
-        wiring.connect(m, router.output(ROUTE_WEIGHTS), w_words.i)
-        wiring.connect(m, router.output(ROUTE_INPUT), x_words.i)
+        m.submodules.q_slice = q_slice = SkidBuffer(q_words.i.payload.shape())
+        wiring.connect(m, router.output(ROUTE_QUANT), q_slice.i)
+        wiring.connect(m, q_slice.o, q_words.i)
+        m.submodules.w_slice = w_slice = SkidBuffer(w_words.i.payload.shape())
+        wiring.connect(m, router.output(ROUTE_WEIGHTS), w_slice.i)
+        wiring.connect(m, w_slice.o, w_words.i)
+        # The input converter feeds the line/tile buffer, whose ready is a compare of its row
+        # counters: another register slice keeps it off the router and the route FIFO.
+        m.submodules.x_slice = x_slice = SkidBuffer(x_words.i.payload.shape())
+        wiring.connect(m, router.output(ROUTE_INPUT), x_slice.i)
+        wiring.connect(m, x_slice.o, x_words.i)
         wiring.connect(m, q_words.o, gather.i)
         wiring.connect(m, gather.o, rq.params)
         wiring.connect(m, w_words.o, dp.w)
         wiring.connect(m, x_words.o, dp.x)
         wiring.connect(m, dp.o, rq.i)
         wiring.connect(m, rq.o, packer.i)
-        wiring.connect(m, packer.o, wr.data)
+        wiring.connect(m, packer.o, wr_slice.i)
+        wiring.connect(m, wr_slice.o, wr.data)
         m.d.comb += [
             dp.cfg.width.eq(layer.width), dp.cfg.height.eq(layer.height),
             dp.cfg.channel_groups.eq(plan.cg), dp.cfg.kernel.eq(layer.kernel),

@@ -68,10 +68,14 @@ class BurstPlanner(wiring.Component):
     Bursts: ``min(words left, max_burst, words to the next 4 KiB boundary)``.
 
     Timing
-        A run accepted in cycle t shows its first burst on ``o`` in cycle t+2 at the earliest.
-        One burst per cycle; the next run is accepted in the cycle its predecessor's final
-        burst is loaded, so runs follow back to back. ``i.ready`` depends combinationally on
-        ``o.ready`` and ``allow`` (never on ``i.valid``).
+        Each burst is planned in three registered steps -- the limit (4 KiB boundary and
+        ``max_burst``), then the burst length and whether it ends the run, then the burst is
+        loaded into ``o`` and the address and count advance -- so no path carries more than one
+        compare or one add. A run accepted in cycle t shows its first burst on ``o`` in cycle
+        t+4 at the earliest; then one burst every three cycles, which the read and write data
+        (a beat per cycle, bursts of up to 256 beats) never notice except for runs of one-beat
+        bursts. The next run is accepted the cycle after its predecessor's final burst is
+        loaded: ``i.ready`` is a register (no run in progress).
     """
 
     def __init__(self, addr_width: int, bus_bytes: int, max_burst: int = AXI_MAX_BURST,
@@ -100,35 +104,37 @@ class BurstPlanner(wiring.Component):
         lb = self.log_bytes
         page_words = AXI_PAGE_BYTES // self.bus_bytes
         page_bits = page_words.bit_length() - 1  # log2(words per 4 KiB page)
+        cap = min(self.max_burst, page_words)
 
         active = Signal()
+        step = Signal(range(3))          # 0: limit, 1: length, 2: burst ready to load
         cur_addr = Signal(self.addr_width)
         cur_left = Signal(self.beats_width)
 
-        # Words from cur_addr to the next 4 KiB boundary: page_words - (word index in page).
+        # Step 0: words to the next 4 KiB boundary, capped at max_burst.
         word_in_page = cur_addr[lb:lb + page_bits] if page_bits else Const(0, 1)
         to_boundary = Signal(range(page_words + 1))
+        limit = Signal(range(cap + 1))
         m.d.comb += to_boundary.eq(page_words - word_in_page)
-        limit = Signal(range(AXI_MAX_BURST + 1))
-        if self.max_burst >= page_words:
-            m.d.comb += limit.eq(to_boundary)
-        else:
-            m.d.comb += limit.eq(Mux(to_boundary < self.max_burst, to_boundary, self.max_burst))
+        # Step 1: the burst takes what is left of the run when that is within the limit.
+        left_small = Signal()
         take_all = Signal()
-        beats = Signal(range(AXI_MAX_BURST + 1))
-        m.d.comb += [
-            take_all.eq(cur_left <= limit),
-            beats.eq(Mux(take_all, cur_left, limit)),
-        ]
+        beats = Signal(range(cap + 1))
+        m.d.comb += left_small.eq(cur_left[cap.bit_length():] == 0)
+        with m.If(active & (step == 0)):
+            m.d.sync += [limit.eq(Mux(to_boundary < cap, to_boundary, cap)), step.eq(1)]
+        with m.If(active & (step == 1)):
+            fits = left_small & (cur_left[:cap.bit_length()] <= limit)
+            m.d.sync += [take_all.eq(fits), beats.eq(Mux(fits, cur_left, limit)), step.eq(2)]
 
+        # Step 2: load the burst into o, advance the address and the count.
         emit = Signal()
         m.d.comb += [
-            emit.eq(active & self.allow & (~self.o.valid | self.o.ready)),
+            emit.eq(active & (step == 2) & self.allow & (~self.o.valid | self.o.ready)),
             self.issue.eq(emit),
             self.busy.eq(active | self.o.valid),
-            self.i.ready.eq(~active | (emit & take_all)),
+            self.i.ready.eq(~active),
         ]
-
         with m.If(emit):
             m.d.sync += [
                 self.o.valid.eq(1),
@@ -137,6 +143,7 @@ class BurstPlanner(wiring.Component):
                 self.o.payload.last.eq(take_all),
                 cur_addr.eq(cur_addr + (beats << lb)),
                 cur_left.eq(cur_left - beats),
+                step.eq(0),
             ]
             with m.If(take_all):
                 m.d.sync += active.eq(0)
@@ -146,6 +153,7 @@ class BurstPlanner(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [
                 active.eq(1),
+                step.eq(0),
                 cur_addr.eq(self.i.payload.addr),
                 cur_left.eq(self.i.payload.beats),
             ]

@@ -8,6 +8,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from .bursts import BurstPlanner, MasterParameters, command_layout
+from .command_decoder import CommandDecoder
 from .signature import AXI4ReadSignature, AXI_BURST_INCR, AXI_MAX_BURST
 
 __all__ = ["AXI4ReadMaster", "read_data_layout"]
@@ -32,7 +33,7 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
         ``error``: Out(1), sticky: an R beat came back with SLVERR/DECERR (its data is passed on
         unchanged, so every command still completes), or a command had ``length == 0``.
         ``clear_error``: In(1): a pulse clears ``error`` (a new error in the same cycle wins).
-        ``idle``: Out(1): no command accepted and unfinished, no burst outstanding, no beat
+        ``idle``: Out(1), a register (one cycle behind): no command accepted and unfinished, no burst outstanding, no beat
         waiting on ``data``.
 
     Bursts
@@ -46,12 +47,14 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
     Timing
         Throughput: one data beat per cycle when the slave and the consumer keep up (commands
         whose start is not bus aligned cost no extra cycle).
-        Latency: ``cmd`` accepted in cycle t -> ARVALID in t+2; an R beat accepted in cycle t
+        Latency: ``cmd`` accepted in cycle t -> ARVALID in t+6 (two decode registers, then the
+        planner's three steps); an R beat accepted in cycle t
         -> its data beat on ``data`` in t+1 (t+2 for a beat that completes a command started
         off-alignment and also needs the next word's bytes: that beat waits for the next R).
-        Back-pressure: RREADY is low only when the two-entry output buffer cannot take what the
-        next R beat produces; RREADY depends combinationally on ``data.ready`` (not on RVALID).
-        ``data.payload`` is a register, stable until its handshake.
+        Back-pressure: RREADY is high when the two-entry output buffer has room for what the
+        next R beat produces without counting on a pop in the same cycle, so RREADY is a
+        function of registers only (not of RVALID or ``data.ready``): a stalled consumer costs
+        one cycle after it resumes. ``data.payload`` is a register, stable until its handshake.
     """
 
     def __init__(self, data_width: int = 64, addr_width: int = 64, max_outstanding: int = 4,
@@ -73,6 +76,7 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
             "last_beat": self.beats_width,   # read beats - 1
             "tail_m1": lb,                   # (length - 1) % B: last byte lane of the final output
             "spill": 1,                      # read beats = output beats + 1
+            "single": 1,                     # one read beat
         })
 
     def elaborate(self, platform):
@@ -84,31 +88,23 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
         desc_layout = self._descriptor_layout()
         m.submodules.descq = descq = SyncFIFO(width=desc_layout.size, depth=self.max_outstanding + 1)
 
-        # ---- command decode: read beats and realignment descriptor ------------------------
-        addr, length = self.cmd.payload.addr, self.cmd.payload.length
-        off = addr[:lb]
-        length_m1 = Signal(32)
-        lane_sum = Signal(lb + 1)
-        zero = Signal()
+        # ---- command decode (registered): read beats and realignment descriptor -------------
+        m.submodules.decoder = decoder = CommandDecoder(self.addr_width, B, self.beats_width)
+        wiring.connect(m, wiring.flipped(self.cmd), decoder.i)
+        dec = decoder.o.payload
         desc = Signal(desc_layout)
-        beats = Signal(self.beats_width)
+        dec_valid, dec_zero = decoder.o.valid, dec.zero
+        dec_take = Signal()
         m.d.comb += [
-            length_m1.eq(length - 1),
-            zero.eq(length == 0),
-            lane_sum.eq(off + length_m1[:lb]),
-            desc.off.eq(off),
-            desc.tail_m1.eq(length_m1[:lb]),
-            desc.spill.eq(lane_sum[lb]),
-            desc.last_beat.eq(length_m1[lb:] + lane_sum[lb]),
-            beats.eq(desc.last_beat + 1),
-        ]
-        m.d.comb += [
-            planner.i.payload.addr.eq(Cat(Const(0, lb), addr[lb:])),
-            planner.i.payload.beats.eq(beats),
-            planner.i.valid.eq(self.cmd.valid & ~zero & descq.w_rdy),
+            desc.off.eq(dec.off), desc.tail_m1.eq(dec.tail_m1), desc.spill.eq(dec.spill),
+            desc.last_beat.eq(dec.last_beat), desc.single.eq(dec.single),
+            dec_take.eq(dec_valid & (dec_zero | (planner.i.ready & descq.w_rdy))),
+            decoder.o.ready.eq(dec_zero | (planner.i.ready & descq.w_rdy)),
+            planner.i.payload.addr.eq(Cat(Const(0, lb), dec.word_addr)),
+            planner.i.payload.beats.eq(dec.last_beat + 1),
+            planner.i.valid.eq(dec_valid & ~dec_zero & descq.w_rdy),
             descq.w_data.eq(desc),
-            descq.w_en.eq(self.cmd.valid & ~zero & planner.i.ready),
-            self.cmd.ready.eq(zero | (planner.i.ready & descq.w_rdy)),
+            descq.w_en.eq(dec_valid & ~dec_zero & planner.i.ready),
         ]
 
         # ---- AR channel ------------------------------------------------------------------
@@ -143,24 +139,18 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
         cur_valid = Signal()
         beat = Signal(self.beats_width)  # read beat index within the command
         hold = Signal(dw)                # previous read word of the command
-        first = Signal()
-        lastb = Signal()
-        m.d.comb += [
-            first.eq(beat == 0),
-            lastb.eq(beat == cur.last_beat),
-        ]
+        first = Signal()                 # beat == 0, kept as a register
+        lastb = Signal()                 # beat == cur.last_beat, compared a beat ahead
+        last_m1 = Signal(self.beats_width)  # cur.last_beat - 1: the compare needs no adder
         # Output A = bytes off.. of hold followed by bytes ..off-1 of R (a word straddling two
         # read beats); output Bv = bytes off.. of R alone (the word when it is the last).
         window = Signal(2 * dw)
         m.d.comb += window.eq(Cat(hold, axi.RDATA) >> Cat(Const(0, 3), cur.off))
         out_a, out_b = window[:dw], window[dw:]
-        aligned = Signal()
+        aligned = Signal()   # cur.off == 0, a register
+        # The next R beat yields output A (~aligned & ~first) and/or output B (aligned, or the
+        # last beat when nothing spills): registers, updated with first/lastb.
         emit_a, emit_b = Signal(), Signal()
-        m.d.comb += [
-            aligned.eq(cur.off == 0),
-            emit_a.eq(~aligned & ~first),
-            emit_b.eq(aligned | (lastb & ~cur.spill)),
-        ]
         # Final output of the command: keep lanes 0..tail_m1 only.
         lane_mask = Signal(B)
         m.d.comb += lane_mask.eq(Const((1 << B) - 1, B) >> ~cur.tail_m1)
@@ -181,11 +171,15 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
         skid_valid = Signal()
         pop = Signal()
         m.d.comb += pop.eq(head_valid & self.data.ready)
-        kept = Signal(range(3))
-        m.d.comb += kept.eq(head_valid + skid_valid - pop)
         need = Signal(range(3))
         m.d.comb += need.eq(emit_a + emit_b)
-        m.d.comb += axi.RREADY.eq(cur_valid & (kept + need <= 2))
+        # Room for the next R beat's outputs (two entries, no pop counted): plain logic of
+        # registers, no adder, so RREADY settles early in the cycle.
+        two_out = emit_a & emit_b
+        no_out = ~emit_a & ~emit_b
+        held_none = ~head_valid & ~skid_valid
+        held_both = head_valid & skid_valid
+        m.d.comb += axi.RREADY.eq(cur_valid & (held_none | (~held_both & ~two_out) | no_out))
 
         push_n = Signal(range(3))
         p1 = Signal(out_layout)
@@ -220,27 +214,38 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
         with m.Else():
             m.d.sync += skid_valid.eq(0)
 
-        # Command sequencing: load the next descriptor as the current one finishes.
+        # Command sequencing: the next descriptor loads once the current one has finished (a
+        # command's last beat costs one cycle before the next command's first: the pop is a
+        # function of registers).
         take = Signal()
         m.d.comb += [
-            take.eq(~cur_valid | (r_fire & lastb)),
+            take.eq(~cur_valid),
             descq.r_en.eq(take),
         ]
         with m.If(r_fire):
-            m.d.sync += [hold.eq(axi.RDATA), beat.eq(beat + 1)]
+            next_lastb = Signal()
+            m.d.comb += next_lastb.eq(beat == last_m1)
+            m.d.sync += [hold.eq(axi.RDATA), beat.eq(beat + 1), first.eq(0), lastb.eq(next_lastb),
+                         emit_a.eq(~aligned), emit_b.eq(aligned | (next_lastb & ~cur.spill))]
             with m.If(lastb):
                 m.d.sync += cur_valid.eq(0)
         with m.If(take & descq.r_rdy):
-            m.d.sync += [cur.eq(descq.r_data), cur_valid.eq(1), beat.eq(0)]
+            next_desc = Signal(desc_layout)
+            m.d.comb += next_desc.eq(descq.r_data)
+            next_aligned = next_desc.off == 0
+            m.d.sync += [cur.eq(next_desc), cur_valid.eq(1), beat.eq(0), first.eq(1),
+                         last_m1.eq(next_desc.last_beat - 1),
+                         lastb.eq(next_desc.single), aligned.eq(next_aligned),
+                         emit_a.eq(0), emit_b.eq(next_aligned | (next_desc.single & ~next_desc.spill))]
 
         # ---- status -------------------------------------------------------------------------
         bad_resp = r_fire & axi.RRESP[1]   # SLVERR (0b10) or DECERR (0b11)
-        bad_cmd = self.cmd.valid & zero    # consumed at once (cmd.ready is high)
+        bad_cmd = dec_take & dec_zero      # consumed at once by the decode stage
         with m.If(bad_resp | bad_cmd):
             m.d.sync += self.error.eq(1)
         with m.Elif(self.clear_error):
             m.d.sync += self.error.eq(0)
-        m.d.comb += self.idle.eq(~planner.busy & (outstanding == 0) & (descq.r_level == 0)
+        m.d.sync += self.idle.eq(~decoder.busy & ~planner.busy & (outstanding == 0) & (descq.r_level == 0)
                                  & ~cur_valid & ~head_valid & ~skid_valid)
         return m
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.fifo import SyncFIFO, SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
 
 from .bursts import BurstPlanner, MasterParameters, command_layout
+from .command_decoder import CommandDecoder
 from .signature import AXI4WriteSignature, AXI_BURST_INCR, AXI_MAX_BURST
 
 __all__ = ["AXI4WriteMaster", "write_data_layout", "write_done_layout"]
@@ -38,7 +39,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
         ``axi``: Out(:class:`AXI4WriteSignature`): AW + W + B of the shared memory port.
         ``error``: Out(1), sticky: a BRESP other than OKAY, or a ``length == 0`` command;
         ``clear_error``: In(1) pulse clears it (a new error in the same cycle wins).
-        ``idle``: Out(1): no command accepted and unfinished (its ``done`` beat not taken).
+        ``idle``: Out(1), a register (one cycle behind): no command accepted and unfinished (its ``done`` beat not taken).
 
     Bursts
         INCR, AWSIZE = log2(B), AWCACHE = 0b0011, AWPROT = AWLOCK = AWQOS = AWID = 0, at most
@@ -55,7 +56,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
 
     Timing
         Throughput: one W beat per cycle when the slave and the producer keep up, also across
-        command and burst boundaries. ``cmd`` accepted in cycle t -> AWVALID in t+2; AW
+        command and burst boundaries. ``cmd`` accepted in cycle t -> AWVALID in t+6; AW
         handshake in cycle t -> the burst's first WVALID in t+2 at the earliest (later bursts
         are normally queued ahead, so W streams on). ``done`` is valid in the cycle after the
         command's last B handshake.
@@ -94,29 +95,30 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
             "last_beat": self.beats_width,  # bus beats - 1
             "end_lane": lb,                 # last byte lane of the final beat
             "spill": 1,                     # bus beats = words + 1 (final beat takes no word)
+            "single": 1,                    # one bus beat (last_beat == 0)
+            "last_m1": self.beats_width,    # last_beat - 1 (the W path compares without an adder)
         })
-        m.submodules.wcmdq = wcmdq = SyncFIFO(width=wcmd_layout.size, depth=depth + 1)
-        # Per issued burst, for the W path: its AWLEN (pushed at the AW handshake).
-        m.submodules.burstq = burstq = SyncFIFO(width=8, depth=depth)
+        m.submodules.wcmdq = wcmdq = SyncFIFOBuffered(width=wcmd_layout.size, depth=depth + 1)
+        # Per issued burst, for the W path: its AWLEN and whether it is one beat (pushed at the
+        # AW handshake).
+        burst_layout = data.StructLayout({"len": 8, "single": 1})
+        # (Buffered: registered output; one spare entry because its inner queue, not its
+        # output register, decides w_rdy.)
+        m.submodules.burstq = burstq = SyncFIFOBuffered(width=burst_layout.size, depth=depth + 1)
         # Per issued burst (or zero-length command), for the B path.
         resp_layout = data.StructLayout({"last": 1, "empty": 1})
         m.submodules.respq = respq = SyncFIFO(width=resp_layout.size, depth=depth)
 
-        # ---- command decode ------------------------------------------------------------------
-        addr, length = self.cmd.payload.addr, self.cmd.payload.length
-        off = addr[:lb]
-        length_m1 = Signal(32)
-        lane_sum = Signal(lb + 1)
-        zero = Signal()
+        # ---- command decode (registered) -------------------------------------------------------
+        m.submodules.decoder = decoder = CommandDecoder(self.addr_width, B, self.beats_width)
+        wiring.connect(m, wiring.flipped(self.cmd), decoder.i)
+        dec = decoder.o.payload
         wcmd = Signal(wcmd_layout)
+        dec_valid, zero = decoder.o.valid, dec.zero
+        dec_take = Signal()
         m.d.comb += [
-            length_m1.eq(length - 1),
-            zero.eq(length == 0),
-            lane_sum.eq(off + length_m1[:lb]),
-            wcmd.off.eq(off),
-            wcmd.end_lane.eq(lane_sum[:lb]),
-            wcmd.spill.eq(lane_sum[lb]),
-            wcmd.last_beat.eq(length_m1[lb:] + lane_sum[lb]),
+            wcmd.off.eq(dec.off), wcmd.last_beat.eq(dec.last_beat), wcmd.end_lane.eq(dec.end_lane),
+            wcmd.spill.eq(dec.spill), wcmd.single.eq(dec.single), wcmd.last_m1.eq(dec.last_beat - 1),
         ]
 
         # Bursts issued and not yet answered on B (plus zero-length markers in respq).
@@ -127,13 +129,14 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
         # earlier commands has passed its AW handshake so the markers stay in command order.
         zero_take = Signal()
         m.d.comb += [
-            zero_take.eq(self.cmd.valid & zero & ~planner.busy & credit),
-            planner.i.payload.addr.eq(Cat(Const(0, lb), addr[lb:])),
+            zero_take.eq(dec_valid & zero & ~planner.busy & credit),
+            planner.i.payload.addr.eq(Cat(Const(0, lb), dec.word_addr)),
             planner.i.payload.beats.eq(wcmd.last_beat + 1),
-            planner.i.valid.eq(self.cmd.valid & ~zero & wcmdq.w_rdy),
+            planner.i.valid.eq(dec_valid & ~zero & wcmdq.w_rdy),
             wcmdq.w_data.eq(wcmd),
-            wcmdq.w_en.eq(self.cmd.valid & ~zero & planner.i.ready),
-            self.cmd.ready.eq(Mux(zero, ~planner.busy & credit, planner.i.ready & wcmdq.w_rdy)),
+            wcmdq.w_en.eq(dec_valid & ~zero & planner.i.ready),
+            decoder.o.ready.eq(Mux(zero, ~planner.busy & credit, planner.i.ready & wcmdq.w_rdy)),
+            dec_take.eq(decoder.o.ready & dec_valid),
         ]
 
         # ---- AW channel ------------------------------------------------------------------------
@@ -152,7 +155,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
             planner.o.ready.eq(axi.AWREADY),
             planner.allow.eq(credit),
             aw_fire.eq(axi.AWVALID & axi.AWREADY),
-            burstq.w_data.eq(planner.o.payload.len),
+            burstq.w_data.eq(Cat(planner.o.payload.len, planner.o.payload.len == 0)),
             burstq.w_en.eq(aw_fire),
         ]
         resp_in = Signal(resp_layout)
@@ -165,33 +168,37 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
 
         # ---- W channel -------------------------------------------------------------------------
         cur = Signal(wcmd_layout)
-        m.d.comb += cur.eq(wcmdq.r_data)
-        burst_len = burstq.r_data
+        burst = Signal(burst_layout)
+        m.d.comb += [cur.eq(wcmdq.r_data), burst.eq(burstq.r_data)]
         beat = Signal(self.beats_width)   # bus beat index within the command
         bbeat = Signal(8)                 # beat index within the burst
         hold = Signal(dw)                 # previous word of the command
-        first, last_cmd, last_burst, takes_word = Signal(), Signal(), Signal(), Signal()
+        # beat == 0 / bbeat == 0 are registers; whether a later beat is the command's (burst's)
+        # last is compared a beat ahead, so the W path holds no wide compare.
+        first, bfirst = Signal(init=1), Signal(init=1)
+        later_last_cmd, later_last_burst = Signal(), Signal()
+        last_cmd, last_burst, takes_word = Signal(), Signal(), Signal()
         m.d.comb += [
-            first.eq(beat == 0),
-            last_cmd.eq(beat == cur.last_beat),
-            last_burst.eq(bbeat == burst_len),
+            last_cmd.eq(Mux(first, cur.single, later_last_cmd)),
+            last_burst.eq(Mux(bfirst, burst.single, later_last_burst)),
             takes_word.eq(~(last_cmd & cur.spill)),
         ]
         can = Signal()
         load = Signal()
+        # A finished command (burst) leaves its queue the cycle after its last beat loads: the
+        # pop is a register, and the W path waits that one cycle.
+        pop_cmd, pop_burst = Signal(), Signal()
         m.d.comb += [
-            can.eq((~axi.WVALID | axi.WREADY) & wcmdq.r_rdy & burstq.r_rdy),
+            can.eq((~axi.WVALID | axi.WREADY) & wcmdq.r_rdy & burstq.r_rdy & ~pop_cmd & ~pop_burst),
             self.data.ready.eq(can & takes_word),
             load.eq(can & (self.data.valid | ~takes_word)),
         ]
         # Bus lane k of beat j carries stream byte j*B + k - off: the window {word, hold}
         # shifted right by (B - off) bytes.
+        # hold is cleared when a command ends, so a command's first beat sees zeros before it.
         word = Signal(dw)
-        prev = Signal(dw)
-        m.d.comb += [
-            word.eq(Mux(takes_word, self.data.payload.data, 0)),
-            prev.eq(Mux(first, 0, hold)),
-        ]
+        prev = hold
+        m.d.comb += word.eq(Mux(takes_word, self.data.payload.data, 0))
         shift = Signal(lb + 1)
         m.d.comb += shift.eq(B - cur.off)
         wdata = Signal(dw)
@@ -211,14 +218,21 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
                 axi.WLAST.eq(last_burst),
                 beat.eq(Mux(last_cmd, 0, beat + 1)),
                 bbeat.eq(Mux(last_burst, 0, bbeat + 1)),
+                first.eq(last_cmd),
+                bfirst.eq(last_burst),
+                later_last_cmd.eq(beat == cur.last_m1),
+                later_last_burst.eq(bbeat + 1 == burst.len),
             ]
-            with m.If(takes_word):
+            with m.If(last_cmd):
+                m.d.sync += hold.eq(0)
+            with m.Elif(takes_word):
                 m.d.sync += hold.eq(self.data.payload.data)
         with m.Elif(axi.WREADY):
             m.d.sync += axi.WVALID.eq(0)
+        m.d.sync += [pop_cmd.eq(load & last_cmd), pop_burst.eq(load & last_burst)]
         m.d.comb += [
-            wcmdq.r_en.eq(load & last_cmd),
-            burstq.r_en.eq(load & last_burst),
+            wcmdq.r_en.eq(pop_cmd),
+            burstq.r_en.eq(pop_burst),
         ]
 
         # ---- B channel and done ------------------------------------------------------------------
@@ -260,7 +274,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
             m.d.sync += self.error.eq(1)
         with m.Elif(self.clear_error):
             m.d.sync += self.error.eq(0)
-        m.d.comb += self.idle.eq(~planner.busy & (outstanding == 0) & (wcmdq.r_level == 0)
-                                 & (burstq.r_level == 0) & (respq.r_level == 0)
+        m.d.sync += self.idle.eq(~decoder.busy & ~planner.busy & (outstanding == 0) & (wcmdq.r_level == 0)
+                                 & (burstq.r_level == 0) & (respq.r_level == 0) & ~pop_cmd & ~pop_burst
                                  & ~axi.WVALID & ~self.done.valid)
         return m

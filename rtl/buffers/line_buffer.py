@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -47,12 +47,6 @@ def line_tap_layout(pn: int, data_width: int, tap_count: int) -> data.StructLayo
     })
 
 
-def _wrap_add(value, increment, modulus: int):
-    """``(value + increment) mod modulus`` for ``value < modulus`` and ``increment <= modulus``."""
-    total = value + increment
-    return Mux(total >= modulus, total - modulus, total)
-
-
 class DirectLineBuffer(wiring.Component):
     """Line buffer of the direct engine: stores input rows, emits K x K x CG window taps.
 
@@ -86,13 +80,16 @@ class DirectLineBuffer(wiring.Component):
         every input row it touches is complete, so the buffer never deadlocks.
 
     Timing
-        Memory read latency 1 cycle (synchronous, non-transparent read port whose enable is the
-        pipeline advance, so its data holds under back-pressure). Latency: a tap appears on
-        ``o`` the cycle after it is issued; the first tap of output row ``oy`` is issued the
-        cycle after input row ``min(oy*S-P+K-1, H-1)`` completes. Throughput: one tap per cycle
-        (II=1) once primed, across pixel, channel-group and output-row boundaries whenever the
-        input keeps up. Back-pressure: ``o.valid`` does not wait for ``o.ready``; while
-        ``o.valid & ~o.ready`` the payload is held and no new tap is issued.
+        A tap is issued, its address is formed the next cycle (ring slot base, a constant per
+        slot, plus a column counter kept incrementally: one add), it is read the cycle after
+        (memory read latency 1 cycle) and goes into an output FIFO of ``TAP_FIFO_DEPTH`` taps:
+        a tap appears on ``o`` ``LATENCY`` cycles after it is issued; the first tap of output row
+        ``oy`` is issued the cycle after input row ``min(oy*S-P+K-1, H-1)`` completes (its
+        comparison registered). Throughput: one tap per cycle (II=1) once primed, across pixel,
+        channel-group and output-row boundaries whenever the input keeps up. Back-pressure:
+        credits -- a tap is issued only while every tap in flight has a FIFO entry -- so no
+        enable fans out from ``o.ready``; ``o`` is the FIFO's registered output. Whether each
+        loop counter is at its end is a register compared a step ahead.
     """
 
     def __init__(self, pn: int, data_width: int, max_width: int, max_channel_groups: int, max_kernel: int,
@@ -144,8 +141,11 @@ class DirectLineBuffer(wiring.Component):
         """Bit width of the ``tap`` field of ``o`` (give it to ``WeightBuffer(tap_width=...)``)."""
         return Shape.cast(self.tap_layout["tap"].shape).width
 
-    #: Cycles from a tap's issue to its appearance on ``o`` (the memory read latency).
-    LATENCY = 1
+    #: Cycles from a tap's issue to its appearance on ``o`` (address stage, memory read, FIFO).
+    LATENCY = 4
+    #: Taps in flight (issued, not yet taken from ``o``): the output FIFO's size, more than the
+    #: credit loop (issue to pop, LATENCY + 1 cycles) so credits never throttle a consumer that keeps up.
+    TAP_FIFO_DEPTH = 8
 
     def elaborate(self, platform):
         m = Module()
@@ -175,6 +175,20 @@ class DirectLineBuffer(wiring.Component):
         coord = Shape.cast(range(-mk, max(self.max_width, self.max_height) + 2 * mk + ms + 1))
         stride_val = Mux(S2, 2, 1)
 
+        # ---- ring slots: slot k starts at k * row_words (a constant per slot) ---------------------
+        def slot_base(slot):
+            base = Signal(range(depth), name=f"{slot.name}_base")
+            with m.Switch(slot):
+                for k in range(rows):
+                    with m.Case(k):
+                        m.d.comb += base.eq(k * rw)
+            return base
+
+        def slot_step(slot, by):
+            """``(slot + by) mod rows`` for ``by`` in 1..rows."""
+            total = slot + by
+            return Mux(total >= rows, total - rows, total)
+
         # ---- reader (tap issue) state -----------------------------------------------------------
         a_run = Signal()
         v = Signal(range(mk))
@@ -187,11 +201,14 @@ class DirectLineBuffer(wiring.Component):
         iy0 = Signal(coord)
         iy = Signal(coord)
         hi = Signal(coord)                 # last input row of the current output row: iy0 + K - 1
+        hi_next = Signal(coord)            # the same for the next output row: hi + S
         lim = Signal(coord)                # first input row the writer must not write yet: iy0 + rows
-        rb0 = Signal(range(depth))         # ring base of row iy0
-        rbu = Signal(range(depth))         # ring base of row iy
-        cgoff = Signal(range(rw + 1))
-        addr = Signal(aw)
+        lim_m1 = Signal(coord)             # lim - 1
+        s0 = Signal(range(rows))           # ring slot of row iy0
+        su = Signal(range(rows))           # ring slot of row iy
+        cgoff = Signal(range(rw + 1))      # cg * W
+        col0 = Signal(coord)               # cgoff + ix0: column of the tap (u, v=0)
+        col = Signal(coord)                # cgoff + ix: column of the tap within its row
         tap = Signal(self.tap_layout["tap"].shape)
 
         # ---- writer state -----------------------------------------------------------------------
@@ -199,11 +216,18 @@ class DirectLineBuffer(wiring.Component):
         h = Signal.like(H)                 # input row being written == complete input rows
         wx = Signal.like(W)
         wcg = Signal(range(self.max_channel_groups))
-        wbase = Signal(range(depth))
+        wslot = Signal(range(rows))
         waddr = Signal(range(depth))
 
+        a_stage = Signal()                 # a tap's address is being formed
+        b_stage = Signal()                 # a tap is being read
+        primed = Signal()                  # hi_next follows hi (set the cycle after start)
+        # Taps leave through a FIFO; a tap is issued only while every tap in flight has an entry
+        # (credits), so the issue loop, the address stage and the memory read never stall.
+        m.submodules.taps = taps = fifo.SyncFIFOBuffered(width=self.tap_layout.size, depth=self.TAP_FIFO_DEPTH + 1)
+        in_flight = Signal(range(self.TAP_FIFO_DEPTH + 1))
         busy = Signal()
-        m.d.comb += [busy.eq(a_run | w_run | self.o.valid), self.busy.eq(busy)]
+        m.d.comb += [busy.eq(a_run | w_run | (in_flight != 0)), self.busy.eq(busy)]
 
         # ---- start -------------------------------------------------------------------------------
         with m.If(self.start & ~busy):
@@ -221,93 +245,132 @@ class DirectLineBuffer(wiring.Component):
                 a_run.eq(1), w_run.eq(1),
                 v.eq(0), u.eq(0), cg.eq(0), ox.eq(0), oy.eq(0), tap.eq(0), cgoff.eq(0),
                 ix0.eq(-c.padding), ix.eq(-c.padding), iy0.eq(-c.padding), iy.eq(-c.padding),
-                hi.eq(c.kernel - 1 - c.padding), lim.eq(rows - c.padding),
-                h.eq(0), wx.eq(0), wcg.eq(0), wbase.eq(0), waddr.eq(0),
+                col0.eq(-c.padding), col.eq(-c.padding),
+                hi.eq(c.kernel - 1 - c.padding), lim.eq(rows - c.padding), lim_m1.eq(rows - 1 - c.padding),
+                primed.eq(0),
+                h.eq(0), wx.eq(0), wcg.eq(0), wslot.eq(0), waddr.eq(0),
             ]
-            # Ring base of row -P: ((-P) mod rows) * row_words, a constant per padding value.
+            # Ring slot of row -P: (-P) mod rows, a constant per padding value.
             with m.Switch(c.padding):
                 for p in range(max(mk, 1)):
                     with m.Case(p):
-                        base = ((-p) % rows) * rw
-                        m.d.sync += [rb0.eq(base), rbu.eq(base), addr.eq((base - p) % (1 << aw))]
+                        m.d.sync += [s0.eq((-p) % rows), su.eq((-p) % rows)]
 
         # ---- writer: input row h into ring slot h mod rows -------------------------------------
-        room = (h < lim) | ~a_run
+        # Room for row h: compared into a register; when a row completes the register takes the
+        # comparison for h + 1 (against lim - 1), so the writer never waits (lim only grows, so
+        # a comparison a cycle old is safe).
+        room = Signal()
+        row_written = Signal()
         m.d.comb += [
             self.i.ready.eq(w_run & room),
             wr.addr.eq(waddr),
             wr.data.eq(self.i.payload),
             wr.en.eq(self.i.valid & self.i.ready),
         ]
+        m.d.sync += room.eq((Mux(row_written, h < lim_m1, h < lim) | ~a_run) & ~self.start)
+        next_wslot = Signal.like(wslot)
+        m.d.comb += next_wslot.eq(slot_step(wslot, 1))
         with m.If(self.i.valid & self.i.ready):
             with m.If(wx != Wm1):
                 m.d.sync += [wx.eq(wx + 1), waddr.eq(waddr + 1)]
             with m.Elif(wcg != CGm1):
                 m.d.sync += [wx.eq(0), wcg.eq(wcg + 1), waddr.eq(waddr + 1)]
             with m.Else():
-                next_base = _wrap_add(wbase, rw, depth)
-                m.d.sync += [wx.eq(0), wcg.eq(0), h.eq(h + 1), wbase.eq(next_base), waddr.eq(next_base)]
+                m.d.comb += row_written.eq(1)
+                m.d.sync += [wx.eq(0), wcg.eq(0), h.eq(h + 1), wslot.eq(next_wslot),
+                             waddr.eq(slot_base(next_wslot))]
                 with m.If(h == Hm1):
                     m.d.sync += w_run.eq(0)
 
         # ---- reader: issue one tap per cycle -------------------------------------------------------
-        rows_ok = (h > hi) | (h == H)
-        a_valid = a_run & rows_ok
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = a_valid & advance
+        # The rows of the current output row are complete: compared into a register (h only
+        # grows, so a value a cycle old only delays); when the output row changes the register
+        # takes the next row's comparison (hi_next), so a new row never starts on the old one's.
+        rows_ok = Signal()
+        a_valid = a_run & primed & rows_ok
+        credit = Signal()
+        m.d.comb += credit.eq(in_flight < self.TAP_FIFO_DEPTH)
+        fire = a_valid & credit
+        m.d.sync += in_flight.eq(in_flight + fire - (self.o.valid & self.o.ready))
 
-        last_v = v == Km1
-        last_u = u == Km1
-        last_cg = cg == CGm1
-        last_ox = ox == Wom1
-        last_oy = oy == Hom1
+        # Whether each loop counter is at its last value: registers, compared a step ahead
+        # (against limit - 2, set up in the priming cycle), so a tap's next state is a choice
+        # among precomputed values under register selects.
+        last_v, last_u, last_cg, last_ox, last_oy = (Signal(name=n) for n in ("last_v", "last_u", "last_cg",
+                                                                              "last_ox", "last_oy"))
+        Km2, CGm2, Wom2, Hom2 = Signal.like(K), Signal.like(CG), Signal.like(W), Signal.like(H)
+        K1, CG1 = Signal(), Signal()       # K == 1, CG == 1
         last_tap = last_v & last_u & last_cg
         pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
 
+        with m.If(a_run & ~primed):
+            m.d.sync += [
+                hi_next.eq(hi + stride_val), primed.eq(1),
+                Km2.eq(Km1 - 1), CGm2.eq(CGm1 - 1), Wom2.eq(Wom1 - 1), Hom2.eq(Hom1 - 1),
+                K1.eq(Km1 == 0), CG1.eq(CGm1 == 0),
+                last_v.eq(Km1 == 0), last_u.eq(Km1 == 0), last_cg.eq(CGm1 == 0),
+                last_ox.eq(Wom1 == 0), last_oy.eq(Hom1 == 0),
+            ]
+        row_change = fire & last_tap & last_ox
+        m.d.sync += rows_ok.eq(Mux(row_change, (h > hi_next) | (h == H), (h > hi) | (h == H)) & ~self.start)
         with m.If(fire):
             m.d.sync += tap.eq(tap + 1)
             with m.If(~last_v):
-                m.d.sync += [v.eq(v + 1), ix.eq(ix + 1), addr.eq(addr + 1)]
+                m.d.sync += [v.eq(v + 1), ix.eq(ix + 1), col.eq(col + 1), last_v.eq(v == Km2)]
             with m.Elif(~last_u):
-                next_rbu = _wrap_add(rbu, rw, depth)
-                m.d.sync += [v.eq(0), u.eq(u + 1), ix.eq(ix0), iy.eq(iy + 1), rbu.eq(next_rbu),
-                             addr.eq(next_rbu + cgoff + ix0)]
+                m.d.sync += [v.eq(0), u.eq(u + 1), ix.eq(ix0), iy.eq(iy + 1), su.eq(slot_step(su, 1)),
+                             col.eq(col0), last_v.eq(K1), last_u.eq(u == Km2)]
             with m.Elif(~last_cg):
-                next_cgoff = cgoff + W
-                m.d.sync += [v.eq(0), u.eq(0), cg.eq(cg + 1), cgoff.eq(next_cgoff), ix.eq(ix0), iy.eq(iy0),
-                             rbu.eq(rb0), addr.eq(rb0 + next_cgoff + ix0)]
+                m.d.sync += [v.eq(0), u.eq(0), cg.eq(cg + 1), cgoff.eq(cgoff + W), ix.eq(ix0), iy.eq(iy0),
+                             su.eq(s0), col0.eq(col0 + W), col.eq(col0 + W), last_v.eq(K1), last_u.eq(K1),
+                             last_cg.eq(cg == CGm2)]
             with m.Else():
-                m.d.sync += [v.eq(0), u.eq(0), cg.eq(0), cgoff.eq(0), tap.eq(0)]
+                m.d.sync += [v.eq(0), u.eq(0), cg.eq(0), cgoff.eq(0), tap.eq(0), last_v.eq(K1), last_u.eq(K1),
+                             last_cg.eq(CG1)]
                 with m.If(~last_ox):
                     next_ix0 = ix0 + stride_val
-                    m.d.sync += [ox.eq(ox + 1), ix0.eq(next_ix0), ix.eq(next_ix0), iy.eq(iy0), rbu.eq(rb0),
-                                 addr.eq(rb0 + next_ix0)]
+                    m.d.sync += [ox.eq(ox + 1), ix0.eq(next_ix0), ix.eq(next_ix0), iy.eq(iy0), su.eq(s0),
+                                 col0.eq(next_ix0), col.eq(next_ix0), last_ox.eq(ox == Wom2)]
                 with m.Elif(~last_oy):
                     next_iy0 = iy0 + stride_val
-                    next_rb0 = _wrap_add(rb0, Mux(S2, 2 * rw, rw), depth)
+                    next_s0 = Signal.like(s0)
+                    m.d.comb += next_s0.eq(Mux(S2, slot_step(s0, 2), slot_step(s0, 1)))
                     m.d.sync += [ox.eq(0), oy.eq(oy + 1), ix0.eq(-P), ix.eq(-P), iy0.eq(next_iy0),
-                                 iy.eq(next_iy0), hi.eq(hi + stride_val), lim.eq(lim + stride_val),
-                                 rb0.eq(next_rb0), rbu.eq(next_rb0), addr.eq(next_rb0 - P)]
+                                 iy.eq(next_iy0), hi.eq(hi_next), hi_next.eq(hi_next + stride_val),
+                                 lim.eq(lim + stride_val), lim_m1.eq(lim_m1 + stride_val),
+                                 s0.eq(next_s0), su.eq(next_s0), col0.eq(-P), col.eq(-P),
+                                 last_ox.eq(Wom1 == 0), last_oy.eq(oy == Hom2)]
                 with m.Else():
                     m.d.sync += a_run.eq(0)
 
-        # ---- output stage: memory data + registered flags ----------------------------------------
-        pad_b, first_b, last_b, end_b = Signal(), Signal(), Signal(), Signal()
-        tap_b = Signal.like(tap)
-        o = self.o.payload
-        m.d.comb += [rd.addr.eq(addr), rd.en.eq(advance)]
-        with m.If(advance):
-            m.d.sync += [
-                self.o.valid.eq(a_valid),
-                pad_b.eq(pad),
-                tap_b.eq(tap),
-                first_b.eq(tap == 0),
-                last_b.eq(last_tap),
-                end_b.eq(last_tap & last_ox & last_oy),
-            ]
+        # ---- address stage: ring base of the tap's row + its column, with the tap's flags --------
+        addr = Signal(aw)
+        pad_a, first_a, last_a, end_a = Signal(), Signal(), Signal(), Signal()
+        tap_a = Signal.like(tap)
+        m.d.sync += [
+            a_stage.eq(fire),
+            addr.eq(slot_base(su) + col),
+            pad_a.eq(pad), tap_a.eq(tap), first_a.eq(tap == 0), last_a.eq(last_tap),
+            end_a.eq(last_tap & last_ox & last_oy),
+        ]
+
+        # ---- read stage: memory data + registered flags, into the tap FIFO ------------------------
+        pad_b = Signal()
+        flags_b = Signal(self.tap_layout)
+        m.d.comb += [rd.addr.eq(addr), rd.en.eq(a_stage)]
+        m.d.sync += [
+            b_stage.eq(a_stage), pad_b.eq(pad_a),
+            flags_b.tap.eq(tap_a), flags_b.first.eq(first_a), flags_b.last.eq(last_a), flags_b.end.eq(end_a),
+        ]
+        beat = Signal(self.tap_layout)
         m.d.comb += [
-            o.act.eq(Mux(pad_b, 0, rd.data.as_value())),
-            o.tap.eq(tap_b), o.first.eq(first_b), o.last.eq(last_b), o.end.eq(end_b),
+            beat.eq(flags_b),
+            beat.act.eq(Mux(pad_b, 0, rd.data.as_value())),
+            taps.w_data.eq(beat),
+            taps.w_en.eq(b_stage),
+            self.o.payload.eq(taps.r_data),
+            self.o.valid.eq(taps.r_rdy),
+            taps.r_en.eq(self.o.ready),
         ]
         return m

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
@@ -52,8 +55,11 @@ class LayerCheck(wiring.Component):
         ``done``: Out(1) one-cycle pulse; then ``error`` (Out(8), an ``ErrorCode``) and
         ``plan`` (Out(plan_layout())) are valid and held until the next ``start``.
 
-    Latency: a few cycles for a refused descriptor; about 7 x 33 cycles for an accepted one
-    (sizes are computed with one shift-and-add multiplier: no DSP is spent on control).
+    Latency: a few cycles for a refused descriptor; about 7 x 33 + 20 cycles for an accepted
+    one (sizes are computed with one shift-and-add multiplier: no DSP is spent on control).
+    The checks run one per cycle, each a compare of registers, and every buffer's end address
+    is summed in a state of its own before it is compared: the check is sequential, once per
+    layer, so it never limits the clock.
     Every byte the layer will touch is inside ``[addr, addr + size)`` of one of its four
     buffers; a buffer that would pass the top of the address space is refused (BAD_ADDRESS).
     """
@@ -89,87 +95,97 @@ class LayerCheck(wiring.Component):
         in_words = Signal(64)
         w_total = Signal(64)
         out_total = Signal(64)
+        hspan = Signal(18)
+        wspan = Signal(18)
+        buffer_end = Signal(66)
 
-        def multiply(state, a, b, then, store):
-            with m.State(state):  # the multiplier is idle here; it is busy from the next cycle
-                m.d.comb += [mul.a.eq(a), mul.b.eq(b), mul.start.eq(1)]
-                m.next = state + "_WAIT"
-            with m.State(state + "_WAIT"):
-                with m.If(~mul.busy):
-                    m.d.sync += store(mul.p)
-                    m.next = then
+        # The multiplier's operands and start are registers: the steps only choose them.
+        op_a, op_b, go = Signal(32), Signal(32), Signal()
+        m.d.comb += [mul.a.eq(op_a), mul.b.eq(op_b), mul.start.eq(go)]
+        m.d.sync += go.eq(0)
 
-        def fail(code):
-            m.d.sync += self.error.eq(code)
-            m.next = "DONE"
+        # The check is a fixed sequence of steps, one-hot encoded (a step is one bit; moving on
+        # is a shift), so no step decodes a state number. A step is
+        # ``(name, statements, done condition, refusal condition, error code)``.
+        steps = []
 
-        with m.FSM(name="check") as fsm:
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [
-                        self.error.eq(ErrorCode.OK),
-                        plan.cg.eq((d.in_channels + cfg.pn - 1) >> pn_shift),
-                        plan.mg.eq((d.out_channels + cfg.pm - 1) >> pm_shift),
-                        hp.eq(d.height + 2 * d.padding),
-                        wp.eq(d.width + 2 * d.padding),
-                    ]
-                    m.next = "CHECK"
-            with m.State("CHECK"):
-                with m.If((d.in_channels == 0) | (d.out_channels == 0) |
-                          (d.in_channels > cfg.max_channels) | (d.out_channels > cfg.max_channels)):
-                    fail(ErrorCode.BAD_CHANNELS)
-                with m.Elif((d.height == 0) | (d.width == 0) |
-                            (d.height > cfg.max_height) | (d.width > cfg.max_width)):
-                    fail(ErrorCode.BAD_SIZE)
-                with m.Elif((d.kernel == 0) | (d.kernel > cfg.max_kernel) | ((d.kernel != engine.kernel) if engine.kernel is not None else 0)):
-                    fail(ErrorCode.BAD_KERNEL)
-                with m.Elif((d.stride == 0) | (d.stride > cfg.max_stride) | ((d.stride != engine.stride) if engine.stride is not None else 0)):
-                    fail(ErrorCode.BAD_STRIDE)
-                with m.Elif(d.padding >= d.kernel):
-                    fail(ErrorCode.BAD_PADDING)
-                with m.Elif((hp < d.kernel) | (wp < d.kernel)):
-                    fail(ErrorCode.BAD_OUTPUT)
-                with m.Else():
-                    m.d.sync += [
-                        plan.ho.eq(Mux(d.stride == 2, (hp - d.kernel) >> 1, hp - d.kernel) + 1),
-                        plan.wo.eq(Mux(d.stride == 2, (wp - d.kernel) >> 1, wp - d.kernel) + 1),
-                    ]
-                    m.next = "ROW_WORDS"
-            multiply("ROW_WORDS", d.width, plan.cg, "CHECK_ROW", lambda p: plan.row_words.eq(p))
-            with m.State("CHECK_ROW"):
-                with m.If(plan.row_words > cfg.row_words):
-                    fail(ErrorCode.BAD_SIZE)
-                with m.Else():
-                    m.next = "CGK"
-            multiply("CGK", plan.cg, d.kernel, "TAPS", lambda p: cgk.eq(p))
-            multiply("TAPS", cgk, d.kernel, "CHECK_TAPS", lambda p: plan.taps.eq(p))
-            with m.State("CHECK_TAPS"):
-                with m.If(plan.taps > cfg.weight_depth):
-                    fail(ErrorCode.BAD_CHANNELS)
-                with m.Else():
-                    m.d.sync += plan.w_bytes.eq(plan.taps << w_word_shift)
-                    m.next = "IN_WORDS"
-            multiply("IN_WORDS", d.height, plan.row_words, "OUT_PIXELS", lambda p: in_words.eq(p))
-            multiply("OUT_PIXELS", plan.ho, plan.wo, "W_TOTAL", lambda p: plan.out_pixels.eq(p))
-            multiply("W_TOTAL", plan.w_bytes[:32], plan.mg, "OUT_TOTAL", lambda p: w_total.eq(p))
-            multiply("OUT_TOTAL", plan.out_pixels << pm_shift, plan.mg, "CHECK_ADDR", lambda p: out_total.eq(p))
-            with m.State("CHECK_ADDR"):
-                in_bytes = in_words << in_word_shift
-                q_total = plan.mg << q_group_shift
-                m.d.sync += [plan.in_bytes.eq(in_bytes), plan.in_words.eq(in_words),
-                             plan.out_bytes.eq(plan.out_pixels << pm_shift)]
-                # Command lengths are 32-bit: a larger input is refused as too large.
-                too_big = (in_bytes >> 32) != 0
-                over = ((d.in_addr + in_bytes > addr_limit) | (d.weight_addr + w_total > addr_limit) |
-                        (d.out_addr + out_total > addr_limit) | (d.quant_addr + q_total > addr_limit))
-                with m.If(too_big):
-                    fail(ErrorCode.BAD_SIZE)
-                with m.Elif(over):
-                    fail(ErrorCode.BAD_ADDRESS)
-                with m.Else():
-                    m.next = "DONE"
-            with m.State("DONE"):
-                m.d.comb += self.done.eq(1)
-                m.next = "IDLE"
-        m.d.comb += self.busy.eq(~fsm.ongoing("IDLE"))
+        def step(name, statements=(), done=1, refused=None, code=ErrorCode.OK):
+            if refused is not None:
+                # A check compares into a register in a cycle of its own, then decides on it.
+                verdict = Signal(name=f"refused_{name.lower()}")
+                m.d.sync += verdict.eq(refused)
+                steps.append((name + "_SETTLE", [], 1, 0, ErrorCode.OK))
+                refused = verdict
+            steps.append((name, list(statements), done, 0 if refused is None else refused, code))
+
+        def multiply(name, a, b, store):
+            step(name, [op_a.eq(a), op_b.eq(b), go.eq(1)])
+            step(name + "_WAIT", [store(mul.p)], done=~mul.busy & ~go)
+
+        step("CHK_CHANNELS", refused=(d.in_channels == 0) | (d.out_channels == 0) |
+             (d.in_channels > cfg.max_channels) | (d.out_channels > cfg.max_channels), code=ErrorCode.BAD_CHANNELS)
+        step("CHK_SIZE", refused=(d.height == 0) | (d.width == 0) |
+             (d.height > cfg.max_height) | (d.width > cfg.max_width), code=ErrorCode.BAD_SIZE)
+        step("CHK_KERNEL", refused=(d.kernel == 0) | (d.kernel > cfg.max_kernel) |
+             ((d.kernel != engine.kernel) if engine.kernel is not None else 0), code=ErrorCode.BAD_KERNEL)
+        step("CHK_STRIDE", refused=(d.stride == 0) | (d.stride > cfg.max_stride) |
+             ((d.stride != engine.stride) if engine.stride is not None else 0), code=ErrorCode.BAD_STRIDE)
+        step("CHK_PADDING", refused=d.padding >= d.kernel, code=ErrorCode.BAD_PADDING)
+        step("CHK_OUTPUT", refused=(hp < d.kernel) | (wp < d.kernel), code=ErrorCode.BAD_OUTPUT)
+        step("SPANS", [hspan.eq(hp - d.kernel), wspan.eq(wp - d.kernel)])
+        step("OUT_SIZE", [plan.ho.eq(Mux(d.stride == 2, hspan >> 1, hspan) + 1),
+                          plan.wo.eq(Mux(d.stride == 2, wspan >> 1, wspan) + 1)])
+        multiply("ROW_WORDS", d.width, plan.cg, lambda p: plan.row_words.eq(p))
+        step("CHECK_ROW", refused=plan.row_words > cfg.row_words, code=ErrorCode.BAD_SIZE)
+        multiply("CGK", plan.cg, d.kernel, lambda p: cgk.eq(p))
+        multiply("TAPS", cgk, d.kernel, lambda p: plan.taps.eq(p))
+        step("CHECK_TAPS", refused=plan.taps > cfg.weight_depth, code=ErrorCode.BAD_CHANNELS)
+        step("W_BYTES", [plan.w_bytes.eq(plan.taps << w_word_shift)])
+        multiply("IN_WORDS", d.height, plan.row_words, lambda p: in_words.eq(p))
+        multiply("OUT_PIXELS", plan.ho, plan.wo, lambda p: plan.out_pixels.eq(p))
+        multiply("W_TOTAL", plan.w_bytes[:32], plan.mg, lambda p: w_total.eq(p))
+        multiply("OUT_TOTAL", plan.out_pixels << pm_shift, plan.mg, lambda p: out_total.eq(p))
+        step("SIZES", [plan.in_bytes.eq(in_words << in_word_shift), plan.in_words.eq(in_words),
+                       plan.out_bytes.eq(plan.out_pixels << pm_shift)])
+        # Command lengths are 32-bit: a larger input is refused as too large.
+        step("CHECK_IN", refused=(plan.in_bytes >> 32) != 0, code=ErrorCode.BAD_SIZE)
+        # Every buffer must end within the address space: one sum per step, then compare.
+        for name, base, size in (("END_IN", d.in_addr, plan.in_bytes), ("END_W", d.weight_addr, w_total),
+                                 ("END_OUT", d.out_addr, out_total), ("END_Q", d.quant_addr, plan.mg << q_group_shift)):
+            step(name, [buffer_end.eq(base + size)])
+            step(name + "_CMP", refused=buffer_end > addr_limit, code=ErrorCode.BAD_ADDRESS)
+
+        at = Signal(len(steps), name="step")   # one-hot; all zero when idle
+        finish = Signal()                       # the last step passed, or a step refused
+        m.d.sync += finish.eq(0)
+        # Each step bit's next value depends on its own step and its predecessor only, and the
+        # error code is an OR over the (one-hot) refusing steps: no chain through all steps.
+        refusing = [Signal(name=f"refuse_{name.lower()}") for name, *_ in steps]
+        passing = [Signal(name=f"pass_{name.lower()}") for name, *_ in steps]
+        for k, (name, statements, done, refused, code) in enumerate(steps):
+            m.d.comb += [refusing[k].eq(at[k] & refused), passing[k].eq(at[k] & ~refused & done)]
+            with m.If(at[k]):
+                m.d.sync += statements
+            with m.If(refusing[k] | passing[k]):
+                m.d.sync += at[k].eq(0)
+            if k + 1 < len(steps):
+                with m.If(passing[k]):
+                    m.d.sync += at[k + 1].eq(1)
+        refuse_code = Signal(8)
+        m.d.comb += refuse_code.eq(functools.reduce(operator.or_, [Mux(r, code, 0) for r, (*_, code) in
+                                                                    zip(refusing, steps)]))
+        with m.If(functools.reduce(operator.or_, refusing)):
+            m.d.sync += [self.error.eq(refuse_code), finish.eq(1)]
+        with m.If(passing[-1]):
+            m.d.sync += finish.eq(1)
+        with m.If(self.start & (at == 0) & ~finish):
+            m.d.sync += [
+                self.error.eq(ErrorCode.OK),
+                plan.cg.eq((d.in_channels + cfg.pn - 1) >> pn_shift),
+                plan.mg.eq((d.out_channels + cfg.pm - 1) >> pm_shift),
+                hp.eq(d.height + 2 * d.padding),
+                wp.eq(d.width + 2 * d.padding),
+                at[0].eq(1),
+            ]
+        m.d.comb += [self.busy.eq((at != 0) | finish), self.done.eq(finish)]
         return m

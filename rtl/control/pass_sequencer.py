@@ -15,7 +15,9 @@ class PassSequencer(wiring.Component):
     """Ports: ``run`` In(:class:`RunSignature`) (``launch`` restarts at pass 0; ``plan.mg``
     passes), ``busy`` In(1) and ``pass_end`` In(1) from the datapath; ``start`` Out(1), the
     datapath's start pulse: while running, when the datapath is idle, the previous pass has
-    ended and passes remain."""
+    ended and passes remain. The pass counts are compared into a register (one cycle behind),
+    so ``start`` is a gate of registers; the datapath's ``busy`` rises the cycle after a start,
+    before the stale compare could start a pass twice."""
 
     def __init__(self):
         super().__init__({
@@ -29,8 +31,10 @@ class PassSequencer(wiring.Component):
         m = Module()
         started = Signal(16)
         ended = Signal(16)
+        next_ready = Signal()   # a pass may start: (started < mg) & (started == ended), registered
         run = self.run
-        m.d.comb += self.start.eq(run.running & ~self.busy & (started < run.plan.mg) & (started == ended))
+        m.d.sync += next_ready.eq((started < run.plan.mg) & (started == ended) & ~self.start)
+        m.d.comb += self.start.eq(run.running & ~self.busy & next_ready)
         with m.If(self.start):
             m.d.sync += started.eq(started + 1)
         with m.If(self.pass_end):

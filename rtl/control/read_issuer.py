@@ -44,6 +44,7 @@ class ReadIssuer(wiring.Component):
         plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
         m.submodules.routes = routes = fifo.SyncFIFOBuffered(width=2, depth=8)
         group = Signal(16)
+        more = Signal()        # group < plan.mg, compared when the group changes
         phase = Signal(range(ROUTES))
         q_addr = Signal(64)
         w_addr = Signal(64)
@@ -55,7 +56,7 @@ class ReadIssuer(wiring.Component):
             with m.Case(ROUTE_INPUT):
                 m.d.comb += [cmd.payload.addr.eq(layer.in_addr), cmd.payload.length.eq(plan.in_bytes)]
         m.d.comb += [
-            cmd.valid.eq(self.run.running & (group < plan.mg) & routes.w_rdy),
+            cmd.valid.eq(self.run.running & more & routes.w_rdy),
             routes.w_data.eq(phase),
             routes.w_en.eq(cmd.valid & cmd.ready),
             self.route.payload.eq(routes.r_data),
@@ -69,7 +70,8 @@ class ReadIssuer(wiring.Component):
                 with m.Case(ROUTE_WEIGHTS):
                     m.d.sync += [phase.eq(ROUTE_INPUT), w_addr.eq(w_addr + plan.w_bytes)]
                 with m.Case(ROUTE_INPUT):
-                    m.d.sync += [phase.eq(ROUTE_QUANT), group.eq(group + 1)]
+                    m.d.sync += [phase.eq(ROUTE_QUANT), group.eq(group + 1), more.eq(group + 1 < plan.mg)]
         with m.If(self.run.launch):
-            m.d.sync += [group.eq(0), phase.eq(ROUTE_QUANT), q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr)]
+            m.d.sync += [group.eq(0), more.eq(plan.mg != 0), phase.eq(ROUTE_QUANT), q_addr.eq(layer.quant_addr),
+                         w_addr.eq(layer.weight_addr)]
         return m

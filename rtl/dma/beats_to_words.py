@@ -48,6 +48,9 @@ class BeatsToWords(wiring.Component):
     bus_bits`` consecutive beats are concatenated (the command must end on a word boundary).
     Throughput: one word per cycle when splitting, one beat per cycle when gathering.
     Latency: 1 cycle (registered output). Back-pressure: honest valid/ready on both sides.
+    Timing: whether the next word is a command's last is a register, computed when the previous
+    word leaves (``count`` is compared a word ahead), so ``i.ready`` is a short function of
+    registers and ``o.ready``.
     """
 
     def __init__(self, bus_bits: int, word_shape, *, last: bool = True):
@@ -70,7 +73,12 @@ class BeatsToWords(wiring.Component):
         if word <= bus:
             ratio = bus // word
             index = Signal(range(ratio))
-            final_word = words_done + 1 >= self.count
+            # final_word: the next word emitted ends the command (words_done + 1 >= count),
+            # kept a word ahead; at_start: words_done == 0 (count may change between commands).
+            final_word = Signal()
+            at_start = Signal(init=1)
+            with m.If(at_start):
+                m.d.sync += final_word.eq(self.count <= 1)
             last_in_beat = (index == ratio - 1) | final_word
             with m.If(take):
                 m.d.sync += self.o.valid.eq(self.i.valid)
@@ -81,9 +89,11 @@ class BeatsToWords(wiring.Component):
                                 m.d.sync += out_word.eq(self.i.payload.data[k * word:(k + 1) * word])
                     if self.last:
                         m.d.sync += self.o.payload.last.eq(final_word)
-                    m.d.sync += words_done.eq(words_done + 1)
                     with m.If(final_word):
-                        m.d.sync += words_done.eq(0)
+                        m.d.sync += [words_done.eq(0), at_start.eq(1), final_word.eq(self.count <= 1)]
+                    with m.Else():
+                        m.d.sync += [words_done.eq(words_done + 1), at_start.eq(0),
+                                     final_word.eq(words_done + 2 >= self.count)]
                     m.d.sync += index.eq(index + 1)
                     with m.If(last_in_beat):
                         m.d.sync += index.eq(0)

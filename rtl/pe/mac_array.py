@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import SUPPORTED_DATA_WIDTHS, accumulator_width
@@ -40,12 +40,14 @@ class MacArray(wiring.Component):
         ``o``: ``stream.Signature(ArrayLayout(signed(acc_width), pm))`` (source)
 
     Timing
-        Throughput: one beat per cycle (II=1) while ``o`` is not back-pressured.
-        Latency: 4 cycles from the handshake of a ``last`` beat to ``o.valid`` (input register,
-        product register, adder-tree register, accumulator) -- the register stages of a DSP48
-        slice (A/B, M, P) plus one for the tree.
-        Back-pressure: the whole pipeline holds while ``o.valid & ~o.ready``; ``i.ready`` is then
-        low. ``o.payload`` is stable while ``o.valid`` is high and unacknowledged.
+        Throughput: one beat per cycle (II=1) while ``o`` keeps up.
+        Latency: ``LATENCY`` cycles from the handshake of a ``last`` beat to ``o.valid`` (input
+        register, product register, adder-tree register, accumulator -- the register stages of
+        a DSP48 slice (A/B, M, P) plus one for the tree -- then the output FIFO).
+        Back-pressure: the pipeline never stalls (no enable fans out to its registers); the
+        sums go into an output FIFO of ``FIFO_DEPTH`` pixels, and ``i.ready`` (a compare of a
+        counter, no path from ``o.ready``) admits beats while every accepted ``last`` beat still
+        has a FIFO entry. ``o.payload`` is stable while ``o.valid`` is high and unacknowledged.
 
     Parameters
         ``pm``, ``pn``: parallelism (>= 1); ``data_width``: 8 or 16 (signed activations and
@@ -70,55 +72,66 @@ class MacArray(wiring.Component):
         })
 
     #: Cycles from a ``last`` beat's handshake to ``o.valid``.
-    LATENCY = 4
+    LATENCY = 6
+    #: Output FIFO entries (pixels): more than the pipeline holds, so a consumer that keeps up
+    #: never throttles the input.
+    FIFO_DEPTH = 8
 
     def elaborate(self, platform):
         m = Module()
         pm, pn, dw = self.pm, self.pn, self.data_width
         layout = mac_input_layout(pm, pn, dw)
+        acc_layout = data.ArrayLayout(signed(self.acc_width), pm)
 
-        advance = Signal()
+        # Credits: accepted `last` beats whose sums have not left `o` yet.
+        m.submodules.results = results = fifo.SyncFIFOBuffered(width=acc_layout.size, depth=self.FIFO_DEPTH)
+        in_flight = Signal(range(self.FIFO_DEPTH + 1))
+        take = Signal()
         m.d.comb += [
-            advance.eq(~self.o.valid | self.o.ready),
-            self.i.ready.eq(advance),
+            self.i.ready.eq(in_flight < self.FIFO_DEPTH),
+            take.eq(self.i.valid & self.i.ready),
         ]
+        m.d.sync += in_flight.eq(in_flight + (take & self.i.payload.last) - (self.o.valid & self.o.ready))
 
         # Stage 1: operand registers (DSP48 A/B registers).
         beat = Signal(layout)
         beat_valid = Signal()
-        with m.If(advance):
-            m.d.sync += [beat.eq(self.i.payload), beat_valid.eq(self.i.valid)]
+        m.d.sync += [beat.eq(self.i.payload), beat_valid.eq(take)]
 
         # Stage 2: product registers (DSP48 M register).
         product_width = 2 * dw
         products = [[Signal(signed(product_width), name=f"prod_{mi}_{ni}") for ni in range(pn)]
                     for mi in range(pm)]
         prod_first, prod_last, prod_valid = Signal(), Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [prod_first.eq(beat.first), prod_last.eq(beat.last), prod_valid.eq(beat_valid)]
-            for mi in range(pm):
-                for ni in range(pn):
-                    m.d.sync += products[mi][ni].eq(beat.act[ni] * beat.wgt[mi][ni])
+        m.d.sync += [prod_first.eq(beat.first), prod_last.eq(beat.last), prod_valid.eq(beat_valid)]
+        for mi in range(pm):
+            for ni in range(pn):
+                m.d.sync += products[mi][ni].eq(beat.act[ni] * beat.wgt[mi][ni])
 
         # Stage 3: adder tree over the pn products of each output channel.
         sum_width = self.acc_width
         sums = [Signal(signed(sum_width), name=f"sum_{mi}") for mi in range(pm)]
         sum_first, sum_last, sum_valid = Signal(), Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [sum_first.eq(prod_first), sum_last.eq(prod_last), sum_valid.eq(prod_valid)]
-            for mi in range(pm):
-                m.d.sync += sums[mi].eq(_tree_sum(products[mi]))
+        m.d.sync += [sum_first.eq(prod_first), sum_last.eq(prod_last), sum_valid.eq(prod_valid)]
+        for mi in range(pm):
+            m.d.sync += sums[mi].eq(_tree_sum(products[mi]))
 
-        # Stage 4: accumulators (DSP48 P register); the emitted value is the accumulator itself.
-        acc = Signal(data.ArrayLayout(signed(self.acc_width), pm))
-        m.d.comb += self.o.payload.eq(acc)
-        with m.If(advance):
-            m.d.sync += self.o.valid.eq(sum_valid & sum_last)
-            with m.If(sum_valid):
-                for mi in range(pm):
-                    # One adder whose first operand is cleared: one LUT per bit (an if/else of
-                    # "load" and "add" costs two).
-                    m.d.sync += acc[mi].eq(Mux(sum_first, 0, acc[mi]) + sums[mi])
+        # Stage 4: accumulators (DSP48 P register); a finished pixel goes into the FIFO.
+        acc = Signal(acc_layout)
+        done = Signal()
+        m.d.sync += done.eq(sum_valid & sum_last)
+        with m.If(sum_valid):
+            for mi in range(pm):
+                # One adder whose first operand is cleared: one LUT per bit (an if/else of
+                # "load" and "add" costs two).
+                m.d.sync += acc[mi].eq(Mux(sum_first, 0, acc[mi]) + sums[mi])
+        m.d.comb += [
+            results.w_data.eq(acc),
+            results.w_en.eq(done),
+            self.o.payload.eq(results.r_data),
+            self.o.valid.eq(results.r_rdy),
+            results.r_en.eq(self.o.ready),
+        ]
         return m
 
 

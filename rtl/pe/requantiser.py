@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import REQUANT, Requantisation, signed_range, signed_width
@@ -28,9 +28,10 @@ class Requantiser(wiring.Component):
     ``sim.reference.requantize``.
 
     Ports
-        ``i``: In(stream of ``ArrayLayout(signed(acc_width), pm)``): one output pixel.
+        ``i``: In(stream of ``ArrayLayout(signed(acc_width), pm)``): one output pixel, read in
+        place over its ``pm / lanes`` steps and taken with the last one.
         ``params``: In(stream of ``ArrayLayout(quant_param_layout(), pm)``): one entry per group of
-        ``pixels`` pixels, consumed together with the first pixel of the group.
+        ``pixels`` pixels, taken (into a register) before the group's first pixel starts.
         ``o``: Out(stream of ``StructLayout(data=ArrayLayout(signed(out_width), pm), last=1)``);
         ``last`` marks the final pixel of a group.
         ``pixels``: In(32) pixels per group; ``relu``: In(1). Both must be stable while a layer
@@ -39,12 +40,25 @@ class Requantiser(wiring.Component):
     Timing
         ``pm / lanes`` cycles per pixel (``lanes`` channels computed per cycle, ``lanes`` divides
         ``pm``); latency ``LATENCY`` cycles from the pixel's handshake to ``o.valid`` when
-        ``lanes == pm``. Back-pressure: the pipeline holds while ``o.valid & ~o.ready``.
-        Parameters travel down the pipeline with their values, so groups can follow each other
-        back to back without draining.
+        ``lanes == pm``. Back-pressure: the lanes never stall (no enable fans out to them);
+        finished pixels go into an output FIFO of ``FIFO_DEPTH`` pixels, and a step is issued
+        only while every pixel already finishing has an entry (a counter compared with a
+        constant: neither ``i.ready`` nor the lanes depend on ``o.ready``). Parameters travel
+        down the pipeline with their values, so groups can follow each other back to back
+        without draining. Each lane's stages: ``acc + bias``; four partial products
+        of the wide multiply (one DSP slice each, product registered in the slice); two partial
+        sums; the product; ``+ round``; ``>> shift``; clamp -- no stage holds more than one add,
+        one multiply or one shifter. Whether a pixel ends its group is a register (the pixel
+        count is compared a pixel ahead).
     """
 
-    LATENCY = 5
+    LATENCY = 10
+    #: Output FIFO entries (pixels): more than the credit loop (a pixel's last step to its pop,
+    #: LATENCY + 1 cycles), so one pixel per cycle (``lanes == pm``) is never throttled.
+    FIFO_DEPTH = 16
+    #: Low limb of the wide multiply's operands: 17 bits, an unsigned operand that a DSP
+    #: slice's 18-bit signed port takes whole.
+    LIMB = 17
 
     def __init__(self, pm: int, acc_width: int, lanes: int | None = None, out_width: int = 8,
                  fmt: Requantisation = REQUANT):
@@ -76,90 +90,129 @@ class Requantiser(wiring.Component):
         hi = (1 << (self.out_width - 1)) - 1
         lo_signed = -(1 << (self.out_width - 1))
 
-        advance = Signal()
-        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        # Credits: pixels whose last step has been issued and that have not left `o` yet.
+        out_layout = self.o.payload.shape()
+        m.submodules.out = out = fifo.SyncFIFOBuffered(width=out_layout.size, depth=self.FIFO_DEPTH)
+        in_flight = Signal(range(self.FIFO_DEPTH + 1))
+        room = Signal()
+        m.d.comb += room.eq(in_flight < self.FIFO_DEPTH)
 
-        # Front: the pixel being fed into the lanes, with its group's parameters.
-        held = Signal(data.ArrayLayout(signed(self.acc_width), pm))
+        # Front: the pixel on ``i`` is read in place, ``lanes`` channels per step, and taken
+        # (``i.ready``) with its last step; the group's parameters are copied from ``params``
+        # (and that entry taken) in a cycle of their own before the group's first step.
+        held = self.i.payload
         held_params = Signal(data.ArrayLayout(quant_param_layout(fmt), pm))
-        held_valid = Signal()
-        held_last = Signal()
+        have_params = Signal()
         step = Signal(range(steps))
-        pixel = Signal(32)  # position of the next input pixel inside its group
-        need_params = pixel == 0
-        issuing = held_valid & advance
-        finishing = issuing & (step == steps - 1)
-        can_take = ~held_valid | finishing
+        pixel = Signal(32)  # position of the pixel on `i` inside its group
+        at_start = Signal(init=1)      # pixel == 0
+        next_last = Signal()           # the pixel on `i` ends its group: pixel + 1 >= pixels
+        with m.If(at_start):
+            m.d.sync += next_last.eq(self.pixels <= 1)
+        issuing = self.i.valid & have_params & room
+        step_last = Signal(init=steps == 1)   # step == steps - 1, a register
+        finishing = issuing & step_last
+        held_last = next_last
         m.d.comb += [
-            self.i.ready.eq(can_take & (~need_params | self.params.valid)),
-            self.params.ready.eq(can_take & need_params & self.i.valid),
+            self.i.ready.eq(finishing),
+            self.params.ready.eq(~have_params),
         ]
+        with m.If(self.params.valid & self.params.ready):
+            m.d.sync += [held_params.eq(self.params.payload), have_params.eq(1)]
+        m.d.sync += in_flight.eq(in_flight + finishing - (self.o.valid & self.o.ready))
         with m.If(issuing):
-            m.d.sync += step.eq(Mux(step == steps - 1, 0, step + 1))
+            m.d.sync += [step.eq(Mux(step_last, 0, step + 1)), step_last.eq(Mux(step_last, steps == 1, step == steps - 2))]
         with m.If(finishing):
-            m.d.sync += held_valid.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            last_pixel = pixel + 1 >= self.pixels
-            m.d.sync += [
-                held.eq(self.i.payload), held_valid.eq(1), held_last.eq(last_pixel),
-                pixel.eq(Mux(last_pixel, 0, pixel + 1)),
-            ]
-            with m.If(need_params):
-                m.d.sync += held_params.eq(self.params.payload)
+            with m.If(next_last):
+                m.d.sync += [pixel.eq(0), at_start.eq(1), have_params.eq(0), next_last.eq(self.pixels <= 1)]
+            with m.Else():
+                m.d.sync += [pixel.eq(pixel + 1), at_start.eq(0), next_last.eq(pixel + 2 >= self.pixels)]
         with m.If(self.clear):
-            m.d.sync += [pixel.eq(0), held_valid.eq(0), step.eq(0)]
+            m.d.sync += [pixel.eq(0), at_start.eq(1), have_params.eq(0), step.eq(0), step_last.eq(steps == 1)]
 
-        # Lane pipeline: S1 acc+bias, S2 *mult, S3 +round, S4 >>shift and clamp into the gatherer.
+        # Lane pipeline: acc+bias, partial products, partial sums, product, +round, >>shift,
+        # clamp into the gatherer. Every stage moves every cycle; ``valid``, ``step`` and
+        # ``last`` travel with the values.
         def stage_signals(prefix, shape):
             return [Signal(shape, name=f"{prefix}_{k}") for k in range(lanes)]
 
-        s1_valid, s1_step, s1_last = Signal(), Signal(range(steps)), Signal()
-        s1_sum = stage_signals("s1_sum", signed(self.sum_width))
-        s1_mult = stage_signals("s1_mult", signed(fmt.mult_width))
-        s1_shift = stage_signals("s1_shift", unsigned(fmt.shift_width))
-        s2_valid, s2_step, s2_last = Signal(), Signal(range(steps)), Signal()
-        s2_prod = stage_signals("s2_prod", signed(self.product_width))
-        s2_shift = stage_signals("s2_shift", unsigned(fmt.shift_width))
-        s3_valid, s3_step, s3_last = Signal(), Signal(range(steps)), Signal()
-        s3_round = stage_signals("s3_round", signed(self.product_width))
-        s3_shift = stage_signals("s3_shift", unsigned(fmt.shift_width))
+        depth = 6  # stages between the front and the gatherer
+        valid = [Signal(name=f"v{k}") for k in range(depth)]
+        stepk = [Signal(range(steps), name=f"step{k}") for k in range(depth)]
+        lastk = [Signal(name=f"last{k}") for k in range(depth)]
+        shiftk = [stage_signals(f"shift{k}", unsigned(fmt.shift_width)) for k in range(depth)]
+        limb = self.LIMB
+        a_hi_width = max(1, self.sum_width - limb)
+        b_hi_width = max(1, fmt.mult_width - limb)
+        sums = stage_signals("sum", signed(self.sum_width))
+        mults = stage_signals("mult", signed(fmt.mult_width))
+        pw = self.product_width
+        p_ll = stage_signals("p_ll", unsigned(2 * limb))
+        p_lh = stage_signals("p_lh", signed(limb + 1 + b_hi_width))
+        p_hl = stage_signals("p_hl", signed(a_hi_width + limb + 1))
+        p_hh = stage_signals("p_hh", signed(a_hi_width + b_hi_width))
+        pa = stage_signals("pa", signed(pw))
+        pb = stage_signals("pb", signed(pw))
+        prod = stage_signals("prod", signed(pw))
+        rounded = stage_signals("rounded", signed(pw))
+        shifted = stage_signals("shifted", signed(pw))
 
-        with m.If(advance):
-            m.d.sync += [s1_valid.eq(held_valid), s1_step.eq(step), s1_last.eq(held_last & (step == steps - 1))]
+        m.d.sync += [valid[0].eq(issuing), stepk[0].eq(step), lastk[0].eq(held_last & (step == steps - 1))]
+        for k in range(1, depth):
+            m.d.sync += [valid[k].eq(valid[k - 1]), stepk[k].eq(stepk[k - 1]), lastk[k].eq(lastk[k - 1])]
             for lane in range(lanes):
-                acc_sel = Signal(signed(self.acc_width), name=f"acc_sel_{lane}")
-                par_sel = Signal(quant_param_layout(fmt), name=f"par_sel_{lane}")
-                with m.Switch(step):
+                m.d.sync += shiftk[k][lane].eq(shiftk[k - 1][lane])
+        for lane in range(lanes):
+            acc_sel = Signal(signed(self.acc_width), name=f"acc_sel_{lane}")
+            par_sel = Signal(quant_param_layout(fmt), name=f"par_sel_{lane}")
+            with m.Switch(step):
+                for s in range(steps):
+                    with m.Case(s):
+                        m.d.comb += [acc_sel.eq(held[s * lanes + lane]), par_sel.eq(held_params[s * lanes + lane])]
+            a, b = sums[lane], mults[lane]
+            a_lo, b_lo = a[:limb].as_unsigned(), b[:limb].as_unsigned()
+            a_hi, b_hi = a[limb:].as_signed(), b[limb:].as_signed()
+            m.d.sync += [
+                # 1: acc + bias
+                a.eq(acc_sel + par_sel.bias), b.eq(par_sel.mult), shiftk[0][lane].eq(par_sel.shift),
+                # 2: a * b = a_hi*b_hi*2^2L + (a_hi*b_lo + a_lo*b_hi)*2^L + a_lo*b_lo
+                p_ll[lane].eq(a_lo * b_lo), p_lh[lane].eq(a_lo * b_hi),
+                p_hl[lane].eq(a_hi * b_lo), p_hh[lane].eq(a_hi * b_hi),
+                # 3: two partial sums
+                pa[lane].eq(p_ll[lane] + (p_lh[lane] << limb)),
+                pb[lane].eq(p_hl[lane] + (p_hh[lane] << limb)),
+                # 4: the product
+                prod[lane].eq(pa[lane] + (pb[lane] << limb)),
+            ]
+            # 5: + round (1 << (shift-1), none for shift 0); 6: >> shift (arithmetic)
+            sh = shiftk[3][lane]
+            rnd = Mux(sh == 0, 0, (Const(1, unsigned(64)) << sh) >> 1)
+            m.d.sync += [
+                rounded[lane].eq(prod[lane] + rnd),
+                shifted[lane].eq(rounded[lane] >> shiftk[4][lane]),
+            ]
+
+        # Gatherer (7: clamp), then the finished pixel into the output FIFO.
+        gather = Signal(out_layout)
+        done = Signal()
+        m.d.sync += done.eq(valid[-1] & (stepk[-1] == steps - 1))
+        with m.If(valid[-1]):
+            m.d.sync += gather.last.eq(lastk[-1])
+            for lane in range(lanes):
+                low = Mux(self.relu, 0, lo_signed)
+                value = shifted[lane]
+                clamped = Mux(value > hi, hi, Mux(value < low, low, value))
+                with m.Switch(stepk[-1]):
                     for s in range(steps):
                         with m.Case(s):
-                            m.d.comb += [acc_sel.eq(held[s * lanes + lane]), par_sel.eq(held_params[s * lanes + lane])]
-                m.d.sync += [
-                    s1_sum[lane].eq(acc_sel + par_sel.bias),
-                    s1_mult[lane].eq(par_sel.mult),
-                    s1_shift[lane].eq(par_sel.shift),
-                ]
-            m.d.sync += [s2_valid.eq(s1_valid), s2_step.eq(s1_step), s2_last.eq(s1_last)]
-            for lane in range(lanes):
-                m.d.sync += [s2_prod[lane].eq(s1_sum[lane] * s1_mult[lane]), s2_shift[lane].eq(s1_shift[lane])]
-            m.d.sync += [s3_valid.eq(s2_valid), s3_step.eq(s2_step), s3_last.eq(s2_last)]
-            for lane in range(lanes):
-                rnd = Mux(s2_shift[lane] == 0, 0, (Const(1, unsigned(64)) << s2_shift[lane]) >> 1)
-                m.d.sync += [s3_round[lane].eq(s2_prod[lane] + rnd), s3_shift[lane].eq(s2_shift[lane])]
-
-        # Gatherer / output register.
-        with m.If(advance):
-            m.d.sync += self.o.valid.eq(s3_valid & (s3_step == steps - 1))
-            m.d.sync += self.o.payload.last.eq(s3_last)
-            with m.If(s3_valid):
-                for lane in range(lanes):
-                    shifted = Signal(signed(self.product_width), name=f"shifted_{lane}")
-                    m.d.comb += shifted.eq(s3_round[lane] >> s3_shift[lane])
-                    low = Mux(self.relu, 0, lo_signed)
-                    clamped = Mux(shifted > hi, hi, Mux(shifted < low, low, shifted))
-                    with m.Switch(s3_step):
-                        for s in range(steps):
-                            with m.Case(s):
-                                m.d.sync += self.o.payload.data[s * lanes + lane].eq(clamped)
+                            m.d.sync += gather.data[s * lanes + lane].eq(clamped)
+        m.d.comb += [
+            out.w_data.eq(gather),
+            out.w_en.eq(done),
+            self.o.payload.eq(out.r_data),
+            self.o.valid.eq(out.r_rdy),
+            out.r_en.eq(self.o.ready),
+        ]
         with m.If(self.clear):
-            m.d.sync += [s1_valid.eq(0), s2_valid.eq(0), s3_valid.eq(0), self.o.valid.eq(0)]
+            m.d.sync += [v.eq(0) for v in valid] + [done.eq(0), in_flight.eq(0)]
         return m
