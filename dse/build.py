@@ -38,7 +38,8 @@ from .graph import NetworkError
 from .networks import get_network, zoo_names
 from .packaging import PackagingError, write_package
 from .report import report_dict, write_design_json, write_report
-from .synth import SynthError, synth_counts
+from .synth import SynthError, synthesize
+from .timing import TimingError, estimate_timing
 
 __all__ = ["main", "run_build", "BuildError"]
 
@@ -62,7 +63,10 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--population", type=int, default=24, help="GA population (default 24)")
     ap.add_argument("--generations", type=int, default=20, help="GA generations (default 20)")
     ap.add_argument("--data-width", type=int, choices=(8, 16), default=8, help="activation/weight width (default 8)")
-    ap.add_argument("--synth", action="store_true", help="run Yosys synth_xilinx on the Verilog and report measured counts")
+    ap.add_argument("--synth", action="store_true",
+                    help="run Yosys synth_xilinx on the Verilog and report measured counts and the timing estimate")
+    ap.add_argument("--timing", action="store_true",
+                    help="estimate Fmax from the synthesised netlist (Yosys + dse/timing.py) and report the worst paths")
     ap.add_argument("--quiet", action="store_true", help="no progress display")
     return ap
 
@@ -132,7 +136,7 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        measured = None
+        measured = timing = None
         if write_verilog:
             (tmp / "rtl").mkdir()
             try:
@@ -147,19 +151,21 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
                 write_package(design.config, board, tmp, tmp / "rtl" / f"{design.config.name}.v")
             except PackagingError as exc:
                 raise BuildError(f"the Vivado package of {design.config.name} could not be written: {exc}") from None
-            if args.synth:
+            if args.synth or args.timing:
                 if not args.quiet:
-                    print(f"synthesising {design.config.name} with Yosys (minutes)...", file=sys.stderr)
+                    print(f"synthesising {design.config.name} with Yosys (minutes; cached per design)...", file=sys.stderr)
                 try:
-                    counts = synth_counts(verilog, design.config.name, family=board.family)
-                    measured = {k: counts[k] for k in ("LUT", "FF", "DSP", "BRAM36", "LUTRAM", "CARRY")}
-                except SynthError as exc:
+                    syn = synthesize(verilog, design.config.name, family=board.family)
+                    measured = {k: syn.counts[k] for k in ("LUT", "FF", "DSP", "BRAM36", "LUTRAM", "CARRY")}
+                    timing = estimate_timing(syn.netlist(), design.config.name, board.family).to_dict(
+                        mhz=design.config.clock_mhz)
+                except (SynthError, TimingError) as exc:
                     measured = {"error": str(exc).strip() or "yosys failed without a message"}
-                    print(f"warning: Yosys could not synthesise {design.config.name}; the report has no measured counts",
-                          file=sys.stderr)
+                    print(f"warning: Yosys could not synthesise {design.config.name}; the report has no measured counts "
+                          "and no timing estimate", file=sys.stderr)
         settings = {"population": args.population, "generations": args.generations, "data_width": args.data_width,
                     "seconds": round(time.time() - t0, 2)}
-        report = report_dict(design, result, engines=engines, measured=measured, settings=settings)
+        report = report_dict(design, result, engines=engines, measured=measured, timing=timing, settings=settings)
         write_design_json(design, tmp / "design.json")
         write_report(design, result, tmp, report)
         # Replace atomically: the complete folder appears under its name in one rename.

@@ -27,7 +27,7 @@ from .perf_model import CONSTANTS, memory_port
 from .resource_model import HEADROOM
 
 __all__ = ["design_dict", "report_dict", "write_design_json", "write_report", "plot_convergence", "plot_roofline",
-           "DESIGN_LAYER_KEYS"]
+           "DESIGN_LAYER_KEYS", "timing_lines"]
 
 #: Keys every layer entry of design.json has (the driver's contract).
 DESIGN_LAYER_KEYS = ("name", "kind", "in_channels", "out_channels", "height", "width", "kernel", "stride",
@@ -58,7 +58,7 @@ def design_dict(design: Design) -> dict:
 
 
 def report_dict(design: Design, search: SearchResult, *, engines: list[str],
-                measured: dict | None = None, settings: dict | None = None) -> dict:
+                measured: dict | None = None, timing: dict | None = None, settings: dict | None = None) -> dict:
     cfg, board, res = design.config, design.board, design.resources
     port = memory_port(cfg, board)
     acc_ops = sum(p.layer.ops for p in design.accelerated)
@@ -106,6 +106,7 @@ def report_dict(design: Design, search: SearchResult, *, engines: list[str],
             **(settings or {}),
         },
         "model": {"constants": CONSTANTS.to_dict(), "headroom": HEADROOM},
+        **({"timing": timing} if timing is not None else {}),
     }
 
 
@@ -210,6 +211,7 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
     if not r["calibrated"]:
         unc = [n for n, c in r["components"].items() if not c["calibrated"]]
         lines += ["", f"Components with prior (not yet Yosys-calibrated) LUT/FF coefficients: {', '.join(unc)}."]
+    lines += timing_lines(report.get("timing"), cfg.clock_mhz)
     lines += ["", "## Layers", "",
               "| layer | kind | shape (C x H x W -> M x Ho x Wo) | k/s/p | GOP | runs on | mapping | runs | predicted cycles | ms | GOP/s | bound |",
               "| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |"]
@@ -234,3 +236,20 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
         lines.append(f"| {h['generation']} | {h['best_fps']:.4g} | {h['mean_feasible_fps']:.4g} | {h['feasible']} | {h['evaluations']} |")
     lines += ["", "![GA convergence](ga_convergence.png)", "", "![Roofline](roofline.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
+
+
+def timing_lines(timing: dict | None, clock_mhz: float) -> list[str]:
+    """The report's timing section (``--timing`` / ``--synth``): an estimate, said so."""
+    if not timing:
+        return []
+    verdict = "meets" if timing["fmax_mhz"] >= clock_mhz else "does NOT meet"
+    lines = ["", "## Timing (estimate)", "",
+             f"Estimated Fmax **{timing['fmax_mhz']:.1f} MHz** (worst path {timing['worst_ns']:.3f} ns); the design "
+             f"{verdict} its {clock_mhz:g} MHz clock: {timing['failing_endpoints']} of {timing['endpoints']} "
+             f"endpoints miss {1000 / clock_mhz:.3f} ns. Longest register-to-register path of the Yosys netlist with "
+             f"the {timing['model']} delay model (dse/delay_model.py): an estimate without placement, routing "
+             "congestion or clock skew (docs/timing.md), not Vivado sign-off.", "",
+             "| path (ns) | logic levels | from | to |", "| ---: | ---: | --- | --- |"]
+    for p in timing["paths"][:8]:
+        lines.append(f"| {p['delay_ns']:.3f} | {p['logic_levels']} | `{p['start']}` | `{p['end']}` |")
+    return lines

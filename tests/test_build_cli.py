@@ -49,7 +49,7 @@ def test_default_build_in_under_a_minute(tmp_path):
 def test_help():
     proc = run(["--help"], ROOT)
     assert proc.returncode == 0
-    for flag in ("--network", "--board", "--out", "--engine", "--seed", "--population", "--generations", "--synth"):
+    for flag in ("--network", "--board", "--out", "--engine", "--seed", "--population", "--generations", "--synth", "--timing"):
         assert flag in proc.stdout
 
 

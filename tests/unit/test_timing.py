@@ -8,6 +8,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from dse.delay_model import DELAY_MODELS
+from dse.report import timing_lines
 from dse.synth import synthesize
 from dse.timing import TimingError, estimate_timing
 from rtl.verilog import to_verilog
@@ -106,3 +107,18 @@ def test_a_wide_adder_is_a_carry_chain_and_splitting_it_helps(family):
     assert any(s.cell.startswith("CARRY") for s in whole.paths[0].stages)
     assert whole.paths[0].start.startswith(("ra[", "rb[")) and whole.paths[0].end.startswith("s[")
     assert reports[True].worst < whole.worst
+
+
+def test_report_states_the_estimate_and_the_verdict():
+    """The report section says estimate, the verdict against the design's clock and the worst paths."""
+    top = "adder_report"
+    syn = synthesize(to_verilog(_Adder(96, False), top), top, "xc7")
+    r = estimate_timing(syn.netlist(), top, "xc7")
+    slow, fast = r.fmax_mhz * 1.1, r.fmax_mhz * 0.9
+    text = "\n".join(timing_lines(r.to_dict(mhz=slow), slow))
+    assert "## Timing (estimate)" in text and "does NOT meet" in text and "not Vivado sign-off" in text
+    assert f"{r.fmax_mhz:.1f} MHz" in text and f"| {r.worst:.3f} |" in text
+    assert f"`{r.paths[0].start}`" in text
+    ok = "\n".join(timing_lines(r.to_dict(mhz=fast), fast))
+    assert "meets its" in ok and ": 0 of " in ok
+    assert timing_lines(None, 150) == []
