@@ -19,12 +19,12 @@ from .control.run_counters import RunCounters
 from .control.write_issuer import WriteIssuer
 from .dma.beats_to_words import BeatsToWords
 from .dma.router import BeatRouter
-from .dma.skid_buffer import SkidBuffer
 from .dma.words_to_beats import WordsToBeats
 from .engine import DatapathSignature
 from .numerics import QUANT_ENTRY_BYTES
 from .pe.requantiser import Requantiser
 from .registers import control_register_map
+from .stream import SkidBuffer
 from .verilog import to_verilog
 
 __all__ = ["ConvAccelerator", "accelerator_verilog", "CONTROL_ADDR_WIDTH"]

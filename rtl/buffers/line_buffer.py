@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+import functools
+import operator
+
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, signed
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import SUPPORTED_DATA_WIDTHS
+from ..stream import StreamFifo
 from .geometry import MemoryShape
 
 __all__ = ["DirectLineBuffer", "line_config_layout", "line_tap_layout"]
@@ -144,7 +148,8 @@ class DirectLineBuffer(wiring.Component):
     #: Cycles from a tap's issue to its appearance on ``o`` (address stage, memory read, FIFO).
     LATENCY = 4
     #: Taps in flight (issued, not yet taken from ``o``): the output FIFO's size, more than the
-    #: credit loop (issue to pop, LATENCY + 1 cycles) so credits never throttle a consumer that keeps up.
+    #: credit loop (issue to pop, LATENCY + 1 cycles, plus the cycle the credit register lags)
+    #: so credits never throttle a consumer that keeps up.
     TAP_FIFO_DEPTH = 8
 
     def elaborate(self, platform):
@@ -163,7 +168,6 @@ class DirectLineBuffer(wiring.Component):
         CG = Signal(range(self.max_channel_groups + 1))
         K = Signal(range(mk + 1))
         S2 = Signal()                      # stride is 2
-        P = Signal(range(max(mk, 1)))
         Wm1 = Signal.like(W)
         Hm1 = Signal.like(H)
         CGm1 = Signal.like(CG)
@@ -174,6 +178,7 @@ class DirectLineBuffer(wiring.Component):
         # Holds every row/column coordinate: -P .. max(W, H) + rows.
         coord = Shape.cast(range(-mk, max(self.max_width, self.max_height) + 2 * mk + ms + 1))
         stride_val = Mux(S2, 2, 1)
+        neg_p = Signal(coord)              # -P, a register: the row restart needs no negation
 
         # ---- ring slots: slot k starts at k * row_words (a constant per slot) ---------------------
         def slot_base(slot):
@@ -207,9 +212,13 @@ class DirectLineBuffer(wiring.Component):
         s0 = Signal(range(rows))           # ring slot of row iy0
         su = Signal(range(rows))           # ring slot of row iy
         cgoff = Signal(range(rw + 1))      # cg * W
-        col0 = Signal(coord)               # cgoff + ix0: column of the tap (u, v=0)
-        col = Signal(coord)                # cgoff + ix: column of the tap within its row
+        # Columns within a ring row: cg * W + ix, from -P up to row_words + K + S.
+        col_shape = Shape.cast(range(-mk, rw + 2 * mk + ms + 1))
+        col0 = Signal(col_shape)           # cgoff + ix0: column of the tap (u, v=0)
+        col = Signal(col_shape)            # cgoff + ix: column of the tap within its row
         tap = Signal(self.tap_layout["tap"].shape)
+        s0_init = Signal(range(rows))      # ring slot of row -P
+        branch = Signal(6)                 # one-hot: what the next tap advances (v, u, cg, ox, oy, end)
 
         # ---- writer state -----------------------------------------------------------------------
         w_run = Signal()
@@ -221,10 +230,11 @@ class DirectLineBuffer(wiring.Component):
 
         a_stage = Signal()                 # a tap's address is being formed
         b_stage = Signal()                 # a tap is being read
-        primed = Signal()                  # hi_next follows hi (set the cycle after start)
+        setup = Signal()                   # the pass's derived limits are set (the cycle after start)
+        primed = Signal()                  # the tap loop is loaded (the cycle after that)
         # Taps leave through a FIFO; a tap is issued only while every tap in flight has an entry
         # (credits), so the issue loop, the address stage and the memory read never stall.
-        m.submodules.taps = taps = fifo.SyncFIFOBuffered(width=self.tap_layout.size, depth=self.TAP_FIFO_DEPTH + 1)
+        m.submodules.taps = taps = StreamFifo(self.tap_layout, self.TAP_FIFO_DEPTH)
         in_flight = Signal(range(self.TAP_FIFO_DEPTH + 1))
         busy = Signal()
         m.d.comb += [busy.eq(a_run | w_run | (in_flight != 0)), self.busy.eq(busy)]
@@ -237,24 +247,21 @@ class DirectLineBuffer(wiring.Component):
             wspan = c.width + 2 * c.padding - c.kernel
             m.d.sync += [
                 W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), K.eq(c.kernel),
-                S2.eq(s2), P.eq(c.padding),
+                S2.eq(s2), neg_p.eq(-c.padding),
                 Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1),
                 Km1.eq(c.kernel - 1),
                 Hom1.eq(Mux(s2, span[1:], span)),
                 Wom1.eq(Mux(s2, wspan[1:], wspan)),
-                a_run.eq(1), w_run.eq(1),
-                v.eq(0), u.eq(0), cg.eq(0), ox.eq(0), oy.eq(0), tap.eq(0), cgoff.eq(0),
-                ix0.eq(-c.padding), ix.eq(-c.padding), iy0.eq(-c.padding), iy.eq(-c.padding),
-                col0.eq(-c.padding), col.eq(-c.padding),
+                a_run.eq(1), w_run.eq(1), branch.eq(0),
                 hi.eq(c.kernel - 1 - c.padding), lim.eq(rows - c.padding), lim_m1.eq(rows - 1 - c.padding),
-                primed.eq(0),
+                setup.eq(0), primed.eq(0),
                 h.eq(0), wx.eq(0), wcg.eq(0), wslot.eq(0), waddr.eq(0),
             ]
             # Ring slot of row -P: (-P) mod rows, a constant per padding value.
             with m.Switch(c.padding):
                 for p in range(max(mk, 1)):
                     with m.Case(p):
-                        m.d.sync += [s0.eq((-p) % rows), su.eq((-p) % rows)]
+                        m.d.sync += s0_init.eq((-p) % rows)
 
         # ---- writer: input row h into ring slot h mod rows -------------------------------------
         # Room for row h: compared into a register; when a row completes the register takes the
@@ -289,60 +296,99 @@ class DirectLineBuffer(wiring.Component):
         # takes the next row's comparison (hi_next), so a new row never starts on the old one's.
         rows_ok = Signal()
         a_valid = a_run & primed & rows_ok
-        credit = Signal()
-        m.d.comb += credit.eq(in_flight < self.TAP_FIFO_DEPTH)
+        # A register a cycle old: in_flight grows by at most one per cycle, so the old count
+        # compared with one entry less is safe, and ``fire`` is an AND of registers.
+        credit = Signal(init=1)
+        m.d.sync += credit.eq(in_flight < self.TAP_FIFO_DEPTH - 1)
         fire = a_valid & credit
         m.d.sync += in_flight.eq(in_flight + fire - (self.o.valid & self.o.ready))
 
-        # Whether each loop counter is at its last value: registers, compared a step ahead
-        # (against limit - 2, set up in the priming cycle), so a tap's next state is a choice
-        # among precomputed values under register selects.
+        # The tap loop ``oy, ox, cg, u, v``. Whether each counter is at its last value is a
+        # register compared a step ahead (against limit - 2, set up in the setup cycle), and
+        # which counter the next tap advances is a one-hot register (``branch``). Every reader
+        # register loads, when a tap fires (or in the priming cycle), an AND-OR of its
+        # candidates under the one-hot: no priority chain and no compare on the path from
+        # ``fire``. The next branch is an AND-OR too: per current branch, the first loop level
+        # that is not at its end, from one compare of the advancing counter and flags that are
+        # registers.
         last_v, last_u, last_cg, last_ox, last_oy = (Signal(name=n) for n in ("last_v", "last_u", "last_cg",
                                                                               "last_ox", "last_oy"))
         Km2, CGm2, Wom2, Hom2 = Signal.like(K), Signal.like(CG), Signal.like(W), Signal.like(H)
-        K1, CG1 = Signal(), Signal()       # K == 1, CG == 1
+        K1, CG1, Wo1, Ho1 = Signal(), Signal(), Signal(), Signal()   # K, CG, Wo, Ho == 1
         last_tap = last_v & last_u & last_cg
         pad = (iy < 0) | (iy >= H) | (ix < 0) | (ix >= W)
+        prime = a_run & setup & ~primed
+        V, U, G, X, Y, END = (branch[k] for k in range(6))
 
-        with m.If(a_run & ~primed):
+        def first(*levels):
+            """One-hot (V, U, G, X, Y, END) of the first level whose ``more`` condition holds
+            (``levels``: ``(more, k)`` pairs, innermost first); END when none does."""
+            out, blocked = [Const(0, 1)] * 6, Const(0, 1)
+            for more, k in levels:
+                out[k] = out[k] | (~blocked & more)
+                blocked = blocked | more
+            out[5] = out[5] | ~blocked
+            return out
+
+        def load(reg, *cases):
+            """``reg`` takes the value of the case whose select is high (selects are one-hot)."""
+            m.d.sync += reg.eq(functools.reduce(operator.or_, [Mux(sel, value, 0) for sel, value in cases]))
+
+        next_ix0 = ix0 + stride_val
+        next_iy0 = iy0 + stride_val
+        next_s0 = Signal.like(s0)
+        m.d.comb += next_s0.eq(Mux(S2, slot_step(s0, 2), slot_step(s0, 1)))
+        with m.If(a_run & ~setup):
             m.d.sync += [
-                hi_next.eq(hi + stride_val), primed.eq(1),
+                hi_next.eq(hi + stride_val), setup.eq(1),
                 Km2.eq(Km1 - 1), CGm2.eq(CGm1 - 1), Wom2.eq(Wom1 - 1), Hom2.eq(Hom1 - 1),
-                K1.eq(Km1 == 0), CG1.eq(CGm1 == 0),
-                last_v.eq(Km1 == 0), last_u.eq(Km1 == 0), last_cg.eq(CGm1 == 0),
-                last_ox.eq(Wom1 == 0), last_oy.eq(Hom1 == 0),
+                K1.eq(Km1 == 0), CG1.eq(CGm1 == 0), Wo1.eq(Wom1 == 0), Ho1.eq(Hom1 == 0),
             ]
-        row_change = fire & last_tap & last_ox
+        with m.If(prime):
+            m.d.sync += primed.eq(1)
+        with m.If(fire | prime):
+            load(tap, (V | U | G, tap + 1))
+            load(v, (V, v + 1))
+            load(u, (V, u), (U, u + 1))
+            load(cg, (V | U, cg), (G, cg + 1))
+            load(cgoff, (V | U, cgoff), (G, cgoff + W))
+            load(ix, (V, ix + 1), (U | G, ix0), (X, next_ix0), (Y | prime, neg_p))
+            load(iy, (U, iy + 1), (V, iy), (G | X, iy0), (Y, next_iy0), (prime, neg_p))
+            load(ix0, (V | U | G, ix0), (X, next_ix0), (Y | prime, neg_p))
+            load(iy0, (V | U | G | X, iy0), (Y, next_iy0), (prime, neg_p))
+            load(su, (V, su), (U, slot_step(su, 1)), (G | X, s0), (Y, next_s0), (prime, s0_init))
+            load(s0, (V | U | G | X, s0), (Y, next_s0), (prime, s0_init))
+            load(col0, (V | U, col0), (G, col0 + W), (X, next_ix0), (Y | prime, neg_p))
+            load(col, (V, col + 1), (U, col0), (G, col0 + W), (X, next_ix0), (Y | prime, neg_p))
+            load(ox, (V | U | G, ox), (X, ox + 1))
+            load(oy, (V | U | G | X, oy), (Y, oy + 1))
+            # The advancing counter reaches its last value with this tap.
+            ev, eu, ecg, eox, eoy = v == Km2, u == Km2, cg == CGm2, ox == Wom2, oy == Hom2
+            # Next flags: the advancing counter's compare; counters below it restart (last only
+            # when their range is one value); counters above it keep their flag.
+            load(last_v, (V, ev), (U | G | X | Y | prime, K1))
+            load(last_u, (V, last_u), (U, eu), (G | X | Y | prime, K1))
+            load(last_cg, (V | U, last_cg), (G, ecg), (X | Y | prime, CG1))
+            load(last_ox, (V | U | G, last_ox), (X, eox), (Y | prime, Wo1))
+            load(last_oy, (V | U | G | X, last_oy), (Y, eoy), (prime, Ho1))
+            # Next branch, per current branch, from the same values.
+            cands = [
+                (V, first((~ev, 0), (~last_u, 1), (~last_cg, 2), (~last_ox, 3), (~last_oy, 4))),
+                (U, first((~K1, 0), (~eu, 1), (~last_cg, 2), (~last_ox, 3), (~last_oy, 4))),
+                (G, first((~K1, 0), (~ecg, 2), (~last_ox, 3), (~last_oy, 4))),
+                (X, first((~K1, 0), (~CG1, 2), (~eox, 3), (~last_oy, 4))),
+                (Y, first((~K1, 0), (~CG1, 2), (~Wo1, 3), (~eoy, 4))),
+                (prime, first((~K1, 0), (~CG1, 2), (~Wo1, 3), (~Ho1, 4))),
+            ]
+            m.d.sync += branch.eq(Cat(*(functools.reduce(operator.or_, [sel & c[k] for sel, c in cands])
+                                        for k in range(6))))
+        with m.If(fire & Y):
+            m.d.sync += [hi.eq(hi_next), hi_next.eq(hi_next + stride_val),
+                         lim.eq(lim + stride_val), lim_m1.eq(lim_m1 + stride_val)]
+        with m.If(fire & END):
+            m.d.sync += a_run.eq(0)
+        row_change = fire & (Y | END)
         m.d.sync += rows_ok.eq(Mux(row_change, (h > hi_next) | (h == H), (h > hi) | (h == H)) & ~self.start)
-        with m.If(fire):
-            m.d.sync += tap.eq(tap + 1)
-            with m.If(~last_v):
-                m.d.sync += [v.eq(v + 1), ix.eq(ix + 1), col.eq(col + 1), last_v.eq(v == Km2)]
-            with m.Elif(~last_u):
-                m.d.sync += [v.eq(0), u.eq(u + 1), ix.eq(ix0), iy.eq(iy + 1), su.eq(slot_step(su, 1)),
-                             col.eq(col0), last_v.eq(K1), last_u.eq(u == Km2)]
-            with m.Elif(~last_cg):
-                m.d.sync += [v.eq(0), u.eq(0), cg.eq(cg + 1), cgoff.eq(cgoff + W), ix.eq(ix0), iy.eq(iy0),
-                             su.eq(s0), col0.eq(col0 + W), col.eq(col0 + W), last_v.eq(K1), last_u.eq(K1),
-                             last_cg.eq(cg == CGm2)]
-            with m.Else():
-                m.d.sync += [v.eq(0), u.eq(0), cg.eq(0), cgoff.eq(0), tap.eq(0), last_v.eq(K1), last_u.eq(K1),
-                             last_cg.eq(CG1)]
-                with m.If(~last_ox):
-                    next_ix0 = ix0 + stride_val
-                    m.d.sync += [ox.eq(ox + 1), ix0.eq(next_ix0), ix.eq(next_ix0), iy.eq(iy0), su.eq(s0),
-                                 col0.eq(next_ix0), col.eq(next_ix0), last_ox.eq(ox == Wom2)]
-                with m.Elif(~last_oy):
-                    next_iy0 = iy0 + stride_val
-                    next_s0 = Signal.like(s0)
-                    m.d.comb += next_s0.eq(Mux(S2, slot_step(s0, 2), slot_step(s0, 1)))
-                    m.d.sync += [ox.eq(0), oy.eq(oy + 1), ix0.eq(-P), ix.eq(-P), iy0.eq(next_iy0),
-                                 iy.eq(next_iy0), hi.eq(hi_next), hi_next.eq(hi_next + stride_val),
-                                 lim.eq(lim + stride_val), lim_m1.eq(lim_m1 + stride_val),
-                                 s0.eq(next_s0), su.eq(next_s0), col0.eq(-P), col.eq(-P),
-                                 last_ox.eq(Wom1 == 0), last_oy.eq(oy == Hom2)]
-                with m.Else():
-                    m.d.sync += a_run.eq(0)
 
         # ---- address stage: ring base of the tap's row + its column, with the tap's flags --------
         addr = Signal(aw)
@@ -367,10 +413,8 @@ class DirectLineBuffer(wiring.Component):
         m.d.comb += [
             beat.eq(flags_b),
             beat.act.eq(Mux(pad_b, 0, rd.data.as_value())),
-            taps.w_data.eq(beat),
-            taps.w_en.eq(b_stage),
-            self.o.payload.eq(taps.r_data),
-            self.o.valid.eq(taps.r_rdy),
-            taps.r_en.eq(self.o.ready),
+            taps.i.payload.eq(beat),
+            taps.i.valid.eq(b_stage),   # credits: a tap in flight always has an entry
         ]
+        wiring.connect(m, taps.o, wiring.flipped(self.o))
         return m

@@ -156,6 +156,7 @@ class LayerCheck(wiring.Component):
             step(name + "_CMP", refused=buffer_end > addr_limit, code=ErrorCode.BAD_ADDRESS)
 
         at = Signal(len(steps), name="step")   # one-hot; all zero when idle
+        active = Signal()                       # a step bit is set (a register: no wide OR of `at`)
         finish = Signal()                       # the last step passed, or a step refused
         m.d.sync += finish.eq(0)
         # Each step bit's next value depends on its own step and its predecessor only, and the
@@ -175,11 +176,12 @@ class LayerCheck(wiring.Component):
         m.d.comb += refuse_code.eq(functools.reduce(operator.or_, [Mux(r, code, 0) for r, (*_, code) in
                                                                     zip(refusing, steps)]))
         with m.If(functools.reduce(operator.or_, refusing)):
-            m.d.sync += [self.error.eq(refuse_code), finish.eq(1)]
+            m.d.sync += [self.error.eq(refuse_code), finish.eq(1), active.eq(0)]
         with m.If(passing[-1]):
-            m.d.sync += finish.eq(1)
-        with m.If(self.start & (at == 0) & ~finish):
+            m.d.sync += [finish.eq(1), active.eq(0)]
+        with m.If(self.start & ~active & ~finish):
             m.d.sync += [
+                active.eq(1),
                 self.error.eq(ErrorCode.OK),
                 plan.cg.eq((d.in_channels + cfg.pn - 1) >> pn_shift),
                 plan.mg.eq((d.out_channels + cfg.pm - 1) >> pm_shift),
@@ -187,5 +189,5 @@ class LayerCheck(wiring.Component):
                 wp.eq(d.width + 2 * d.padding),
                 at[0].eq(1),
             ]
-        m.d.comb += [self.busy.eq((at != 0) | finish), self.done.eq(finish)]
+        m.d.comb += [self.busy.eq(active | finish), self.done.eq(finish)]
         return m

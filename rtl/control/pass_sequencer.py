@@ -16,8 +16,10 @@ class PassSequencer(wiring.Component):
     passes), ``busy`` In(1) and ``pass_end`` In(1) from the datapath; ``start`` Out(1), the
     datapath's start pulse: while running, when the datapath is idle, the previous pass has
     ended and passes remain. The pass counts are compared into a register (one cycle behind),
-    so ``start`` is a gate of registers; the datapath's ``busy`` rises the cycle after a start,
-    before the stale compare could start a pass twice."""
+    and the datapath's ``busy`` is registered here, so ``start`` is a gate of registers (no
+    path from the datapath's counters through ``start`` back into them). A start clears the
+    count compare for the next two cycles, until the registered ``busy`` has risen, so a pass
+    never starts twice; a pass starts one cycle after the datapath is idle."""
 
     def __init__(self):
         super().__init__({
@@ -33,8 +35,10 @@ class PassSequencer(wiring.Component):
         ended = Signal(16)
         next_ready = Signal()   # a pass may start: (started < mg) & (started == ended), registered
         run = self.run
-        m.d.sync += next_ready.eq((started < run.plan.mg) & (started == ended) & ~self.start)
-        m.d.comb += self.start.eq(run.running & ~self.busy & next_ready)
+        busy = Signal()         # the datapath's busy, a cycle old
+        m.d.sync += [busy.eq(self.busy),
+                     next_ready.eq((started < run.plan.mg) & (started == ended) & ~self.start)]
+        m.d.comb += self.start.eq(run.running & ~busy & next_ready)
         with m.If(self.start):
             m.d.sync += started.eq(started + 1)
         with m.If(self.pass_end):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Signal
-from amaranth.lib import fifo, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi.bursts import command_layout
 from ..numerics import QUANT_ENTRY_BYTES
+from ..stream import StreamFifo
 from .run_signature import RunSignature
 
 __all__ = ["ReadIssuer", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT", "ROUTES"]
@@ -42,7 +43,7 @@ class ReadIssuer(wiring.Component):
         m = Module()
         quant_bytes = self.config.pm * QUANT_ENTRY_BYTES
         plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
-        m.submodules.routes = routes = fifo.SyncFIFOBuffered(width=2, depth=8)
+        m.submodules.routes = routes = StreamFifo(range(ROUTES), 8)
         group = Signal(16)
         more = Signal()        # group < plan.mg, compared when the group changes
         phase = Signal(range(ROUTES))
@@ -56,13 +57,11 @@ class ReadIssuer(wiring.Component):
             with m.Case(ROUTE_INPUT):
                 m.d.comb += [cmd.payload.addr.eq(layer.in_addr), cmd.payload.length.eq(plan.in_bytes)]
         m.d.comb += [
-            cmd.valid.eq(self.run.running & more & routes.w_rdy),
-            routes.w_data.eq(phase),
-            routes.w_en.eq(cmd.valid & cmd.ready),
-            self.route.payload.eq(routes.r_data),
-            self.route.valid.eq(routes.r_rdy),
-            routes.r_en.eq(self.route.ready),
+            cmd.valid.eq(self.run.running & more & routes.i.ready),
+            routes.i.payload.eq(phase),
+            routes.i.valid.eq(cmd.valid & cmd.ready),
         ]
+        wiring.connect(m, routes.o, wiring.flipped(self.route))
         with m.If(cmd.valid & cmd.ready):
             with m.Switch(phase):
                 with m.Case(ROUTE_QUANT):

@@ -67,7 +67,8 @@ class WordsToBeats(wiring.Component):
         else:
             ratio = word // bus
             index = Signal(range(ratio))
-            m.d.comb += self.i.ready.eq(take & (index == ratio - 1))
+            at_last = Signal()  # index == ratio - 1, a register: i.ready is an AND of registers
+            m.d.comb += self.i.ready.eq(take & at_last)
             with m.If(take):
                 m.d.sync += self.o.valid.eq(self.i.valid)
                 with m.If(self.i.valid):
@@ -75,7 +76,7 @@ class WordsToBeats(wiring.Component):
                         for k in range(ratio):
                             with m.Case(k):
                                 m.d.sync += self.o.payload.data.eq(in_word[k * bus:(k + 1) * bus])
-                    m.d.sync += index.eq(index + 1)
-                    with m.If(index == ratio - 1):
-                        m.d.sync += index.eq(0)
+                    m.d.sync += [index.eq(index + 1), at_last.eq(index == ratio - 2)]
+                    with m.If(at_last):
+                        m.d.sync += [index.eq(0), at_last.eq(0)]
         return m

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal, signed
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import SUPPORTED_DATA_WIDTHS, accumulator_width
+from ..stream import StreamFifo
 
 __all__ = ["MacArray", "mac_input_layout"]
 
@@ -42,8 +43,9 @@ class MacArray(wiring.Component):
     Timing
         Throughput: one beat per cycle (II=1) while ``o`` keeps up.
         Latency: ``LATENCY`` cycles from the handshake of a ``last`` beat to ``o.valid`` (input
-        register, product register, adder-tree register, accumulator -- the register stages of
-        a DSP48 slice (A/B, M, P) plus one for the tree -- then the output FIFO).
+        register, product register, first tree level, rest of the tree, accumulator -- the
+        register stages of a DSP48 slice (A/B, M, P with the post-adder) plus one for the tree
+        and one for the accumulator -- then the output FIFO).
         Back-pressure: the pipeline never stalls (no enable fans out to its registers); the
         sums go into an output FIFO of ``FIFO_DEPTH`` pixels, and ``i.ready`` (a compare of a
         counter, no path from ``o.ready``) admits beats while every accepted ``last`` beat still
@@ -72,10 +74,10 @@ class MacArray(wiring.Component):
         })
 
     #: Cycles from a ``last`` beat's handshake to ``o.valid``.
-    LATENCY = 6
-    #: Output FIFO entries (pixels): more than the pipeline holds, so a consumer that keeps up
-    #: never throttles the input.
-    FIFO_DEPTH = 8
+    LATENCY = 7
+    #: Output FIFO entries (pixels): more than the credit loop (a ``last`` beat to its pop,
+    #: LATENCY + 2 cycles), so a consumer that takes a pixel per cycle never throttles the input.
+    FIFO_DEPTH = 12
 
     def elaborate(self, platform):
         m = Module()
@@ -84,7 +86,7 @@ class MacArray(wiring.Component):
         acc_layout = data.ArrayLayout(signed(self.acc_width), pm)
 
         # Credits: accepted `last` beats whose sums have not left `o` yet.
-        m.submodules.results = results = fifo.SyncFIFOBuffered(width=acc_layout.size, depth=self.FIFO_DEPTH)
+        m.submodules.results = results = StreamFifo(acc_layout, self.FIFO_DEPTH)
         in_flight = Signal(range(self.FIFO_DEPTH + 1))
         take = Signal()
         m.d.comb += [
@@ -108,15 +110,24 @@ class MacArray(wiring.Component):
             for ni in range(pn):
                 m.d.sync += products[mi][ni].eq(beat.act[ni] * beat.wgt[mi][ni])
 
-        # Stage 3: adder tree over the pn products of each output channel.
+        # Stage 3: the first level of the adder tree (pairs of products: a DSP slice's post-adder
+        # with its P register); stage 4: the rest of the tree over the pn products of each
+        # output channel.
         sum_width = self.acc_width
+        pairs = [[Signal(signed(product_width + 1), name=f"pair_{mi}_{k}") for k in range((pn + 1) // 2)]
+                 for mi in range(pm)]
+        pair_first, pair_last, pair_valid = Signal(), Signal(), Signal()
+        m.d.sync += [pair_first.eq(prod_first), pair_last.eq(prod_last), pair_valid.eq(prod_valid)]
+        for mi in range(pm):
+            for k in range((pn + 1) // 2):
+                m.d.sync += pairs[mi][k].eq(_tree_sum(products[mi][2 * k:2 * k + 2]))
         sums = [Signal(signed(sum_width), name=f"sum_{mi}") for mi in range(pm)]
         sum_first, sum_last, sum_valid = Signal(), Signal(), Signal()
-        m.d.sync += [sum_first.eq(prod_first), sum_last.eq(prod_last), sum_valid.eq(prod_valid)]
+        m.d.sync += [sum_first.eq(pair_first), sum_last.eq(pair_last), sum_valid.eq(pair_valid)]
         for mi in range(pm):
-            m.d.sync += sums[mi].eq(_tree_sum(products[mi]))
+            m.d.sync += sums[mi].eq(_tree_sum(pairs[mi]))
 
-        # Stage 4: accumulators (DSP48 P register); a finished pixel goes into the FIFO.
+        # Stage 5: accumulators; a finished pixel goes into the FIFO.
         acc = Signal(acc_layout)
         done = Signal()
         m.d.sync += done.eq(sum_valid & sum_last)
@@ -125,13 +136,9 @@ class MacArray(wiring.Component):
                 # One adder whose first operand is cleared: one LUT per bit (an if/else of
                 # "load" and "add" costs two).
                 m.d.sync += acc[mi].eq(Mux(sum_first, 0, acc[mi]) + sums[mi])
-        m.d.comb += [
-            results.w_data.eq(acc),
-            results.w_en.eq(done),
-            self.o.payload.eq(results.r_data),
-            self.o.valid.eq(results.r_rdy),
-            results.r_en.eq(self.o.ready),
-        ]
+        # Credits keep a FIFO entry for every pixel in flight: `done` never meets a full FIFO.
+        m.d.comb += [results.i.payload.eq(acc), results.i.valid.eq(done)]
+        wiring.connect(m, results.o, wiring.flipped(self.o))
         return m
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import REQUANT, Requantisation, signed_range, signed_width
+from ..stream import StreamFifo
 
 __all__ = ["Requantiser", "quant_param_layout"]
 
@@ -43,18 +44,20 @@ class Requantiser(wiring.Component):
         ``lanes == pm``. Back-pressure: the lanes never stall (no enable fans out to them);
         finished pixels go into an output FIFO of ``FIFO_DEPTH`` pixels, and a step is issued
         only while every pixel already finishing has an entry (a counter compared with a
-        constant: neither ``i.ready`` nor the lanes depend on ``o.ready``). Parameters travel
-        down the pipeline with their values, so groups can follow each other back to back
-        without draining. Each lane's stages: ``acc + bias``; four partial products
-        of the wide multiply (one DSP slice each, product registered in the slice); two partial
-        sums; the product; ``+ round``; ``>> shift``; clamp -- no stage holds more than one add,
-        one multiply or one shifter. Whether a pixel ends its group is a register (the pixel
+        constant into a register: neither ``i.ready`` nor the lanes depend on ``o.ready``).
+        Parameters travel down the pipeline with their values, so groups can follow each other
+        back to back without draining. Each lane's stages: the step's channel and parameters
+        into registers; ``acc + bias``; four partial products of the wide multiply (one DSP
+        slice each, product registered in the slice); two partial sums; the product;
+        ``+ round``; ``>> shift``; clamp -- no stage holds more than one add, one multiply, one
+        shifter or one channel select. Whether a pixel ends its group is a register (the pixel
         count is compared a pixel ahead).
     """
 
-    LATENCY = 10
+    LATENCY = 11
     #: Output FIFO entries (pixels): more than the credit loop (a pixel's last step to its pop,
-    #: LATENCY + 1 cycles), so one pixel per cycle (``lanes == pm``) is never throttled.
+    #: LATENCY + 1 cycles, plus the cycle the room register lags), so one pixel per cycle
+    #: (``lanes == pm``) is never throttled.
     FIFO_DEPTH = 16
     #: Low limb of the wide multiply's operands: 17 bits, an unsigned operand that a DSP
     #: slice's 18-bit signed port takes whole.
@@ -92,10 +95,12 @@ class Requantiser(wiring.Component):
 
         # Credits: pixels whose last step has been issued and that have not left `o` yet.
         out_layout = self.o.payload.shape()
-        m.submodules.out = out = fifo.SyncFIFOBuffered(width=out_layout.size, depth=self.FIFO_DEPTH)
+        m.submodules.out = out = StreamFifo(out_layout, self.FIFO_DEPTH)
         in_flight = Signal(range(self.FIFO_DEPTH + 1))
-        room = Signal()
-        m.d.comb += room.eq(in_flight < self.FIFO_DEPTH)
+        # A register a cycle old: in_flight grows by at most one per cycle, so comparing the
+        # old count with one entry less is safe, and i.ready is an AND of registers.
+        room = Signal(init=1)
+        m.d.sync += room.eq(in_flight < self.FIFO_DEPTH - 1)
 
         # Front: the pixel on ``i`` is read in place, ``lanes`` channels per step, and taken
         # (``i.ready``) with its last step; the group's parameters are copied from ``params``
@@ -130,17 +135,17 @@ class Requantiser(wiring.Component):
         with m.If(self.clear):
             m.d.sync += [pixel.eq(0), at_start.eq(1), have_params.eq(0), step.eq(0), step_last.eq(steps == 1)]
 
-        # Lane pipeline: acc+bias, partial products, partial sums, product, +round, >>shift,
-        # clamp into the gatherer. Every stage moves every cycle; ``valid``, ``step`` and
+        # Lane pipeline: channel select, acc+bias, partial products, partial sums, product,
+        # +round, >>shift, clamp into the gatherer. Every stage moves every cycle; ``valid``, ``step`` and
         # ``last`` travel with the values.
         def stage_signals(prefix, shape):
             return [Signal(shape, name=f"{prefix}_{k}") for k in range(lanes)]
 
-        depth = 6  # stages between the front and the gatherer
+        depth = 7  # stages between the front and the gatherer
         valid = [Signal(name=f"v{k}") for k in range(depth)]
         stepk = [Signal(range(steps), name=f"step{k}") for k in range(depth)]
         lastk = [Signal(name=f"last{k}") for k in range(depth)]
-        shiftk = [stage_signals(f"shift{k}", unsigned(fmt.shift_width)) for k in range(depth)]
+        shiftk = {k: stage_signals(f"shift{k}", unsigned(fmt.shift_width)) for k in range(1, depth)}
         limb = self.LIMB
         a_hi_width = max(1, self.sum_width - limb)
         b_hi_width = max(1, fmt.mult_width - limb)
@@ -160,21 +165,23 @@ class Requantiser(wiring.Component):
         m.d.sync += [valid[0].eq(issuing), stepk[0].eq(step), lastk[0].eq(held_last & (step == steps - 1))]
         for k in range(1, depth):
             m.d.sync += [valid[k].eq(valid[k - 1]), stepk[k].eq(stepk[k - 1]), lastk[k].eq(lastk[k - 1])]
-            for lane in range(lanes):
-                m.d.sync += shiftk[k][lane].eq(shiftk[k - 1][lane])
+            if k >= 2:
+                for lane in range(lanes):
+                    m.d.sync += shiftk[k][lane].eq(shiftk[k - 1][lane])
         for lane in range(lanes):
+            # 0: this step's channel of the pixel and its parameters, into registers
             acc_sel = Signal(signed(self.acc_width), name=f"acc_sel_{lane}")
             par_sel = Signal(quant_param_layout(fmt), name=f"par_sel_{lane}")
             with m.Switch(step):
                 for s in range(steps):
                     with m.Case(s):
-                        m.d.comb += [acc_sel.eq(held[s * lanes + lane]), par_sel.eq(held_params[s * lanes + lane])]
+                        m.d.sync += [acc_sel.eq(held[s * lanes + lane]), par_sel.eq(held_params[s * lanes + lane])]
             a, b = sums[lane], mults[lane]
             a_lo, b_lo = a[:limb].as_unsigned(), b[:limb].as_unsigned()
             a_hi, b_hi = a[limb:].as_signed(), b[limb:].as_signed()
             m.d.sync += [
                 # 1: acc + bias
-                a.eq(acc_sel + par_sel.bias), b.eq(par_sel.mult), shiftk[0][lane].eq(par_sel.shift),
+                a.eq(acc_sel + par_sel.bias), b.eq(par_sel.mult), shiftk[1][lane].eq(par_sel.shift),
                 # 2: a * b = a_hi*b_hi*2^2L + (a_hi*b_lo + a_lo*b_hi)*2^L + a_lo*b_lo
                 p_ll[lane].eq(a_lo * b_lo), p_lh[lane].eq(a_lo * b_hi),
                 p_hl[lane].eq(a_hi * b_lo), p_hh[lane].eq(a_hi * b_hi),
@@ -185,11 +192,11 @@ class Requantiser(wiring.Component):
                 prod[lane].eq(pa[lane] + (pb[lane] << limb)),
             ]
             # 5: + round (1 << (shift-1), none for shift 0); 6: >> shift (arithmetic)
-            sh = shiftk[3][lane]
+            sh = shiftk[4][lane]
             rnd = Mux(sh == 0, 0, (Const(1, unsigned(64)) << sh) >> 1)
             m.d.sync += [
                 rounded[lane].eq(prod[lane] + rnd),
-                shifted[lane].eq(rounded[lane] >> shiftk[4][lane]),
+                shifted[lane].eq(rounded[lane] >> shiftk[5][lane]),
             ]
 
         # Gatherer (7: clamp), then the finished pixel into the output FIFO.
@@ -206,13 +213,9 @@ class Requantiser(wiring.Component):
                     for s in range(steps):
                         with m.Case(s):
                             m.d.sync += gather.data[s * lanes + lane].eq(clamped)
-        m.d.comb += [
-            out.w_data.eq(gather),
-            out.w_en.eq(done),
-            self.o.payload.eq(out.r_data),
-            self.o.valid.eq(out.r_rdy),
-            out.r_en.eq(self.o.ready),
-        ]
+        # Credits keep a FIFO entry for every pixel in flight: `done` never meets a full FIFO.
+        m.d.comb += [out.i.payload.eq(gather), out.i.valid.eq(done)]
+        wiring.connect(m, out.o, wiring.flipped(self.o))
         with m.If(self.clear):
             m.d.sync += [v.eq(0) for v in valid] + [done.eq(0), in_flight.eq(0)]
         return m

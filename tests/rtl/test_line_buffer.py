@@ -51,6 +51,20 @@ def test_line_buffer_matches_numpy_windows():
     run_cocotb(model, "tests.rtl.tb_line_buffer", extra_env={PARAMS_ENV: json.dumps(line_buffer_params(dut))})
 
 
+# Many channel groups on narrow rows: a ring row (CG * W words) is far longer than any pixel
+# coordinate (max(W, H) + 2K + S), so the column counters need the row's width, not a pixel's.
+DEEP_BUILD = dict(pn=2, data_width=8, max_width=8, max_channel_groups=6, max_kernel=3, max_stride=2, row_words=48)
+DEEP_CONFIGS = [(8, 5, 6, 3, 1, 1), (6, 6, 6, 1, 1, 0), (8, 7, 6, 3, 2, 0), (7, 4, 5, 2, 1, 1)]
+
+
+def test_line_buffer_long_rows_of_many_channel_groups():
+    dut = DirectLineBuffer(**DEEP_BUILD, max_height=8)
+    model = build(to_verilog(dut, "line_buffer_deep"), "line_buffer_deep")
+    params = line_buffer_params(dut)
+    params.update(configs=DEEP_CONFIGS, throughput_configs=DEEP_CONFIGS[:1])
+    run_cocotb(model, "tests.rtl.tb_line_buffer", extra_env={PARAMS_ENV: json.dumps(params)})
+
+
 def test_geometry_and_refusals():
     dut = DirectLineBuffer(8, 8, 224, 8, 3)
     assert dut.rows == 5 and dut.row_words == 224 * 8 and dut.depth == 5 * 224 * 8
