@@ -47,6 +47,12 @@ class TimingPath:
     stages: tuple[Stage, ...]
     logic_levels: int
 
+    def describe(self) -> str:
+        """The path stage by stage: arrival time, cell, net reached."""
+        lines = [f"{self.delay:.3f} ns, {self.logic_levels} logic levels: {self.start} -> {self.end}"]
+        lines += [f"  {s.arrival:7.3f}  {s.cell:10s} {s.net}" for s in self.stages]
+        return "\n".join(lines)
+
     def to_dict(self) -> dict:
         return {"start": self.start, "end": self.end, "delay_ns": round(self.delay, 3),
                 "logic_levels": self.logic_levels,

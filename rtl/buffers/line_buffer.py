@@ -236,8 +236,9 @@ class DirectLineBuffer(wiring.Component):
         # (credits), so the issue loop, the address stage and the memory read never stall.
         m.submodules.taps = taps = StreamFifo(self.tap_layout, self.TAP_FIFO_DEPTH)
         in_flight = Signal(range(self.TAP_FIFO_DEPTH + 1))
+        popped = Signal()                  # a tap left `o` last cycle (its credit returns now)
         busy = Signal()
-        m.d.comb += [busy.eq(a_run | w_run | (in_flight != 0)), self.busy.eq(busy)]
+        m.d.comb += [busy.eq(a_run | w_run | (in_flight != 0) | popped), self.busy.eq(busy)]
 
         # ---- start -------------------------------------------------------------------------------
         with m.If(self.start & ~busy):
@@ -301,7 +302,8 @@ class DirectLineBuffer(wiring.Component):
         credit = Signal(init=1)
         m.d.sync += credit.eq(in_flight < self.TAP_FIFO_DEPTH - 1)
         fire = a_valid & credit
-        m.d.sync += in_flight.eq(in_flight + fire - (self.o.valid & self.o.ready))
+        # A tap's credit returns the cycle after it leaves `o` (no path from o.ready into the count).
+        m.d.sync += [popped.eq(self.o.valid & self.o.ready), in_flight.eq(in_flight + fire - popped)]
 
         # The tap loop ``oy, ox, cg, u, v``. Whether each counter is at its last value is a
         # register compared a step ahead (against limit - 2, set up in the setup cycle), and

@@ -75,8 +75,8 @@ class MacArray(wiring.Component):
 
     #: Cycles from a ``last`` beat's handshake to ``o.valid``.
     LATENCY = 7
-    #: Output FIFO entries (pixels): more than the credit loop (a ``last`` beat to its pop,
-    #: LATENCY + 2 cycles), so a consumer that takes a pixel per cycle never throttles the input.
+    #: Output FIFO entries (pixels): more than the credit loop (a ``last`` beat to its pop and
+    #: the credit's return, LATENCY + 3 cycles), so a consumer that takes a pixel per cycle never throttles the input.
     FIFO_DEPTH = 12
 
     def elaborate(self, platform):
@@ -93,7 +93,10 @@ class MacArray(wiring.Component):
             self.i.ready.eq(in_flight < self.FIFO_DEPTH),
             take.eq(self.i.valid & self.i.ready),
         ]
-        m.d.sync += in_flight.eq(in_flight + (take & self.i.payload.last) - (self.o.valid & self.o.ready))
+        # A pixel's credit returns the cycle after it leaves `o` (no path from o.ready into the count).
+        popped = Signal()
+        m.d.sync += [popped.eq(self.o.valid & self.o.ready),
+                     in_flight.eq(in_flight + (take & self.i.payload.last) - popped)]
 
         # Stage 1: operand registers (DSP48 A/B registers).
         beat = Signal(layout)

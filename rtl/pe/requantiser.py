@@ -56,8 +56,8 @@ class Requantiser(wiring.Component):
 
     LATENCY = 11
     #: Output FIFO entries (pixels): more than the credit loop (a pixel's last step to its pop,
-    #: LATENCY + 1 cycles, plus the cycle the room register lags), so one pixel per cycle
-    #: (``lanes == pm``) is never throttled.
+    #: LATENCY + 1 cycles, plus the cycles the room register and the credit return lag), so one
+    #: pixel per cycle (``lanes == pm``) is never throttled.
     FIFO_DEPTH = 16
     #: Low limb of the wide multiply's operands: 17 bits, an unsigned operand that a DSP
     #: slice's 18-bit signed port takes whole.
@@ -124,7 +124,10 @@ class Requantiser(wiring.Component):
         ]
         with m.If(self.params.valid & self.params.ready):
             m.d.sync += [held_params.eq(self.params.payload), have_params.eq(1)]
-        m.d.sync += in_flight.eq(in_flight + finishing - (self.o.valid & self.o.ready))
+        # A pixel's credit returns the cycle after it leaves `o` (a register: no path from
+        # o.ready into the count).
+        popped = Signal()
+        m.d.sync += [popped.eq(self.o.valid & self.o.ready), in_flight.eq(in_flight + finishing - popped)]
         with m.If(issuing):
             m.d.sync += [step.eq(Mux(step_last, 0, step + 1)), step_last.eq(Mux(step_last, steps == 1, step == steps - 2))]
         with m.If(finishing):
@@ -159,6 +162,7 @@ class Requantiser(wiring.Component):
         pa = stage_signals("pa", signed(pw))
         pb = stage_signals("pb", signed(pw))
         prod = stage_signals("prod", signed(pw))
+        rnds = stage_signals("rnd", unsigned(64))
         rounded = stage_signals("rounded", signed(pw))
         shifted = stage_signals("shifted", signed(pw))
 
@@ -191,11 +195,12 @@ class Requantiser(wiring.Component):
                 # 4: the product
                 prod[lane].eq(pa[lane] + (pb[lane] << limb)),
             ]
-            # 5: + round (1 << (shift-1), none for shift 0); 6: >> shift (arithmetic)
-            sh = shiftk[4][lane]
-            rnd = Mux(sh == 0, 0, (Const(1, unsigned(64)) << sh) >> 1)
+            # 5: + round (1 << (shift-1), none for shift 0; decoded a stage early into a
+            # register); 6: >> shift (arithmetic)
+            sh = shiftk[3][lane]
+            m.d.sync += rnds[lane].eq(Mux(sh == 0, 0, (Const(1, unsigned(64)) << sh) >> 1))
             m.d.sync += [
-                rounded[lane].eq(prod[lane] + rnd),
+                rounded[lane].eq(prod[lane] + rnds[lane]),
                 shifted[lane].eq(rounded[lane] >> shiftk[5][lane]),
             ]
 
@@ -217,5 +222,5 @@ class Requantiser(wiring.Component):
         m.d.comb += [out.i.payload.eq(gather), out.i.valid.eq(done)]
         wiring.connect(m, out.o, wiring.flipped(self.o))
         with m.If(self.clear):
-            m.d.sync += [v.eq(0) for v in valid] + [done.eq(0), in_flight.eq(0)]
+            m.d.sync += [v.eq(0) for v in valid] + [done.eq(0), in_flight.eq(0), popped.eq(0)]
         return m
