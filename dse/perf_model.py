@@ -160,6 +160,8 @@ def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
     if engine.kernel not in (None, k) or engine.stride not in (None, inv.stride):
         raise ValueError(f"the {engine.title} engine runs {engine.kernel}x{engine.kernel} stride-{engine.stride} "
                          f"descriptors only, got {inv}")
+    if engine.input_reuse:
+        return _reuse_run_cycles(inv, config, port, constants)
     pass_ = engine.pass_cycles(inv, config)
     compute, row_compute, prime_rows = pass_.compute, pass_.row_compute, pass_.prime_rows
     pipeline = pass_.drain + constants.back_end_latency
@@ -191,6 +193,57 @@ def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
     write_bytes = int(mg * out_bytes)
     bound = "compute" if compute_bound * 2 >= mg else "memory"
     return RunCycles(int(total), int(compute * mg), int(transfer_total), read_bytes, write_bytes, mg, bound)
+
+
+def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
+                      constants: CycleConstants) -> RunCycles:
+    """A run of an input-reuse engine: the input read once, ``strips * MG`` visits.
+
+    Two stages overlap visit by visit: the front (a visit's PE-array beats, or the read stream
+    that brings its weights, quant entries and its share of the next strip's input rows, if
+    slower) and the back (the visit's strip of output pixels through the output stage, the
+    requantiser and the write port). With double buffering on both sides the steady period is
+    the slower of the two; the first visit waits for its weights and the first rows, and the
+    last strip drains after the last beat.
+    """
+    v = config.engine_description.visit_cycles(inv, config)
+    pm, pn = config.pm, config.pn
+    ebytes = config.data_width / 8
+    cg = math.ceil(inv.in_channels / pn)
+    mg = math.ceil(inv.out_channels / pm)
+    wo = inv.out_width
+    word_bytes = pn * ebytes
+    row_bytes = inv.width * cg * word_bytes
+    # The datapath takes at most one pn-word of input per cycle.
+    in_bpc = min(port.read_bpc, word_bytes)
+    row_cycles = row_bytes / in_bpc
+    w_bytes = cg * 9 * pm * pn * ebytes
+    q_bytes = pm * QUANT_ENTRY_BYTES
+    visit_reads = w_bytes + q_bytes + v.strip_rows * row_bytes / mg
+    weight_stream = max(v.weight_load, w_bytes / port.read_bpc) + q_bytes / port.read_bpc
+
+    def back(rows: int) -> float:
+        out_bytes = rows * wo * pm * ebytes
+        return max(rows * wo * v.pixel_cycles, out_bytes / port.write_bpc)
+
+    def front(rows: int) -> float:
+        out_bytes = rows * wo * pm * ebytes
+        return max(v.compute, weight_stream + v.strip_rows * row_cycles / mg,
+                   (visit_reads + out_bytes) / port.shared_bpc)
+
+    full, last = v.strip_rows, v.last_rows
+    visits = v.strips * mg
+    prime = port.read_latency + weight_stream + v.prime_rows * row_cycles
+    steady = (visits - mg) * max(front(full), back(full)) + (mg - 1) * max(front(last), back(last))
+    total = (constants.layer_setup + prime + front(full if v.strips > 1 else last) + steady
+             + v.drain + back(last) + constants.back_end_latency + port.write_latency)
+    read_bytes = int(inv.height * row_bytes + visits * (w_bytes + q_bytes))
+    write_bytes = int(mg * inv.out_height * wo * pm * ebytes)
+    compute_total = visits * v.compute
+    transfer_total = _ceil(max(read_bytes / port.read_bpc, write_bytes / port.write_bpc,
+                               (read_bytes + write_bytes) / port.shared_bpc))
+    bound = "compute" if compute_total >= transfer_total else "memory"
+    return RunCycles(_ceil(total), compute_total, transfer_total, read_bytes, write_bytes, visits, bound)
 
 
 def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = CONSTANTS) -> float:

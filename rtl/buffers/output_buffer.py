@@ -9,16 +9,19 @@ from amaranth.lib.wiring import In, Out
 
 from ..pe.ewmm_array import transform_sums_layout
 from ..pe.passthrough import flags_shape
+from ..pe.pixel import accumulator_pixel_layout
 from ..winograd_math import WINOGRAD_TILES
 from .geometry import MemoryShape
 
 __all__ = ["OutputBuffer", "output_config_layout", "output_tile_layout"]
 
 
-def output_config_layout(max_width: int, max_height: int) -> data.StructLayout:
+def output_config_layout(max_width: int, max_height: int, max_groups: int = 1) -> data.StructLayout:
     """Runtime configuration: the *output* map's ``width`` Wo and ``height`` Ho (Winograd F(m,3):
-    ``Wo = W + 2P - 2``). Fields LSB first in this order."""
-    return data.StructLayout({"width": range(max_width + 1), "height": range(max_height + 1)})
+    ``Wo = W + 2P - 2``) and ``groups`` G, the output-channel groups that visit each strip of
+    ``m`` rows in turn. Fields LSB first in this order."""
+    return data.StructLayout({"width": range(max_width + 1), "height": range(max_height + 1),
+                              "groups": range(max_groups + 1)})
 
 
 def output_tile_layout(m: int, pm: int, data_width: int) -> data.StructLayout:
@@ -32,20 +35,21 @@ class OutputBuffer(wiring.Component):
     """Reorders the tiles of one output-channel group into raster-order pixels.
 
     Dataflow
-        ``i`` receives the ``Ty*Tx`` output tiles of one pass (``Ty = ceil(Ho/m)``,
-        ``Tx = ceil(Wo/m)``) in the order ``ty, tx``; ``y[ch][r][c]`` is output pixel
-        ``(ty*m + r, tx*m + c)`` of channel ``ch``. Pixels outside ``Ho x Wo`` (partial edge
-        tiles) are dropped. ``o`` emits the ``Ho*Wo`` pixels in raster order, one pm-vector
-        per beat: for each strip of m rows (the last one clipped to Ho), row by row, ``Wo``
-        pixels each.
+        ``i`` receives the ``Ty*G*Tx`` output tiles of one pass (``Ty = ceil(Ho/m)``,
+        ``Tx = ceil(Wo/m)``, ``G`` groups) in the order ``ty, g, tx``; ``y[ch][r][c]`` is output
+        pixel ``(ty*m + r, tx*m + c)`` of channel ``ch`` of group ``g``. Pixels outside
+        ``Ho x Wo`` (partial edge tiles) are dropped. ``o`` emits, for each strip of m rows (the
+        last one clipped to Ho) and each group, the strip's pixels in raster order, one
+        pm-vector per beat, row by row, ``Wo`` pixels each.
 
     Ports
         ``cfg``: In(:func:`output_config_layout`), sampled when ``start`` (In(1)) is high while
         ``busy`` (Out(1)) is low; ``busy`` stays high until the last pixel has been handed over.
         Valid configs: 1 <= Wo <= max_width, 1 <= Ho <= max_height.
         ``i``: In(stream(:func:`output_tile_layout`)).
-        ``o``: Out(stream(``ArrayLayout(signed(data_width), pm)``)) -- the payload of
-        ``MacArray.o`` and of the requantiser's input, so the two engines share the back end.
+        ``o``: Out(stream(``accumulator_pixel_layout(pm, data_width)``)) -- the payload of
+        ``MacArray.o`` and of the requantiser's input, so the two engines share the back end;
+        ``last`` on the final pixel of each strip (one visit: one group's ``m`` rows).
 
     Storage
         One ``amaranth.lib.memory.Memory`` of ``2 * m * max_width`` pm-vectors: two strips of
@@ -69,7 +73,8 @@ class OutputBuffer(wiring.Component):
     #: Cycles from a pixel's read (issue) to ``o`` (memory read latency).
     LATENCY = 1
 
-    def __init__(self, m: int, pm: int, data_width: int, max_width: int, *, max_height: int = 4096):
+    def __init__(self, m: int, pm: int, data_width: int, max_width: int, *, max_height: int = 4096,
+                 max_groups: int = 1):
         if m not in WINOGRAD_TILES:
             raise ValueError(f"m must be one of {WINOGRAD_TILES}, got {m}")
         if pm < 1:
@@ -83,15 +88,17 @@ class OutputBuffer(wiring.Component):
         #: Memory depth in pm-vectors (two strips of m rows).
         (shape,) = self.memory_shapes(m, pm, data_width, max_width)
         self.depth = shape.depth
-        self.cfg_layout = output_config_layout(max_width, max_height)
+        self.max_groups = max_groups
+        self.cfg_layout = output_config_layout(max_width, max_height, max_groups)
         self.tile_layout = output_tile_layout(m, pm, data_width)
         self.pixel_layout = data.ArrayLayout(signed(data_width), pm)
+        self.out_layout = accumulator_pixel_layout(pm, data_width)
         super().__init__({
             "cfg": In(self.cfg_layout),
             "start": In(1),
             "busy": Out(1),
             "i": In(stream.Signature(self.tile_layout)),
-            "o": Out(stream.Signature(self.pixel_layout)),
+            "o": Out(stream.Signature(self.out_layout)),
         })
 
     @staticmethod
@@ -110,6 +117,7 @@ class OutputBuffer(wiring.Component):
 
         Wom1 = Signal(range(self.max_width))
         Hom1 = Signal(range(self.max_height))
+        Gm1 = Signal(range(self.max_groups))
         coord = range(max(self.max_width, self.max_height) + tile + 1)
         full = Signal(2)
 
@@ -121,6 +129,7 @@ class OutputBuffer(wiring.Component):
         yo0 = Signal(coord)
         wreg = Signal()
         wrow = Signal(range(self.depth))
+        wg = Signal(range(self.max_groups))     # group of the strip being filled
 
         # ---- reader state ------------------------------------------------------------------------
         r_run = Signal()
@@ -129,13 +138,15 @@ class OutputBuffer(wiring.Component):
         x = Signal(range(self.max_width))
         ryo0 = Signal(coord)
         rrow = Signal(range(self.depth))
+        rg = Signal(range(self.max_groups))     # group of the strip being drained
 
         busy = Signal()
         m.d.comb += [busy.eq(w_run | r_run | self.o.valid), self.busy.eq(busy)]
 
         with m.If(self.start & ~busy):
             m.d.sync += [
-                Wom1.eq(self.cfg.width - 1), Hom1.eq(self.cfg.height - 1),
+                Wom1.eq(self.cfg.width - 1), Hom1.eq(self.cfg.height - 1), Gm1.eq(self.cfg.groups - 1),
+                wg.eq(0), rg.eq(0),
                 w_run.eq(1), r_run.eq(1), full.eq(0),
                 r.eq(0), c.eq(0), xo0.eq(0), yo0.eq(0), wreg.eq(0), wrow.eq(0),
                 rreg.eq(0), rr.eq(0), x.eq(0), ryo0.eq(0), rrow.eq(0),
@@ -171,10 +182,14 @@ class OutputBuffer(wiring.Component):
             with m.Elif(~strip_done):
                 m.d.sync += [c.eq(0), r.eq(0), xo0.eq(xo0 + tile), wrow.eq(Mux(wreg, strip, 0) + xo0 + tile)]
             with m.Else():
-                m.d.sync += [c.eq(0), r.eq(0), xo0.eq(0), yo0.eq(yo0 + tile), wreg.eq(~wreg),
-                               wrow.eq(Mux(wreg, 0, strip))]
-                with m.If(yo0 + tile > Hom1):
-                    m.d.sync += w_run.eq(0)
+                # The next group fills the same rows; after the last group the next strip.
+                m.d.sync += [c.eq(0), r.eq(0), xo0.eq(0), wreg.eq(~wreg), wrow.eq(Mux(wreg, 0, strip))]
+                with m.If(wg != Gm1):
+                    m.d.sync += wg.eq(wg + 1)
+                with m.Else():
+                    m.d.sync += [wg.eq(0), yo0.eq(yo0 + tile)]
+                    with m.If(yo0 + tile > Hom1):
+                        m.d.sync += w_run.eq(0)
 
         # ---- reader: drain strip rreg in raster order -----------------------------------------------
         advance = Signal()
@@ -190,9 +205,13 @@ class OutputBuffer(wiring.Component):
             with m.Elif(~last_rr):
                 m.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride)]
             with m.Else():
-                m.d.sync += [x.eq(0), rr.eq(0), ryo0.eq(ryo0 + tile), rreg.eq(~rreg), rrow.eq(Mux(rreg, 0, strip))]
-                with m.If(ryo0 + tile > Hom1):
-                    m.d.sync += r_run.eq(0)
+                m.d.sync += [x.eq(0), rr.eq(0), rreg.eq(~rreg), rrow.eq(Mux(rreg, 0, strip))]
+                with m.If(rg != Gm1):
+                    m.d.sync += rg.eq(rg + 1)
+                with m.Else():
+                    m.d.sync += [rg.eq(0), ryo0.eq(ryo0 + tile)]
+                    with m.If(ryo0 + tile > Hom1):
+                        m.d.sync += r_run.eq(0)
 
         # Strip flags: set when the writer completes a strip, cleared when the reader drains one.
         with m.If(~(self.start & ~busy)):
@@ -200,7 +219,9 @@ class OutputBuffer(wiring.Component):
             clr_mask = Mux(drained, Mux(rreg, 0b10, 0b01), 0)
             m.d.sync += full.eq((full | set_mask) & ~clr_mask)
 
-        m.d.comb += [rd.addr.eq(rrow + x), rd.en.eq(advance), self.o.payload.eq(rd.data)]
+        o_last = Signal()
+        m.d.comb += [rd.addr.eq(rrow + x), rd.en.eq(advance), self.o.payload.data.eq(rd.data),
+                     self.o.payload.last.eq(o_last)]
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(a_valid)
+            m.d.sync += [self.o.valid.eq(a_valid), o_last.eq(last_x & last_rr)]
         return m

@@ -18,22 +18,27 @@ __all__ = ["WinogradTileBuffer", "tile_config_layout", "tile_beat_layout", "tile
 R = 3
 
 
-def tile_config_layout(max_width: int, max_height: int, max_channel_groups: int) -> data.StructLayout:
+def tile_config_layout(max_width: int, max_height: int, max_channel_groups: int,
+                       max_groups: int = 1) -> data.StructLayout:
     """Runtime pass configuration: ``width`` W, ``height`` H, ``channel_groups`` CG, ``padding`` P
-    (0..2). Fields LSB first in this order."""
+    (0..2), ``groups`` G (output-channel groups, each visiting every tile row). Fields LSB first
+    in this order."""
     return data.StructLayout({
         "width": range(max_width + 1),
         "height": range(max_height + 1),
         "channel_groups": range(max_channel_groups + 1),
         "padding": range(R),
+        "groups": range(max_groups + 1),
     })
 
 
 def tile_flags_layout(max_channel_groups: int) -> data.StructLayout:
     """Flags travelling with a tile: ``cg`` (its channel group), ``first`` (cg == 0), ``last``
-    (cg == CG-1: the end of the tile's channel accumulation), ``end`` (the final tile of the
-    pass). Fields LSB first."""
-    return data.StructLayout({"cg": range(max(max_channel_groups, 2)), "first": 1, "last": 1, "end": 1})
+    (cg == CG-1: the end of the tile's channel accumulation), ``end`` (the final tile of a visit:
+    one output-channel group over one tile row), ``final`` (the final tile of the pass). Fields
+    LSB first."""
+    return data.StructLayout({"cg": range(max(max_channel_groups, 2)), "first": 1, "last": 1, "end": 1,
+                              "final": 1})
 
 
 def tile_beat_layout(m: int, pn: int, data_width: int, max_channel_groups: int) -> data.StructLayout:
@@ -62,14 +67,17 @@ class WinogradTileBuffer(wiring.Component):
 
     Dataflow
         ``i`` receives one pass of the input map, ``H*CG*W`` pn-words in the order ``h, cg, w``
-        (as :class:`DirectLineBuffer`). ``o`` emits ``Ty*Tx*CG`` tiles, ``Ty = ceil(Ho/m)``,
+        (as :class:`DirectLineBuffer`). ``o`` emits ``Ty*G*Tx*CG`` tiles, ``Ty = ceil(Ho/m)``,
         ``Tx = ceil(Wo/m)``, ``Ho = H + 2P - 2``, ``Wo = W + 2P - 2``, in the order
-        ``ty, tx, cg`` (for each row of tiles, for each tile, all channel groups back to back, so
-        the EWMM accumulates over input channels without storing partial sums):
+        ``ty, g, tx, cg``: each tile row is visited once per output-channel group ``g`` (the
+        input is read from DDR once, and each tile row is reused ``G`` times), and within a
+        visit, for each tile, all channel groups back to back, so the EWMM accumulates over
+        input channels without storing partial sums:
         ``tile[r][c][ch] = x[cg*pn+ch, ty*m-P+r, tx*m-P+c]``, zero outside the map (padding and
         the part of partial edge tiles beyond ``Ho``/``Wo``, whose outputs the output buffer
         drops). Adjacent tiles overlap by 2 rows/columns (overlap-and-save). ``first``: cg 0,
-        ``last``: cg CG-1 (end of a tile's channel accumulation), ``end``: the final tile.
+        ``last``: cg CG-1 (end of a tile's channel accumulation), ``end``: the final tile of a
+        visit, ``final``: the final tile of the pass.
 
     Ports
         ``cfg``: In(:func:`tile_config_layout`), sampled when ``start`` (In(1)) is high while
@@ -79,6 +87,11 @@ class WinogradTileBuffer(wiring.Component):
         ``i``: In(stream(ArrayLayout(signed(data_width), pn))).
         ``o``: Out(stream(:func:`tile_beat_layout`)): ``flags.cg`` counts up to ``flags_cg``
         (default ``max_channel_groups``; the filter buffer's depth, so the two layouts agree).
+        ``x_rows``: Out, how many input rows (from row 0) the buffer accepts without waiting for
+        a tile: rows ``< x_rows`` can be read from DDR and sent now (a register; it grows by
+        ``m`` per tile row, covers every row once the last tile has been issued, and is 0
+        between passes). ``x_need``: Out, the rows (from row 0) the current tile row reads: the
+        tiles wait until rows ``< x_need`` (or all ``H``) have arrived.
 
     Storage (n*n ``amaranth.lib.memory.Memory`` banks, one read per bank per cycle)
         Column ``x`` is column ``j = (x+P+m-2) mod m`` of column block ``cb = (x+P+m-2) div m``;
@@ -111,7 +124,8 @@ class WinogradTileBuffer(wiring.Component):
     LATENCY = 1
 
     def __init__(self, m: int, pn: int, data_width: int, max_width: int, max_channel_groups: int,
-                 row_words: int | None = None, *, max_height: int = 4096, flags_cg: int | None = None):
+                 row_words: int | None = None, *, max_height: int = 4096, flags_cg: int | None = None,
+                 max_groups: int = 1):
         if m not in WINOGRAD_TILES:
             raise ValueError(f"m must be one of {WINOGRAD_TILES}, got {m}")
         if pn < 1:
@@ -119,7 +133,7 @@ class WinogradTileBuffer(wiring.Component):
         if data_width not in SUPPORTED_DATA_WIDTHS:
             raise ValueError(f"data_width must be one of {SUPPORTED_DATA_WIDTHS}, got {data_width}")
         for name, value in (("max_width", max_width), ("max_channel_groups", max_channel_groups),
-                            ("max_height", max_height)):
+                            ("max_height", max_height), ("max_groups", max_groups)):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, got {value}")
         full = max_width * max_channel_groups
@@ -129,6 +143,7 @@ class WinogradTileBuffer(wiring.Component):
             raise ValueError(f"row_words must be in 1..max_width*max_channel_groups ({full}), got {row_words}")
         self.m, self.n, self.pn, self.data_width = m, m + R - 1, pn, data_width
         self.max_width, self.max_height, self.max_channel_groups = max_width, max_height, max_channel_groups
+        self.max_groups = max_groups
         self.row_words = row_words
         #: Words per bank per stored row (one region).
         self.region_depth = tile_region_depth(m, max_width, max_channel_groups, row_words)
@@ -138,7 +153,7 @@ class WinogradTileBuffer(wiring.Component):
         d_rows, b_rows = self.memory_shapes(m, pn, data_width, max_width, max_channel_groups, row_words)
         self.b_depth, self.d_depth = b_rows.depth, d_rows.depth
         self.word_layout = data.ArrayLayout(signed(data_width), pn)
-        self.cfg_layout = tile_config_layout(max_width, max_height, max_channel_groups)
+        self.cfg_layout = tile_config_layout(max_width, max_height, max_channel_groups, max_groups)
         self.tile_layout = tile_beat_layout(m, pn, data_width, flags_cg or max_channel_groups)
         super().__init__({
             "cfg": In(self.cfg_layout),
@@ -146,6 +161,8 @@ class WinogradTileBuffer(wiring.Component):
             "busy": Out(1),
             "i": In(stream.Signature(self.word_layout)),
             "o": Out(stream.Signature(self.tile_layout)),
+            "x_rows": Out(range(max_height + 3 * self.n + 1)),
+            "x_need": Out(range(max_height + 3 * self.n + 1)),
         })
 
     @staticmethod
@@ -185,7 +202,8 @@ class WinogradTileBuffer(wiring.Component):
         H = Signal(range(self.max_height + 1))
         CG = Signal(range(mcg + 1))
         P = Signal(range(R))
-        Wm1, Hm1, CGm1 = Signal.like(W), Signal.like(H), Signal.like(CG)
+        G = Signal(range(self.max_groups + 1))
+        Wm1, Hm1, CGm1, Gm1 = Signal.like(W), Signal.like(H), Signal.like(CG), Signal.like(G)
         coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
         xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - tile
         ylast = Signal(coord)   # likewise for tile rows (ylo = ty*tile - P)
@@ -210,6 +228,7 @@ class WinogradTileBuffer(wiring.Component):
         # ---- reader state --------------------------------------------------------------------------
         a_run = Signal()
         cg = Signal(range(mcg))
+        g = Signal(range(self.max_groups))     # output-channel group of the visit
         tx = Signal(blocks)
         ca = Signal(range(rd_depth + 1))      # cg*nb + tx
         xlo = Signal(coord)
@@ -230,8 +249,9 @@ class WinogradTileBuffer(wiring.Component):
             c = self.cfg
             b0, j0 = block_start(c.padding)
             m.d.sync += [
-                W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), P.eq(c.padding),
-                Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1),
+                W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), P.eq(c.padding), G.eq(c.groups),
+                Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1), Gm1.eq(c.groups - 1),
+                g.eq(0), self.x_rows.eq(2 * tile + 2 - c.padding), self.x_need.eq(n - c.padding),
                 xlast.eq(c.width + c.padding - 2 - tile), ylast.eq(c.height + c.padding - 2 - tile),
                 w_run.eq(1), a_run.eq(1),
                 h.eq(0), wx.eq(0), wcg.eq(0), cb.eq(b0), jc.eq(j0), rb.eq(b0), jr.eq(j0),
@@ -298,6 +318,7 @@ class WinogradTileBuffer(wiring.Component):
         fire = a_valid & advance
         last_cg = cg == CGm1
         last_tx = xlo >= xlast
+        last_g = g == Gm1
         last_ty = ylo >= ylast
 
         ra_b_off = region_offset(rgB_r, 2)
@@ -319,22 +340,32 @@ class WinogradTileBuffer(wiring.Component):
                 m.d.sync += cg.eq(0)
                 with m.If(~last_tx):
                     m.d.sync += [tx.eq(tx + 1), ca.eq(tx + 1), xlo.eq(xlo + tile)]
+                with m.Elif(~last_g):
+                    # The next output-channel group visits the same tile row (input reuse).
+                    m.d.sync += [g.eq(g + 1), tx.eq(0), ca.eq(0), xlo.eq(-P)]
                 with m.Elif(~last_ty):
-                    m.d.sync += [tx.eq(0), ca.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
-                                   rgB_r.eq(~rgB_r), rgD_r.eq(Mux(rgD_r == 2, 0, rgD_r + 1)), wlim.eq(wlim + 1)]
+                    m.d.sync += [g.eq(0), tx.eq(0), ca.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
+                                   rgB_r.eq(~rgB_r), rgD_r.eq(Mux(rgD_r == 2, 0, rgD_r + 1)), wlim.eq(wlim + 1),
+                                   self.x_rows.eq(self.x_rows + tile), self.x_need.eq(self.x_need + tile)]
                 with m.Else():
                     m.d.sync += a_run.eq(0)
 
         # ---- output stage -----------------------------------------------------------------------------
-        cg_b, first_b, last_b, end_b = Signal.like(cg), Signal(), Signal(), Signal()
+        cg_b, first_b, last_b, end_b, final_b = Signal.like(cg), Signal(), Signal(), Signal(), Signal()
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(a_valid),
-                cg_b.eq(cg), first_b.eq(cg == 0), last_b.eq(last_cg), end_b.eq(last_cg & last_tx & last_ty),
+                cg_b.eq(cg), first_b.eq(cg == 0), last_b.eq(last_cg), end_b.eq(last_cg & last_tx),
+                final_b.eq(last_cg & last_tx & last_g & last_ty),
             ]
         o = self.o.payload
         for r in range(n):
             for c in range(n):
                 m.d.comb += o.d[r][c].eq(rports[r][c].data)
-        m.d.comb += [o.flags.cg.eq(cg_b), o.flags.first.eq(first_b), o.flags.last.eq(last_b), o.flags.end.eq(end_b)]
+        m.d.comb += [o.flags.cg.eq(cg_b), o.flags.first.eq(first_b), o.flags.last.eq(last_b), o.flags.end.eq(end_b),
+                     o.flags.final.eq(final_b)]
+        # Once every tile has been issued, the trailing input rows no tile reads are all welcome;
+        # between passes no row is.
+        with m.If(~a_run & ~(self.start & ~busy)):
+            m.d.sync += self.x_rows.eq(Mux(w_run, self.max_height, 0))
         return m

@@ -36,8 +36,8 @@ class WeightBuffer(wiring.Component):
         ``DirectLineBuffer.o`` (pass ``tap_width=line_buffer.tap_width`` when ``depth`` is
         smaller than the line buffer's ``max_cg * max_kernel**2``; by default the field is just
         wide enough for ``depth`` taps). Taps must be ``< n`` of the front group.
-        ``o``: Out(stream(``mac_input_layout(pm, pn, data_width)``)): ``act``, ``first`` and
-        ``last`` of the ``i`` beat, ``wgt = front_bank[i.tap]``.
+        ``o``: Out(stream(``mac_input_layout(pm, pn, data_width)``)): ``act``, ``first``,
+        ``last`` and ``end`` of the ``i`` beat, ``wgt = front_bank[i.tap]``.
 
     Banks
         A two-entry queue of banks: loads fill the back bank, ``i`` reads the front bank. A beat
@@ -125,18 +125,20 @@ class WeightBuffer(wiring.Component):
         m.d.comb += banks.release.eq(i_fire & self.i.payload.end)
 
         # ---- output register (weights come straight from the read port) ----------------------------
-        act, first, last = Signal.like(self.i.payload.act), Signal(), Signal()
+        act, first, last, end = Signal.like(self.i.payload.act), Signal(), Signal(), Signal()
         with m.If(advance):
             m.d.sync += [
                 self.o.valid.eq(self.i.valid & front_full),
                 act.eq(self.i.payload.act),
                 first.eq(self.i.payload.first),
                 last.eq(self.i.payload.last),
+                end.eq(self.i.payload.end),
             ]
         m.d.comb += [
             self.o.payload.act.eq(act),
             self.o.payload.wgt.eq(rd.data),
             self.o.payload.first.eq(first),
             self.o.payload.last.eq(last),
+            self.o.payload.end.eq(end),
         ]
         return m

@@ -39,6 +39,9 @@ def plan_layout() -> data.StructLayout:
         "w_bytes": 64,     # weights of one group
         "out_pixels": 32,  # ho * wo
         "out_bytes": 64,   # output of one group
+        "passes": 16,      # datapath passes: mg, or 1 when the engine reuses the input
+        "strip_bytes": 32, # output bytes of one group per visit (all of them: out_bytes)
+        "row_bytes": 32,   # one input row, W * cg pn-words
     })
 
 
@@ -146,7 +149,16 @@ class LayerCheck(wiring.Component):
         multiply("W_TOTAL", plan.w_bytes[:32], plan.mg, lambda p: w_total.eq(p))
         multiply("OUT_TOTAL", plan.out_pixels << pm_shift, plan.mg, lambda p: out_total.eq(p))
         step("SIZES", [plan.in_bytes.eq(in_words << in_word_shift), plan.in_words.eq(in_words),
-                       plan.out_bytes.eq(plan.out_pixels << pm_shift)])
+                       plan.out_bytes.eq(plan.out_pixels << pm_shift),
+                       plan.row_bytes.eq(plan.row_words << in_word_shift)])
+        if engine.input_reuse:
+            # A visit writes strip_rows output rows of one group (the last strip fewer).
+            row_out = plan.wo << pm_shift
+            rows = engine.strip_rows(cfg)
+            strip = functools.reduce(operator.add, [row_out << b for b in range(rows.bit_length()) if rows >> b & 1])
+            step("VISITS", [plan.passes.eq(1), plan.strip_bytes.eq(strip)])
+        else:
+            step("VISITS", [plan.passes.eq(plan.mg), plan.strip_bytes.eq(plan.out_bytes)])
         # Command lengths are 32-bit: a larger input is refused as too large.
         step("CHECK_IN", refused=(plan.in_bytes >> 32) != 0, code=ErrorCode.BAD_SIZE)
         # Every buffer must end within the address space: one sum per step, then compare.

@@ -22,7 +22,9 @@ class LayerSequencer(wiring.Component):
         ``desc``: In(descriptor_layout()), the descriptor registers; their copy, taken at
         AP_START (the host may rewrite the registers during a run), is checked by a
         :class:`LayerCheck` inside.
-        ``clear``: Out(1) pulse at AP_START (counters, sticky AXI errors, the requantiser).
+        ``clear``: Out(1) pulse the cycle after AP_START (counters, sticky AXI errors, the
+        requantiser); ``launch`` (of ``run``) pulses the cycle before ``running`` rises. Both are
+        registers.
         ``run``: Out(:class:`RunSignature`): ``launch`` when the check passes, ``running`` from
         then until ``complete`` (In(1): every group's writes acknowledged and both masters
         idle), the copied descriptor and the check's plan. ``read_error``/``write_error``:
@@ -54,12 +56,13 @@ class LayerSequencer(wiring.Component):
         m.submodules.check = check = LayerCheck(self.config)
         run = self.run
         m.d.comb += [check.desc.eq(run.layer), run.plan.eq(check.plan)]
+        # `clear` and `launch` are registered pulses: they fan out to every counter and pointer.
+        m.d.sync += [self.clear.eq(0), run.launch.eq(0)]
         with m.FSM(name="layer") as fsm:
             with m.State("IDLE"):
                 m.d.comb += self.ap_idle.eq(1)
                 with m.If(self.ap_start):
-                    m.d.sync += [run.layer.eq(self.desc), self.error.eq(ErrorCode.OK)]
-                    m.d.comb += self.clear.eq(1)
+                    m.d.sync += [run.layer.eq(self.desc), self.error.eq(ErrorCode.OK), self.clear.eq(1)]
                     m.next = "CHECK"
             with m.State("CHECK"):
                 m.d.comb += check.start.eq(1)
@@ -70,9 +73,12 @@ class LayerSequencer(wiring.Component):
                         m.d.sync += self.error.eq(check.error)
                         m.next = "FINISH"
                     with m.Else():
-                        m.d.comb += run.launch.eq(1)
-                        m.d.sync += run.running.eq(1)
-                        m.next = "RUN"
+                        m.d.sync += run.launch.eq(1)
+                        m.next = "LAUNCH"
+            with m.State("LAUNCH"):
+                # The parts restart on `launch` (this cycle); the run starts the next.
+                m.d.sync += run.running.eq(1)
+                m.next = "RUN"
             with m.State("RUN"):
                 with m.If(self.complete):
                     m.d.sync += run.running.eq(0)

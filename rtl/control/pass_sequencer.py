@@ -1,4 +1,4 @@
-"""Starts the engine's passes, one per output-channel group, each once the previous has ended."""
+"""Starts the engine's passes (``plan.passes`` per run), each once the previous has ended."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["PassSequencer"]
 
 
 class PassSequencer(wiring.Component):
-    """Ports: ``run`` In(:class:`RunSignature`) (``launch`` restarts at pass 0; ``plan.mg``
+    """Ports: ``run`` In(:class:`RunSignature`) (``launch`` restarts at pass 0; ``plan.passes``
     passes), ``busy`` In(1) and ``pass_end`` In(1) from the datapath; ``start`` Out(1), the
     datapath's start pulse: while running, when the datapath is idle, the previous pass has
     ended and passes remain. The pass counts are compared into a register (one cycle behind),
@@ -33,11 +33,11 @@ class PassSequencer(wiring.Component):
         m = Module()
         started = Signal(16)
         ended = Signal(16)
-        next_ready = Signal()   # a pass may start: (started < mg) & (started == ended), registered
+        next_ready = Signal()   # a pass may start: (started < passes) & (started == ended), registered
         run = self.run
         busy = Signal()         # the datapath's busy, a cycle old
         m.d.sync += [busy.eq(self.busy),
-                     next_ready.eq((started < run.plan.mg) & (started == ended) & ~self.start)]
+                     next_ready.eq((started < run.plan.passes) & (started == ended) & ~self.start)]
         m.d.comb += self.start.eq(run.running & ~busy & next_ready)
         with m.If(self.start):
             m.d.sync += started.eq(started + 1)

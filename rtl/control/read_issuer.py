@@ -1,8 +1,9 @@
-"""Issues a run's read commands: per output-channel group its quant entries, weights and input."""
+"""Issues a run's read commands: per visit its quant entries and weights; the input per pass, or
+row by row as the datapath makes room."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,17 +20,40 @@ ROUTES = 3
 
 
 class ReadIssuer(wiring.Component):
-    """For each of ``plan.mg`` groups: the group's ``pm`` quant entries, its weights, then the
-    whole input, as three read commands in that order.
+    """The read commands of a run, in the order the datapath consumes their data.
+
+    Without input reuse (one pass per output-channel group): for each of ``plan.mg`` groups the
+    group's ``pm`` quant entries, its weights, then the whole input, as three commands in that
+    order (each group's input streams while its pass runs; the next group's weights follow it
+    into the ping-pong buffer's free bank).
+
+    With input reuse (``engine_description.input_reuse``: one pass per run, a visit per strip and
+    group): per visit, in the order strips then groups, the group's quant entries and weights;
+    and the input one row per command (``plan.row_bytes``). Every command is issued only when its
+    consumer can take all of its data without waiting for data behind it, so the one in-order
+    read stream never blocks: a visit's weights when at most one earlier visit still holds a
+    bank (``visit_end`` counts the released ones), its quant entries when the requantiser side
+    holds at most two sets not yet taken (``params_taken``), an input row when it is below the
+    datapath's ``x_rows``. Rows the datapath waits for (below ``x_need``) go first, then a visit's
+    quant entries and weights, then rows it may read ahead.
 
     Ports
-        ``run``: In(:class:`RunSignature`): at ``launch`` the quant and weight pointers load from
-        ``layer`` and the issue restarts at group 0; commands go out only while ``running``.
+        ``run``: In(:class:`RunSignature`): at ``launch`` the pointers load from ``layer`` and
+        the issue restarts; commands go out only while ``running``.
         ``cmd``: Out(stream of ``command_layout(addr_width)``), the read master's commands.
         ``route``: Out(stream of ``range(ROUTES)``): each command's destination, in issue order,
         for the beat router (consumed with the command's last beat). It comes from an 8-entry
         FIFO; a command is issued only while the FIFO has room, which bounds the commands in flight.
+        ``visit_end``: In(1), the datapath released a visit's weights; ``params_taken``: In(1),
+        the requantiser took a visit's quant set; ``x_rows``: In(16), input rows the datapath
+        accepts now; ``x_need``: In(16), rows it waits for (input reuse only).
     """
+
+    #: Quant sets the requantiser side holds before taking one (the gatherer's FIFO and its
+    #: gathering register).
+    QUANT_SETS = 3
+    #: Visits whose weights may be loaded ahead of the last released one (the ping-pong banks).
+    WEIGHT_BANKS = 2
 
     def __init__(self, config):
         self.config = config
@@ -37,32 +61,48 @@ class ReadIssuer(wiring.Component):
             "run": In(RunSignature()),
             "cmd": Out(stream.Signature(command_layout(config.axi_addr_width))),
             "route": Out(stream.Signature(range(ROUTES))),
+            "visit_end": In(1),
+            "params_taken": In(1),
+            "x_rows": In(16),
+            "x_need": In(16),
         })
 
     def elaborate(self, platform):
         m = Module()
         quant_bytes = self.config.pm * QUANT_ENTRY_BYTES
-        plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
+        plan, cmd = self.run.plan, self.cmd
         m.submodules.routes = routes = StreamFifo(range(ROUTES), 8)
-        group = Signal(16)
-        more = Signal()        # group < plan.mg, compared when the group changes
         phase = Signal(range(ROUTES))
         q_addr = Signal(64)
         w_addr = Signal(64)
+        x_addr = Signal(64)
         with m.Switch(phase):
             with m.Case(ROUTE_QUANT):
                 m.d.comb += [cmd.payload.addr.eq(q_addr), cmd.payload.length.eq(quant_bytes)]
             with m.Case(ROUTE_WEIGHTS):
                 m.d.comb += [cmd.payload.addr.eq(w_addr), cmd.payload.length.eq(plan.w_bytes)]
             with m.Case(ROUTE_INPUT):
-                m.d.comb += [cmd.payload.addr.eq(layer.in_addr), cmd.payload.length.eq(plan.in_bytes)]
+                m.d.comb += [cmd.payload.addr.eq(x_addr),
+                             cmd.payload.length.eq(plan.row_bytes if self.config.engine_description.input_reuse
+                                                   else plan.in_bytes)]
+        fire = cmd.valid & cmd.ready
         m.d.comb += [
-            cmd.valid.eq(self.run.running & more & routes.i.ready),
             routes.i.payload.eq(phase),
-            routes.i.valid.eq(cmd.valid & cmd.ready),
+            routes.i.valid.eq(fire),
         ]
         wiring.connect(m, routes.o, wiring.flipped(self.route))
-        with m.If(cmd.valid & cmd.ready):
+        if self.config.engine_description.input_reuse:
+            self._reuse(m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes)
+        else:
+            self._per_pass(m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes)
+        return m
+
+    def _per_pass(self, m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes):
+        plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
+        group = Signal(16)
+        more = Signal()        # group < plan.mg, compared when the group changes
+        m.d.comb += cmd.valid.eq(self.run.running & more & routes.i.ready)
+        with m.If(fire):
             with m.Switch(phase):
                 with m.Case(ROUTE_QUANT):
                     m.d.sync += [phase.eq(ROUTE_WEIGHTS), q_addr.eq(q_addr + quant_bytes)]
@@ -72,5 +112,67 @@ class ReadIssuer(wiring.Component):
                     m.d.sync += [phase.eq(ROUTE_QUANT), group.eq(group + 1), more.eq(group + 1 < plan.mg)]
         with m.If(self.run.launch):
             m.d.sync += [group.eq(0), more.eq(plan.mg != 0), phase.eq(ROUTE_QUANT), q_addr.eq(layer.quant_addr),
-                         w_addr.eq(layer.weight_addr)]
-        return m
+                         w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]
+
+    def _reuse(self, m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes):
+        plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
+        # Visits: strips x groups. The number of strips is implicit: bytes of a group's output
+        # left from this strip on, as the write issuer counts them.
+        group = Signal(16)
+        last_group = Signal()
+        remaining = Signal(64)
+        last_strip = Signal()
+        more_visits = Signal()
+        visits_issued = Signal(32)     # visits whose quant and weights have been issued
+        released = Signal(32)          # visits whose weights the datapath released
+        taken = Signal(32)             # quant sets the requantiser took
+        row = Signal(16)               # next input row
+        # Credits, each a compare of registers into a register (a cycle old: counts only grow
+        # on the consumer side, so a stale "yes" is still true).
+        w_ok = Signal()
+        q_ok = Signal()
+        x_ok = Signal()
+        x_urgent = Signal()
+        m.d.sync += [
+            x_urgent.eq((row < self.x_need) & (row < layer.height)),
+            w_ok.eq(visits_issued < released + self.WEIGHT_BANKS),
+            q_ok.eq(visits_issued < taken + self.QUANT_SETS),
+            x_ok.eq((row < self.x_rows) & (row < layer.height)),
+            last_strip.eq(remaining <= plan.strip_bytes),
+        ]
+        with m.If(self.visit_end):
+            m.d.sync += released.eq(released + 1)
+        with m.If(self.params_taken):
+            m.d.sync += taken.eq(taken + 1)
+        # A visit's pair (quant, then weights) is issued back to back once it starts.
+        in_pair = Signal()               # the quant command went; the weights follow
+        visit_ok = more_visits & w_ok & q_ok
+        # The credits are recomputed after each issue (they are a cycle old).
+        cooled = Signal()
+        m.d.sync += cooled.eq(~fire)
+        choose_visit = in_pair | (visit_ok & cooled & ~x_urgent)
+        choose_row = ~choose_visit & x_ok & cooled
+        m.d.comb += [
+            phase.eq(Mux(in_pair, ROUTE_WEIGHTS, Mux(choose_visit, ROUTE_QUANT, ROUTE_INPUT))),
+            cmd.valid.eq(self.run.running & routes.i.ready & (choose_visit | choose_row)),
+        ]
+        with m.If(fire):
+            with m.Switch(phase):
+                with m.Case(ROUTE_QUANT):
+                    m.d.sync += in_pair.eq(1)
+                with m.Case(ROUTE_WEIGHTS):
+                    m.d.sync += [in_pair.eq(0), visits_issued.eq(visits_issued + 1)]
+                    with m.If(~last_group):
+                        m.d.sync += [group.eq(group + 1), last_group.eq(group + 2 == plan.mg),
+                                     q_addr.eq(q_addr + quant_bytes), w_addr.eq(w_addr + plan.w_bytes)]
+                    with m.Else():
+                        m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), q_addr.eq(layer.quant_addr),
+                                     w_addr.eq(layer.weight_addr), remaining.eq(remaining - plan.strip_bytes),
+                                     more_visits.eq(~last_strip)]
+                with m.Case(ROUTE_INPUT):
+                    m.d.sync += [row.eq(row + 1), x_addr.eq(x_addr + plan.row_bytes)]
+        with m.If(self.run.launch):
+            m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), remaining.eq(plan.out_bytes),
+                         more_visits.eq(plan.mg != 0), visits_issued.eq(0), released.eq(0), taken.eq(0),
+                         row.eq(0), in_pair.eq(0), q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr),
+                         x_addr.eq(layer.in_addr)]

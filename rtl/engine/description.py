@@ -30,7 +30,7 @@ from ..buffers.geometry import MemoryShape
 from ..descriptor import MAX_DIMENSION, Descriptor, Limits
 from ..error_codes import ErrorCode
 
-__all__ = ["EngineDescription", "Refusal", "LayerMapping", "PassCycles", "Multipliers"]
+__all__ = ["EngineDescription", "Refusal", "LayerMapping", "PassCycles", "VisitCycles", "Multipliers"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,27 @@ class PassCycles:
 
 
 @dataclass(frozen=True)
+class VisitCycles:
+    """The cycle model's view of a run of an input-reuse engine (``EngineDescription.input_reuse``).
+
+    ``compute``: PE-array beats of one visit; ``strips``: strips of ``strip_rows`` output rows
+    (the last has ``last_rows``); ``prime_rows``: input rows on chip before the first beat;
+    ``weight_load``: cycles the datapath takes to load one visit's weights once they stream in;
+    ``pixel_cycles``: cycles per output pixel of the datapath's output stage; ``drain``: cycles
+    from a visit's last beat into the PE array to its strip's first pixel leaving the datapath.
+    """
+
+    compute: int
+    strips: int
+    strip_rows: int
+    last_rows: int
+    prime_rows: int
+    weight_load: int
+    pixel_cycles: int
+    drain: int
+
+
+@dataclass(frozen=True)
 class Multipliers:
     """``count`` signed ``a_width x b_width`` multipliers of one component."""
 
@@ -80,7 +101,15 @@ class EngineDescription:
     """Base of the engine descriptions; subclasses fill in the engine-specific parts.
 
     Class attributes: ``name``, ``code``, ``title``; ``kernel`` / ``stride``: the only kernel
-    size / stride the engine runs, or None when it runs every one up to the build's maximum.
+    size / stride the engine runs, or None when it runs every one up to the build's maximum;
+    ``input_reuse``: the loop order of a run (below).
+
+    Loop order. Without input reuse a run is ``ceil(M/pm)`` passes, one per output-channel
+    group, each streaming the whole input from DDR (one visit per pass). With input reuse a run
+    is one pass: the input is read once, row by row as the datapath makes room
+    (``DatapathSignature.x_rows``), and each strip of :meth:`strip_rows` output rows is visited
+    by every output-channel group in turn; each visit loads its group's weights and quant
+    entries and writes its strip of that group's output.
     """
 
     name: str
@@ -88,6 +117,7 @@ class EngineDescription:
     title: str
     kernel: int | None = None
     stride: int | None = None
+    input_reuse: bool = False
 
     # ----- identity and configuration ------------------------------------------------------
     def variants(self, data_width: int) -> tuple[int, ...]:
@@ -199,6 +229,14 @@ class EngineDescription:
         return tuple(out)
 
     # ----- speed -----------------------------------------------------------------------------
+    def strip_rows(self, config) -> int:
+        """Output rows per visit of an engine with ``input_reuse``."""
+        raise NotImplementedError
+
+    def visit_cycles(self, d: Descriptor, config) -> VisitCycles:
+        """The cycle model's view of a run of ``d`` (engines with ``input_reuse``)."""
+        raise NotImplementedError
+
     def peak_ops_per_cycle(self, config) -> int:
         """Operations (2 per multiply-accumulate of the equivalent direct convolution) per cycle."""
         raise NotImplementedError

@@ -54,6 +54,9 @@ class DirectDatapath(wiring.Component):
             lb.start.eq(self.start),
             self.busy.eq(lb.busy),
             self.pass_end.eq(lb.o.valid & lb.o.ready & lb.o.payload.end),
+            self.visit_end.eq(self.pass_end),       # a pass is one group: one visit
+            # The line buffer takes the input as it comes, and needs all of it.
+            self.x_rows.eq(self.cfg.height), self.x_need.eq(self.cfg.height),
             self.active.eq(mac.i.valid & mac.i.ready),
             self.starved.eq(~wb.o.valid),
         ]

@@ -7,12 +7,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..buffers.weight_buffer import weight_load_layout
+from ..pe.pixel import accumulator_pixel_layout
 
 __all__ = ["DatapathSignature", "pass_config_layout"]
 
 
 def pass_config_layout(config) -> data.StructLayout:
-    """Runtime configuration of one pass (one output-channel group over the whole input)."""
+    """Runtime configuration of one pass: the layer's geometry and ``groups``, the output-channel
+    groups a pass visits (1 when a pass is one group, as in the direct engine)."""
     return data.StructLayout({
         "width": range(config.max_width + 1),
         "height": range(config.max_height + 1),
@@ -22,6 +24,7 @@ def pass_config_layout(config) -> data.StructLayout:
         "padding": range(config.max_kernel),
         "out_width": range(config.max_width + 3),
         "out_height": range(config.max_height + 3),
+        "groups": range(config.max_output_groups + 1),
     })
 
 
@@ -31,12 +34,19 @@ class DatapathSignature(wiring.Signature):
 
     Members
         ``x``: In(stream of pn-channel input words, order h, cg, w; one whole input per pass).
-        ``w``: In(stream of ``weight_load_layout``): the group's raw weights, taps in DDR order,
-        ``last`` on the final one; the next group's may load while a pass runs (ping-pong).
-        ``o``: Out(stream of ``pm`` accumulators per output pixel, raster order).
+        ``x_rows``: Out(16): input rows (from row 0 of the pass) the datapath accepts without
+        waiting for its own progress -- what a reader may fetch ahead of the computation
+        (engines that take the whole input as it comes report the height). ``x_need``: Out(16):
+        the rows it needs before it can go on (its reader prefers them to anything else).
+        ``w``: In(stream of ``weight_load_layout``): a visit's raw weights (one output-channel
+        group), taps in DDR order, ``last`` on the final one; the next visit's may load while
+        one computes (ping-pong).
+        ``o``: Out(stream of :func:`rtl.pe.pixel.accumulator_pixel_layout`: ``pm`` accumulators
+        per output pixel, raster order, ``last`` on the final pixel of each write command).
         ``cfg``: In(:func:`pass_config_layout`) sampled by ``start`` (In(1), only while ``busy``
         is low). ``busy``: Out(1). ``pass_end``: Out(1) pulse when the pass's final beat enters
-        the PE array. ``active``: Out(1), the PE array accepts a beat this cycle; ``starved``:
+        the PE array; ``visit_end``: Out(1) pulse when a visit's final beat does (its weights'
+        bank is free again; a pass of a one-group engine is one visit). ``active``: Out(1), the PE array accepts a beat this cycle; ``starved``:
         Out(1), the PE array's input has no beat this cycle.
 
     Two signatures are equal when their members are (same configuration widths), so the top can
@@ -49,12 +59,15 @@ class DatapathSignature(wiring.Signature):
         dw = config.data_width
         super().__init__({
             "x": In(stream.Signature(data.ArrayLayout(signed(dw), config.pn))),
+            "x_rows": Out(16),
+            "x_need": Out(16),
             "w": In(stream.Signature(weight_load_layout(config.pm, config.pn, dw))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(acc_width), config.pm))),
+            "o": Out(stream.Signature(accumulator_pixel_layout(config.pm, acc_width))),
             "cfg": In(pass_config_layout(config)),
             "start": In(1),
             "busy": Out(1),
             "pass_end": Out(1),
+            "visit_end": Out(1),
             "active": Out(1),
             "starved": Out(1),
         })

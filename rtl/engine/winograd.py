@@ -17,7 +17,7 @@ from ..pe.ewmm_array import EwmmArray
 from ..pe.winograd_input_transform import WinogradInputTransform
 from ..pe.winograd_output_transform import WinogradOutputTransform
 from ..winograd_math import WINOGRAD_TILES, WinogradNumerics
-from .description import EngineDescription, LayerMapping, Multipliers, PassCycles
+from .description import EngineDescription, LayerMapping, Multipliers, PassCycles, VisitCycles
 from .signature import DatapathSignature
 
 __all__ = ["WinogradDatapath", "WinogradEngine", "WINOGRAD"]
@@ -41,11 +41,14 @@ def _cached_numerics(m: int, data_width: int, max_channels: int) -> WinogradNume
 class WinogradDatapath(wiring.Component):
     """Winograd engine behind :class:`rtl.engine.signature.DatapathSignature` (3x3, stride 1).
 
-    Per pass the tile buffer emits one ``n x n x pn`` tile per cycle in the order
-    ``ty, tx, cg``; the input transform and the transformed filters of that channel group feed
-    the ``pm x pn x n^2`` EWMM array, which accumulates over channel groups; the output transform
-    divides exactly by ``s^2``; the output buffer turns ``m x m`` tiles back into raster pixels
-    for the shared requantiser. Filters are transformed on chip as they load (ping-pong).
+    One pass runs the whole layer: the input is read once, and every tile row of it is visited
+    by each output-channel group in turn (a visit: one group over one tile row of ``m`` output
+    rows). The tile buffer emits one ``n x n x pn`` tile per cycle in the order
+    ``ty, g, tx, cg``; the input transform and the transformed filters of that channel group
+    feed the ``pm x pn x n^2`` EWMM array, which accumulates over channel groups; the output
+    transform divides exactly by ``s^2``; the output buffer turns ``m x m`` tiles back into
+    raster pixels for the shared requantiser, one write command per visit. Each visit's filters
+    load (ping-pong, transformed on chip) while the previous visit computes.
     """
 
     def __init__(self, config):
@@ -72,12 +75,13 @@ class WinogradDatapath(wiring.Component):
         tile, pm, pn, dw = cfg.m, cfg.pm, cfg.pn, cfg.data_width
         m.submodules.tiles = tb = WinogradTileBuffer(tile, pn, dw, cfg.max_width, cfg.max_channel_groups,
                                                      cfg.row_words, max_height=cfg.max_height,
-                                                     flags_cg=_filter_depth(cfg))
+                                                     flags_cg=_filter_depth(cfg), max_groups=cfg.max_output_groups)
         m.submodules.itf = itf = self.input_transform
         m.submodules.filters = fb = WinogradFilterBuffer(tile, pm, pn, dw, _filter_depth(cfg), itf.out_width)
         m.submodules.ewmm = ewmm = self.ewmm
         m.submodules.otf = otf = self.output_transform
-        m.submodules.out = ob = OutputBuffer(tile, pm, self.acc_width, cfg.max_width, max_height=cfg.max_height)
+        m.submodules.out = ob = OutputBuffer(tile, pm, self.acc_width, cfg.max_width, max_height=cfg.max_height,
+                                             max_groups=cfg.max_output_groups)
 
         wiring.connect(m, wiring.flipped(self.x), tb.i)
         wiring.connect(m, wiring.flipped(self.w), fb.load)
@@ -90,10 +94,13 @@ class WinogradDatapath(wiring.Component):
         m.d.comb += [
             tb.cfg.width.eq(self.cfg.width), tb.cfg.height.eq(self.cfg.height),
             tb.cfg.channel_groups.eq(self.cfg.channel_groups), tb.cfg.padding.eq(self.cfg.padding),
-            ob.cfg.width.eq(self.cfg.out_width), ob.cfg.height.eq(self.cfg.out_height),
+            tb.cfg.groups.eq(self.cfg.groups),
+            ob.cfg.width.eq(self.cfg.out_width), ob.cfg.height.eq(self.cfg.out_height), ob.cfg.groups.eq(self.cfg.groups),
             tb.start.eq(self.start), ob.start.eq(self.start),
             self.busy.eq(tb.busy | ob.busy),
-            self.pass_end.eq(fb.i.valid & fb.i.ready & fb.i.payload.flags.end),
+            self.x_rows.eq(tb.x_rows), self.x_need.eq(tb.x_need),
+            self.visit_end.eq(fb.i.valid & fb.i.ready & fb.i.payload.flags.end),
+            self.pass_end.eq(fb.i.valid & fb.i.ready & fb.i.payload.flags.final),
             self.active.eq(ewmm.i.valid & ewmm.i.ready),
             self.starved.eq(~fb.o.valid),
         ]
@@ -110,6 +117,7 @@ class WinogradEngine(EngineDescription):
     title = "Winograd"
     kernel = 3
     stride = 1
+    input_reuse = True
 
     #: Cycles from the last tile into the filter join to the last pixel of a strip's first row
     #: leaving the output buffer (stage latencies plus the strip hand-over; calibrated against
@@ -138,6 +146,9 @@ class WinogradEngine(EngineDescription):
     def column_multiple(self, m: int) -> int:
         return m
 
+    def strip_rows(self, config) -> int:
+        return config.m
+
     def map_conv(self, c, m, h, w, k, s, p, max_kernel) -> LayerMapping:
         if k == 3 and s == 1:
             return LayerMapping(Descriptor(c, m, h, w, 3, 1, p), "native", "3x3 stride-1 convolution")
@@ -161,6 +172,24 @@ class WinogradEngine(EngineDescription):
         # After the last tile the output buffer still drains its last strip of m rows.
         drain = self.DRAIN + math.ceil(min(tile, ho) * wo * config.pm / config.requant_lanes)
         return PassCycles(math.ceil(ho / tile) * row, row, min(tile + 2, d.height + d.padding), drain)
+
+    def visit_cycles(self, d: Descriptor, config) -> VisitCycles:
+        tile = config.m
+        cg = math.ceil(d.in_channels / config.pn)
+        ho, wo = d.out_height, d.out_width
+        strips = math.ceil(ho / tile)
+        # The filter buffer takes one raw tap word per cycle (a word wider than the bus arrives
+        # over several beats) and one more cycle per channel group to store its 3x3 filters.
+        tap_beats = math.ceil(config.pm * config.pn * config.data_width / config.axi_data_width)
+        return VisitCycles(
+            compute=math.ceil(wo / tile) * cg,
+            strips=strips, strip_rows=tile, last_rows=ho - (strips - 1) * tile,
+            prime_rows=min(tile + 2 - d.padding, d.height),
+            weight_load=cg * (9 * tap_beats + 1),
+            # The output buffer writes one pixel per cycle; the requantiser takes pm / lanes.
+            pixel_cycles=max(1, math.ceil(config.pm / config.requant_lanes)),
+            drain=self.DRAIN,
+        )
 
     def datapath(self, config) -> WinogradDatapath:
         return WinogradDatapath(config)

@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..numerics import SUPPORTED_DATA_WIDTHS, accumulator_width
 from ..stream import StreamFifo
+from .pixel import accumulator_pixel_layout
 
 __all__ = ["MacArray", "mac_input_layout"]
 
@@ -17,9 +18,10 @@ def mac_input_layout(pm: int, pn: int, data_width: int) -> data.StructLayout:
 
     ``act[n]``: activation of input channel ``n``; ``wgt[m][n]``: weight from input channel ``n``
     to output channel ``m``; ``first``: this beat starts a new accumulation (the previous sums
-    are discarded); ``last``: this beat ends the accumulation and the ``pm`` sums are emitted.
+    are discarded); ``last``: this beat ends the accumulation and the ``pm`` sums are emitted;
+    ``end``: (with ``last``) the emitted pixel ends its write command (the pass's final pixel).
     A beat may be both first and last (a 1-term accumulation). Fields are packed LSB first
-    in the order act, wgt, first, last.
+    in the order act, wgt, first, last, end.
     """
     element = signed(data_width)
     return data.StructLayout({
@@ -27,6 +29,7 @@ def mac_input_layout(pm: int, pn: int, data_width: int) -> data.StructLayout:
         "wgt": data.ArrayLayout(data.ArrayLayout(element, pn), pm),
         "first": 1,
         "last": 1,
+        "end": 1,
     })
 
 
@@ -38,7 +41,8 @@ class MacArray(wiring.Component):
 
     Ports
         ``i``: ``stream.Signature(mac_input_layout(pm, pn, data_width))`` (sink)
-        ``o``: ``stream.Signature(ArrayLayout(signed(acc_width), pm))`` (source)
+        ``o``: ``stream.Signature(accumulator_pixel_layout(pm, acc_width))`` (source): the
+        ``pm`` sums, ``last`` from the ``end`` of the pixel's ``last`` beat
 
     Timing
         Throughput: one beat per cycle (II=1) while ``o`` keeps up.
@@ -70,7 +74,7 @@ class MacArray(wiring.Component):
         self.acc_width = accumulator_width(data_width, max_terms)
         super().__init__({
             "i": In(stream.Signature(mac_input_layout(pm, pn, data_width))),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(self.acc_width), pm))),
+            "o": Out(stream.Signature(accumulator_pixel_layout(pm, self.acc_width))),
         })
 
     #: Cycles from a ``last`` beat's handshake to ``o.valid``.
@@ -84,9 +88,10 @@ class MacArray(wiring.Component):
         pm, pn, dw = self.pm, self.pn, self.data_width
         layout = mac_input_layout(pm, pn, dw)
         acc_layout = data.ArrayLayout(signed(self.acc_width), pm)
+        pixel_layout = accumulator_pixel_layout(pm, self.acc_width)
 
         # Credits: accepted `last` beats whose sums have not left `o` yet.
-        m.submodules.results = results = StreamFifo(acc_layout, self.FIFO_DEPTH)
+        m.submodules.results = results = StreamFifo(pixel_layout, self.FIFO_DEPTH)
         in_flight = Signal(range(self.FIFO_DEPTH + 1))
         take = Signal()
         m.d.comb += [
@@ -107,8 +112,9 @@ class MacArray(wiring.Component):
         product_width = 2 * dw
         products = [[Signal(signed(product_width), name=f"prod_{mi}_{ni}") for ni in range(pn)]
                     for mi in range(pm)]
-        prod_first, prod_last, prod_valid = Signal(), Signal(), Signal()
-        m.d.sync += [prod_first.eq(beat.first), prod_last.eq(beat.last), prod_valid.eq(beat_valid)]
+        prod_first, prod_last, prod_end, prod_valid = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [prod_first.eq(beat.first), prod_last.eq(beat.last), prod_end.eq(beat.end),
+                     prod_valid.eq(beat_valid)]
         for mi in range(pm):
             for ni in range(pn):
                 m.d.sync += products[mi][ni].eq(beat.act[ni] * beat.wgt[mi][ni])
@@ -119,28 +125,31 @@ class MacArray(wiring.Component):
         sum_width = self.acc_width
         pairs = [[Signal(signed(product_width + 1), name=f"pair_{mi}_{k}") for k in range((pn + 1) // 2)]
                  for mi in range(pm)]
-        pair_first, pair_last, pair_valid = Signal(), Signal(), Signal()
-        m.d.sync += [pair_first.eq(prod_first), pair_last.eq(prod_last), pair_valid.eq(prod_valid)]
+        pair_first, pair_last, pair_end, pair_valid = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [pair_first.eq(prod_first), pair_last.eq(prod_last), pair_end.eq(prod_end),
+                     pair_valid.eq(prod_valid)]
         for mi in range(pm):
             for k in range((pn + 1) // 2):
                 m.d.sync += pairs[mi][k].eq(_tree_sum(products[mi][2 * k:2 * k + 2]))
         sums = [Signal(signed(sum_width), name=f"sum_{mi}") for mi in range(pm)]
-        sum_first, sum_last, sum_valid = Signal(), Signal(), Signal()
-        m.d.sync += [sum_first.eq(pair_first), sum_last.eq(pair_last), sum_valid.eq(pair_valid)]
+        sum_first, sum_last, sum_end, sum_valid = Signal(), Signal(), Signal(), Signal()
+        m.d.sync += [sum_first.eq(pair_first), sum_last.eq(pair_last), sum_end.eq(pair_end),
+                     sum_valid.eq(pair_valid)]
         for mi in range(pm):
             m.d.sync += sums[mi].eq(_tree_sum(pairs[mi]))
 
         # Stage 5: accumulators; a finished pixel goes into the FIFO.
         acc = Signal(acc_layout)
+        acc_end = Signal()
         done = Signal()
-        m.d.sync += done.eq(sum_valid & sum_last)
+        m.d.sync += [done.eq(sum_valid & sum_last), acc_end.eq(sum_end)]
         with m.If(sum_valid):
             for mi in range(pm):
                 # One adder whose first operand is cleared: one LUT per bit (an if/else of
                 # "load" and "add" costs two).
                 m.d.sync += acc[mi].eq(Mux(sum_first, 0, acc[mi]) + sums[mi])
         # Credits keep a FIFO entry for every pixel in flight: `done` never meets a full FIFO.
-        m.d.comb += [results.i.payload.eq(acc), results.i.valid.eq(done)]
+        m.d.comb += [results.i.payload.data.eq(acc), results.i.payload.last.eq(acc_end), results.i.valid.eq(done)]
         wiring.connect(m, results.o, wiring.flipped(self.o))
         return m
 

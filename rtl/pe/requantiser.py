@@ -7,6 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import REQUANT, Requantisation, signed_range, signed_width
+from .pixel import accumulator_pixel_layout
 from ..stream import StreamFifo
 
 __all__ = ["Requantiser", "quant_param_layout"]
@@ -29,14 +30,15 @@ class Requantiser(wiring.Component):
     ``sim.reference.requantize``.
 
     Ports
-        ``i``: In(stream of ``ArrayLayout(signed(acc_width), pm)``): one output pixel, read in
-        place over its ``pm / lanes`` steps and taken with the last one.
-        ``params``: In(stream of ``ArrayLayout(quant_param_layout(), pm)``): one entry per group of
-        ``pixels`` pixels, taken (into a register) before the group's first pixel starts.
+        ``i``: In(stream of :func:`rtl.pe.pixel.accumulator_pixel_layout`): one output pixel,
+        read in place over its ``pm / lanes`` steps and taken with the last one; ``last`` ends a
+        group (the pixels of one write command, which share one parameter entry).
+        ``params``: In(stream of ``ArrayLayout(quant_param_layout(), pm)``): one entry per group,
+        taken (into a register) before the group's first pixel starts.
         ``o``: Out(stream of ``StructLayout(data=ArrayLayout(signed(out_width), pm), last=1)``);
         ``last`` marks the final pixel of a group.
-        ``pixels``: In(32) pixels per group; ``relu``: In(1). Both must be stable while a layer
-        runs; ``clear``: In(1) pulse resets the group position (between layers, while idle).
+        ``relu``: In(1), stable while a layer runs; ``clear``: In(1) pulse drops the held
+        parameters (between layers, while idle).
 
     Timing
         ``pm / lanes`` cycles per pixel (``lanes`` channels computed per cycle, ``lanes`` divides
@@ -50,8 +52,7 @@ class Requantiser(wiring.Component):
         into registers; ``acc + bias``; four partial products of the wide multiply (one DSP
         slice each, product registered in the slice); two partial sums; the product;
         ``+ round``; ``>> shift``; clamp -- no stage holds more than one add, one multiply, one
-        shifter or one channel select. Whether a pixel ends its group is a register (the pixel
-        count is compared a pixel ahead).
+        shifter or one channel select.
     """
 
     LATENCY = 11
@@ -77,11 +78,10 @@ class Requantiser(wiring.Component):
         self.sum_width = signed_width(a_lo + b_lo, a_hi + b_hi)
         self.product_width = fmt.product_width(acc_width)
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(signed(acc_width), pm))),
+            "i": In(stream.Signature(accumulator_pixel_layout(pm, acc_width))),
             "params": In(stream.Signature(data.ArrayLayout(quant_param_layout(fmt), pm))),
             "o": Out(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(signed(out_width), pm), "last": 1}))),
-            "pixels": In(32),
             "relu": In(1),
             "clear": In(1),
         })
@@ -105,19 +105,14 @@ class Requantiser(wiring.Component):
         # Front: the pixel on ``i`` is read in place, ``lanes`` channels per step, and taken
         # (``i.ready``) with its last step; the group's parameters are copied from ``params``
         # (and that entry taken) in a cycle of their own before the group's first step.
-        held = self.i.payload
+        held = self.i.payload.data
         held_params = Signal(data.ArrayLayout(quant_param_layout(fmt), pm))
         have_params = Signal()
         step = Signal(range(steps))
-        pixel = Signal(32)  # position of the pixel on `i` inside its group
-        at_start = Signal(init=1)      # pixel == 0
-        next_last = Signal()           # the pixel on `i` ends its group: pixel + 1 >= pixels
-        with m.If(at_start):
-            m.d.sync += next_last.eq(self.pixels <= 1)
         issuing = self.i.valid & have_params & room
         step_last = Signal(init=steps == 1)   # step == steps - 1, a register
         finishing = issuing & step_last
-        held_last = next_last
+        held_last = self.i.payload.last
         m.d.comb += [
             self.i.ready.eq(finishing),
             self.params.ready.eq(~have_params),
@@ -130,13 +125,10 @@ class Requantiser(wiring.Component):
         m.d.sync += [popped.eq(self.o.valid & self.o.ready), in_flight.eq(in_flight + finishing - popped)]
         with m.If(issuing):
             m.d.sync += [step.eq(Mux(step_last, 0, step + 1)), step_last.eq(Mux(step_last, steps == 1, step == steps - 2))]
-        with m.If(finishing):
-            with m.If(next_last):
-                m.d.sync += [pixel.eq(0), at_start.eq(1), have_params.eq(0), next_last.eq(self.pixels <= 1)]
-            with m.Else():
-                m.d.sync += [pixel.eq(pixel + 1), at_start.eq(0), next_last.eq(pixel + 2 >= self.pixels)]
+        with m.If(finishing & held_last):
+            m.d.sync += have_params.eq(0)
         with m.If(self.clear):
-            m.d.sync += [pixel.eq(0), at_start.eq(1), have_params.eq(0), step.eq(0), step_last.eq(steps == 1)]
+            m.d.sync += [have_params.eq(0), step.eq(0), step_last.eq(steps == 1)]
 
         # Lane pipeline: channel select, acc+bias, partial products, partial sums, product,
         # +round, >>shift, clamp into the gatherer. Every stage moves every cycle; ``valid``, ``step`` and

@@ -1,7 +1,8 @@
 """cocotb test module for rtl.buffers.tile_buffer.WinogradTileBuffer (runner: test_tile_buffer.py).
 
 Expected tiles are numpy slices of the map zero-padded by P and extended with zeros to cover
-whole tiles: tile (ty, tx, cg) = xp[cg-block, ty*m : ty*m+n, tx*m : tx*m+n].
+whole tiles: tile (ty, g, tx, cg) = xp[cg-block, ty*m : ty*m+n, tx*m : tx*m+n] for every
+output-channel group g (each tile row is visited G times).
 """
 
 import json
@@ -18,7 +19,7 @@ from tests.harness.streams import StreamSink, StreamSource
 from tests.rtl.tb_buffer_harness import stall_tests, HandshakeMonitor, pack_fields, start_pass, unpack_fields, wait_not_busy
 
 
-def expected_tiles(x, m, pn, P):
+def expected_tiles(x, m, pn, P, G=1):
     C, H, W = x.shape
     n, CG = m + 2, C // pn
     Ho, Wo = H + 2 * P - 2, W + 2 * P - 2
@@ -27,12 +28,14 @@ def expected_tiles(x, m, pn, P):
     xp[:, P:P + H, P:P + W] = x
     out = []
     for ty in range(Ty):
-        for tx in range(Tx):
-            for g in range(CG):
-                tile = xp[g * pn:(g + 1) * pn, ty * m:ty * m + n, tx * m:tx * m + n]  # [ch, r, c]
-                end = ty == Ty - 1 and tx == Tx - 1 and g == CG - 1
-                out.append((tuple(int(v) for v in tile.transpose(1, 2, 0).reshape(-1)), g, int(g == 0),
-                            int(g == CG - 1), int(end)))
+        for group in range(G):
+            for tx in range(Tx):
+                for g in range(CG):
+                    tile = xp[g * pn:(g + 1) * pn, ty * m:ty * m + n, tx * m:tx * m + n]  # [ch, r, c]
+                    end = tx == Tx - 1 and g == CG - 1
+                    final = end and ty == Ty - 1 and group == G - 1
+                    out.append((tuple(int(v) for v in tile.transpose(1, 2, 0).reshape(-1)), g, int(g == 0),
+                                int(g == CG - 1), int(end), int(final)))
     return out
 
 
@@ -40,30 +43,36 @@ def decode(p, word):
     f = unpack_fields(p["tile_fields"], word)
     n = p["m"] + 2
     tile = tuple(int(v) for v in unpack(f["d"], p["data_width"], n * n * p["pn"]))
-    return tile, f["flags.cg"], f["flags.first"], f["flags.last"], f["flags.end"]
+    return tile, f["flags.cg"], f["flags.first"], f["flags.last"], f["flags.end"], f["flags.final"]
 
 
 async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked_rows=None):
     """One pass. With ``blocked_rows``, ``o`` refuses everything until the input has stalled,
     and exactly that many input rows must have been accepted (the storage limit)."""
-    W, H, CG, P = cfg
+    W, H, CG, P, *rest = cfg
+    G = rest[0] if rest else 1
     pn, dw, m = p["pn"], p["data_width"], p["m"]
     rng = np.random.default_rng(seed)
     x = rng.integers(-(1 << (dw - 1)), 1 << (dw - 1), size=(CG * pn, H, W))
     words = [pack(x[g * pn:(g + 1) * pn, h, w], dw) for h in range(H) for g in range(CG) for w in range(W)]
-    exp = expected_tiles(x, m, pn, P)
+    exp = expected_tiles(x, m, pn, P, G)
     source = StreamSource(dut, "i", clock, idle=idle, rng=random.Random(seed))
     sink = StreamSink(dut, "o", clock, stall=stall, rng=random.Random(seed + 1))
     mon = HandshakeMonitor(dut, "o", clock) if monitor else None
     if mon:
         cocotb.start_soon(mon.run())
-    await start_pass(dut, clock, pack_fields(p["cfg_fields"], dict(width=W, height=H, channel_groups=CG, padding=P)))
+    await start_pass(dut, clock, pack_fields(p["cfg_fields"], dict(width=W, height=H, channel_groups=CG, padding=P,
+                                                                    groups=G)))
     send = cocotb.start_soon(source.send(words))
     if blocked_rows is not None:
         dut.o__ready.value = 0
         await ClockCycles(clock, 2 * len(words) + 50)
         assert source.sent == blocked_rows * CG * W, (
             f"cfg {cfg}: {source.sent} words accepted with o blocked, expected {blocked_rows} rows")
+        # What the buffer tells the reader: it may send exactly those rows, and needs n - P.
+        assert int(dut.x_rows.value) >= blocked_rows and min(H, int(dut.x_rows.value)) == blocked_rows, (
+            f"cfg {cfg}: x_rows {int(dut.x_rows.value)}, accepted {blocked_rows} rows")
+        assert int(dut.x_need.value) == m + 2 - P, f"cfg {cfg}: x_need {int(dut.x_need.value)}"
     got = await sink.receive(len(exp), timeout_cycles=100 * len(exp) + 50 * len(words) + 1000)
     await send
     await wait_not_busy(dut, clock, 50)
@@ -90,7 +99,7 @@ async def input_stops_at_storage_limit(dut):
     clock = await start_clock_and_reset(dut)
     m = p["m"]
     for k, cfg in enumerate(p["tall_configs"]):
-        W, H, CG, P = cfg
+        W, H, CG, P, *_ = cfg
         # The reader stops inside tile row 0 only if that row has more than one tile.
         assert -(-(W + 2 * P - 2) // m) * CG > 1, f"cfg {cfg}: tile row 0 must hold several tiles"
         await run_pass(dut, clock, p, cfg, idle=0.0, stall=0.5, seed=500 + k, blocked_rows=min(H, 2 * m + 2 - P))
@@ -104,7 +113,7 @@ async def one_tile_per_cycle(dut):
     clock = await start_clock_and_reset(dut)
     results = []
     for k, cfg in enumerate(p["throughput_configs"]):
-        W, H, CG, P = cfg
+        W, H, CG, P, *_ = cfg
         m = p["m"]
         mon = await run_pass(dut, clock, p, cfg, idle=0.0, stall=0.0, seed=400 + k, monitor=True)
         Ty, Tx = -(-(H + 2 * P - 2) // m), -(-(W + 2 * P - 2) // m)

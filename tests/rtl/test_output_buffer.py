@@ -11,13 +11,15 @@ from rtl.verilog import to_verilog
 from tests.rtl.tb_buffer_harness import layout_fields
 
 # m=4, pm=3, 20-bit elements (an accumulator-like width), max output width 13.
-BUILD = dict(m=4, pm=3, data_width=20, max_width=13)
+BUILD = dict(m=4, pm=3, data_width=20, max_width=13, max_groups=3)
 MAX_HEIGHT = 20
 
 # (Wo, Ho): exact multiples of m, partial last tile column/row, narrower than the maximum,
 # a single pixel, a single strip, one column.
-CONFIGS = [(13, 10), (8, 8), (5, 13), (12, 3), (1, 1), (4, 4), (7, 20), (1, 9), (11, 17)]
-THROUGHPUT_CONFIGS = [(13, 10), (8, 12)]
+# (Wo, Ho, G): G output-channel groups visit each strip in turn.
+CONFIGS = [(13, 10), (8, 8), (5, 13), (12, 3), (1, 1), (4, 4), (7, 20), (1, 9), (11, 17),
+           (13, 10, 2), (5, 6, 3), (1, 1, 3)]
+THROUGHPUT_CONFIGS = [(13, 10), (8, 12), (8, 6, 3)]
 
 
 def output_buffer_params(dut, **extra):

@@ -11,7 +11,7 @@ from rtl.verilog import to_verilog
 from tests.rtl.tb_buffer_harness import layout_fields
 
 # Build maxima: max_width 11, max_cg 3, row_words 24 < 33 (the W*CG product bounds a row).
-BUILD = dict(pn=2, data_width=8, max_width=11, max_channel_groups=3, row_words=24)
+BUILD = dict(pn=2, data_width=8, max_width=11, max_channel_groups=3, row_words=24, max_groups=3)
 MAX_HEIGHT = 16
 
 # (W, H, CG, P): odd and even sizes, widths below the maximum, padding 0/1/2, partial edge tiles,
@@ -27,6 +27,10 @@ CONFIGS = [
     (10, 4, 2, 0),
     (11, 16, 1, 1),
     (4, 7, 3, 2),
+    # (W, H, CG, P, G): every tile row visited by G output-channel groups in turn.
+    (8, 8, 3, 1, 2),
+    (5, 9, 2, 0, 3),
+    (1, 2, 3, 1, 3),
 ]
 # Maps tall enough that the input could overrun the storage if the writer limit were wrong.
 TALL_CONFIGS = [(5, 16, 2, 1), (4, 15, 3, 0), (3, 14, 2, 2)]
