@@ -37,7 +37,8 @@ class WinogradFilterBuffer(wiring.Component):
     Banks
         As :class:`WeightBuffer`: the back bank fills while the front one feeds; an ``i`` beat is
         accepted only while the front bank holds a complete group; the beat with ``end``
-        releases it; a half-loaded group is never exposed.
+        releases it; a half-loaded group is never exposed. ``loaded``: Out(1) pulses when a
+        bank has been filled with a complete group (a visit's filters are ready).
 
     Timing
         II=1 on ``i``/``o``; ``LATENCY`` = 1 (BRAM read) + the filter transform's 2 cycles.
@@ -65,6 +66,7 @@ class WinogradFilterBuffer(wiring.Component):
             "load": In(stream.Signature(weight_load_layout(pm, pn, data_width))),
             "i": In(stream.Signature(self.in_layout)),
             "o": Out(stream.Signature(self.out_layout)),
+            "loaded": Out(1),
         })
 
     @staticmethod
@@ -105,6 +107,7 @@ class WinogradFilterBuffer(wiring.Component):
         m.d.comb += [
             wr.addr.eq(banks.write_addr), wr.data.eq(gathered), wr.en.eq(pending),
             banks.store.eq(pending), banks.store_last.eq(pending_last),
+            self.loaded.eq(pending & pending_last),
         ]
         with m.If(pending):
             m.d.sync += pending.eq(0)

@@ -92,6 +92,10 @@ class WinogradTileBuffer(wiring.Component):
         ``m`` per tile row, covers every row once the last tile has been issued, and is 0
         between passes). ``x_need``: Out, the rows (from row 0) the current tile row reads: the
         tiles wait until rows ``< x_need`` (or all ``H``) have arrived.
+        ``room``: In(1), a new tile position (its first channel group) may be issued: its output
+        tile has a place downstream; ``visit_ok``: In(1), a new visit may start: its filters are
+        loaded. Both default to 1 and should be registers. ``position_start`` /
+        ``visit_start``: Out(1) pulses when such a tile is issued (for the consumer's counts).
 
     Storage (n*n ``amaranth.lib.memory.Memory`` banks, one read per bank per cycle)
         Column ``x`` is column ``j = (x+P+m-2) mod m`` of column block ``cb = (x+P+m-2) div m``;
@@ -163,6 +167,10 @@ class WinogradTileBuffer(wiring.Component):
             "o": Out(stream.Signature(self.tile_layout)),
             "x_rows": Out(range(max_height + 3 * self.n + 1)),
             "x_need": Out(range(max_height + 3 * self.n + 1)),
+            "room": In(1, init=1),
+            "visit_ok": In(1, init=1),
+            "position_start": Out(1),
+            "visit_start": Out(1),
         })
 
     @staticmethod
@@ -238,6 +246,9 @@ class WinogradTileBuffer(wiring.Component):
         rgD_r = Signal(range(3))
         wlim = Signal(blocks)
 
+        pos_first = Signal(init=1)     # cg == 0
+        visit_first = Signal(init=1)   # tx == 0 and cg == 0
+
         busy = Signal()
         m.d.comb += [busy.eq(a_run | w_run | self.o.valid), self.busy.eq(busy)]
 
@@ -252,6 +263,7 @@ class WinogradTileBuffer(wiring.Component):
                 W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), P.eq(c.padding), G.eq(c.groups),
                 Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1), Gm1.eq(c.groups - 1),
                 g.eq(0), self.x_rows.eq(2 * tile + 2 - c.padding), self.x_need.eq(n - c.padding),
+                pos_first.eq(1), visit_first.eq(1),
                 xlast.eq(c.width + c.padding - 2 - tile), ylast.eq(c.height + c.padding - 2 - tile),
                 w_run.eq(1), a_run.eq(1),
                 h.eq(0), wx.eq(0), wcg.eq(0), cb.eq(b0), jc.eq(j0), rb.eq(b0), jr.eq(j0),
@@ -311,11 +323,18 @@ class WinogradTileBuffer(wiring.Component):
                         m.d.sync += w_run.eq(0)
 
         # ---- reader: one tile per cycle -------------------------------------------------------------
-        rows_ok = (h > hi) | (h == H)
+        # The rows of the current tile row are complete: compared into a register (h only grows,
+        # so a value a cycle old only delays); when the tile row changes it takes the next one's
+        # comparison, so a new row never starts on the old one's.
+        rows_ok = Signal()
         a_valid = a_run & rows_ok
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        fire = a_valid & advance
+        # A tile position's first tile needs `room` (its output tile has a place downstream), a
+        # visit's first tile `visit_ok` (its filters are loaded): both registers of the consumer.
+        gate = (~pos_first | self.room) & (~visit_first | self.visit_ok)
+        fire = a_valid & advance & gate
+        m.d.comb += [self.position_start.eq(fire & pos_first), self.visit_start.eq(fire & visit_first)]
         last_cg = cg == CGm1
         last_tx = xlo >= xlast
         last_g = g == Gm1
@@ -333,7 +352,11 @@ class WinogradTileBuffer(wiring.Component):
                 addr = (ra_d_off if rl < 2 else ra_b_off) + ca + (1 if cl >= 2 else 0)
                 m.d.comb += [rp.addr.eq(Mux(row_ok[rl] & col_ok[cl], addr, zero)), rp.en.eq(advance)]
 
+        row_change = fire & last_cg & last_tx & last_g
+        m.d.sync += rows_ok.eq(Mux(row_change, (h > hi + tile) | (h == H), (h > hi) | (h == H))
+                               & ~(self.start & ~busy))
         with m.If(fire):
+            m.d.sync += [pos_first.eq(last_cg), visit_first.eq(last_cg & last_tx)]
             with m.If(~last_cg):
                 m.d.sync += [cg.eq(cg + 1), ca.eq(ca + nb)]
             with m.Else():
@@ -354,7 +377,7 @@ class WinogradTileBuffer(wiring.Component):
         cg_b, first_b, last_b, end_b, final_b = Signal.like(cg), Signal(), Signal(), Signal(), Signal()
         with m.If(advance):
             m.d.sync += [
-                self.o.valid.eq(a_valid),
+                self.o.valid.eq(a_valid & gate),
                 cg_b.eq(cg), first_b.eq(cg == 0), last_b.eq(last_cg), end_b.eq(last_cg & last_tx),
                 final_b.eq(last_cg & last_tx & last_g & last_ty),
             ]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import math
 
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 
 from ..buffers.filter_buffer import WinogradFilterBuffer
@@ -16,6 +16,7 @@ from ..descriptor import Descriptor
 from ..pe.ewmm_array import EwmmArray
 from ..pe.winograd_input_transform import WinogradInputTransform
 from ..pe.winograd_output_transform import WinogradOutputTransform
+from ..stream import StreamFifo
 from ..winograd_math import WINOGRAD_TILES, WinogradNumerics
 from .description import EngineDescription, LayerMapping, Multipliers, PassCycles, VisitCycles
 from .signature import DatapathSignature
@@ -50,6 +51,10 @@ class WinogradDatapath(wiring.Component):
     raster pixels for the shared requantiser, one write command per visit. Each visit's filters
     load (ping-pong, transformed on chip) while the previous visit computes.
     """
+
+    #: Output tiles the FIFO between the output transform and the output buffer holds: more
+    #: than the pipeline's positions in flight when a position is one channel group.
+    RESULT_FIFO_DEPTH = 16
 
     def __init__(self, config):
         if config.engine_description is not WINOGRAD:
@@ -89,7 +94,29 @@ class WinogradDatapath(wiring.Component):
         wiring.connect(m, itf.o, fb.i)
         wiring.connect(m, fb.o, ewmm.i)
         wiring.connect(m, ewmm.o, otf.i)
-        wiring.connect(m, otf.o, ob.i)
+        # From the tile buffer's issue to the output transform the pipeline never stalls: the
+        # output transform's ready is a constant 1 (so are the stages' pipeline enables, which
+        # synthesis removes), and a tile position is issued only while its output tile has an
+        # entry in the FIFO behind it (credits); a visit starts only when its filters are loaded.
+        m.submodules.results = results = StreamFifo(otf.o.payload.shape(), self.RESULT_FIFO_DEPTH)
+        m.d.comb += [results.i.payload.eq(otf.o.payload), results.i.valid.eq(otf.o.valid), otf.o.ready.eq(1)]
+        wiring.connect(m, results.o, ob.i)
+        depth = self.RESULT_FIFO_DEPTH
+        in_flight = Signal(range(depth + 1))   # positions issued whose output tile is not yet out
+        popped = Signal()
+        room = Signal(init=1)
+        m.d.sync += [popped.eq(results.o.valid & results.o.ready),
+                     in_flight.eq(in_flight + tb.position_start - popped),
+                     # A cycle old: in_flight grows by at most one per cycle.
+                     room.eq(in_flight < depth - 1)]
+        banks = Signal(range(3))               # visits whose filters are loaded, not yet started
+        banks_next = Signal(range(4))
+        visit_ok = Signal()
+        m.d.comb += banks_next.eq(banks + fb.loaded - tb.visit_start)
+        m.d.sync += [banks.eq(banks_next), visit_ok.eq(banks_next != 0)]
+        with m.If(self.start):
+            m.d.sync += [in_flight.eq(0), popped.eq(0), room.eq(1)]
+        m.d.comb += [tb.room.eq(room), tb.visit_ok.eq(visit_ok)]
         wiring.connect(m, ob.o, wiring.flipped(self.o))
         m.d.comb += [
             tb.cfg.width.eq(self.cfg.width), tb.cfg.height.eq(self.cfg.height),

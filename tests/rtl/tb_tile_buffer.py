@@ -10,7 +10,7 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import ClockCycles
+from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 
 from sim.toolchain import tb_params
 from tests.harness.clock import start_clock_and_reset
@@ -46,7 +46,7 @@ def decode(p, word):
     return tile, f["flags.cg"], f["flags.first"], f["flags.last"], f["flags.end"], f["flags.final"]
 
 
-async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked_rows=None):
+async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked_rows=None, credits=False):
     """One pass. With ``blocked_rows``, ``o`` refuses everything until the input has stalled,
     and exactly that many input rows must have been accepted (the storage limit)."""
     W, H, CG, P, *rest = cfg
@@ -61,6 +61,9 @@ async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked
     mon = HandshakeMonitor(dut, "o", clock) if monitor else None
     if mon:
         cocotb.start_soon(mon.run())
+    dut.room.value = 1        # the consumer's credits: granted unless `credits` toggles them
+    dut.visit_ok.value = 1
+    gates = cocotb.start_soon(_toggle_credits(dut, clock, random.Random(seed + 7))) if credits else None
     await start_pass(dut, clock, pack_fields(p["cfg_fields"], dict(width=W, height=H, channel_groups=CG, padding=P,
                                                                     groups=G)))
     send = cocotb.start_soon(source.send(words))
@@ -76,6 +79,13 @@ async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked
     got = await sink.receive(len(exp), timeout_cycles=100 * len(exp) + 50 * len(words) + 1000)
     await send
     await wait_not_busy(dut, clock, 50)
+    if gates is not None:
+        gates.cancel()
+        Ty, Tx = -(-(H + 2 * P - 2) // m), -(-(W + 2 * P - 2) // m)
+        assert _credit_log == [Ty * G * Tx, Ty * G, 0], (
+            f"cfg {cfg}: position/visit starts, starts without credit: {_credit_log}")
+        dut.room.value = 1
+        dut.visit_ok.value = 1
     for k, (g, e) in enumerate(zip(got, exp)):
         d = decode(p, g)
         if d != e:
@@ -89,6 +99,34 @@ async def run_pass(dut, clock, p, cfg, idle, stall, seed, monitor=False, blocked
 
 
 passes_with_random_stalls, slow_input_fast_output, fast_input_slow_output = stall_tests(run_pass, slow_idle=0.8)
+
+
+_credit_log = [0, 0, 0]
+
+
+async def _toggle_credits(dut, clock, rng):
+    """Drives random ``room`` / ``visit_ok`` and counts the position and visit starts, and the
+    starts made while their credit was withheld (there must be none)."""
+    _credit_log[:] = [0, 0, 0]
+    while True:
+        await RisingEdge(clock)
+        dut.room.value = int(rng.random() < 0.6)
+        dut.visit_ok.value = int(rng.random() < 0.5)
+        await ReadOnly()
+        pos, vis = int(dut.position_start.value), int(dut.visit_start.value)
+        _credit_log[0] += pos
+        _credit_log[1] += vis
+        _credit_log[2] += (pos and not int(dut.room.value)) + (vis and not int(dut.visit_ok.value))
+
+
+@cocotb.test(timeout_time=4, timeout_unit="ms")
+async def credits_gate_positions_and_visits(dut):
+    """With random downstream credits (room for an output tile, a visit's filters loaded) the
+    tiles are the same, every position and visit starts exactly once, never without its credit."""
+    p = tb_params()
+    clock = await start_clock_and_reset(dut)
+    for k, cfg in enumerate(p["configs"][-4:]):
+        await run_pass(dut, clock, p, cfg, idle=0.2, stall=0.2, seed=700 + k, credits=True)
 
 
 @cocotb.test(timeout_time=2, timeout_unit="ms")
