@@ -7,13 +7,13 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..dma.beats_to_words import word_layout
 from ..pe.ewmm_array import ewmm_layouts
 from ..pe.winograd_filter_transform import WinogradFilterTransform
 from ..pe.winograd_input_transform import tile_layout
 from .geometry import MemoryShape
 from .ping_pong import PingPongBanks
 from .tile_buffer import tile_flags_layout
-from .weight_buffer import weight_load_layout
 
 __all__ = ["WinogradFilterBuffer"]
 
@@ -23,10 +23,11 @@ class WinogradFilterBuffer(wiring.Component):
     on the fly, to the EWMM array.
 
     Ports
-        ``load``: In(stream(``weight_load_layout(pm, pn, data_width)``)): the raw weights of one
-        output-channel group, ``CG*9`` taps in the DDR order ``cg, u, v`` (each a ``pm x pn``
-        word), ``last`` on the final tap. Every 9 taps are stored as one word: the ``pm x pn``
-        3x3 filters of one channel group, still ``data_width`` bits per weight.
+        ``load``: In(stream(:meth:`load_layout`)): the raw weights of one output-channel group,
+        ``CG*9`` taps in the DDR order ``cg, u, v`` (each a ``pm x pn`` word), ``taps_per_word``
+        taps per beat (``data[t]``, the first tap at ``t = 0``), ``last`` on the beat with the
+        final tap (taps after it are padding and dropped). Every 9 taps are stored as one word:
+        the ``pm x pn`` 3x3 filters of one channel group, still ``data_width`` bits per weight.
         ``i``: In(stream ``{"v": n x n x pn signed(v_width), "flags": tile_flags_layout(depth)}``):
         the input transform's output.
         ``o``: Out(stream of the :class:`EwmmArray` input layout, no flags): ``v``,
@@ -43,13 +44,34 @@ class WinogradFilterBuffer(wiring.Component):
     Timing
         II=1 on ``i``/``o``; ``LATENCY`` = 1 (BRAM read) + the filter transform's 2 cycles.
         Back-pressure: the read stage advances when its output register is empty or taken by the
-        transform, whose own global advance follows ``o.ready``. The load side takes one raw tap
-        per cycle plus one write cycle per channel group.
+        transform, whose own global advance follows ``o.ready``. The load side takes a beat of
+        ``taps_per_word`` taps every cycle (1 to 8; :meth:`taps_per_word_for` gives the number
+        that keeps up with a bus) while the bank being loaded is free; the beat completing a
+        channel group writes it, so a group takes ``ceil(9 / taps_per_word)`` beats or fewer.
     """
 
-    def __init__(self, m: int, pm: int, pn: int, data_width: int, depth: int, v_width: int):
+    @staticmethod
+    def taps_per_word_for(pm: int, pn: int, data_width: int, bus_bits: int) -> int:
+        """Taps per load beat that take the weights at the bus's rate: the taps one bus word
+        holds, at most 8 (one beat completes at most one group); 1 when a tap is wider than
+        the bus (its beats are gathered first)."""
+        return max(1, min(8, bus_bits // (pm * pn * data_width)))
+
+    @staticmethod
+    def load_layout(pm: int, pn: int, data_width: int, taps_per_word: int) -> data.StructLayout:
+        """A load beat: ``data[t][m][n]`` (tap ``t`` of the beat, from input channel ``n`` to
+        output channel ``m`` of the group) and ``last``. Fields LSB first, so the DDR bytes of
+        consecutive taps are the beat's bits in order."""
+        tap = data.ArrayLayout(data.ArrayLayout(signed(data_width), pn), pm)
+        return word_layout(data.ArrayLayout(tap, taps_per_word))
+
+    def __init__(self, m: int, pm: int, pn: int, data_width: int, depth: int, v_width: int,
+                 taps_per_word: int = 1):
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
+        if not 1 <= taps_per_word <= 8:
+            raise ValueError(f"taps_per_word must be in 1..8 (one beat completes at most one group), got {taps_per_word}")
+        self.taps_per_word = taps_per_word
         self.m, self.pm, self.pn, self.data_width, self.depth = m, pm, pn, data_width, depth
         self.n = m + 2
         self.v_width = v_width
@@ -63,7 +85,7 @@ class WinogradFilterBuffer(wiring.Component):
         self.in_layout = data.StructLayout({"v": self.v_layout, "flags": self.flags_layout})
         self.out_layout, _ = ewmm_layouts(pm, pn, self.n, v_width, self.u_width, 1, 0)
         super().__init__({
-            "load": In(stream.Signature(weight_load_layout(pm, pn, data_width))),
+            "load": In(stream.Signature(self.load_layout(pm, pn, data_width, taps_per_word))),
             "i": In(stream.Signature(self.in_layout)),
             "o": Out(stream.Signature(self.out_layout)),
             "loaded": Out(1),
@@ -86,31 +108,44 @@ class WinogradFilterBuffer(wiring.Component):
         rd = mem.read_port()
         m.submodules.banks = banks = PingPongBanks(depth)
 
-        # ---- load: gather the 9 taps of a channel group, then write the raw word ------------
-        gathered = Signal(raw_shape)
-        tap = Signal(range(9))
-        pending = Signal()       # a complete channel group waits to be written
-        pending_last = Signal()  # ... and it is the group's final one
+        # ---- load: gather the 9 taps of a channel group, write them with the one completing it --
+        # A word brings T taps; slot s of the group takes tap j of the word when s = k + j (k taps
+        # gathered so far). The word that completes the group is written merged with the slots
+        # gathered before it; taps it holds past the group start the next one (s = k + j - 9),
+        # or are DDR padding when it is the command's last word. T <= 8: one group per word.
+        T = self.taps_per_word
+        tap_shape = self.load.payload.data.shape().elem_shape
+        slots = Signal(data.ArrayLayout(tap_shape, 9))    # the current group's taps so far
+        merged = Signal(data.ArrayLayout(tap_shape, 9))   # ... with the word's taps
+        k = Signal(range(9))
+        word = self.load.payload.data
         load_fire = self.load.valid & self.load.ready
-        m.d.comb += self.load.ready.eq(~pending & ~banks.back_full)
+        complete = k >= 9 - T            # this word completes the group
+        last = self.load.payload.last
+        m.d.comb += self.load.ready.eq(~banks.back_full)
+        for s in range(9):
+            m.d.comb += merged[s].eq(slots[s])
+            for j in range(T):
+                if s - j >= 0:
+                    with m.If(k == s - j):
+                        m.d.comb += merged[s].eq(word[j])
+                with m.If(load_fire & (k == (s - j) % 9)):
+                    m.d.sync += slots[s].eq(word[j])
         with m.If(load_fire):
-            for u in range(3):
-                for v in range(3):
-                    with m.If(tap == u * 3 + v):
-                        for o in range(pm):
-                            for c in range(pn):
-                                m.d.sync += gathered[o][c][u][v].eq(self.load.payload.data[o][c])
-            m.d.sync += tap.eq(Mux(tap == 8, 0, tap + 1))
-            with m.If(tap == 8):
-                m.d.sync += [pending.eq(1), pending_last.eq(self.load.payload.last)]
-        # The bank cannot fill while a group is pending: load.ready checked it.
+            m.d.sync += k.eq(Mux(complete, Mux(last, 0, k + T - 9), k + T))
+        raw = Signal(raw_shape)
+        for o in range(pm):
+            for c in range(pn):
+                for u in range(3):
+                    for v in range(3):
+                        m.d.comb += raw[o][c][u][v].eq(merged[u * 3 + v][o][c])
+        store = load_fire & complete
+        # The bank cannot be full when a word completes a group: load.ready checked it.
         m.d.comb += [
-            wr.addr.eq(banks.write_addr), wr.data.eq(gathered), wr.en.eq(pending),
-            banks.store.eq(pending), banks.store_last.eq(pending_last),
-            self.loaded.eq(pending & pending_last),
+            wr.addr.eq(banks.write_addr), wr.data.eq(raw), wr.en.eq(store),
+            banks.store.eq(store), banks.store_last.eq(store & last),
+            self.loaded.eq(store & last),
         ]
-        with m.If(pending):
-            m.d.sync += pending.eq(0)
 
         # ---- i: read the raw filters of the tile's channel group from the front bank --------
         read_valid = Signal()

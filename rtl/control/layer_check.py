@@ -33,7 +33,8 @@ def plan_layout() -> data.StructLayout:
         "mg": 16,          # output channel groups ceil(M / pm)
         "ho": 16, "wo": 16,
         "row_words": 32,   # W * cg
-        "taps": 32,        # cg * K * K (weight words per group)
+        "taps": 32,        # cg * K * K (weight taps per group)
+        "w_words": 32,     # weight words per group: ceil(taps / the engine's weight_word_taps)
         "in_words": 32,    # H * W * cg pn-words of input
         "in_bytes": 64,    # whole input, read once per group
         "w_bytes": 64,     # weights of one group
@@ -90,6 +91,7 @@ class LayerCheck(wiring.Component):
         w_word_shift = log2(cfg.pm * cfg.pn * cfg.data_width // 8)
         q_group_shift = log2(cfg.pm * QUANT_ENTRY_BYTES)
         engine = cfg.engine_description
+        word_taps = engine.weight_word_taps(cfg)   # a power of two
         addr_limit = 1 << cfg.axi_addr_width
 
         hp = Signal(18)
@@ -143,7 +145,8 @@ class LayerCheck(wiring.Component):
         multiply("CGK", plan.cg, d.kernel, lambda p: cgk.eq(p))
         multiply("TAPS", cgk, d.kernel, lambda p: plan.taps.eq(p))
         step("CHECK_TAPS", refused=plan.taps > cfg.weight_depth, code=ErrorCode.BAD_CHANNELS)
-        step("W_BYTES", [plan.w_bytes.eq(plan.taps << w_word_shift)])
+        step("W_BYTES", [plan.w_bytes.eq(plan.taps << w_word_shift),
+                         plan.w_words.eq((plan.taps + word_taps - 1) >> log2(word_taps))])
         multiply("IN_WORDS", d.height, plan.row_words, lambda p: in_words.eq(p))
         multiply("OUT_PIXELS", plan.ho, plan.wo, lambda p: plan.out_pixels.eq(p))
         multiply("W_TOTAL", plan.w_bytes[:32], plan.mg, lambda p: w_total.eq(p))

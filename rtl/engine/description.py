@@ -16,8 +16,9 @@ A description holds:
   error code and one sentence), :meth:`map_conv` / :meth:`map_fc` (how a network layer becomes a
   descriptor) and :meth:`strips` (column strips for rows wider than the line buffer);
 * its speed: :meth:`peak_ops_per_cycle` and the cycle model's per-pass hook :meth:`pass_cycles`;
-* its hardware: :meth:`datapath` (the component), :meth:`memories` (buffer geometry, asked of
-  the buffers themselves), :meth:`multipliers` and :meth:`components` (resource-model inputs).
+* its hardware: :meth:`datapath` (the component), its weight port (:meth:`weight_load_layout`,
+  :meth:`weight_word_taps`), :meth:`memories` (buffer geometry, asked of the buffers
+  themselves), :meth:`multipliers` and :meth:`components` (resource-model inputs).
 """
 
 from __future__ import annotations
@@ -245,6 +246,15 @@ class EngineDescription:
         raise NotImplementedError
 
     # ----- hardware --------------------------------------------------------------------------
+    def weight_word_taps(self, config) -> int:
+        """Weight taps (``pm x pn`` words) per beat of the datapath's ``w`` port: the layer
+        check counts a visit's weight words with it (``ceil(taps / weight_word_taps)``)."""
+        return 1
+
+    def weight_load_layout(self, config):
+        """The payload layout of the datapath's ``w`` port (a ``word_layout``)."""
+        raise NotImplementedError
+
     def datapath(self, config):
         """The engine's datapath component (its signature: rtl.engine.signature.DatapathSignature)."""
         raise NotImplementedError

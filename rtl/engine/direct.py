@@ -9,7 +9,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 
 from ..buffers.line_buffer import DirectLineBuffer
-from ..buffers.weight_buffer import WeightBuffer
+from ..buffers.weight_buffer import WeightBuffer, weight_load_layout
 from ..descriptor import KERNEL_SIZES, STRIDES, Descriptor
 from ..pe.mac_array import MacArray
 from .description import EngineDescription, LayerMapping, Multipliers, PassCycles
@@ -109,6 +109,9 @@ class DirectEngine(EngineDescription):
         cg = math.ceil(d.in_channels / config.pn)
         row = d.out_width * cg * d.kernel ** 2
         return PassCycles(d.out_height * row, row, min(d.kernel, d.height + d.padding), self.DRAIN)
+
+    def weight_load_layout(self, config):
+        return weight_load_layout(config.pm, config.pn, config.data_width)
 
     def datapath(self, config) -> DirectDatapath:
         return DirectDatapath(config)

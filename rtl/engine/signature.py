@@ -6,7 +6,6 @@ from amaranth.hdl import signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..buffers.weight_buffer import weight_load_layout
 from ..pe.pixel import accumulator_pixel_layout
 
 __all__ = ["DatapathSignature", "pass_config_layout"]
@@ -38,9 +37,9 @@ class DatapathSignature(wiring.Signature):
         waiting for its own progress -- what a reader may fetch ahead of the computation
         (engines that take the whole input as it comes report the height). ``x_need``: Out(16):
         the rows it needs before it can go on (its reader prefers them to anything else).
-        ``w``: In(stream of ``weight_load_layout``): a visit's raw weights (one output-channel
-        group), taps in DDR order, ``last`` on the final one; the next visit's may load while
-        one computes (ping-pong).
+        ``w``: In(stream of the engine's ``weight_load_layout``): a visit's raw weights (one
+        output-channel group), ``weight_word_taps`` taps per beat in DDR order, ``last`` on the
+        final beat; the next visit's may load while one computes (ping-pong).
         ``o``: Out(stream of :func:`rtl.pe.pixel.accumulator_pixel_layout`: ``pm`` accumulators
         per output pixel, raster order, ``last`` on the final pixel of each write command).
         ``cfg``: In(:func:`pass_config_layout`) sampled by ``start`` (In(1), only while ``busy``
@@ -61,7 +60,7 @@ class DatapathSignature(wiring.Signature):
             "x": In(stream.Signature(data.ArrayLayout(signed(dw), config.pn))),
             "x_rows": Out(16),
             "x_need": Out(16),
-            "w": In(stream.Signature(weight_load_layout(config.pm, config.pn, dw))),
+            "w": In(stream.Signature(config.engine_description.weight_load_layout(config))),
             "o": Out(stream.Signature(accumulator_pixel_layout(config.pm, acc_width))),
             "cfg": In(pass_config_layout(config)),
             "start": In(1),

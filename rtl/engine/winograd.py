@@ -82,7 +82,8 @@ class WinogradDatapath(wiring.Component):
                                                      cfg.row_words, max_height=cfg.max_height,
                                                      flags_cg=_filter_depth(cfg), max_groups=cfg.max_output_groups)
         m.submodules.itf = itf = self.input_transform
-        m.submodules.filters = fb = WinogradFilterBuffer(tile, pm, pn, dw, _filter_depth(cfg), itf.out_width)
+        m.submodules.filters = fb = WinogradFilterBuffer(tile, pm, pn, dw, _filter_depth(cfg), itf.out_width,
+                                                         taps_per_word=WINOGRAD.weight_word_taps(cfg))
         m.submodules.ewmm = ewmm = self.ewmm
         m.submodules.otf = otf = self.output_transform
         m.submodules.out = ob = OutputBuffer(tile, pm, self.acc_width, cfg.max_width, max_height=cfg.max_height,
@@ -205,18 +206,27 @@ class WinogradEngine(EngineDescription):
         cg = math.ceil(d.in_channels / config.pn)
         ho, wo = d.out_height, d.out_width
         strips = math.ceil(ho / tile)
-        # The filter buffer takes one raw tap word per cycle (a word wider than the bus arrives
-        # over several beats) and one more cycle per channel group to store its 3x3 filters.
+        # The filter buffer takes a bus word of taps per cycle (a tap wider than the bus arrives
+        # over several beats); the beat completing a channel group stores it.
+        taps = self.weight_word_taps(config)
         tap_beats = math.ceil(config.pm * config.pn * config.data_width / config.axi_data_width)
+        weight_beats = math.ceil(9 * cg / taps) if taps > 1 else 9 * cg * tap_beats
         return VisitCycles(
             compute=math.ceil(wo / tile) * cg,
             strips=strips, strip_rows=tile, last_rows=ho - (strips - 1) * tile,
             prime_rows=min(tile + 2 - d.padding, d.height),
-            weight_load=cg * (9 * tap_beats + 1),
+            weight_load=weight_beats,
             # The output buffer writes one pixel per cycle; the requantiser takes pm / lanes.
             pixel_cycles=max(1, math.ceil(config.pm / config.requant_lanes)),
             drain=self.DRAIN,
         )
+
+    def weight_word_taps(self, config) -> int:
+        # The filter buffer takes a bus word of taps per cycle (docs/architecture.md).
+        return WinogradFilterBuffer.taps_per_word_for(config.pm, config.pn, config.data_width, config.axi_data_width)
+
+    def weight_load_layout(self, config):
+        return WinogradFilterBuffer.load_layout(config.pm, config.pn, config.data_width, self.weight_word_taps(config))
 
     def datapath(self, config) -> WinogradDatapath:
         return WinogradDatapath(config)

@@ -121,6 +121,9 @@ WINOGRAD = {
                          max_kernel=3, max_stride=1, requant_lanes=2, clock_mhz=100),
     4: AcceleratorConfig(engine="winograd", m=4, pm=2, pn=2, max_width=20, max_height=20, max_channels=8,
                          max_kernel=3, max_stride=1, requant_lanes=2, clock_mhz=100),
+    # A 128-bit bus: the filter buffer takes 8 taps per beat (F(2,3) above: 1, F(4,3): 2).
+    6: AcceleratorConfig(engine="winograd", m=6, pm=2, pn=1, axi_data_width=128, max_width=20, max_height=20,
+                         max_channels=8, max_kernel=3, max_stride=1, requant_lanes=1, clock_mhz=100),
 }
 
 WINOGRAD_LAYERS = [
@@ -132,7 +135,7 @@ WINOGRAD_LAYERS = [
 ]
 
 
-@pytest.mark.parametrize("m", [2, 4])
+@pytest.mark.parametrize("m", [2, 4, 6])
 def test_winograd_layers_bit_exact(m):
     cfg = WINOGRAD[m]
     rng = np.random.default_rng(20 + m)
