@@ -36,10 +36,13 @@ class WinogradFilterBuffer(wiring.Component):
         the flags.
 
     Banks
-        As :class:`WeightBuffer`: the back bank fills while the front one feeds; an ``i`` beat is
-        accepted only while the front bank holds a complete group; the beat with ``end``
-        releases it; a half-loaded group is never exposed. ``loaded``: Out(1) pulses when a
-        bank has been filled with a complete group (a visit's filters are ready).
+        As :class:`WeightBuffer`: the back bank fills while the front one feeds; the ``i`` beat
+        with ``end`` releases the front bank. ``loaded``: Out(1) pulses when a bank has been
+        filled with a complete group (a visit's filters are ready). Contract: a visit's first
+        ``i`` beat arrives only after its ``loaded`` pulse (the datapath issues a visit's tiles
+        on that credit), so ``i.ready`` does not wait for the bank -- it would put the bank
+        flags into the ready path of the whole tile pipeline -- and a half-loaded group is never
+        read.
 
     Timing
         II=1 on ``i``/``o``; ``LATENCY`` = 1 (BRAM read) + the filter transform's 2 cycles.
@@ -151,15 +154,14 @@ class WinogradFilterBuffer(wiring.Component):
         read_valid = Signal()
         carry = Signal(self.carry_layout)
         advance = Signal()
-        front_full = banks.front_full
         flags = self.i.payload.flags
-        m.d.comb += [advance.eq(~read_valid | ft.i.ready), self.i.ready.eq(advance & front_full)]
+        m.d.comb += [advance.eq(~read_valid | ft.i.ready), self.i.ready.eq(advance)]
         i_fire = self.i.valid & self.i.ready
         m.d.comb += [rd.addr.eq(banks.read_base + flags.cg), rd.en.eq(advance),
                      banks.release.eq(i_fire & flags.end)]
         with m.If(advance):
             m.d.sync += [
-                read_valid.eq(self.i.valid & front_full),
+                read_valid.eq(self.i.valid),
                 carry.v.eq(self.i.payload.v), carry.first.eq(flags.first), carry.last.eq(flags.last),
             ]
 

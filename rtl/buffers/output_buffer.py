@@ -115,41 +115,67 @@ class OutputBuffer(wiring.Component):
         wr = mem.write_port()
         rd = mem.read_port()
 
+        # Every decision a handshake depends on is a register computed a step ahead: a pixel's
+        # "last column / last row of its tile" and a tile's "last of the strip" come from the
+        # columns and rows left (``Wo-1 - x0``, ``Ho-1 - y0``) compared with constants when the
+        # previous pixel, tile or strip moves on, so ``i.ready`` is an AND of a few registers.
         Wom1 = Signal(range(self.max_width))
-        Hom1 = Signal(range(self.max_height))
         Gm1 = Signal(range(self.max_groups))
-        coord = range(max(self.max_width, self.max_height) + tile + 1)
+        x_one = Signal()                     # Wo == 1
+        lx0 = Signal()                       # a strip's first tile is also its last (Wo <= m)
+        cmax0 = Signal(range(tile))          # ... and its last column
+        g_one = Signal()                     # one group
         full = Signal(2)
 
         # ---- writer state ------------------------------------------------------------------------
         w_run = Signal()
-        r = Signal(range(tile))
         c = Signal(range(tile))
-        xo0 = Signal(coord)
-        yo0 = Signal(coord)
+        r = Signal(range(tile))
+        lc, lr = Signal(), Signal()          # the current pixel is its tile's last column / row
+        xrem = Signal(range(self.max_width))  # Wo-1 - (the tile's first column)
+        yrem = Signal(range(self.max_height))  # Ho-1 - (the strip's first row)
+        lx, ly, lg = Signal(), Signal(), Signal()  # last tile of the strip, last strip, last group
+        cmax, rmax = Signal(range(tile)), Signal(range(tile))  # the tile's last column / row
         wreg = Signal()
-        wrow = Signal(range(self.depth))
-        wg = Signal(range(self.max_groups))     # group of the strip being filled
+        waddr = Signal(range(self.depth))    # the current pixel
+        wrow = Signal(range(self.depth))     # column 0 of the tile's current row
+        xbase = Signal(range(self.depth))    # the tile's first pixel
+        wg = Signal(range(self.max_groups))  # group of the strip being filled
 
         # ---- reader state ------------------------------------------------------------------------
         r_run = Signal()
         rreg = Signal()
-        rr = Signal(range(tile))
         x = Signal(range(self.max_width))
-        ryo0 = Signal(coord)
+        rr = Signal(range(tile))
+        last_x, last_rr = Signal(), Signal()
+        ryrem = Signal(range(self.max_height))
+        rly, rlg = Signal(), Signal()
+        rrmax = Signal(range(tile))
+        raddr = Signal(range(self.depth))
         rrow = Signal(range(self.depth))
-        rg = Signal(range(self.max_groups))     # group of the strip being drained
+        rg = Signal(range(self.max_groups))  # group of the strip being drained
 
         busy = Signal()
         m.d.comb += [busy.eq(w_run | r_run | self.o.valid), self.busy.eq(busy)]
 
         with m.If(self.start & ~busy):
+            wo1, ho1 = self.cfg.width - 1, self.cfg.height - 1
+            first_lx, first_ly = self.cfg.width <= tile, self.cfg.height <= tile
+            first_cmax = Mux(first_lx, wo1, tile - 1)
+            first_rmax = Mux(first_ly, ho1, tile - 1)
             m.d.sync += [
-                Wom1.eq(self.cfg.width - 1), Hom1.eq(self.cfg.height - 1), Gm1.eq(self.cfg.groups - 1),
-                wg.eq(0), rg.eq(0),
+                Wom1.eq(wo1), Gm1.eq(self.cfg.groups - 1),
+                x_one.eq(self.cfg.width == 1), lx0.eq(first_lx), cmax0.eq(first_cmax),
+                g_one.eq(self.cfg.groups == 1),
                 w_run.eq(1), r_run.eq(1), full.eq(0),
-                r.eq(0), c.eq(0), xo0.eq(0), yo0.eq(0), wreg.eq(0), wrow.eq(0),
-                rreg.eq(0), rr.eq(0), x.eq(0), ryo0.eq(0), rrow.eq(0),
+                c.eq(0), r.eq(0), xrem.eq(wo1), yrem.eq(ho1),
+                lx.eq(first_lx), ly.eq(first_ly), lg.eq(self.cfg.groups == 1),
+                cmax.eq(first_cmax), rmax.eq(first_rmax),
+                lc.eq(self.cfg.width == 1), lr.eq(self.cfg.height == 1),
+                wreg.eq(0), waddr.eq(0), wrow.eq(0), xbase.eq(0), wg.eq(0),
+                rreg.eq(0), x.eq(0), rr.eq(0), ryrem.eq(ho1), rly.eq(first_ly), rlg.eq(self.cfg.groups == 1),
+                rrmax.eq(first_rmax), last_x.eq(self.cfg.width == 1), last_rr.eq(self.cfg.height == 1),
+                raddr.eq(0), rrow.eq(0), rg.eq(0),
             ]
 
         # ---- writer: one pixel of the offered tile per cycle into strip wreg -------------------------
@@ -157,9 +183,7 @@ class OutputBuffer(wiring.Component):
         # handshake happens with the last one.
         room = w_run & ~full.bit_select(wreg, 1)
         w_fire = room & self.i.valid
-        last_c = (c == tile - 1) | (xo0 + c == Wom1)
-        last_r = (r == tile - 1) | (yo0 + r == Hom1)
-        strip_done = w_fire & last_c & last_r & (xo0 + tile > Wom1)
+        strip_done = w_fire & lc & lr & lx
         offered = self.i.payload.y
         pixel = Signal(self.pixel_layout)
         with m.Switch(r):
@@ -170,25 +194,35 @@ class OutputBuffer(wiring.Component):
                             with m.Case(cv):
                                 m.d.comb += [pixel[ch].eq(offered[ch][rv][cv]) for ch in range(pm)]
         m.d.comb += [
-            wr.addr.eq(wrow + c), wr.data.eq(pixel), wr.en.eq(w_fire),
-            self.i.ready.eq(room & last_c & last_r),
+            wr.addr.eq(waddr), wr.data.eq(pixel), wr.en.eq(w_fire),
+            self.i.ready.eq(room & lc & lr),
         ]
 
         with m.If(w_fire):
-            with m.If(~last_c):
-                m.d.sync += c.eq(c + 1)
-            with m.Elif(~last_r):
-                m.d.sync += [c.eq(0), r.eq(r + 1), wrow.eq(wrow + stride)]
-            with m.Elif(~strip_done):
-                m.d.sync += [c.eq(0), r.eq(0), xo0.eq(xo0 + tile), wrow.eq(Mux(wreg, strip, 0) + xo0 + tile)]
+            with m.If(~lc):
+                m.d.sync += [c.eq(c + 1), waddr.eq(waddr + 1), lc.eq(c + 1 == cmax)]
+            with m.Elif(~lr):
+                m.d.sync += [c.eq(0), r.eq(r + 1), wrow.eq(wrow + stride), waddr.eq(wrow + stride),
+                             lc.eq(cmax == 0), lr.eq(r + 1 == rmax)]
+            with m.Elif(~lx):
+                # The next tile of the strip: Wo-1 - x0 drops by m.
+                next_lx = xrem < 2 * tile
+                m.d.sync += [c.eq(0), r.eq(0), xrem.eq(xrem - tile), lx.eq(next_lx),
+                             cmax.eq(Mux(next_lx, xrem - tile, tile - 1)), lc.eq(next_lx & (xrem == tile)),
+                             lr.eq(rmax == 0),
+                             xbase.eq(xbase + tile), wrow.eq(xbase + tile), waddr.eq(xbase + tile)]
             with m.Else():
                 # The next group fills the same rows; after the last group the next strip.
-                m.d.sync += [c.eq(0), r.eq(0), xo0.eq(0), wreg.eq(~wreg), wrow.eq(Mux(wreg, 0, strip))]
-                with m.If(wg != Gm1):
-                    m.d.sync += wg.eq(wg + 1)
+                base = Mux(wreg, 0, strip)
+                m.d.sync += [c.eq(0), r.eq(0), xrem.eq(Wom1), lx.eq(lx0), cmax.eq(cmax0), lc.eq(x_one),
+                             wreg.eq(~wreg), xbase.eq(base), wrow.eq(base), waddr.eq(base)]
+                with m.If(~lg):
+                    m.d.sync += [wg.eq(wg + 1), lg.eq(wg + 1 == Gm1), lr.eq(rmax == 0)]
                 with m.Else():
-                    m.d.sync += [wg.eq(0), yo0.eq(yo0 + tile)]
-                    with m.If(yo0 + tile > Hom1):
+                    next_ly = yrem < 2 * tile
+                    m.d.sync += [wg.eq(0), lg.eq(g_one), yrem.eq(yrem - tile), ly.eq(next_ly),
+                                 rmax.eq(Mux(next_ly, yrem - tile, tile - 1)), lr.eq(next_ly & (yrem == tile))]
+                    with m.If(ly):
                         m.d.sync += w_run.eq(0)
 
         # ---- reader: drain strip rreg in raster order -----------------------------------------------
@@ -196,21 +230,24 @@ class OutputBuffer(wiring.Component):
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
         a_valid = r_run & full.bit_select(rreg, 1)
         r_fire = a_valid & advance
-        last_x = x == Wom1
-        last_rr = (rr == tile - 1) | (ryo0 + rr == Hom1)
         drained = r_fire & last_x & last_rr
         with m.If(r_fire):
             with m.If(~last_x):
-                m.d.sync += x.eq(x + 1)
+                m.d.sync += [x.eq(x + 1), raddr.eq(raddr + 1), last_x.eq(x + 1 == Wom1)]
             with m.Elif(~last_rr):
-                m.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride)]
+                m.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride), raddr.eq(rrow + stride),
+                             last_x.eq(x_one), last_rr.eq(rr + 1 == rrmax)]
             with m.Else():
-                m.d.sync += [x.eq(0), rr.eq(0), rreg.eq(~rreg), rrow.eq(Mux(rreg, 0, strip))]
-                with m.If(rg != Gm1):
-                    m.d.sync += rg.eq(rg + 1)
+                base = Mux(rreg, 0, strip)
+                m.d.sync += [x.eq(0), rr.eq(0), rreg.eq(~rreg), rrow.eq(base), raddr.eq(base), last_x.eq(x_one)]
+                with m.If(~rlg):
+                    m.d.sync += [rg.eq(rg + 1), rlg.eq(rg + 1 == Gm1), last_rr.eq(rrmax == 0)]
                 with m.Else():
-                    m.d.sync += [rg.eq(0), ryo0.eq(ryo0 + tile)]
-                    with m.If(ryo0 + tile > Hom1):
+                    next_ly = ryrem < 2 * tile
+                    m.d.sync += [rg.eq(0), rlg.eq(g_one), ryrem.eq(ryrem - tile), rly.eq(next_ly),
+                                 rrmax.eq(Mux(next_ly, ryrem - tile, tile - 1)),
+                                 last_rr.eq(next_ly & (ryrem == tile))]
+                    with m.If(rly):
                         m.d.sync += r_run.eq(0)
 
         # Strip flags: set when the writer completes a strip, cleared when the reader drains one.
@@ -220,7 +257,7 @@ class OutputBuffer(wiring.Component):
             m.d.sync += full.eq((full | set_mask) & ~clr_mask)
 
         o_last = Signal()
-        m.d.comb += [rd.addr.eq(rrow + x), rd.en.eq(advance), self.o.payload.data.eq(rd.data),
+        m.d.comb += [rd.addr.eq(raddr), rd.en.eq(advance), self.o.payload.data.eq(rd.data),
                      self.o.payload.last.eq(o_last)]
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(a_valid), o_last.eq(last_x & last_rr)]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed
+from amaranth.hdl import Cat, Module, Mux, Shape, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -237,8 +237,6 @@ class WinogradTileBuffer(wiring.Component):
         a_run = Signal()
         cg = Signal(range(mcg))
         g = Signal(range(self.max_groups))     # output-channel group of the visit
-        tx = Signal(blocks)
-        ca = Signal(range(rd_depth + 1))      # cg*nb + tx
         xlo = Signal(coord)
         ylo = Signal(coord)
         hi = Signal(coord)
@@ -248,6 +246,22 @@ class WinogradTileBuffer(wiring.Component):
 
         pos_first = Signal(init=1)     # cg == 0
         visit_first = Signal(init=1)   # tx == 0 and cg == 0
+        # Decisions of the tile issue as registers, computed when the counters move (a step ahead):
+        # the last channel group / tile column / group / tile row, which of the tile's rows and
+        # columns lie inside the map, and each bank's read address.
+        last_cg, last_tx, last_g, last_ty = Signal(), Signal(), Signal(), Signal()
+        cg_one, tx_one, g_one = Signal(), Signal(), Signal()   # ... when the counter restarts
+        row_ok = Signal(n)
+        col_ok = Signal(n)
+        col_ok0 = Signal(n)            # the columns of a tile row's first tile
+        off_d = Signal(addr_shape)     # region offsets of the current tile row
+        off_b = Signal(addr_shape)
+        rt_d = Signal(addr_shape)      # ... plus tx: the current tile's channel group 0
+        rt_b = Signal(addr_shape)
+        wrem = Signal(coord)           # W - xlo: the tile's columns k < wrem are inside the map
+        hrem = Signal(coord)           # H - ylo
+        wrem0 = Signal(coord)          # W + P, for a tile row's first tile
+        ra_d, ra_d1, ra_b, ra_b1 = (Signal(addr_shape, name=f"ra_{k}") for k in ("d", "d1", "b", "b1"))
 
         busy = Signal()
         m.d.comb += [busy.eq(a_run | w_run | self.o.valid), self.busy.eq(busy)]
@@ -268,8 +282,19 @@ class WinogradTileBuffer(wiring.Component):
                 w_run.eq(1), a_run.eq(1),
                 h.eq(0), wx.eq(0), wcg.eq(0), cb.eq(b0), jc.eq(j0), rb.eq(b0), jr.eq(j0),
                 rgB_w.eq(b0), rgD_w.eq(b0), cgbase.eq(0),
-                cg.eq(0), tx.eq(0), ca.eq(0), xlo.eq(-c.padding), ylo.eq(-c.padding),
+                cg.eq(0), xlo.eq(-c.padding), ylo.eq(-c.padding),
                 hi.eq(n - 1 - c.padding), rgB_r.eq(1), rgD_r.eq(0), wlim.eq(2),
+                last_cg.eq(c.channel_groups == 1), cg_one.eq(c.channel_groups == 1),
+                last_g.eq(c.groups == 1), g_one.eq(c.groups == 1),
+                # xlo = -P >= xlast: the first tile column is the last one.
+                last_tx.eq(c.width + 2 * c.padding <= tile + 2), tx_one.eq(c.width + 2 * c.padding <= tile + 2),
+                last_ty.eq(c.height + 2 * c.padding <= tile + 2),
+                row_ok.eq(Cat(*[(k >= c.padding) & (k - c.padding < c.height) for k in range(n)])),
+                col_ok.eq(Cat(*[(k >= c.padding) & (k - c.padding < c.width) for k in range(n)])),
+                col_ok0.eq(Cat(*[(k >= c.padding) & (k - c.padding < c.width) for k in range(n)])),
+                off_d.eq(0), off_b.eq(rd_depth), ra_d.eq(0), ra_d1.eq(1), ra_b.eq(rd_depth), ra_b1.eq(rd_depth + 1),
+                rt_d.eq(0), rt_b.eq(rd_depth),
+                wrem.eq(c.width + c.padding), wrem0.eq(c.width + c.padding), hrem.eq(c.height + c.padding),
             ]
 
         # ---- writer -------------------------------------------------------------------------------
@@ -335,22 +360,25 @@ class WinogradTileBuffer(wiring.Component):
         gate = (~pos_first | self.room) & (~visit_first | self.visit_ok)
         fire = a_valid & advance & gate
         m.d.comb += [self.position_start.eq(fire & pos_first), self.visit_start.eq(fire & visit_first)]
-        last_cg = cg == CGm1
-        last_tx = xlo >= xlast
-        last_g = g == Gm1
-        last_ty = ylo >= ylast
 
-        ra_b_off = region_offset(rgB_r, 2)
-        ra_d_off = region_offset(rgD_r, 3)
         # Positions outside the map read the bank's zero word, so the tile needs no output mux.
-        row_ok = [((ylo + r) >= 0) & ((ylo + r) < H) for r in range(n)]
-        col_ok = [((xlo + c) >= 0) & ((xlo + c) < W) for c in range(n)]
         for rl in range(n):
             for cl in range(n):
                 rp = rports[rl][cl]
                 zero = (self.d_depth if rl < 2 else self.b_depth) - 1
-                addr = (ra_d_off if rl < 2 else ra_b_off) + ca + (1 if cl >= 2 else 0)
+                addr = (ra_d1 if cl >= 2 else ra_d) if rl < 2 else (ra_b1 if cl >= 2 else ra_b)
                 m.d.comb += [rp.addr.eq(Mux(row_ok[rl] & col_ok[cl], addr, zero)), rp.en.eq(advance)]
+
+        def read_at(base_d, base_b):
+            """The banks' read addresses of a tile's channel group 0 at ``base_d``/``base_b``
+            (region offset + tx); the next channel groups add ``nb`` each."""
+            return [ra_d.eq(base_d), ra_d1.eq(base_d + 1), ra_b.eq(base_b), ra_b1.eq(base_b + 1),
+                    rt_d.eq(base_d), rt_b.eq(base_b)]
+
+        def inside(lo, rem, step):
+            """Which of the n positions ``lo + step + k`` are in ``[0, lo + rem)`` (compares
+            of registers with constants: the next tile's flags)."""
+            return Cat(*[(lo >= -step - k) & (rem > step + k) for k in range(n)])
 
         row_change = fire & last_cg & last_tx & last_g
         m.d.sync += rows_ok.eq(Mux(row_change, (h > hi + tile) | (h == H), (h > hi) | (h == H))
@@ -358,18 +386,28 @@ class WinogradTileBuffer(wiring.Component):
         with m.If(fire):
             m.d.sync += [pos_first.eq(last_cg), visit_first.eq(last_cg & last_tx)]
             with m.If(~last_cg):
-                m.d.sync += [cg.eq(cg + 1), ca.eq(ca + nb)]
+                m.d.sync += [cg.eq(cg + 1), last_cg.eq(cg + 1 == CGm1),
+                             ra_d.eq(ra_d + nb), ra_d1.eq(ra_d1 + nb), ra_b.eq(ra_b + nb), ra_b1.eq(ra_b1 + nb)]
             with m.Else():
-                m.d.sync += cg.eq(0)
+                m.d.sync += [cg.eq(0), last_cg.eq(cg_one)]
                 with m.If(~last_tx):
-                    m.d.sync += [tx.eq(tx + 1), ca.eq(tx + 1), xlo.eq(xlo + tile)]
+                    m.d.sync += [xlo.eq(xlo + tile), last_tx.eq(xlo + tile >= xlast),
+                                 col_ok.eq(inside(xlo, wrem, tile)), wrem.eq(wrem - tile),
+                                 *read_at(rt_d + 1, rt_b + 1)]
                 with m.Elif(~last_g):
                     # The next output-channel group visits the same tile row (input reuse).
-                    m.d.sync += [g.eq(g + 1), tx.eq(0), ca.eq(0), xlo.eq(-P)]
+                    m.d.sync += [g.eq(g + 1), xlo.eq(-P), last_g.eq(g + 1 == Gm1),
+                                 last_tx.eq(tx_one), col_ok.eq(col_ok0), wrem.eq(wrem0), *read_at(off_d, off_b)]
                 with m.Elif(~last_ty):
-                    m.d.sync += [g.eq(0), tx.eq(0), ca.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
-                                   rgB_r.eq(~rgB_r), rgD_r.eq(Mux(rgD_r == 2, 0, rgD_r + 1)), wlim.eq(wlim + 1),
-                                   self.x_rows.eq(self.x_rows + tile), self.x_need.eq(self.x_need + tile)]
+                    next_d = Mux(rgD_r == 2, 0, rgD_r + 1)
+                    m.d.sync += [g.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
+                                 last_g.eq(g_one), last_tx.eq(tx_one), last_ty.eq(ylo + tile >= ylast),
+                                 col_ok.eq(col_ok0), wrem.eq(wrem0),
+                                 row_ok.eq(inside(ylo, hrem, tile)), hrem.eq(hrem - tile),
+                                 rgB_r.eq(~rgB_r), rgD_r.eq(next_d), wlim.eq(wlim + 1),
+                                 off_d.eq(region_offset(next_d, 3)), off_b.eq(region_offset(~rgB_r, 2)),
+                                 *read_at(region_offset(next_d, 3), region_offset(~rgB_r, 2)),
+                                 self.x_rows.eq(self.x_rows + tile), self.x_need.eq(self.x_need + tile)]
                 with m.Else():
                     m.d.sync += a_run.eq(0)
 

@@ -144,24 +144,28 @@ class ReadIssuer(wiring.Component):
             m.d.sync += released.eq(released + 1)
         with m.If(self.params_taken):
             m.d.sync += taken.eq(taken + 1)
-        # A visit's pair (quant, then weights) is issued back to back once it starts.
-        in_pair = Signal()               # the quant command went; the weights follow
+        # The next command is chosen into registers (one-hot go_*) a cycle before it is offered,
+        # so the command's valid and the updates on its handshake depend on registers only. A
+        # visit's pair (quant, then weights) is issued back to back once it starts.
+        go_quant, go_weights, go_row = Signal(), Signal(), Signal()
         visit_ok = more_visits & w_ok & q_ok
-        # The credits are recomputed after each issue (they are a cycle old).
+        # The credits are recomputed after each issue (they are a cycle old): decide only once
+        # they have seen it.
         cooled = Signal()
         m.d.sync += cooled.eq(~fire)
-        choose_visit = in_pair | (visit_ok & cooled & ~x_urgent)
-        choose_row = ~choose_visit & x_ok & cooled
+        deciding = cooled & ~fire & ~go_quant & ~go_weights & ~go_row
+        take_visit = visit_ok & ~x_urgent
+        with m.If(deciding):
+            m.d.sync += [go_quant.eq(take_visit), go_row.eq(~take_visit & x_ok)]
         m.d.comb += [
-            phase.eq(Mux(in_pair, ROUTE_WEIGHTS, Mux(choose_visit, ROUTE_QUANT, ROUTE_INPUT))),
-            cmd.valid.eq(self.run.running & routes.i.ready & (choose_visit | choose_row)),
+            phase.eq(Mux(go_weights, ROUTE_WEIGHTS, Mux(go_quant, ROUTE_QUANT, ROUTE_INPUT))),
+            cmd.valid.eq(self.run.running & routes.i.ready & (go_quant | go_weights | go_row)),
         ]
         with m.If(fire):
+            m.d.sync += [go_quant.eq(0), go_weights.eq(phase == ROUTE_QUANT), go_row.eq(0)]
             with m.Switch(phase):
-                with m.Case(ROUTE_QUANT):
-                    m.d.sync += in_pair.eq(1)
                 with m.Case(ROUTE_WEIGHTS):
-                    m.d.sync += [in_pair.eq(0), visits_issued.eq(visits_issued + 1)]
+                    m.d.sync += visits_issued.eq(visits_issued + 1)
                     with m.If(~last_group):
                         m.d.sync += [group.eq(group + 1), last_group.eq(group + 2 == plan.mg),
                                      q_addr.eq(q_addr + quant_bytes), w_addr.eq(w_addr + plan.w_bytes)]
@@ -174,5 +178,5 @@ class ReadIssuer(wiring.Component):
         with m.If(self.run.launch):
             m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), remaining.eq(plan.out_bytes),
                          more_visits.eq(plan.mg != 0), visits_issued.eq(0), released.eq(0), taken.eq(0),
-                         row.eq(0), in_pair.eq(0), q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr),
-                         x_addr.eq(layer.in_addr)]
+                         row.eq(0), go_quant.eq(0), go_weights.eq(0), go_row.eq(0),
+                         q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]

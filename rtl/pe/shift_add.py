@@ -8,7 +8,7 @@ the hardware's adders are exactly the ones the cost model counts (``plan.adders`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from amaranth.hdl import Cat, Const, Module, Signal, Value, unsigned
 
@@ -41,8 +41,9 @@ def _tree(values: list[Value], modulus_bits: int | None) -> Value:
 
 
 def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: str,
-              modulus_bits: int | None = None) -> list[Value]:
-    """Combinational outputs of ``plan`` applied to ``inputs``.
+              modulus_bits: int | None = None,
+              register: Callable[[Value, str], Value] | None = None) -> list[Value]:
+    """Outputs of ``plan`` applied to ``inputs``: combinational, or split by a register.
 
     Exact mode (``modulus_bits=None``): inputs are signed or unsigned values and the outputs are
     exact (Amaranth widens every sum; the caller registers them at their computed widths).
@@ -50,13 +51,19 @@ def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: s
     ``unsigned(modulus_bits)`` residues -- adders never grow beyond ``modulus_bits``.
 
     Shared subexpressions become ``comb`` signals named ``{name}_cse{k}`` so each is built once.
+
+    With ``register`` (a function returning a registered copy of a value, e.g. under the
+    caller's pipeline enable) each output's last addition moves behind a register: the two
+    halves of its sum (positive and negative terms, or the two halves of the terms) are
+    registered and added after it, so the logic before the register is one adder level
+    shallower than the plan and the logic after it one adder. Outputs are then one cycle late.
     """
     if len(inputs) != plan.n_inputs:
         raise ValueError(f"plan takes {plan.n_inputs} inputs, got {len(inputs)}")
     w = modulus_bits
     values: list[Value] = [Value.cast(v) if w is None else _mod(v, w) for v in inputs]
 
-    def build(node) -> Value:
+    def build(node, out: str | None = None) -> Value:
         def term(t):
             shifted = values[t.source] << t.shift
             return shifted if w is None else _mod(shifted, w)
@@ -64,12 +71,23 @@ def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: s
         neg = [term(t) for t in node if t.negative]
         if not pos and not neg:
             return Const(0, unsigned(1) if w is None else unsigned(w))
-        if pos and neg:
-            expr = _tree(pos, w) - _tree(neg, w)
-        elif pos:
-            expr = _tree(pos, w)
+        split = register is not None and out is not None
+        if split and not neg and len(pos) > 1:
+            # Two halves of the terms, each behind the register.
+            half = len(pos) // 2
+            pos, neg = [register(_tree(pos[:half], w), f"{out}_a"), register(_tree(pos[half:], w), f"{out}_b")], []
+            expr = pos[0] + pos[1]
         else:
-            expr = -_tree(neg, w)
+            if pos and neg:
+                a, b = _tree(pos, w), _tree(neg, w)
+                if split:
+                    a, b = register(a, f"{out}_p"), register(b, f"{out}_n")
+                expr = a - b
+            elif pos:
+                expr = _tree(pos, w) if not split else register(pos[0], f"{out}_p")  # one term when split
+            else:
+                b = _tree(neg, w)
+                expr = -(b if not split else register(b, f"{out}_n"))
         return expr if w is None else _mod(expr, w)
 
     for k, node in enumerate(plan.shared):
@@ -77,5 +95,5 @@ def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: s
         sig = Signal(expr.shape() if w is None else unsigned(w), name=f"{name}_cse{k}")
         m.d.comb += sig.eq(expr)
         values.append(sig)
-    return [build(node) for node in plan.outputs]
+    return [build(node, f"{name}_o{k}") for k, node in enumerate(plan.outputs)]
 

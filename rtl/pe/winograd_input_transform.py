@@ -33,7 +33,9 @@ class WinogradInputTransform(wiring.Component):
 
     ``B'^T`` is the integer primitive-row matrix of :mod:`rtl.winograd_math`; its constants are
     shift-add programs (common subexpressions shared), so the stage uses no DSP slice. The
-    column pass ``B'^T d`` is registered, then the row pass ``(B'^T d) B'``.
+    input tile is registered first (it usually comes straight out of block RAM, whose
+    clock-to-out leaves no time for adders), then the column pass ``B'^T d`` is registered,
+    then the row pass ``(B'^T d) B'``.
 
     Ports
         ``i``: ``stream.Signature(StructLayout({"d": [n][n][pn] signed(data_width),
@@ -43,8 +45,8 @@ class WinogradInputTransform(wiring.Component):
         Fields are packed LSB first in declaration order.
 
     Timing
-        II=1; ``LATENCY`` = 2 cycles from an input handshake to ``o.valid`` (column-pass register,
-        row-pass register). Back-pressure: one global advance (``~o.valid | o.ready``) holds the
+        II=1; ``LATENCY`` = 3 cycles from an input handshake to ``o.valid`` (input register,
+        column-pass register, row-pass register). Back-pressure: one global advance (``~o.valid | o.ready``) holds the
         whole pipeline; ``i.ready`` equals it. ``o.payload`` is stable while unacknowledged.
 
     Widths
@@ -53,7 +55,7 @@ class WinogradInputTransform(wiring.Component):
     """
 
     #: Cycles from an input handshake to ``o.valid``.
-    LATENCY = 2
+    LATENCY = 3
 
     def __init__(self, m: int, pn: int = 1, data_width: int = 8, flags=0, out_width: int | None = None):
         if pn < 1:
@@ -83,16 +85,22 @@ class WinogradInputTransform(wiring.Component):
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
+        # Stage 0: the input tile into a register.
+        d = Signal.like(self.i.payload.d)
+        d_valid = Signal()
+        d_flags = Signal(self.flags_shape)
+        with m.If(advance):
+            m.d.sync += [d.eq(self.i.payload.d), d_valid.eq(self.i.valid), d_flags.eq(self.i.payload.flags)]
+
         # Stage 1: column pass t[:, col] = B'^T d[:, col].
         t = [[[Signal(signed(self.pass1_widths[row]), name=f"t_{row}_{col}_{c}") for c in range(pn)]
               for col in range(n)] for row in range(n)]
         t_valid = Signal()
         t_flags = Signal(self.flags_shape)
-        d = self.i.payload.d
         columns = {(col, c): shift_add(m, plan, [d[row][col][c] for row in range(n)], name=f"col{col}_{c}")
                    for col in range(n) for c in range(pn)}
         with m.If(advance):
-            m.d.sync += [t_valid.eq(self.i.valid), t_flags.eq(self.i.payload.flags)]
+            m.d.sync += [t_valid.eq(d_valid), t_flags.eq(d_flags)]
             for (col, c), column in columns.items():
                 for row in range(n):
                     m.d.sync += t[row][col][c].eq(column[row])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Module, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,8 +42,10 @@ class WinogradOutputTransform(wiring.Component):
         ``flags`` passes through untouched.
 
     Timing
-        II=1; ``LATENCY`` = 3 (column pass, row pass, division). One global advance
-        (``~o.valid | o.ready``) holds the pipeline; ``i.ready`` equals it.
+        II=1; ``LATENCY`` = 6: column pass, row pass and division take two cycles each (each
+        output's last addition is behind a register: ``shift_add(register=...)``; the sums are
+        34-bit residues for F(4,3), three adder levels of which miss 150 MHz on 7-series).
+        One global advance (``~o.valid | o.ready``) holds the pipeline; ``i.ready`` equals it.
 
     Widths
         ``out_width`` = :attr:`WinogradNumerics.output_width` (the direct result width for
@@ -53,7 +55,7 @@ class WinogradOutputTransform(wiring.Component):
     """
 
     #: Cycles from an input handshake to ``o.valid``.
-    LATENCY = 3
+    LATENCY = 6
 
     def __init__(self, m: int, pm: int = 1, data_width: int = 8, max_channels: int = 512, flags=0,
                  in_width: int | None = None, out_width: int | None = None):
@@ -91,15 +93,27 @@ class WinogradOutputTransform(wiring.Component):
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        # Stage 1: column pass z[:, col] = A'^T acc[:, col]  (m 2^K).
+        def register(value, name):
+            reg = Signal(Value.cast(value).shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        def delayed(valid, flags, name):
+            """``valid`` and ``flags`` a stage later (the first half of a split pass)."""
+            return register(valid, f"{name}_valid"), register(flags, f"{name}_flags")
+
+        # Stage 1: column pass z[:, col] = A'^T acc[:, col]  (m 2^K), in two cycles.
         z = [[[Signal(unsigned(K), name=f"z_{o}_{i}_{j}") for j in range(n)] for i in range(mm)] for o in range(pm)]
         z_valid = Signal()
         z_flags = Signal(self.flags_shape)
         acc = self.i.payload.acc
-        columns = {(o, j): shift_add(m, plan, [acc[o][k][j] for k in range(n)], name=f"col_{o}_{j}", modulus_bits=K)
+        columns = {(o, j): shift_add(m, plan, [acc[o][k][j] for k in range(n)], name=f"col_{o}_{j}", modulus_bits=K,
+                                     register=register)
                    for o in range(pm) for j in range(n)}
+        h_valid, h_flags = delayed(self.i.valid, self.i.payload.flags, "col")
         with m.If(advance):
-            m.d.sync += [z_valid.eq(self.i.valid), z_flags.eq(self.i.payload.flags)]
+            m.d.sync += [z_valid.eq(h_valid), z_flags.eq(h_flags)]
             for (o, j), column in columns.items():
                 for i in range(mm):
                     m.d.sync += z[o][i][j].eq(column[i])
@@ -108,20 +122,23 @@ class WinogradOutputTransform(wiring.Component):
         w = [[[Signal(unsigned(K), name=f"w_{o}_{i}_{j}") for j in range(mm)] for i in range(mm)] for o in range(pm)]
         w_valid = Signal()
         w_flags = Signal(self.flags_shape)
-        lines = {(o, i): shift_add(m, plan, z[o][i], name=f"row_{o}_{i}", modulus_bits=K)
+        lines = {(o, i): shift_add(m, plan, z[o][i], name=f"row_{o}_{i}", modulus_bits=K, register=register)
                  for o in range(pm) for i in range(mm)}
+        h_valid, h_flags = delayed(z_valid, z_flags, "row")
         with m.If(advance):
-            m.d.sync += [w_valid.eq(z_valid), w_flags.eq(z_flags)]
+            m.d.sync += [w_valid.eq(h_valid), w_flags.eq(h_flags)]
             for (o, i), line in lines.items():
                 for j in range(mm):
                     m.d.sync += w[o][i][j].eq(line[j])
 
         # Stage 3: exact division: (w >> p) * q^-1 m 2^w_y, read as signed.
         y = self.o.payload.y
-        quotients = {(o, i, j): shift_add(m, div_plan, [w[o][i][j][self.shift:]], name=f"div_{o}_{i}_{j}", modulus_bits=wy)[0]
+        quotients = {(o, i, j): shift_add(m, div_plan, [w[o][i][j][self.shift:]], name=f"div_{o}_{i}_{j}",
+                                          modulus_bits=wy, register=register)[0]
                      for o in range(pm) for i in range(mm) for j in range(mm)}
+        h_valid, h_flags = delayed(w_valid, w_flags, "div")
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(w_valid), self.o.payload.flags.eq(w_flags)]
+            m.d.sync += [self.o.valid.eq(h_valid), self.o.payload.flags.eq(h_flags)]
             for (o, i, j), quotient in quotients.items():
                 m.d.sync += y[o][i][j].eq(quotient.as_signed())
         return m
