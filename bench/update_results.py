@@ -230,6 +230,16 @@ SECTIONS = [
         after="Every MAC-array multiplier maps onto its own DSP48E1 (int8 and int16); each requantiser lane "
               "(a 33 x 32-bit product) takes 4."),
     Section(
+        "timing", "Estimated Fmax of whole designs (issue 18)",
+        ["bench/bench_timing.py"], md_passthrough, slow=True,
+        before="Yosys `synth_xilinx` (flattened, out of context) and the longest register-to-register path "
+               "with the family's delay model (dse/timing.py, [timing.md](timing.md)): an estimate without "
+               "placement or routing. Designs: the default build (VGG16 on PYNQ-Z2), the best Winograd "
+               "design (`--engine winograd`) and an F(4,3) pm = pn = 2 design; one synthesis per distinct "
+               "configuration (about 17 minutes each on this machine, cached).",
+        after="The component guard (tests/unit/test_timing_guard.py) checks every pipelined component at "
+              "150 MHz in the default suite; this table is where whole designs are measured."),
+    Section(
         "axi", "AXI masters (issue 4)",
         ["bench/bench_axi.py"], axi_table,
         before="Data beats per cycle from the first command to the last beat; latency 30 = 30 cycles from AR to "

@@ -45,7 +45,8 @@ class WinogradFilterBuffer(wiring.Component):
         read.
 
     Timing
-        II=1 on ``i``/``o``; ``LATENCY`` = 1 (BRAM read) + the filter transform's 2 cycles.
+        II=1 on ``i``/``o``; ``LATENCY`` = 2 (BRAM read, its data registered) + the filter
+        transform's 2 cycles.
         Back-pressure: the read stage advances when its output register is empty or taken by the
         transform, whose own global advance follows ``o.ready``. The load side takes a beat of
         ``taps_per_word`` taps every cycle (1 to 8; :meth:`taps_per_word_for` gives the number
@@ -84,7 +85,7 @@ class WinogradFilterBuffer(wiring.Component):
         self.carry_layout = data.StructLayout({"v": self.v_layout, "first": 1, "last": 1})
         self.transform = WinogradFilterTransform(m, pm=pm, pn=pn, data_width=data_width, flags=self.carry_layout)
         self.u_width = self.transform.out_width
-        self.LATENCY = 1 + self.transform.LATENCY
+        self.LATENCY = 2 + self.transform.LATENCY
         self.in_layout = data.StructLayout({"v": self.v_layout, "flags": self.flags_layout})
         self.out_layout, _ = ewmm_layouts(pm, pn, self.n, v_width, self.u_width, 1, 0)
         super().__init__({
@@ -151,11 +152,18 @@ class WinogradFilterBuffer(wiring.Component):
         ]
 
         # ---- i: read the raw filters of the tile's channel group from the front bank --------
+        # Two stages: the block RAM read, then its data into a register (the transform's adders
+        # start at a register, not at the RAM's clock-to-out); the tile rides alongside.
         read_valid = Signal()
         carry = Signal(self.carry_layout)
+        held_valid = Signal()
+        held_carry = Signal(self.carry_layout)
+        held_g = Signal(raw_shape)
         advance = Signal()
+        advance_held = Signal()
         flags = self.i.payload.flags
-        m.d.comb += [advance.eq(~read_valid | ft.i.ready), self.i.ready.eq(advance)]
+        m.d.comb += [advance_held.eq(~held_valid | ft.i.ready), advance.eq(~read_valid | advance_held),
+                     self.i.ready.eq(advance)]
         i_fire = self.i.valid & self.i.ready
         m.d.comb += [rd.addr.eq(banks.read_base + flags.cg), rd.en.eq(advance),
                      banks.release.eq(i_fire & flags.end)]
@@ -165,10 +173,13 @@ class WinogradFilterBuffer(wiring.Component):
                 carry.v.eq(self.i.payload.v), carry.first.eq(flags.first), carry.last.eq(flags.last),
             ]
 
+        with m.If(advance_held):
+            m.d.sync += [held_valid.eq(read_valid), held_carry.eq(carry), held_g.eq(rd.data)]
+
         # ---- transform on the fly, then out to the EWMM array -------------------------------
         out_carry = ft.o.payload.flags
         m.d.comb += [
-            ft.i.valid.eq(read_valid), ft.i.payload.g.eq(rd.data), ft.i.payload.flags.eq(carry),
+            ft.i.valid.eq(held_valid), ft.i.payload.g.eq(held_g), ft.i.payload.flags.eq(held_carry),
             self.o.valid.eq(ft.o.valid), ft.o.ready.eq(self.o.ready),
             self.o.payload.v.eq(out_carry.v), self.o.payload.u.eq(ft.o.payload.u),
             self.o.payload.first.eq(out_carry.first), self.o.payload.last.eq(out_carry.last),

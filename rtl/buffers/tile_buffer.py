@@ -298,9 +298,16 @@ class WinogradTileBuffer(wiring.Component):
             ]
 
         # ---- writer -------------------------------------------------------------------------------
-        room = (rb <= wlim) | ~a_run
+        # Ring room (block rb may be written while rb <= wlim, or once no tile reads any more) is
+        # a register computed from the next rb; wlim and a_run change on the reader's side and a
+        # value a cycle old only delays.
+        room = Signal(init=1)
         m.d.comb += self.i.ready.eq(w_run & room)
         w_fire = self.i.valid & self.i.ready
+        row_end = Signal()   # this word ends an input row (its last channel group's last column)
+        m.d.comb += row_end.eq((wx == Wm1) & (wcg == CGm1))
+        rb_next = Mux(w_fire & row_end & (jr == tile - 1), rb + 1, rb)
+        m.d.sync += room.eq((rb_next <= wlim) | ~a_run | (self.start & ~busy))
 
         def region_offset(sel, regions):
             return Mux(sel == 2, 2 * rd_depth, Mux(sel == 1, rd_depth, 0)) if regions == 3 else Mux(sel, rd_depth, 0)
@@ -315,14 +322,19 @@ class WinogradTileBuffer(wiring.Component):
         def hit(index, j):
             return (j == tile - 2 + index) if index < 2 else (j == index - 2)
 
+        # The writes go through a register stage (address, data and each bank's enable), so the
+        # block RAMs' write-enable decode (deep memories span several RAMB36) starts at registers.
+        # A row counts as arrived (h) a cycle before its last word is written, and the reader
+        # sees h through its registered rows check a cycle later still: reads never pass writes.
+        wa_d_r, wa_b_r = Signal(addr_shape), Signal(addr_shape)
+        wdata_r = Signal.like(self.i.payload)
+        m.d.sync += [wa_d_r.eq(wa_d), wa_b_r.eq(wa_b), wdata_r.eq(self.i.payload)]
         for rl in range(n):
             for cl in range(n):
                 wp = wports[rl][cl]
-                m.d.comb += [
-                    wp.addr.eq(wa_d if rl < 2 else wa_b),
-                    wp.data.eq(self.i.payload),
-                    wp.en.eq(w_fire & hit(rl, jr) & hit(cl, jc)),
-                ]
+                wen_r = Signal(name=f"wen_r{rl}_c{cl}")
+                m.d.sync += wen_r.eq(w_fire & hit(rl, jr) & hit(cl, jc))
+                m.d.comb += [wp.addr.eq(wa_d_r if rl < 2 else wa_b_r), wp.data.eq(wdata_r), wp.en.eq(wen_r)]
 
         with m.If(w_fire):
             b0, j0 = block_start(P)

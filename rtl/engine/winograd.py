@@ -16,7 +16,7 @@ from ..descriptor import Descriptor
 from ..pe.ewmm_array import EwmmArray
 from ..pe.winograd_input_transform import WinogradInputTransform
 from ..pe.winograd_output_transform import WinogradOutputTransform
-from ..stream import StreamFifo
+from ..stream import SkidBuffer, StreamFifo
 from ..winograd_math import WINOGRAD_TILES, WinogradNumerics
 from .description import EngineDescription, LayerMapping, Multipliers, PassCycles, VisitCycles
 from .signature import DatapathSignature
@@ -118,14 +118,18 @@ class WinogradDatapath(wiring.Component):
         with m.If(self.start):
             m.d.sync += [in_flight.eq(0), popped.eq(0), room.eq(1)]
         m.d.comb += [tb.room.eq(room), tb.visit_ok.eq(visit_ok)]
-        wiring.connect(m, ob.o, wiring.flipped(self.o))
+        # A register slice between the output buffer and the requantiser: the requantiser's ready
+        # would otherwise reach the output buffer's read-side counters in the same cycle.
+        m.submodules.out_slice = out_slice = SkidBuffer(ob.o.payload.shape())
+        wiring.connect(m, ob.o, out_slice.i)
+        wiring.connect(m, out_slice.o, wiring.flipped(self.o))
         m.d.comb += [
             tb.cfg.width.eq(self.cfg.width), tb.cfg.height.eq(self.cfg.height),
             tb.cfg.channel_groups.eq(self.cfg.channel_groups), tb.cfg.padding.eq(self.cfg.padding),
             tb.cfg.groups.eq(self.cfg.groups),
             ob.cfg.width.eq(self.cfg.out_width), ob.cfg.height.eq(self.cfg.out_height), ob.cfg.groups.eq(self.cfg.groups),
             tb.start.eq(self.start), ob.start.eq(self.start),
-            self.busy.eq(tb.busy | ob.busy),
+            self.busy.eq(tb.busy | ob.busy | out_slice.o.valid),
             self.x_rows.eq(tb.x_rows), self.x_need.eq(tb.x_need),
             self.visit_end.eq(fb.i.valid & fb.i.ready & fb.i.payload.flags.end),
             self.pass_end.eq(fb.i.valid & fb.i.ready & fb.i.payload.flags.final),

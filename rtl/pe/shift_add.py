@@ -42,7 +42,7 @@ def _tree(values: list[Value], modulus_bits: int | None) -> Value:
 
 def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: str,
               modulus_bits: int | None = None,
-              register: Callable[[Value, str], Value] | None = None) -> list[Value]:
+              register: Callable[[Value, str], Value] | None = None, split: str = "last") -> list[Value]:
     """Outputs of ``plan`` applied to ``inputs``: combinational, or split by a register.
 
     Exact mode (``modulus_bits=None``): inputs are signed or unsigned values and the outputs are
@@ -56,8 +56,13 @@ def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: s
     caller's pipeline enable) each output's last addition moves behind a register: the two
     halves of its sum (positive and negative terms, or the two halves of the terms) are
     registered and added after it, so the logic before the register is one adder level
-    shallower than the plan and the logic after it one adder. Outputs are then one cycle late.
+    shallower than the plan and the logic after it one adder. With ``split="shared"`` the
+    register is placed after the shared subexpressions instead (the inputs and every shared
+    value are registered; the outputs' sums come after it): better when the shared values form
+    chains (the exact division of F(4,3)). Outputs are then one cycle late.
     """
+    if split not in ("last", "shared"):
+        raise ValueError(f"split must be 'last' or 'shared', got {split!r}")
     if len(inputs) != plan.n_inputs:
         raise ValueError(f"plan takes {plan.n_inputs} inputs, got {len(inputs)}")
     w = modulus_bits
@@ -71,8 +76,8 @@ def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: s
         neg = [term(t) for t in node if t.negative]
         if not pos and not neg:
             return Const(0, unsigned(1) if w is None else unsigned(w))
-        split = register is not None and out is not None
-        if split and not neg and len(pos) > 1:
+        halve = register is not None and out is not None and split_last
+        if halve and not neg and len(pos) > 1:
             # Two halves of the terms, each behind the register.
             half = len(pos) // 2
             pos, neg = [register(_tree(pos[:half], w), f"{out}_a"), register(_tree(pos[half:], w), f"{out}_b")], []
@@ -80,20 +85,23 @@ def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: s
         else:
             if pos and neg:
                 a, b = _tree(pos, w), _tree(neg, w)
-                if split:
+                if halve:
                     a, b = register(a, f"{out}_p"), register(b, f"{out}_n")
                 expr = a - b
             elif pos:
-                expr = _tree(pos, w) if not split else register(pos[0], f"{out}_p")  # one term when split
+                expr = _tree(pos, w) if not halve else register(pos[0], f"{out}_p")  # one term when halved
             else:
                 b = _tree(neg, w)
-                expr = -(b if not split else register(b, f"{out}_n"))
+                expr = -(b if not halve else register(b, f"{out}_n"))
         return expr if w is None else _mod(expr, w)
 
+    split_last = split == "last"
     for k, node in enumerate(plan.shared):
         expr = build(node)
         sig = Signal(expr.shape() if w is None else unsigned(w), name=f"{name}_cse{k}")
         m.d.comb += sig.eq(expr)
         values.append(sig)
+    if register is not None and not split_last:
+        values[:] = [register(v, f"{name}_v{k}") for k, v in enumerate(values)]
     return [build(node, f"{name}_o{k}") for k, node in enumerate(plan.outputs)]
 

@@ -43,8 +43,9 @@ class WinogradOutputTransform(wiring.Component):
 
     Timing
         II=1; ``LATENCY`` = 6: column pass, row pass and division take two cycles each (each
-        output's last addition is behind a register: ``shift_add(register=...)``; the sums are
-        34-bit residues for F(4,3), three adder levels of which miss 150 MHz on 7-series).
+        output's last addition is behind a register, or for the division the shared terms:
+        ``shift_add(register=...)``; the sums are 34-bit residues for F(4,3), three adder levels
+        of which miss 150 MHz on 7-series).
         One global advance (``~o.valid | o.ready``) holds the pipeline; ``i.ready`` equals it.
 
     Widths
@@ -134,7 +135,8 @@ class WinogradOutputTransform(wiring.Component):
         # Stage 3: exact division: (w >> p) * q^-1 m 2^w_y, read as signed.
         y = self.o.payload.y
         quotients = {(o, i, j): shift_add(m, div_plan, [w[o][i][j][self.shift:]], name=f"div_{o}_{i}_{j}",
-                                          modulus_bits=wy, register=register)[0]
+                                          modulus_bits=wy, register=register,
+                                          split="shared" if div_plan.shared else "last")[0]
                      for o in range(pm) for i in range(mm) for j in range(mm)}
         h_valid, h_flags = delayed(w_valid, w_flags, "div")
         with m.If(advance):
