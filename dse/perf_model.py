@@ -219,23 +219,33 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
     row_cycles = row_bytes / in_bpc
     w_bytes = cg * 9 * pm * pn * ebytes
     q_bytes = pm * QUANT_ENTRY_BYTES
-    visit_reads = w_bytes + q_bytes + v.strip_rows * row_bytes / mg
     weight_stream = max(v.weight_load, w_bytes / port.read_bpc) + q_bytes / port.read_bpc
+    # The first strip's rows are read before its first visit; the remaining input rows stream
+    # in during the visits of every strip but the last (which reads none), in segments between
+    # the visits' weights.
+    prime_rows = v.prime_rows
+    ahead = max(0, inv.height - prime_rows) / ((v.strips - 1) * mg) if v.strips > 1 else 0.0
 
     def back(rows: int) -> float:
         out_bytes = rows * wo * pm * ebytes
         return max(rows * wo * v.pixel_cycles, out_bytes / port.write_bpc)
 
-    def front(rows: int) -> float:
+    def front(rows: int, rows_in: float) -> float:
         out_bytes = rows * wo * pm * ebytes
-        return max(v.compute, weight_stream + v.strip_rows * row_cycles / mg,
-                   (visit_reads + out_bytes) / port.shared_bpc)
+        reads = w_bytes + q_bytes + rows_in * row_bytes
+        return max(v.compute, weight_stream + rows_in * row_cycles, (reads + out_bytes) / port.shared_bpc)
 
     full, last = v.strip_rows, v.last_rows
     visits = v.strips * mg
-    prime = port.read_latency + weight_stream + v.prime_rows * row_cycles
-    steady = (visits - mg) * max(front(full), back(full)) + (mg - 1) * max(front(last), back(last))
-    total = (constants.layer_setup + prime + front(full if v.strips > 1 else last) + steady
+    prime = port.read_latency + weight_stream + prime_rows * row_cycles
+    if v.strips > 1:
+        first = front(full, ahead)
+        steady = ((visits - mg - 1) * max(front(full, ahead), back(full))
+                  + mg * max(front(last, 0.0), back(last)))
+    else:
+        first = front(last, 0.0)
+        steady = (mg - 1) * max(front(last, 0.0), back(last))
+    total = (constants.layer_setup + prime + first + steady
              + v.drain + back(last) + constants.back_end_latency + port.write_latency)
     read_bytes = int(inv.height * row_bytes + visits * (w_bytes + q_bytes))
     write_bytes = int(mg * inv.out_height * wo * pm * ebytes)

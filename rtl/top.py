@@ -157,8 +157,9 @@ class ConvAccelerator(wiring.Component):
             dp.cfg.groups.eq(plan.mg if cfg.engine_description.input_reuse else 1),
             q_words.count.eq(cfg.pm),
             w_words.count.eq(plan.w_words),
-            # Input commands: the whole input per pass, or one row each with input reuse.
-            x_words.count.eq(plan.row_words if cfg.engine_description.input_reuse else plan.in_words),
+            # Input commands: the whole input per pass, or one row segment (W words) each with
+            # input reuse.
+            x_words.count.eq(layer.width if cfg.engine_description.input_reuse else plan.in_words),
             reads.visit_end.eq(dp.visit_end), reads.x_rows.eq(dp.x_rows), reads.x_need.eq(dp.x_need),
             reads.params_taken.eq(rq.params.valid & rq.params.ready),
             rq.relu.eq(layer.relu),

@@ -42,7 +42,7 @@ def plan_layout() -> data.StructLayout:
         "out_bytes": 64,   # output of one group
         "passes": 16,      # datapath passes: mg, or 1 when the engine reuses the input
         "strip_bytes": 32, # output bytes of one group per visit (all of them: out_bytes)
-        "row_bytes": 32,   # one input row, W * cg pn-words
+        "seg_bytes": 32,   # one channel group's segment of an input row: W pn-words
     })
 
 
@@ -153,7 +153,7 @@ class LayerCheck(wiring.Component):
         multiply("OUT_TOTAL", plan.out_pixels << pm_shift, plan.mg, lambda p: out_total.eq(p))
         step("SIZES", [plan.in_bytes.eq(in_words << in_word_shift), plan.in_words.eq(in_words),
                        plan.out_bytes.eq(plan.out_pixels << pm_shift),
-                       plan.row_bytes.eq(plan.row_words << in_word_shift)])
+                       plan.seg_bytes.eq(d.width << in_word_shift)])
         if engine.input_reuse:
             # A visit writes strip_rows output rows of one group (the last strip fewer).
             row_out = plan.wo << pm_shift

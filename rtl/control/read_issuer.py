@@ -29,7 +29,9 @@ class ReadIssuer(wiring.Component):
 
     With input reuse (``engine_description.input_reuse``: one pass per run, a visit per strip and
     group): per visit, in the order strips then groups, the group's quant entries and weights;
-    and the input one row per command (``plan.row_bytes``). Every command is issued only when its
+    and the input one row segment (a channel group's ``W`` words, ``plan.seg_bytes``) per command:
+    a row would hold the stream for as long as the datapath takes to write it (one word per
+    cycle), and the next visit's weights waited behind it. Every command is issued only when its
     consumer can take all of its data without waiting for data behind it, so the one in-order
     read stream never blocks: a visit's weights when at most one earlier visit still holds a
     bank (``visit_end`` counts the released ones), its quant entries when the requantiser side
@@ -83,7 +85,7 @@ class ReadIssuer(wiring.Component):
                 m.d.comb += [cmd.payload.addr.eq(w_addr), cmd.payload.length.eq(plan.w_bytes)]
             with m.Case(ROUTE_INPUT):
                 m.d.comb += [cmd.payload.addr.eq(x_addr),
-                             cmd.payload.length.eq(plan.row_bytes if self.config.engine_description.input_reuse
+                             cmd.payload.length.eq(plan.seg_bytes if self.config.engine_description.input_reuse
                                                    else plan.in_bytes)]
         fire = cmd.valid & cmd.ready
         m.d.comb += [
@@ -127,6 +129,8 @@ class ReadIssuer(wiring.Component):
         released = Signal(32)          # visits whose weights the datapath released
         taken = Signal(32)             # quant sets the requantiser took
         row = Signal(16)               # next input row
+        seg = Signal(16)               # its next channel-group segment
+        last_seg = Signal()            # seg == cg - 1
         # Credits, each a compare of registers into a register (a cycle old: counts only grow
         # on the consumer side, so a stale "yes" is still true).
         w_ok = Signal()
@@ -174,9 +178,13 @@ class ReadIssuer(wiring.Component):
                                      w_addr.eq(layer.weight_addr), remaining.eq(remaining - plan.strip_bytes),
                                      more_visits.eq(~last_strip)]
                 with m.Case(ROUTE_INPUT):
-                    m.d.sync += [row.eq(row + 1), x_addr.eq(x_addr + plan.row_bytes)]
+                    m.d.sync += x_addr.eq(x_addr + plan.seg_bytes)
+                    with m.If(last_seg):
+                        m.d.sync += [seg.eq(0), last_seg.eq(plan.cg == 1), row.eq(row + 1)]
+                    with m.Else():
+                        m.d.sync += [seg.eq(seg + 1), last_seg.eq(seg + 2 == plan.cg)]
         with m.If(self.run.launch):
             m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), remaining.eq(plan.out_bytes),
                          more_visits.eq(plan.mg != 0), visits_issued.eq(0), released.eq(0), taken.eq(0),
-                         row.eq(0), go_quant.eq(0), go_weights.eq(0), go_row.eq(0),
+                         row.eq(0), seg.eq(0), last_seg.eq(plan.cg == 1), go_quant.eq(0), go_weights.eq(0), go_row.eq(0),
                          q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]
