@@ -244,6 +244,7 @@ class WinogradTileBuffer(wiring.Component):
         rgD_r = Signal(range(3))
         wlim = Signal(blocks)
 
+        setup = Signal()               # the cycle after start
         pos_first = Signal(init=1)     # cg == 0
         visit_first = Signal(init=1)   # tx == 0 and cg == 0
         # Decisions of the tile issue as registers, computed when the counters move (a step ahead):
@@ -285,16 +286,23 @@ class WinogradTileBuffer(wiring.Component):
                 cg.eq(0), xlo.eq(-c.padding), ylo.eq(-c.padding),
                 hi.eq(n - 1 - c.padding), rgB_r.eq(1), rgD_r.eq(0), wlim.eq(2),
                 last_cg.eq(c.channel_groups == 1), cg_one.eq(c.channel_groups == 1),
-                last_g.eq(c.groups == 1), g_one.eq(c.groups == 1),
-                # xlo = -P >= xlast: the first tile column is the last one.
-                last_tx.eq(c.width + 2 * c.padding <= tile + 2), tx_one.eq(c.width + 2 * c.padding <= tile + 2),
-                last_ty.eq(c.height + 2 * c.padding <= tile + 2),
-                row_ok.eq(Cat(*[(k >= c.padding) & (k - c.padding < c.height) for k in range(n)])),
-                col_ok.eq(Cat(*[(k >= c.padding) & (k - c.padding < c.width) for k in range(n)])),
-                col_ok0.eq(Cat(*[(k >= c.padding) & (k - c.padding < c.width) for k in range(n)])),
+                last_g.eq(c.groups == 1), g_one.eq(c.groups == 1), setup.eq(1),
                 off_d.eq(0), off_b.eq(rd_depth), ra_d.eq(0), ra_d1.eq(1), ra_b.eq(rd_depth), ra_b1.eq(rd_depth + 1),
                 rt_d.eq(0), rt_b.eq(rd_depth),
                 wrem.eq(c.width + c.padding), wrem0.eq(c.width + c.padding), hrem.eq(c.height + c.padding),
+            ]
+
+        # The first tile's flags, in the cycle after start from the registered configuration (no
+        # tile is issued before the first rows have arrived).
+        with m.If(setup):
+            col_first = Cat(*[(k >= P) & (k - P < W) for k in range(n)])
+            m.d.sync += [
+                setup.eq(0),
+                # xlo = -P >= xlast: the first tile column is the last one.
+                last_tx.eq(W + 2 * P <= tile + 2), tx_one.eq(W + 2 * P <= tile + 2),
+                last_ty.eq(H + 2 * P <= tile + 2),
+                row_ok.eq(Cat(*[(k >= P) & (k - P < H) for k in range(n)])),
+                col_ok.eq(col_first), col_ok0.eq(col_first),
             ]
 
         # ---- writer -------------------------------------------------------------------------------
@@ -306,8 +314,10 @@ class WinogradTileBuffer(wiring.Component):
         w_fire = self.i.valid & self.i.ready
         row_end = Signal()   # this word ends an input row (its last channel group's last column)
         m.d.comb += row_end.eq((wx == Wm1) & (wcg == CGm1))
-        rb_next = Mux(w_fire & row_end & (jr == tile - 1), rb + 1, rb)
-        m.d.sync += room.eq((rb_next <= wlim) | ~a_run | (self.start & ~busy))
+        room_now, room_after = Signal(), Signal()   # block rb / rb + 1 may be written
+        m.d.comb += [room_now.eq(rb <= wlim), room_after.eq(rb < wlim)]
+        rb_moves = w_fire & row_end & (jr == tile - 1)
+        m.d.sync += room.eq(Mux(rb_moves, room_after, room_now) | ~a_run | (self.start & ~busy))
 
         def region_offset(sel, regions):
             return Mux(sel == 2, 2 * rd_depth, Mux(sel == 1, rd_depth, 0)) if regions == 3 else Mux(sel, rd_depth, 0)

@@ -55,8 +55,9 @@ class EwmmArray(wiring.Component):
         II=1; ``LATENCY`` = 3 cycles from the handshake of a ``last`` beat to ``o.valid``
         (operand, product and accumulator registers: a DSP slice's A/B, M and P registers, so
         with ``pn = 1`` Yosys maps each lane -- multiply and accumulate -- into one DSP48 with no
-        fabric logic). The sum over the ``pn`` channel products and the accumulation share the
-        last stage. One global advance (``~o.valid | o.ready``) holds the whole pipeline under
+        fabric logic); with ``pn > 1`` 4: the sum over the ``pn`` channel products is registered
+        before the accumulation (a wide fabric adder after the DSP cascade would not meet
+        150 MHz on 7-series in the same cycle). One global advance (``~o.valid | o.ready``) holds the whole pipeline under
         back-pressure; ``o.payload`` is the accumulator, stable until accepted.
 
     Widths
@@ -70,7 +71,7 @@ class EwmmArray(wiring.Component):
         ``acc_width`` below the requirement is refused (``ValueError``).
     """
 
-    #: Cycles from a ``last`` beat's handshake to ``o.valid``.
+    #: Cycles from a ``last`` beat's handshake to ``o.valid`` (4 with ``pn > 1``: the instance's).
     LATENCY = 3
 
     def __init__(self, m: int, pm: int = 1, pn: int = 1, data_width: int = 8, max_channels: int = 512,
@@ -99,6 +100,8 @@ class EwmmArray(wiring.Component):
         self.multipliers = pm * pn * self.n**2
         in_layout, out_layout = ewmm_layouts(pm, pn, self.n, self.v_width, self.u_width, self.acc_width, flags)
         super().__init__({"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))})
+        if pn > 1:
+            self.LATENCY = 4
 
     def elaborate(self, platform):
         m = Module()
@@ -126,19 +129,32 @@ class EwmmArray(wiring.Component):
             for (o, c, i, j), p in prod.items():
                 m.d.sync += p.eq(beat.v[i][j][c] * beat.u[o][c][i][j])
 
-        # Stage 3: accumulators (DSP P register): acc = (first ? 0 : acc) + sum over the pn
-        # channels. With pn = 1 this is the DSP48 multiply-accumulate (OPMODE selects 0 or P);
-        # wider sums go through the slices' post-adders and cascade, then fabric.
+        # Stage 3 (pn > 1): the sum over the pn channels (the slices' post-adders and cascade).
+        if pn > 1:
+            sums = {(o, i, j): Signal(signed(self.tree_width), name=f"sum_{o}_{i}_{j}")
+                    for o in range(pm) for i, j in positions}
+            sum_first, sum_last, sum_valid = Signal(), Signal(), Signal()
+            sum_flags = Signal(self.flags_shape)
+            with m.If(advance):
+                m.d.sync += [sum_first.eq(prod_first), sum_last.eq(prod_last), sum_valid.eq(prod_valid),
+                             sum_flags.eq(prod_flags)]
+                for (o, i, j), total in sums.items():
+                    m.d.sync += total.eq(_tree_sum([prod[o, c, i, j] for c in range(pn)], self.tree_width))
+        else:
+            sums = {(o, i, j): prod[o, 0, i, j] for o in range(pm) for i, j in positions}
+            sum_first, sum_last, sum_valid, sum_flags = prod_first, prod_last, prod_valid, prod_flags
+
+        # Last stage: accumulators (DSP P register): acc = (first ? 0 : acc) + the channel sum.
+        # With pn = 1 this is the DSP48 multiply-accumulate (OPMODE selects 0 or P).
         acc = self.o.payload.acc
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(prod_valid & prod_last)
-            with m.If(prod_valid):
-                with m.If(prod_last):
-                    m.d.sync += self.o.payload.flags.eq(prod_flags)
+            m.d.sync += self.o.valid.eq(sum_valid & sum_last)
+            with m.If(sum_valid):
+                with m.If(sum_last):
+                    m.d.sync += self.o.payload.flags.eq(sum_flags)
                 for o in range(pm):
                     for i, j in positions:
-                        total = _tree_sum([prod[o, c, i, j] for c in range(pn)], self.tree_width)
-                        m.d.sync += acc[o][i][j].eq(Mux(prod_first, 0, acc[o][i][j]) + total)
+                        m.d.sync += acc[o][i][j].eq(Mux(sum_first, 0, acc[o][i][j]) + sums[o, i, j])
         return m
 
 
