@@ -3,7 +3,7 @@ row by row as the datapath makes room."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -166,9 +166,10 @@ class ReadIssuer(wiring.Component):
             cmd.valid.eq(self.run.running & routes.i.ready & (go_quant | go_weights | go_row)),
         ]
         with m.If(fire):
-            m.d.sync += [go_quant.eq(0), go_weights.eq(phase == ROUTE_QUANT), go_row.eq(0)]
-            with m.Switch(phase):
-                with m.Case(ROUTE_WEIGHTS):
+            m.d.sync += [go_quant.eq(0), go_weights.eq(go_quant), go_row.eq(0)]
+            # The updates decode the one-hot choice (go_quant, go_weights, go_row), not the route.
+            with m.Switch(Cat(go_quant, go_weights, go_row)):
+                with m.Case("-1-"):
                     m.d.sync += visits_issued.eq(visits_issued + 1)
                     with m.If(~last_group):
                         m.d.sync += [group.eq(group + 1), last_group.eq(group + 2 == plan.mg),
@@ -177,7 +178,7 @@ class ReadIssuer(wiring.Component):
                         m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), q_addr.eq(layer.quant_addr),
                                      w_addr.eq(layer.weight_addr), remaining.eq(remaining - plan.strip_bytes),
                                      more_visits.eq(~last_strip)]
-                with m.Case(ROUTE_INPUT):
+                with m.Case("1--"):
                     m.d.sync += x_addr.eq(x_addr + plan.seg_bytes)
                     with m.If(last_seg):
                         m.d.sync += [seg.eq(0), last_seg.eq(plan.cg == 1), row.eq(row + 1)]
