@@ -128,6 +128,15 @@ class Evaluator:
     def best(self) -> Design:
         return max(self.cache.values(), key=fitness_key)
 
+    def best_by_engine(self) -> dict[str, Design]:
+        """The best design evaluated for each engine (what the report compares the choice with)."""
+        out: dict[str, Design] = {}
+        for design in self.cache.values():
+            engine = design.genome.engine
+            if engine not in out or fitness_key(design) > fitness_key(out[engine]):
+                out[engine] = design
+        return out
+
 
 @dataclass
 class SearchResult:
@@ -139,6 +148,8 @@ class SearchResult:
     method: str = "ga"
     #: Distinct evaluations done when the final best was first found.
     evaluations_to_best: int = 0
+    #: The best design evaluated for each engine searched.
+    engine_best: dict[str, Design] = field(default_factory=dict)
 
 
 def smallest_genotypes(space: SearchSpace) -> list[tuple[int, ...]]:
@@ -263,7 +274,8 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
         history.append({**history[-1], "generation": generations + 1, "refined": True, "best_fps": top.fps,
                         "best_feasible": top.feasible, "best": top.genome.label, "evaluations": evaluator.evaluations})
     best = evaluator.best()
-    return SearchResult(best, evaluator.evaluations, space.size, history, seed, "ga", found_at)
+    return SearchResult(best, evaluator.evaluations, space.size, history, seed, "ga", found_at,
+                        evaluator.best_by_engine())
 
 
 def exhaustive_search(space: SearchSpace, evaluator: Evaluator) -> SearchResult:
@@ -274,7 +286,8 @@ def exhaustive_search(space: SearchSpace, evaluator: Evaluator) -> SearchResult:
         k = fitness_key(d)
         if best_key is None or k > best_key:
             best, best_key, found_at = d, k, evaluator.evaluations
-    return SearchResult(best, evaluator.evaluations, space.size, [], None, "exhaustive", found_at)
+    return SearchResult(best, evaluator.evaluations, space.size, [], None, "exhaustive", found_at,
+                        evaluator.best_by_engine())
 
 
 def random_search(space: SearchSpace, evaluator: Evaluator, budget: int, seed: int = 0,
@@ -290,4 +303,5 @@ def random_search(space: SearchSpace, evaluator: Evaluator, budget: int, seed: i
             best, best_key, found_at = d, k, evaluator.evaluations
             if target is not None and k >= target:
                 break
-    return SearchResult(best, evaluator.evaluations, space.size, [], seed, "random", found_at)
+    return SearchResult(best, evaluator.evaluations, space.size, [], seed, "random", found_at,
+                        evaluator.best_by_engine())

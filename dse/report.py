@@ -105,6 +105,7 @@ def report_dict(design: Design, search: SearchResult, *, engines: list[str],
             "history": search.history,
             **(settings or {}),
         },
+        "engine_choice": engine_choice(design, search),
         "model": {"constants": CONSTANTS.to_dict(), "headroom": HEADROOM},
         **({"timing": timing} if timing is not None else {}),
     }
@@ -167,6 +168,50 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}"
 
 
+def engine_choice(design: Design, search: SearchResult) -> dict:
+    """Why the design's engine: the best design found for every engine searched (fps, feasible)
+    and, layer by layer, the predicted time of the chosen design against each other engine's
+    best feasible design."""
+    engines = {}
+    for name, best in sorted(search.engine_best.items()):
+        engines[name] = {"genome": best.genome.label, "feasible": best.feasible,
+                         "fps": best.fps if best.feasible else 0.0,
+                         "problem": "" if best.feasible else best.problem}
+    layers = []
+    others = {n: d for n, d in search.engine_best.items() if d.feasible and n != design.genome.engine}
+    for k, plan in enumerate(design.plans):
+        row = {"layer": plan.layer.name, design.genome.engine: plan.seconds}
+        for name, other in others.items():
+            row[name] = other.plans[k].seconds
+        layers.append(row)
+    return {"chosen": design.genome.engine, "engines": engines, "layers": layers}
+
+
+def engine_choice_lines(choice: dict) -> list[str]:
+    """The report's "Engine choice" section."""
+    chosen, engines = choice["chosen"], choice["engines"]
+    if len(engines) < 2:
+        return []
+    lines = ["", "## Engine choice", "",
+             "The best design the search found for each engine (whole-network fps, cycle and resource models):", "",
+             "| engine | best design | fits the board | predicted fps |", "| --- | --- | --- | ---: |"]
+    for name, e in engines.items():
+        fits = "yes" if e["feasible"] else f"no: {e['problem']}"
+        lines.append(f"| {name}{' (chosen)' if name == chosen else ''} | `{e['genome']}` | {fits} | {e['fps']:.3g} |")
+    others = [n for n in engines if n != chosen and engines[n]["feasible"]]
+    if others:
+        faster = {n: sum(1 for r in choice["layers"] if r[chosen] < r[n]) for n in others}
+        slower = {n: sum(1 for r in choice["layers"] if r[chosen] > r[n]) for n in others}
+        sentence = "; ".join(f"the {chosen} design is faster than the best {n} design on {faster[n]} layers and "
+                             f"slower on {slower[n]} (equal elsewhere: layers on the CPU)" for n in others)
+        lines += ["", sentence[0].upper() + sentence[1:] + ". A bitstream holds one engine, so the whole network's "
+                  "time decides; per layer (ms):", "",
+                  "| layer | " + " | ".join([chosen] + others) + " |", "| --- |" + " ---: |" * (1 + len(others))]
+        for r in choice["layers"]:
+            lines.append(f"| {r['layer']} | " + " | ".join(f"{r[n] * 1e3:.3g}" for n in [chosen] + others) + " |")
+    return lines
+
+
 def write_report(design: Design, search: SearchResult, out_dir: Path, report: dict) -> None:
     """report.json, report.md and the two plots into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -212,6 +257,7 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
         unc = [n for n, c in r["components"].items() if not c["calibrated"]]
         lines += ["", f"Components with prior (not yet Yosys-calibrated) LUT/FF coefficients: {', '.join(unc)}."]
     lines += timing_lines(report.get("timing"), cfg.clock_mhz)
+    lines += engine_choice_lines(report["engine_choice"])
     lines += ["", "## Layers", "",
               "| layer | kind | shape (C x H x W -> M x Ho x Wo) | k/s/p | GOP | runs on | mapping | runs | predicted cycles | ms | GOP/s | bound |",
               "| --- | --- | --- | --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- |"]

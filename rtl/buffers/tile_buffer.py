@@ -212,6 +212,9 @@ class WinogradTileBuffer(wiring.Component):
         P = Signal(range(R))
         G = Signal(range(self.max_groups + 1))
         Wm1, Hm1, CGm1, Gm1 = Signal.like(W), Signal.like(H), Signal.like(CG), Signal.like(G)
+        # CG - 2 and G - 2 (wrapping to a value no counter reaches when CG or G is 1): "the next
+        # channel group / group is the last" without an adder.
+        CGm2, Gm2 = Signal.like(CG), Signal.like(G)
         coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
         xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - tile
         ylast = Signal(coord)   # likewise for tile rows (ylo = ty*tile - P)
@@ -284,6 +287,7 @@ class WinogradTileBuffer(wiring.Component):
             m.d.sync += [
                 W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), P.eq(c.padding), G.eq(c.groups),
                 Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1), Gm1.eq(c.groups - 1),
+                CGm2.eq(c.channel_groups - 2), Gm2.eq(c.groups - 2),
                 g.eq(0), self.x_rows.eq(2 * tile + 2 - c.padding), self.x_need.eq(n - c.padding),
                 pos_first.eq(1), visit_first.eq(1),
                 xlast.eq(c.width + c.padding - 2 - tile), ylast.eq(c.height + c.padding - 2 - tile),
@@ -423,7 +427,7 @@ class WinogradTileBuffer(wiring.Component):
                          last_cg.eq(n_cg), last_tx.eq(n_tx), last_g.eq(n_g), last_ty.eq(n_ty),
                          *steps(n_cg, n_tx, n_g, n_ty)]
             with m.If(s_cg):
-                m.d.comb += n_cg.eq(cg + 1 == CGm1)
+                m.d.comb += n_cg.eq(cg == CGm2)
                 m.d.sync += [cg.eq(cg + 1),
                              ra_d.eq(ra_d + nb), ra_d1.eq(ra_d1 + nb), ra_b.eq(ra_b + nb), ra_b1.eq(ra_b1 + nb)]
             with m.If(s_tx):
@@ -433,7 +437,7 @@ class WinogradTileBuffer(wiring.Component):
                              *read_at(rt_d + 1, rt_b + 1)]
             with m.If(s_g):
                 # The next output-channel group visits the same tile row (input reuse).
-                m.d.comb += [n_cg.eq(cg_one), n_tx.eq(tx_one), n_g.eq(g + 1 == Gm1)]
+                m.d.comb += [n_cg.eq(cg_one), n_tx.eq(tx_one), n_g.eq(g == Gm2)]
                 m.d.sync += [cg.eq(0), g.eq(g + 1), xlo.eq(-P),
                              col_ok.eq(col_ok0), wrem.eq(wrem0), *read_at(off_d, off_b)]
             with m.If(s_ty):

@@ -56,6 +56,12 @@ def test_zoo_network_builds_consistently(tmp_path, network, board):
     for k, v in rj["resources"]["predicted"].items():
         assert v <= HEADROOM[k] * rj["resources"]["board"][k]
     assert rj["search"]["history"] and rj["search"]["evaluations"] >= 1
+    # The engine choice: the chosen engine's best design is the network's fastest feasible one,
+    # and the per-layer times are the plans' (the chosen column equals the layers' seconds).
+    choice = rj["engine_choice"]
+    assert choice["chosen"] == dj["config"]["engine"] and set(choice["engines"]) == set(rj["search"]["engines"])
+    assert all(e["fps"] <= t["fps"] * (1 + 1e-9) for e in choice["engines"].values())
+    assert [r[choice["chosen"]] for r in choice["layers"]] == [l["seconds"] for l in rj["layers"]]
     md = (out / "report.md").read_text()
     assert f"{network} on {board}" in md and "![Roofline](roofline.png)" in md
     assert (out / "roofline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
