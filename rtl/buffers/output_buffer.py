@@ -154,11 +154,6 @@ class OutputBuffer(wiring.Component):
         raddr = Signal(range(self.depth))
         rrow = Signal(range(self.depth))
         rg = Signal(range(self.max_groups))  # group of the strip being drained
-        # One-hot: what the next drained pixel advances (column, row, group, strip).
-        rs_x, rs_row, rs_grp, rs_strip = Signal(), Signal(), Signal(), Signal()
-
-        def reader_steps(lx_, lr_, lg_):
-            return [rs_x.eq(~lx_), rs_row.eq(lx_ & ~lr_), rs_grp.eq(lx_ & lr_ & ~lg_), rs_strip.eq(lx_ & lr_ & lg_)]
 
         busy = Signal()
         m.d.comb += [busy.eq(w_run | r_run | self.o.valid), self.busy.eq(busy)]
@@ -180,7 +175,6 @@ class OutputBuffer(wiring.Component):
                 wreg.eq(0), waddr.eq(0), wrow.eq(0), xbase.eq(0), wg.eq(0),
                 rreg.eq(0), x.eq(0), rr.eq(0), ryrem.eq(ho1), rly.eq(first_ly), rlg.eq(self.cfg.groups == 1),
                 rrmax.eq(first_rmax), last_x.eq(self.cfg.width == 1), last_rr.eq(self.cfg.height == 1),
-                *reader_steps(self.cfg.width == 1, self.cfg.height == 1, self.cfg.groups == 1),
                 raddr.eq(0), rrow.eq(0), rg.eq(0),
             ]
 
@@ -236,33 +230,25 @@ class OutputBuffer(wiring.Component):
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
         a_valid = r_run & full.bit_select(rreg, 1)
         r_fire = a_valid & advance
-        drained = r_fire & (rs_grp | rs_strip)
-        # As the tile buffer's issue: the next values of the last-flags give the one-hot step of
-        # the next pixel, so each update is enabled by r_fire AND one register.
-        n_x, n_rr, n_lg = Signal(), Signal(), Signal()
-        m.d.comb += [n_x.eq(last_x), n_rr.eq(last_rr), n_lg.eq(rlg)]
+        drained = r_fire & last_x & last_rr
         with m.If(r_fire):
-            m.d.sync += [last_x.eq(n_x), last_rr.eq(n_rr), rlg.eq(n_lg), *reader_steps(n_x, n_rr, n_lg)]
-            with m.If(rs_x):
-                m.d.comb += n_x.eq(x + 1 == Wom1)
-                m.d.sync += [x.eq(x + 1), raddr.eq(raddr + 1)]
-            with m.If(rs_row):
-                m.d.comb += [n_x.eq(x_one), n_rr.eq(rr + 1 == rrmax)]
-                m.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride), raddr.eq(rrow + stride)]
-            with m.If(rs_grp | rs_strip):
+            with m.If(~last_x):
+                m.d.sync += [x.eq(x + 1), raddr.eq(raddr + 1), last_x.eq(x + 1 == Wom1)]
+            with m.Elif(~last_rr):
+                m.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride), raddr.eq(rrow + stride),
+                             last_x.eq(x_one), last_rr.eq(rr + 1 == rrmax)]
+            with m.Else():
                 base = Mux(rreg, 0, strip)
-                m.d.comb += n_x.eq(x_one)
-                m.d.sync += [x.eq(0), rr.eq(0), rreg.eq(~rreg), rrow.eq(base), raddr.eq(base)]
-            with m.If(rs_grp):
-                m.d.comb += [n_lg.eq(rg + 1 == Gm1), n_rr.eq(rrmax == 0)]
-                m.d.sync += rg.eq(rg + 1)
-            with m.If(rs_strip):
-                next_ly = ryrem < 2 * tile
-                m.d.comb += [n_lg.eq(g_one), n_rr.eq(next_ly & (ryrem == tile))]
-                m.d.sync += [rg.eq(0), ryrem.eq(ryrem - tile), rly.eq(next_ly),
-                             rrmax.eq(Mux(next_ly, ryrem - tile, tile - 1))]
-                with m.If(rly):
-                    m.d.sync += r_run.eq(0)
+                m.d.sync += [x.eq(0), rr.eq(0), rreg.eq(~rreg), rrow.eq(base), raddr.eq(base), last_x.eq(x_one)]
+                with m.If(~rlg):
+                    m.d.sync += [rg.eq(rg + 1), rlg.eq(rg + 1 == Gm1), last_rr.eq(rrmax == 0)]
+                with m.Else():
+                    next_ly = ryrem < 2 * tile
+                    m.d.sync += [rg.eq(0), rlg.eq(g_one), ryrem.eq(ryrem - tile), rly.eq(next_ly),
+                                 rrmax.eq(Mux(next_ly, ryrem - tile, tile - 1)),
+                                 last_rr.eq(next_ly & (ryrem == tile))]
+                    with m.If(rly):
+                        m.d.sync += r_run.eq(0)
 
         # Strip flags: set when the writer completes a strip, cleared when the reader drains one.
         with m.If(~(self.start & ~busy)):
@@ -274,5 +260,5 @@ class OutputBuffer(wiring.Component):
         m.d.comb += [rd.addr.eq(raddr), rd.en.eq(advance), self.o.payload.data.eq(rd.data),
                      self.o.payload.last.eq(o_last)]
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(a_valid), o_last.eq(rs_grp | rs_strip)]
+            m.d.sync += [self.o.valid.eq(a_valid), o_last.eq(last_x & last_rr)]
         return m

@@ -212,8 +212,6 @@ class WinogradTileBuffer(wiring.Component):
         P = Signal(range(R))
         G = Signal(range(self.max_groups + 1))
         Wm1, Hm1, CGm1, Gm1 = Signal.like(W), Signal.like(H), Signal.like(CG), Signal.like(G)
-        # CG - 2 and G - 2 (wrapping to a value no counter reaches when CG or G is 1): "the next
-        # channel group / group is the last" without an adder.
         CGm2, Gm2 = Signal.like(CG), Signal.like(G)
         coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
         xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - tile
@@ -254,13 +252,6 @@ class WinogradTileBuffer(wiring.Component):
         # the last channel group / tile column / group / tile row, which of the tile's rows and
         # columns lie inside the map, and each bank's read address.
         last_cg, last_tx, last_g, last_ty = Signal(), Signal(), Signal(), Signal()
-        # One-hot: the counter the next issued tile advances (none set before the first tile's
-        # flags are known, s_end on the last tile).
-        s_cg, s_tx, s_g, s_ty, s_end = Signal(), Signal(), Signal(), Signal(), Signal()
-
-        def steps(c, t, gg, y):
-            return [s_cg.eq(~c), s_tx.eq(c & ~t), s_g.eq(c & t & ~gg), s_ty.eq(c & t & gg & ~y),
-                    s_end.eq(c & t & gg & y)]
         cg_one, tx_one, g_one = Signal(), Signal(), Signal()   # ... when the counter restarts
         row_ok = Signal(n)
         col_ok = Signal(n)
@@ -306,14 +297,11 @@ class WinogradTileBuffer(wiring.Component):
         # The first tile's flags, in the cycle after start from the registered configuration (no
         # tile is issued before the first rows have arrived).
         with m.If(setup):
-            # Position k of the first tile is column k - P: inside when P <= k < W + P (= wrem0).
             col_first = Cat(*[(k >= P) & (k < wrem0) for k in range(n)])
-            first_tx, first_ty = wrem0 + P <= tile + 2, hrem + P <= tile + 2
             m.d.sync += [
                 setup.eq(0),
-                # xlo = -P >= xlast: the first tile column is the last one.
-                last_tx.eq(first_tx), tx_one.eq(first_tx), last_ty.eq(first_ty),
-                *steps(last_cg, first_tx, last_g, first_ty),
+                last_tx.eq(wrem0 + P <= tile + 2), tx_one.eq(wrem0 + P <= tile + 2),
+                last_ty.eq(hrem + P <= tile + 2),
                 row_ok.eq(Cat(*[(k >= P) & (k < hrem) for k in range(n)])),
                 col_ok.eq(col_first), col_ok0.eq(col_first),
             ]
@@ -415,43 +403,36 @@ class WinogradTileBuffer(wiring.Component):
             of registers with constants: the next tile's flags)."""
             return Cat(*[(lo >= -step - k) & (rem > step + k) for k in range(n)])
 
-        row_change = fire & (s_ty | s_end)
+        row_change = fire & last_cg & last_tx & last_g
         m.d.sync += rows_ok.eq(Mux(row_change, (h > hi + tile) | (h == H), (h > hi) | (h == H))
                                & ~(self.start & ~busy))
-        # The next values of the last-flags, and from them the one-hot step of the next tile: each
-        # counter's update is enabled by fire AND one step register, with no priority chain.
-        n_cg, n_tx, n_g, n_ty = Signal(), Signal(), Signal(), Signal()
-        m.d.comb += [n_cg.eq(last_cg), n_tx.eq(last_tx), n_g.eq(last_g), n_ty.eq(last_ty)]
         with m.If(fire):
-            m.d.sync += [pos_first.eq(last_cg), visit_first.eq(last_cg & last_tx),
-                         last_cg.eq(n_cg), last_tx.eq(n_tx), last_g.eq(n_g), last_ty.eq(n_ty),
-                         *steps(n_cg, n_tx, n_g, n_ty)]
-            with m.If(s_cg):
-                m.d.comb += n_cg.eq(cg == CGm2)
-                m.d.sync += [cg.eq(cg + 1),
+            m.d.sync += [pos_first.eq(last_cg), visit_first.eq(last_cg & last_tx)]
+            with m.If(~last_cg):
+                m.d.sync += [cg.eq(cg + 1), last_cg.eq(cg == CGm2),
                              ra_d.eq(ra_d + nb), ra_d1.eq(ra_d1 + nb), ra_b.eq(ra_b + nb), ra_b1.eq(ra_b1 + nb)]
-            with m.If(s_tx):
-                m.d.comb += [n_cg.eq(cg_one), n_tx.eq(xlo + tile >= xlast)]
-                m.d.sync += [cg.eq(0), xlo.eq(xlo + tile),
-                             col_ok.eq(inside(xlo, wrem, tile)), wrem.eq(wrem - tile),
-                             *read_at(rt_d + 1, rt_b + 1)]
-            with m.If(s_g):
-                # The next output-channel group visits the same tile row (input reuse).
-                m.d.comb += [n_cg.eq(cg_one), n_tx.eq(tx_one), n_g.eq(g == Gm2)]
-                m.d.sync += [cg.eq(0), g.eq(g + 1), xlo.eq(-P),
-                             col_ok.eq(col_ok0), wrem.eq(wrem0), *read_at(off_d, off_b)]
-            with m.If(s_ty):
-                next_d = Mux(rgD_r == 2, 0, rgD_r + 1)
-                m.d.comb += [n_cg.eq(cg_one), n_tx.eq(tx_one), n_g.eq(g_one), n_ty.eq(ylo + tile >= ylast)]
-                m.d.sync += [cg.eq(0), g.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
-                             col_ok.eq(col_ok0), wrem.eq(wrem0),
-                             row_ok.eq(inside(ylo, hrem, tile)), hrem.eq(hrem - tile),
-                             rgB_r.eq(~rgB_r), rgD_r.eq(next_d), wlim.eq(wlim + 1),
-                             off_d.eq(region_offset(next_d, 3)), off_b.eq(region_offset(~rgB_r, 2)),
-                             *read_at(region_offset(next_d, 3), region_offset(~rgB_r, 2)),
-                             self.x_rows.eq(self.x_rows + tile), self.x_need.eq(self.x_need + tile)]
-            with m.If(s_end):
-                m.d.sync += a_run.eq(0)
+            with m.Else():
+                m.d.sync += [cg.eq(0), last_cg.eq(cg_one)]
+                with m.If(~last_tx):
+                    m.d.sync += [xlo.eq(xlo + tile), last_tx.eq(xlo + tile >= xlast),
+                                 col_ok.eq(inside(xlo, wrem, tile)), wrem.eq(wrem - tile),
+                                 *read_at(rt_d + 1, rt_b + 1)]
+                with m.Elif(~last_g):
+                    # The next output-channel group visits the same tile row (input reuse).
+                    m.d.sync += [g.eq(g + 1), xlo.eq(-P), last_g.eq(g == Gm2),
+                                 last_tx.eq(tx_one), col_ok.eq(col_ok0), wrem.eq(wrem0), *read_at(off_d, off_b)]
+                with m.Elif(~last_ty):
+                    next_d = Mux(rgD_r == 2, 0, rgD_r + 1)
+                    m.d.sync += [g.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
+                                 last_g.eq(g_one), last_tx.eq(tx_one), last_ty.eq(ylo + tile >= ylast),
+                                 col_ok.eq(col_ok0), wrem.eq(wrem0),
+                                 row_ok.eq(inside(ylo, hrem, tile)), hrem.eq(hrem - tile),
+                                 rgB_r.eq(~rgB_r), rgD_r.eq(next_d), wlim.eq(wlim + 1),
+                                 off_d.eq(region_offset(next_d, 3)), off_b.eq(region_offset(~rgB_r, 2)),
+                                 *read_at(region_offset(next_d, 3), region_offset(~rgB_r, 2)),
+                                 self.x_rows.eq(self.x_rows + tile), self.x_need.eq(self.x_need + tile)]
+                with m.Else():
+                    m.d.sync += a_run.eq(0)
 
         # ---- output stage -----------------------------------------------------------------------------
         cg_b, first_b, last_b, end_b, final_b = Signal.like(cg), Signal(), Signal(), Signal(), Signal()
