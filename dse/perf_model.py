@@ -173,9 +173,11 @@ def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
     in_bpc = min(port.read_bpc, word_bytes)
     prime = _ceil(prime_rows * cg * inv.width * word_bytes / in_bpc)
     wq_cycles = _ceil(wq_bytes / port.read_bpc)
-    # The next group's weights arrive after this group's last input word, i.e. while its last
-    # output row computes; whatever they take beyond that is exposed.
-    exposed = max(0, wq_cycles - row_compute)
+    # The next group's weights follow this group's last input word in the read stream: they load
+    # while the pass's last `load_rows` output rows compute (the line buffer takes the last input
+    # row when they start), or not at all when the input streams until the pass ends (an
+    # input-bound pass); whatever they take beyond that is exposed.
+    input_end = max(in_bytes / in_bpc, prime + (ho - pass_.load_rows) * row_compute)
 
     total = constants.layer_setup + wq_cycles + port.read_latency
     transfer_total = 0
@@ -187,7 +189,9 @@ def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
         transfer_total += transfer
         if compute + prime >= transfer:
             compute_bound += 1
-        total += max(compute + prime, transfer) + pipeline + constants.group_setup + (exposed if g < mg - 1 else 0)
+        pass_end = max(compute + prime, transfer)
+        exposed = max(0, wq_cycles - max(0.0, pass_end - input_end)) if g < mg - 1 else 0
+        total += pass_end + pipeline + constants.group_setup + exposed
     total += port.write_latency
     read_bytes = int(mg * (in_bytes + wq_bytes))
     write_bytes = int(mg * out_bytes)

@@ -118,7 +118,7 @@ class DirectLineBuffer(wiring.Component):
         self.max_channel_groups, self.max_kernel, self.max_stride = max_channel_groups, max_kernel, max_stride
         self.row_words = row_words
         #: Input rows held in the ring.
-        self.rows = max_kernel + max_stride
+        self.rows = self.ring_rows(max_kernel, max_stride)
         #: Memory depth in pn-words.
         (shape,) = self.memory_shapes(pn, data_width, max_kernel, max_stride, row_words)
         self.depth = shape.depth
@@ -136,9 +136,15 @@ class DirectLineBuffer(wiring.Component):
         })
 
     @staticmethod
+    def ring_rows(max_kernel: int, max_stride: int) -> int:
+        """Input rows the ring holds: a window's ``max_kernel`` rows and the next ``max_stride``."""
+        return max_kernel + max_stride
+
+    @staticmethod
     def memory_shapes(pn: int, data_width: int, max_kernel: int, max_stride: int, row_words: int) -> tuple[MemoryShape, ...]:
         """The ring of ``max_kernel + max_stride`` rows of ``row_words`` pn-words."""
-        return (MemoryShape("line_buffer", pn * data_width, (max_kernel + max_stride) * row_words),)
+        rows = DirectLineBuffer.ring_rows(max_kernel, max_stride)
+        return (MemoryShape("line_buffer", pn * data_width, rows * row_words),)
 
     @property
     def tap_width(self) -> int:

@@ -56,15 +56,18 @@ class PassCycles:
     """The cycle model's view of one pass (one output-channel group over the whole input).
 
     ``compute``: cycles the PE array needs at one beat per cycle; ``row_compute``: the same for
-    one output row (a strip of rows for Winograd), during which the next group's weights load;
-    ``prime_rows``: input rows that must be on chip before the first beat; ``drain``: cycles
-    from the last beat into the PE array to the last output word leaving the requantiser.
+    one output row (a strip of rows for Winograd); ``load_rows``: the output rows still to
+    compute once the pass's last input word has been read, during which the next group's
+    weights load (they follow the input in the read stream); ``prime_rows``: input rows that
+    must be on chip before the first beat; ``drain``: cycles from the last beat into the PE
+    array to the last output word leaving the requantiser.
     """
 
     compute: int
     row_compute: int
     prime_rows: int
     drain: int
+    load_rows: int = 1
 
 
 @dataclass(frozen=True)

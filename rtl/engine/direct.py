@@ -108,7 +108,13 @@ class DirectEngine(EngineDescription):
     def pass_cycles(self, d: Descriptor, config) -> PassCycles:
         cg = math.ceil(d.in_channels / config.pn)
         row = d.out_width * cg * d.kernel ** 2
-        return PassCycles(d.out_height * row, row, min(d.kernel, d.height + d.padding), self.DRAIN)
+        # The line buffer's ring holds DirectLineBuffer.rows input rows: the last input row goes in
+        # once the rows `ring` before it are no longer read, i.e. when output row
+        # (H - 1 - ring + P) // S + 1 starts; the rows after it overlap the next group's weights.
+        ring = DirectLineBuffer.ring_rows(config.max_kernel, config.max_stride)
+        first = max(0, (d.height - 1 - ring + d.padding) // d.stride + 1)
+        load_rows = max(1, d.out_height - first)
+        return PassCycles(d.out_height * row, row, min(d.kernel, d.height + d.padding), self.DRAIN, load_rows)
 
     def weight_load_layout(self, config):
         return weight_load_layout(config.pm, config.pn, config.data_width)
