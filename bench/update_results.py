@@ -212,6 +212,15 @@ SECTIONS = [
         after="On a board the DDR latency and bandwidth constants of `dse/perf_model.py` (`CONSTANTS`) are "
               "estimates until measured on hardware."),
     Section(
+        "model-networks", "Cycle model against simulation on VGG16 and ResNet-18 shapes (issue 13)",
+        ["bench/bench_model_networks.py"], md_passthrough, slow=True,
+        before="Every distinct conv shape of VGG16 and ResNet-18 that the design runs, cut to 8 input rows and 4 "
+               "output-channel groups, on the DSE's PYNQ-Z2 designs (the default build is the Winograd F(4,3) "
+               "design; the direct ones are built with `--engine direct`); `dse.perf_model.run_cycles` with the "
+               "simulation's memory. Target: 5 %.",
+        after="Output-bound Winograd layers (few input channels, e.g. conv1_1) run at about 1.08 cycles per output "
+              "pixel in simulation where the model counts 1."),
+    Section(
         "dse", "DSE: evaluations and time to the optimum, default build time (issue 8)",
         ["bench/bench_dse.py", "--pairs", "vgg16:pynq-z2", "--seeds", "0"], dse_table,
         before="The GA (the build's defaults: population 24, 20 generations) and uniform random search against "
