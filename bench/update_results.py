@@ -247,7 +247,7 @@ SECTIONS = [
                "with the family's delay model (dse/timing.py, [timing.md](timing.md)): an estimate without "
                "placement or routing. Designs: the default build (VGG16 on PYNQ-Z2), the best Winograd "
                "design (`--engine winograd`) and an F(4,3) pm = pn = 2 design; one synthesis per distinct "
-               "configuration (about 17 minutes each on this machine, cached).",
+               "configuration (5 to 17 minutes each on this machine, cached).",
         after="The component guard (tests/unit/test_timing_guard.py) checks every pipelined component at "
               "150 MHz in the default suite; this table is where whole designs are measured."),
     Section(
