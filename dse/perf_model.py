@@ -242,12 +242,17 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
     full, last = v.strip_rows, v.last_rows
     visits = v.strips * mg
     prime = port.read_latency + weight_stream + prime_rows * row_cycles
+    # The first strip drains only once the output stage holds all of it (written one pixel per
+    # fill_pixel_cycles); later strips fill while the previous one drains.
+    def fill(rows: int) -> float:
+        return rows * wo * v.fill_pixel_cycles
+
     if v.strips > 1:
-        first = front(full, ahead)
+        first = max(front(full, ahead), fill(full))
         steady = ((visits - mg - 1) * max(front(full, ahead), back(full))
                   + mg * max(front(last, 0.0), back(last)))
     else:
-        first = front(last, 0.0)
+        first = max(front(last, 0.0), fill(last))
         steady = (mg - 1) * max(front(last, 0.0), back(last))
     total = (constants.layer_setup + prime + first + steady
              + v.drain + back(last) + constants.back_end_latency + port.write_latency)

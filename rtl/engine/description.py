@@ -78,7 +78,9 @@ class VisitCycles:
     (the last has ``last_rows``); ``prime_rows``: input rows on chip before the first beat;
     ``weight_load``: cycles the datapath takes to load one visit's weights once they stream in;
     ``pixel_cycles``: cycles per output pixel of the datapath's output stage; ``drain``: cycles
-    from a visit's last beat into the PE array to its strip's first pixel leaving the datapath.
+    from a visit's last beat into the PE array to its strip's first pixel leaving the datapath;
+    ``fill_pixel_cycles``: cycles per output pixel of writing a strip into the output stage
+    (which hands a strip on only once all of it is in, so the first strip's fill is exposed).
     """
 
     compute: int
@@ -89,6 +91,7 @@ class VisitCycles:
     weight_load: int
     pixel_cycles: int
     drain: int
+    fill_pixel_cycles: int = 1
 
 
 @dataclass(frozen=True)
