@@ -190,7 +190,7 @@ SECTIONS = [
         after="Simulated at reduced height and 16 output-channel groups: the Winograd engine reads the input once "
               "for all groups, so with few groups a cut layer is bound by its input rows (the tile buffer writes "
               "one word per cycle) and the first strip's priming; the model column is the full layer (the model "
-              "is within 0.3 % of simulation on these shapes except conv1_1, -5.3 %: section model-networks). "
+              "is within 3 % of simulation on every one of these shapes: section model-networks). "
               "The direct engine's ceiling is 2 ops per PE-array DSP per cycle; Winograd F(4,3) reaches 8 with one "
               "DSP per multiply, which is where Lu/Liang's 4.9-5.8 come from."),
     Section(
@@ -219,9 +219,7 @@ SECTIONS = [
         before="Every distinct conv shape of VGG16 and ResNet-18 that the design runs, cut to 8 input rows and 4 "
                "output-channel groups, on the DSE's PYNQ-Z2 designs (the default build is the Winograd F(4,3) "
                "design; the direct ones are built with `--engine direct`); `dse.perf_model.run_cycles` with the "
-               "simulation's memory. Target: 5 %.",
-        after="Output-bound Winograd layers (few input channels, e.g. conv1_1) run at about 1.08 cycles per output "
-              "pixel in simulation where the model counts 1."),
+               "simulation's memory. Target: 5 %."),
     Section(
         "dse", "DSE: evaluations and time to the optimum, default build time (issue 8)",
         ["bench/bench_dse.py", "--pairs", "vgg16:pynq-z2", "--seeds", "0"], dse_table,
