@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from bench_vgg_conv3_1 import (DesignUnavailable, config_label, ensure_design, predicted_cycles,  # noqa: E402
-                               simulate_conv)
+from bench_vgg_conv3_1 import (DesignUnavailable, config_label, cut_shape, ensure_design,  # noqa: E402
+                               predicted_cycles, simulate_conv)
 from drivers import simulated  # noqa: E402
 from drivers.network import place_layer  # noqa: E402
 from dse.networks import get_network  # noqa: E402
@@ -50,9 +50,7 @@ def shapes_of(network: str, accel, rows: int, groups: int, pm: int) -> list[tupl
     for layer in get_network(network).conv_layers:
         if place_layer(layer, accel).runs_on != "accelerator":
             continue
-        h = min(layer.height, max(rows, layer.kernel - 2 * layer.padding))
-        m = min(layer.out_channels, groups * pm)
-        shape = (layer.in_channels, m, h, layer.width, layer.kernel, layer.stride, layer.padding)
+        shape = cut_shape(layer, rows, groups, pm)
         if shape not in seen:
             seen.add(shape)
             out.append((layer.name, shape))

@@ -55,8 +55,8 @@ from rtl.descriptor import Descriptor  # noqa: E402
 from rtl.pe.requantiser import Requantiser  # noqa: E402
 from rtl.verilog import to_verilog  # noqa: E402
 
-from bench_vgg_conv3_1 import (DesignUnavailable, config_label, ensure_design, full_layer_descriptors,  # noqa: E402
-                               predicted_cycles, simulate_conv)
+from bench_vgg_conv3_1 import (DesignUnavailable, config_label, cut_shape, ensure_design,  # noqa: E402
+                               full_layer_descriptors, predicted_cycles, simulate_conv)
 
 LU_LIANG = (4.9, 5.8)
 
@@ -132,9 +132,8 @@ def main(argv=None) -> int:
     with simulated(folder) as accel:
         for layer in layers:
             full = (layer.in_channels, layer.out_channels, layer.height, layer.width, layer.kernel, layer.stride, layer.padding)
-            m = min(layer.out_channels, args.groups * config.pm)
-            h = min(layer.height, max(args.rows, layer.kernel - 2 * layer.padding))
-            shape = (layer.in_channels, m, h) + full[3:]
+            shape = cut_shape(layer, args.rows, args.groups, config.pm)
+            _, m, h = shape[:3]
             print(f"simulating {layer.name} {shape} ...", file=sys.stderr)
             r = simulate_conv(accel, shape, rng, relu=layer.relu)
             model_full = predicted_cycles(config, full_layer_descriptors(config, full))

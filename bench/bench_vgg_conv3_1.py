@@ -134,6 +134,14 @@ def simulate_conv(accel, shape: tuple, rng: np.random.Generator, relu: bool = Tr
                 ops=2 * m * c * k * k * ho * wo, wall_seconds=wall)
 
 
+def cut_shape(layer, rows: int, groups: int, pm: int) -> tuple:
+    """``(C, M, H, W, K, S, P)`` of ``layer`` cut to ``rows`` input rows (at least one window)
+    and ``groups`` output-channel groups of ``pm``: full width, all input channels."""
+    h = min(layer.height, max(rows, layer.kernel - 2 * layer.padding))
+    m = min(layer.out_channels, groups * pm)
+    return (layer.in_channels, m, h, layer.width, layer.kernel, layer.stride, layer.padding)
+
+
 def predicted_cycles(config, descriptors: list[dict]) -> int:
     """The DSE's cycle model for these runs with the simulation's memory (no DDR limit)."""
     port = ideal_memory_port(config)
