@@ -206,13 +206,13 @@ class WinogradTileBuffer(wiring.Component):
                 rports[rl][cl] = mem.read_port()
 
         # ---- configuration ------------------------------------------------------------------------
+        W = Signal(range(self.max_width + 1))
         H = Signal(range(self.max_height + 1))
+        CG = Signal(range(mcg + 1))
         P = Signal(range(R))
-        Wm1, Hm1 = Signal(range(self.max_width + 1)), Signal.like(H)
-        CGm1 = Signal(range(mcg + 1))
-        # CG - 2 and G - 2 (wrapping to a value no counter reaches when CG or G is 1): "the next
-        # channel group / group is the last" without an adder.
-        CGm2, Gm2 = Signal(range(mcg + 1)), Signal(range(self.max_groups + 1))
+        G = Signal(range(self.max_groups + 1))
+        Wm1, Hm1, CGm1, Gm1 = Signal.like(W), Signal.like(H), Signal.like(CG), Signal.like(G)
+        CGm2, Gm2 = Signal.like(CG), Signal.like(G)
         coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
         xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - tile
         ylast = Signal(coord)   # likewise for tile rows (ylo = ty*tile - P)
@@ -223,7 +223,7 @@ class WinogradTileBuffer(wiring.Component):
         # ---- writer state --------------------------------------------------------------------------
         w_run = Signal()
         h = Signal.like(H)
-        wx = Signal.like(Wm1)
+        wx = Signal.like(W)
         wcg = Signal(range(mcg))
         cb = Signal(blocks)
         jc = Signal(range(tile))
@@ -276,8 +276,8 @@ class WinogradTileBuffer(wiring.Component):
             c = self.cfg
             b0, j0 = block_start(c.padding)
             m.d.sync += [
-                H.eq(c.height), P.eq(c.padding),
-                Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1),
+                W.eq(c.width), H.eq(c.height), CG.eq(c.channel_groups), P.eq(c.padding), G.eq(c.groups),
+                Wm1.eq(c.width - 1), Hm1.eq(c.height - 1), CGm1.eq(c.channel_groups - 1), Gm1.eq(c.groups - 1),
                 CGm2.eq(c.channel_groups - 2), Gm2.eq(c.groups - 2),
                 g.eq(0), self.x_rows.eq(2 * tile + 2 - c.padding), self.x_need.eq(n - c.padding),
                 pos_first.eq(1), visit_first.eq(1),
@@ -298,10 +298,9 @@ class WinogradTileBuffer(wiring.Component):
         # tile is issued before the first rows have arrived).
         with m.If(setup):
             col_first = Cat(*[(k >= P) & (k < wrem0) for k in range(n)])
-            one_column = wrem0 + P <= tile + 2   # xlo = -P >= xlast: the first tile column is the last
             m.d.sync += [
                 setup.eq(0),
-                last_tx.eq(one_column), tx_one.eq(one_column),
+                last_tx.eq(wrem0 + P <= tile + 2), tx_one.eq(wrem0 + P <= tile + 2),
                 last_ty.eq(hrem + P <= tile + 2),
                 row_ok.eq(Cat(*[(k >= P) & (k < hrem) for k in range(n)])),
                 col_ok.eq(col_first), col_ok0.eq(col_first),
