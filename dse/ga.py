@@ -66,7 +66,8 @@ class SearchSpace:
         pns = values.pop("_pn_options")
         want = math.log2(size / values["pm"])
         values["pn"] = min(pns, key=lambda v: (abs(math.log2(v) - want), v))
-        lanes = min(values.pop("requant_lanes"), values["pm"])
+        # The requantiser's lanes divide pm: the largest divisor of pm not above the gene.
+        lanes = max(d for d in range(1, min(values.pop("requant_lanes"), values["pm"]) + 1) if values["pm"] % d == 0)
         # An engine restricted to one kernel size is built for it (the gene is inert there).
         values["kernel_cap"] = engine_named(engine).kernel or values["kernel_cap"]
         return Genome(engine=engine, m=m, requant_lanes=lanes, **values)
@@ -248,14 +249,16 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
         for g, k in seen.items():
             if g[0] not in starts or k > seen[starts[g[0]]]:
                 starts[g[0]] = g
-        gi_pe, gi_pm = (next(i for i, g in enumerate(space.genes) if g.name == n) for n in ("pe", "pm"))
+        gi_pe, gi_pm, gi_lanes = (next(i for i, g in enumerate(space.genes) if g.name == n)
+                                  for n in ("pe", "pm", "requant_lanes"))
         for current in starts.values():
             current_key = fitness_key(evaluator(space.decode(current)))
             improved = True
             while improved:
                 improved = False
-                # Neighbours within the start's engine: every single-gene change, and every PE
-                # array (size and pm jointly).
+                # Neighbours within the start's engine: every single-gene change, every PE
+                # array (size and pm jointly) and every pm with every requantiser width (lanes
+                # must divide pm, so moving one alone often lands on a clipped value).
                 cands = [current[:gi] + (oi,) + current[gi + 1:]
                          for gi, g in enumerate(space.genes) if g.name != "engine"
                          for oi in range(len(g.options)) if oi != current[gi]]
@@ -263,6 +266,11 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
                     for b in range(len(space.genes[gi_pm].options)):
                         c = list(current)
                         c[gi_pe], c[gi_pm] = a, b
+                        cands.append(tuple(c))
+                for a in range(len(space.genes[gi_pm].options)):
+                    for b in range(len(space.genes[gi_lanes].options)):
+                        c = list(current)
+                        c[gi_pm], c[gi_lanes] = a, b
                         cands.append(tuple(c))
                 for cand in cands:
                     k = fitness_key(evaluator(space.decode(cand)))

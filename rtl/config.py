@@ -33,8 +33,10 @@ __all__ = ["AcceleratorConfig", "AXI_DATA_WIDTHS", "ADDRESS_WIDTHS", "PARALLELIS
 AXI_DATA_WIDTHS = (64, 128)
 #: AXI address widths: 32 (Zynq-7000 HP ports), 40, 49 (UltraScale+), 64 (Vitis HLS default).
 ADDRESS_WIDTHS = (32, 40, 49, 64)
-#: pm and pn values (powers of two: activation and output words pack evenly into AXI beats).
-PARALLELISMS = (1, 2, 4, 8, 16, 32, 64)
+#: pm and pn values: powers of two and three times them (up to 64). Words of 3 * 2^k bytes do
+#: not divide an AXI beat; the DMA converters then run as gearboxes (rtl/dma), so a PE array
+#: can fill a board's DSPs (F(4,3) pm x pn = 6: 216 of the xc7z020's 220; direct 48 x 4: 192).
+PARALLELISMS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64)
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,7 @@ class AcceleratorConfig:
         for name in ("pm", "pn"):
             v = getattr(self, name)
             if v not in PARALLELISMS:
-                p.append(f"{name} must be a power of two in 1..64, got {v}")
+                p.append(f"{name} must be one of {PARALLELISMS}, got {v}")
         if self.data_width not in SUPPORTED_DATA_WIDTHS:
             p.append(f"data_width must be one of {SUPPORTED_DATA_WIDTHS}, got {self.data_width}")
         if self.axi_data_width not in AXI_DATA_WIDTHS:

@@ -56,10 +56,12 @@ class WinogradFilterBuffer(wiring.Component):
 
     @staticmethod
     def taps_per_word_for(pm: int, pn: int, data_width: int, bus_bits: int) -> int:
-        """Taps per load beat that take the weights at the bus's rate: the taps one bus word
-        holds, at most 8 (one beat completes at most one group); 1 when a tap is wider than
-        the bus (its beats are gathered first)."""
-        return max(1, min(8, bus_bits // (pm * pn * data_width)))
+        """Taps per load beat that take the weights at the bus's rate: the most taps one bus
+        word holds, as a power of two (the layer check divides by it with a shift), at most 8
+        (one beat completes at most one group); 1 when a tap is wider than the bus (its beats
+        are gathered first)."""
+        fit = max(1, min(8, bus_bits // (pm * pn * data_width)))
+        return 1 << (fit.bit_length() - 1)
 
     @staticmethod
     def load_layout(pm: int, pn: int, data_width: int, taps_per_word: int) -> data.StructLayout:

@@ -46,6 +46,18 @@ def plan_layout() -> data.StructLayout:
     })
 
 
+#: ceil(2^18 / 3): ``(y * RECIPROCAL_3) >> RECIPROCAL_3_SHIFT == y // 3`` for every y < 2^17
+#: (the error, 2y / (3 * 2^18), stays below 1/3).
+RECIPROCAL_3, RECIPROCAL_3_SHIFT = 87382, 18
+
+
+def times(value, k: int):
+    """``value * k`` for a build constant ``k`` as shifts and adds (one term per set bit of
+    ``k``; pm, pn and their byte sizes are 2^a or 3 * 2^a, so at most two): control logic
+    spends no DSP on it."""
+    return functools.reduce(operator.add, [value << b for b in range(k.bit_length()) if k >> b & 1])
+
+
 class LayerCheck(wiring.Component):
     """Checks a descriptor against the build and computes the layer plan.
 
@@ -85,13 +97,11 @@ class LayerCheck(wiring.Component):
         d = self.desc
         plan = self.plan
         m.submodules.mul = mul = SequentialMultiplier(32, 32)
-        log2 = lambda v: v.bit_length() - 1  # noqa: E731 (powers of two only)
-        pn_shift, pm_shift = log2(cfg.pn), log2(cfg.pm)
-        in_word_shift = log2(cfg.pn * cfg.data_width // 8)
-        w_word_shift = log2(cfg.pm * cfg.pn * cfg.data_width // 8)
-        q_group_shift = log2(cfg.pm * QUANT_ENTRY_BYTES)
+        in_word_bytes = cfg.pn * cfg.data_width // 8
+        w_word_bytes = cfg.pm * cfg.pn * cfg.data_width // 8
         engine = cfg.engine_description
         word_taps = engine.weight_word_taps(cfg)   # a power of two
+        word_taps_shift = word_taps.bit_length() - 1
         addr_limit = 1 << cfg.axi_addr_width
 
         hp = Signal(18)
@@ -129,6 +139,12 @@ class LayerCheck(wiring.Component):
 
         step("CHK_CHANNELS", refused=(d.in_channels == 0) | (d.out_channels == 0) |
              (d.in_channels > cfg.max_channels) | (d.out_channels > cfg.max_channels), code=ErrorCode.BAD_CHANNELS)
+        # Channel groups ceil(C / p): a shift for a power of two, else (p = 3 * 2^a) a multiply
+        # by the reciprocal of 3, exact for every 17-bit dividend (docs/architecture.md).
+        for name, channels, p, group in (("CG", d.in_channels, cfg.pn, plan.cg), ("MG", d.out_channels, cfg.pm, plan.mg)):
+            if p & (p - 1):
+                a = (p // 3).bit_length() - 1
+                multiply(name, (channels + p - 1) >> a, RECIPROCAL_3, lambda q, g=group: g.eq(q >> RECIPROCAL_3_SHIFT))
         step("CHK_SIZE", refused=(d.height == 0) | (d.width == 0) |
              (d.height > cfg.max_height) | (d.width > cfg.max_width), code=ErrorCode.BAD_SIZE)
         step("CHK_KERNEL", refused=(d.kernel == 0) | (d.kernel > cfg.max_kernel) |
@@ -145,28 +161,25 @@ class LayerCheck(wiring.Component):
         multiply("CGK", plan.cg, d.kernel, lambda p: cgk.eq(p))
         multiply("TAPS", cgk, d.kernel, lambda p: plan.taps.eq(p))
         step("CHECK_TAPS", refused=plan.taps > cfg.weight_depth, code=ErrorCode.BAD_CHANNELS)
-        step("W_BYTES", [plan.w_bytes.eq(plan.taps << w_word_shift),
-                         plan.w_words.eq((plan.taps + word_taps - 1) >> log2(word_taps))])
+        step("W_BYTES", [plan.w_bytes.eq(times(plan.taps, w_word_bytes)),
+                         plan.w_words.eq((plan.taps + word_taps - 1) >> word_taps_shift)])
         multiply("IN_WORDS", d.height, plan.row_words, lambda p: in_words.eq(p))
         multiply("OUT_PIXELS", plan.ho, plan.wo, lambda p: plan.out_pixels.eq(p))
         multiply("W_TOTAL", plan.w_bytes[:32], plan.mg, lambda p: w_total.eq(p))
-        multiply("OUT_TOTAL", plan.out_pixels << pm_shift, plan.mg, lambda p: out_total.eq(p))
-        step("SIZES", [plan.in_bytes.eq(in_words << in_word_shift), plan.in_words.eq(in_words),
-                       plan.out_bytes.eq(plan.out_pixels << pm_shift),
-                       plan.seg_bytes.eq(d.width << in_word_shift)])
+        step("OUT_BYTES", [plan.out_bytes.eq(times(plan.out_pixels, cfg.pm))])
+        multiply("OUT_TOTAL", plan.out_bytes[:32], plan.mg, lambda p: out_total.eq(p))
+        step("SIZES", [plan.in_bytes.eq(times(in_words, in_word_bytes)), plan.in_words.eq(in_words),
+                       plan.seg_bytes.eq(times(d.width, in_word_bytes))])
         if engine.input_reuse:
             # A visit writes strip_rows output rows of one group (the last strip fewer).
-            row_out = plan.wo << pm_shift
-            rows = engine.strip_rows(cfg)
-            strip = functools.reduce(operator.add, [row_out << b for b in range(rows.bit_length()) if rows >> b & 1])
-            step("VISITS", [plan.passes.eq(1), plan.strip_bytes.eq(strip)])
+            step("VISITS", [plan.passes.eq(1), plan.strip_bytes.eq(times(plan.wo, cfg.pm * engine.strip_rows(cfg)))])
         else:
             step("VISITS", [plan.passes.eq(plan.mg), plan.strip_bytes.eq(plan.out_bytes)])
         # Command lengths are 32-bit: a larger input is refused as too large.
         step("CHECK_IN", refused=(plan.in_bytes >> 32) != 0, code=ErrorCode.BAD_SIZE)
         # Every buffer must end within the address space: one sum per step, then compare.
         for name, base, size in (("END_IN", d.in_addr, plan.in_bytes), ("END_W", d.weight_addr, w_total),
-                                 ("END_OUT", d.out_addr, out_total), ("END_Q", d.quant_addr, plan.mg << q_group_shift)):
+                                 ("END_OUT", d.out_addr, out_total), ("END_Q", d.quant_addr, times(plan.mg, cfg.pm * QUANT_ENTRY_BYTES))):
             step(name, [buffer_end.eq(base + size)])
             step(name + "_CMP", refused=buffer_end > addr_limit, code=ErrorCode.BAD_ADDRESS)
 
@@ -195,11 +208,12 @@ class LayerCheck(wiring.Component):
         with m.If(passing[-1]):
             m.d.sync += [finish.eq(1), active.eq(0)]
         with m.If(self.start & ~active & ~finish):
+            for channels, p, group in ((d.in_channels, cfg.pn, plan.cg), (d.out_channels, cfg.pm, plan.mg)):
+                if not p & (p - 1):
+                    m.d.sync += group.eq((channels + p - 1) >> (p.bit_length() - 1))
             m.d.sync += [
                 active.eq(1),
                 self.error.eq(ErrorCode.OK),
-                plan.cg.eq((d.in_channels + cfg.pn - 1) >> pn_shift),
-                plan.mg.eq((d.out_channels + cfg.pm - 1) >> pm_shift),
                 hp.eq(d.height + 2 * d.padding),
                 wp.eq(d.width + 2 * d.padding),
                 at[0].eq(1),

@@ -1,12 +1,14 @@
-"""Width conversion from AXI data beats to engine words (power-of-two ratios)."""
+"""Width conversion from AXI data beats to engine words (any whole number of bytes per word)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Shape, Signal
+import math
+
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-__all__ = ["BeatsToWords", "beat_layout", "word_layout", "check_widths"]
+__all__ = ["BeatsToWords", "beat_layout", "word_layout", "check_widths", "is_gearbox", "place_at"]
 
 
 def beat_layout(bus_bits: int) -> data.StructLayout:
@@ -26,10 +28,27 @@ def shape_bits(shape) -> int:
 
 
 def check_widths(bus_bits: int, word_bits: int) -> None:
-    """Refuse widths the converters cannot pair: both must be powers of two of at least 8 bits."""
-    for name, v in (("bus_bits", bus_bits), ("word_bits", word_bits)):
-        if v < 8 or v & (v - 1):
-            raise ValueError(f"{name} must be a power of two >= 8, got {v}")
+    """Refuse widths the converters cannot pair: the bus a power of two of at least 8 bits, the
+    word a whole number (>= 1) of bytes."""
+    if bus_bits < 8 or bus_bits & (bus_bits - 1):
+        raise ValueError(f"bus_bits must be a power of two >= 8, got {bus_bits}")
+    if word_bits < 8 or word_bits % 8:
+        raise ValueError(f"word_bits must be a whole number of bytes (a multiple of 8, >= 8), got {word_bits}")
+
+
+def is_gearbox(bus_bits: int, word_bits: int) -> bool:
+    """Neither width divides the other (e.g. 48-bit words on a 64-bit bus): the converters then
+    keep a byte queue instead of a word slot counter."""
+    return bus_bits % word_bits != 0 and word_bits % bus_bits != 0
+
+
+def place_at(m: Module, target: Signal, value, offset: Signal, unit: int, limit: int) -> None:
+    """``target = value << (offset * unit)`` for ``offset * unit < limit`` (a gearbox's insert:
+    one case per position, so it maps to a mux of ``limit // unit`` inputs per bit)."""
+    with m.Switch(offset):
+        for k in range(limit // unit):
+            with m.Case(k):
+                m.d.comb += target.eq(Cat(Const(0, k * unit), value) if k else value)
 
 
 class BeatsToWords(wiring.Component):
@@ -70,7 +89,9 @@ class BeatsToWords(wiring.Component):
         take = self.o.ready | ~self.o.valid
         out_word = self.o.payload.data if self.last else self.o.payload
 
-        if word <= bus:
+        if is_gearbox(bus, word):
+            self._gearbox(m, take, out_word)
+        elif word <= bus:
             ratio = bus // word
             index = Signal(range(ratio))
             # final_word: the next word emitted ends the command (words_done + 1 >= count),
@@ -121,3 +142,53 @@ class BeatsToWords(wiring.Component):
                                 m.d.sync += gathered[k * bus:(k + 1) * bus].eq(self.i.payload.data)
                         m.d.sync += index.eq(index + 1)
         return m
+
+    def _gearbox(self, m, take, out_word):
+        """Queue the command's bits in ``held`` (``fill`` of them, LSB first) and emit a word
+        whenever ``word`` bits are held, or the command's final word once its last beat is in.
+        A beat is taken when fewer than ``word`` bits would remain after this cycle's word, so
+        ``held`` never exceeds ``bus + word - unit`` bits and the flow is one word or one beat
+        per cycle, whichever is scarcer. All decisions are functions of registers."""
+        bus, word = self.bus_bits, self.word_bits
+        unit = math.gcd(bus, word)
+        held = Signal(bus + word - unit)
+        fill = Signal(range((bus + word) // unit))   # in units of `unit` bits
+        have_last = Signal()    # the command's last beat is in `held`
+        final_word = Signal()   # the next word emitted is the command's count-th
+        at_start = Signal(init=1)
+        words_done = Signal(32)
+        w_units = word // unit
+        with m.If(at_start):
+            m.d.sync += final_word.eq(self.count <= 1)
+        emit = Signal()
+        ends = Signal()         # this cycle emits the command's final word
+        after = Signal.like(fill)   # units left once this cycle's word has gone
+        m.d.comb += [
+            emit.eq(take & ((fill >= w_units) | (have_last & (fill != 0)))),
+            ends.eq(emit & final_word),
+            after.eq(Mux(ends, 0, Mux(emit, fill - w_units, fill))),
+        ]
+        accept = Signal()
+        m.d.comb += [
+            self.i.ready.eq(take & (~have_last | ends) & (after < w_units)),
+            accept.eq(self.i.ready & self.i.valid),
+        ]
+        rest = Signal.like(held)
+        m.d.comb += rest.eq(Mux(ends, 0, Mux(emit, held >> word, held)))
+        placed = Signal.like(held)
+        place_at(m, placed, self.i.payload.data, after, unit, word)
+        with m.If(take):
+            m.d.sync += self.o.valid.eq(emit)
+        with m.If(emit):
+            m.d.sync += out_word.eq(held[:word])
+            if self.last:
+                m.d.sync += self.o.payload.last.eq(final_word)
+            with m.If(final_word):
+                m.d.sync += [words_done.eq(0), at_start.eq(1), final_word.eq(self.count <= 1), have_last.eq(0)]
+            with m.Else():
+                m.d.sync += [words_done.eq(words_done + 1), at_start.eq(0),
+                             final_word.eq(words_done + 2 >= self.count)]
+        with m.If(accept):
+            m.d.sync += [held.eq(rest | placed), fill.eq(after + bus // unit), have_last.eq(self.i.payload.last)]
+        with m.Elif(emit):
+            m.d.sync += [held.eq(rest), fill.eq(after)]

@@ -1,12 +1,14 @@
-"""Width conversion from engine words to AXI write-data beats (power-of-two ratios)."""
+"""Width conversion from engine words to AXI write-data beats (any whole number of bytes per word)."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, Value
+import math
+
+from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .beats_to_words import check_widths, shape_bits, word_layout
+from .beats_to_words import check_widths, is_gearbox, place_at, shape_bits, word_layout
 
 __all__ = ["WordsToBeats"]
 
@@ -20,6 +22,9 @@ class WordsToBeats(wiring.Component):
         final beat is flushed zero-padded (the write master's byte strobes drop the padding).
         ``o``: Out(stream of ``StructLayout(data=bus_bits)``): the write master's data input.
 
+    When neither width divides the other (24- or 48-bit words on a 64-bit bus) a gearbox queues
+    the command's bits and emits a beat whenever it holds one, and the partial final beat
+    zero-padded after the ``last`` word.
     Throughput: one input word per cycle when packing, one beat per cycle when splitting.
     Latency: 1 cycle. Back-pressure: honest valid/ready.
     """
@@ -38,7 +43,9 @@ class WordsToBeats(wiring.Component):
         bus, word = self.bus_bits, self.word_bits
         take = self.o.ready | ~self.o.valid
         in_word = Value.cast(self.i.payload.data)
-        if word < bus:
+        if is_gearbox(bus, word):
+            self._gearbox(m, take, in_word)
+        elif word < bus:
             ratio = bus // word
             index = Signal(range(ratio))
             gathered = Signal(bus - word)
@@ -80,3 +87,37 @@ class WordsToBeats(wiring.Component):
                     with m.If(at_last):
                         m.d.sync += [index.eq(0), at_last.eq(0)]
         return m
+
+    def _gearbox(self, m, take, in_word):
+        """Queue words in ``held`` (``fill`` bits, LSB first, zero above) and emit a beat whenever
+        ``bus`` bits are held, or the rest once the command's ``last`` word is in. A word is
+        taken when fewer than ``bus`` bits would remain after this cycle's beat; decisions are
+        functions of registers."""
+        bus, word = self.bus_bits, self.word_bits
+        unit = math.gcd(bus, word)
+        b_units = bus // unit
+        held = Signal(bus + word - unit)
+        fill = Signal(range((bus + word) // unit))
+        have_last = Signal()
+        emit, ends = Signal(), Signal()
+        after = Signal.like(fill)
+        m.d.comb += [
+            emit.eq(take & ((fill >= b_units) | (have_last & (fill != 0)))),
+            ends.eq(emit & have_last & (fill <= b_units)),
+            after.eq(Mux(ends, 0, Mux(emit, fill - b_units, fill))),
+            self.i.ready.eq(take & (~have_last | ends) & (after < b_units)),
+        ]
+        rest = Signal.like(held)
+        m.d.comb += rest.eq(Mux(ends, 0, Mux(emit, held >> bus, held)))
+        placed = Signal.like(held)
+        place_at(m, placed, in_word, after, unit, bus)
+        with m.If(take):
+            m.d.sync += self.o.valid.eq(emit)
+        with m.If(emit):
+            m.d.sync += self.o.payload.data.eq(held[:bus])
+            with m.If(ends):
+                m.d.sync += have_last.eq(0)
+        with m.If(self.i.ready & self.i.valid):
+            m.d.sync += [held.eq(rest | placed), fill.eq(after + word // unit), have_last.eq(self.i.payload.last)]
+        with m.Elif(emit):
+            m.d.sync += [held.eq(rest), fill.eq(after)]

@@ -135,6 +135,41 @@ WINOGRAD_LAYERS = [
 ]
 
 
+#: PE arrays that are not powers of two: their activation, weight and output words do not divide
+#: an AXI beat (24/48/144-bit words on a 64-bit bus, 96-bit weight words of 2 taps on 128), so
+#: every DMA converter runs as a gearbox and the layer check divides by 3.
+ODD_ARRAYS = {
+    "direct-6x3": AcceleratorConfig(engine="direct", pm=6, pn=3, max_width=20, max_height=20, max_channels=20,
+                                    max_kernel=5, max_stride=2, requant_lanes=3, clock_mhz=100),
+    "f43-3x2": AcceleratorConfig(engine="winograd", m=4, pm=3, pn=2, max_width=20, max_height=20, max_channels=8,
+                                 max_kernel=3, max_stride=1, requant_lanes=3, clock_mhz=100),
+    "f23-2x3-axi128": AcceleratorConfig(engine="winograd", m=2, pm=2, pn=3, axi_data_width=128, max_width=20,
+                                        max_height=20, max_channels=8, max_kernel=3, max_stride=1,
+                                        requant_lanes=1, clock_mhz=100),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ODD_ARRAYS))
+def test_non_power_of_two_arrays_bit_exact(name):
+    cfg = ODD_ARRAYS[name]
+    rng = np.random.default_rng(len(name))
+    if cfg.engine == "direct":
+        layers = LAYERS
+    else:
+        layers = [(c, mo, h, w, 3, 1, p, r) for c, mo, h, w, p, r in WINOGRAD_LAYERS + [(7, 5, 13, 11, 1, True)]]
+    with simulated(cfg, pauses="random", seed=9) as accel:
+        assert (accel.info.pm, accel.info.pn) == (cfg.pm, cfg.pn)
+        for c, mo, h, w, k, stride, padding, relu in layers:
+            c = min(c, cfg.max_channels)
+            x, wt, bias, mult, shift, expected = random_layer(rng, c, mo, h, w, k, stride, padding, relu)
+            got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, stride=stride, padding=padding, relu=relu)
+            assert np.array_equal(got, expected), f"{name} layer {(c, mo, h, w, k, stride, padding)}"
+            ho, wo = expected.shape[1:]
+            groups = -(-mo // cfg.pm) * -(-c // cfg.pn)
+            per_group = ho * wo * k * k if cfg.engine == "direct" else -(-ho // cfg.m) * -(-wo // cfg.m)
+            assert accel.counters["active_cycles"] == groups * per_group
+
+
 @pytest.mark.parametrize("m", [2, 4, 6])
 def test_winograd_layers_bit_exact(m):
     cfg = WINOGRAD[m]

@@ -34,7 +34,8 @@ def beats_of(data: bytes, bus_bytes: int):
     return beats
 
 
-@pytest.mark.parametrize("bus,word", [(64, 16), (64, 64), (64, 512), (128, 32), (64, 128)])
+@pytest.mark.parametrize("bus,word", [(64, 16), (64, 64), (64, 512), (128, 32), (64, 128),
+                                      (64, 24), (64, 48), (128, 48), (64, 96), (64, 192), (128, 72)])
 def test_beats_to_words_exact_counts(bus, word):
     rng = random.Random(bus + word)
     wb = word // 8
@@ -64,7 +65,47 @@ def test_beats_to_words_exact_counts(bus, word):
     assert [(g.data, g.last) for g in got] == flat
 
 
-@pytest.mark.parametrize("word,bus", [(32, 64), (64, 64), (128, 64), (8, 64), (16, 128)])
+@pytest.mark.parametrize("bus,word,tap", [(64, 32, 8), (64, 48, 24), (128, 96, 24), (64, 16, 8), (128, 48, 16)])
+def test_beats_to_words_partial_final_word(bus, word, tap):
+    """A weight load of ``taps`` taps in words of word/tap taps: the final word may be partial;
+    its bytes within the command are exact and nothing of the padding leaks into the next
+    command's words."""
+    rng = random.Random(bus * word + tap)
+    wb, tb = word // 8, tap // 8
+    tap_counts = [rng.randint(1, 13) for _ in range(8)]
+    dut = BeatsToWords(bus, word)
+    datas = [bytes(rng.getrandbits(8) for _ in range(n * tb)) for n in tap_counts]
+    counts = [-(-len(d) // wb) for d in datas]
+    got = []
+
+    async def source(ctx):
+        for k, (data, count) in enumerate(zip(datas, counts)):
+            ctx.set(dut.count, count)
+            await ctx.tick()   # the count is stable a cycle before the command's first beat
+            beats = beats_of(data, bus // 8)
+            for b in beats:   # DDR bytes past the command's end are junk, not zero
+                pad = len(beats) * bus // 8 - len(data)
+                b["data"] |= (rng.getrandbits(8 * pad) << (8 * (bus // 8 - pad))) if pad and b["last"] else 0
+            await stream_send(ctx, dut.i, beats, idle=0.3, rng=random.Random(k))
+            while len(got) < sum(counts[:k + 1]):
+                await ctx.tick()
+
+    async def sink(ctx):
+        while len(got) < sum(counts):
+            got.extend(await stream_receive(ctx, dut.o, 1, stall=0.3, rng=random.Random(len(got))))
+
+    run(dut, source, sink)
+    at = 0
+    for data, count in zip(datas, counts):
+        words = got[at:at + count]
+        at += count
+        assert [w.last for w in words] == [0] * (count - 1) + [1]
+        joined = b"".join(w.data.to_bytes(wb, "little") for w in words)
+        assert joined[:len(data)] == data
+
+
+@pytest.mark.parametrize("word,bus", [(32, 64), (64, 64), (128, 64), (8, 64), (16, 128),
+                                      (24, 64), (48, 64), (48, 128), (96, 64), (192, 64), (72, 128)])
 def test_words_to_beats_packs_and_flushes(word, bus):
     rng = random.Random(word * bus)
     commands = [rng.randint(1, 11) for _ in range(5)]

@@ -6,9 +6,11 @@ from dse.boards import get_board
 from dse.design import fitness_key
 from dse.ga import Evaluator, exhaustive_search, genetic_search, random_search, search_space
 from dse.networks import get_network
+from rtl.config import PARALLELISMS, AcceleratorConfig
 
 SPACES = {
-    # 13 sizes x 7 pm x 2 x 3 = 546 genotypes (49 PE arrays): array shape, bus width, requantiser lanes.
+    # 33 sizes x 12 pm x 2 x 3 = 2376 genotypes (144 PE arrays, pm and pn of 2^a and 3 * 2^a):
+    # array shape, bus width, requantiser lanes.
     "vgg16-pynq-z2": ("vgg16", "pynq-z2", dict(engines=("direct",), axi=(64, 128), requant_lanes=(1, 2, 4),
                                                 kernel_cap=(7,), fc_on_accelerator=(True,), row_divisor=(1,))),
     # Both engines, buffer genes included: 4 x 9 x 5 x 2 x 2 x 2 = 1440 genotypes (fewer designs).
@@ -62,3 +64,19 @@ def test_random_search_reports_evaluations(exhaustive):
     r = random_search(space, ev, budget=space.size, seed=0, target=fitness_key(truth.best))
     assert fitness_key(r.best) <= fitness_key(truth.best)
     assert 1 <= r.evaluations_to_best <= r.evaluations <= space.size
+
+
+def test_every_genotype_decodes_to_a_buildable_configuration():
+    """pm and pn of 3 * 2^a included: the requantiser's lanes always divide pm, pn is one of
+    the offered values, and the configuration passes AcceleratorConfig's checks."""
+    space = search_space(engines=("direct", "winograd"), axi=(64,), kernel_cap=(3,), fc_on_accelerator=(True,),
+                         row_divisor=(1,))
+    seen_odd = set()
+    for geno in space.all():
+        g = space.decode(geno)
+        assert g.pm % g.requant_lanes == 0 and g.pn in PARALLELISMS, g
+        if (g.pm * g.pn) % 3 == 0:
+            seen_odd.add((g.pm, g.pn))
+    assert {(6, 1), (3, 2), (2, 3), (48, 4), (24, 6)} <= seen_odd
+    AcceleratorConfig(engine="winograd", m=4, pm=2, pn=3, max_width=16, max_height=16, max_channels=16,
+                      max_kernel=3, max_stride=1, requant_lanes=1)
