@@ -65,7 +65,7 @@ PRIORS = {
     "axi_write": ([600, 5.0], [500, 3.0], "burst planner, alignment shifter, strobes"),
     "control": ([800], [1200], "~40 registers of 32 bits, read multiplexer"),
     "layer_check": ([600], [700], "descriptor checks and a sequential multiplier"),
-    "top_glue": ([1500, 4.0, 0.0], [1500, 3.0, 0.0], "FSM, command issuers, width converters, FIFOs"),
+    "top_glue": ([1500, 4.0, 0.0, 2000], [1500, 3.0, 0.0, 2000], "FSM, command issuers, width converters, FIFOs"),
     "winograd_input_transform": ([1.0], [1.0], "one LUT and one FF per adder bit"),
     "winograd_filter_transform": ([1.0], [1.0], "one LUT and one FF per adder bit"),
     "ewmm_array": ([200, 1.0, 1.0], [100, 1.0, 1.0], "adder tree over pn products, accumulators"),
@@ -96,7 +96,8 @@ BUFFER_SAMPLES = [
     _cfg(2, 2, 8, 64, 1, max_channels=64, max_width=56), _cfg(4, 8, 8, 64, 2, max_channels=128, max_width=28),
     _cfg(8, 8, 8, 128, 1, max_channels=256, max_width=14), _cfg(8, 4, 16, 64, 4, max_channels=64, max_width=56),
 ]
-TOP_SAMPLES = [_cfg(2, 2, 8, 64, 1), _cfg(4, 8, 8, 64, 2), _cfg(8, 8, 8, 128, 1)]
+TOP_SAMPLES = [_cfg(2, 2, 8, 64, 1), _cfg(4, 8, 8, 64, 2), _cfg(8, 8, 8, 128, 1),
+               _cfg(1, 1, 8, 64, 1, "winograd", 2), _cfg(2, 2, 8, 64, 2, "winograd", 4)]
 WINO_SAMPLES = [_cfg(1, 1, 8, 64, 1, "winograd", m) for m in (2, 4, 6)] + [
     _cfg(2, 2, 8, 64, 1, "winograd", 2), _cfg(1, 2, 8, 64, 1, "winograd", 4)]
 
@@ -250,8 +251,8 @@ def main(argv=None) -> int:
     # Whole accelerator: fit the glue on the residual, then report the complete model's error.
     tops = []
     if not (args.quick or args.no_top):
-        out["components"]["top_glue"] = {"features": list(FEATURES["top_glue"][0]), "LUT": [0.0, 0.0, 0.0],
-                                         "FF": [0.0, 0.0, 0.0], "calibrated": True}
+        out["components"]["top_glue"] = {"features": list(FEATURES["top_glue"][0]), "LUT": [0.0, 0.0, 0.0, 0.0],
+                                         "FF": [0.0, 0.0, 0.0, 0.0], "calibrated": True}
         rows, rl, rf = [], [], []
         for cfg in TOP_SAMPLES:
             t0 = time.time()
@@ -272,13 +273,18 @@ def main(argv=None) -> int:
             rows = None
         if rows:
             x = np.array(rows)
-            # Three samples, three features: pin the pm*pn*dw slope at 0 (the components carry it).
-            k = min(2, len(rows))
-            lc = list(fit(x[:, :k], np.array(rl, float))) + [0.0] * (2 - k)
-            fc = list(fit(x[:, :k], np.array(rf, float))) + [0.0] * (2 - k)
+            # Few samples: pin the pm*pn*dw slope at 0 (the components carry it); fit the
+            # constant, the bus width and the Winograd constant when both engines were measured.
+            cols = [0, 1, 3] if len({r[3] for r in rows}) > 1 else [0, 1]
+            cols = cols[:len(rows)]
+            lc, fc = [0.0] * 4, [0.0] * 4
+            for i, v in zip(cols, fit(x[:, cols], np.array(rl, float))):
+                lc[i] = float(v)
+            for i, v in zip(cols, fit(x[:, cols], np.array(rf, float))):
+                fc[i] = float(v)
             out["components"]["top_glue"] = {
-                "features": list(FEATURES["top_glue"][0]), "LUT": [round(float(v), 4) for v in lc] + [0.0],
-                "FF": [round(float(v), 4) for v in fc] + [0.0], "calibrated": True,
+                "features": list(FEATURES["top_glue"][0]), "LUT": [round(float(v), 4) for v in lc],
+                "FF": [round(float(v), 4) for v in fc], "calibrated": True,
                 "source": f"residual of {len(rows)} whole-accelerator runs after the component models",
             }
     if "top_glue" not in out["components"]:

@@ -8,11 +8,12 @@ in numpy); see docs/driver.md.
 """
 
 from .board import PYNQ_AVAILABLE, ConvAccelerator
-from .core import AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo
+from .core import AcceleratorBusy, AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo
 from .network import format_table, run_network
 from .quantize import QuantizedNetwork, float_forward, quantize_network, random_weights
 from .simulation import SimulatedAccelerator, simulated
 
-__all__ = ["ConvAccelerator", "PYNQ_AVAILABLE", "AcceleratorDriver", "AcceleratorError", "AcceleratorTimeout", "BuildInfo",
+__all__ = ["ConvAccelerator", "PYNQ_AVAILABLE", "AcceleratorDriver", "AcceleratorBusy", "AcceleratorError",
+           "AcceleratorTimeout", "BuildInfo",
            "SimulatedAccelerator", "simulated", "run_network", "format_table", "quantize_network", "QuantizedNetwork",
            "float_forward", "random_weights"]

@@ -24,7 +24,7 @@ import numpy as np
 from rtl.ip_identity import NAME, VLNV
 
 from .core import AcceleratorDriver, AcceleratorTimeout
-from .regmap import AP_DONE, REGISTERS, pynq_register_description
+from .regmap import AP_DONE, REGISTERS, check_offset, pynq_register_description
 
 __all__ = ["ConvAccelerator", "PYNQ_AVAILABLE"]
 
@@ -56,6 +56,15 @@ class ConvAccelerator(AcceleratorDriver, DefaultIP):
             description.setdefault("fullpath", NAME + "_0")
         DefaultIP.__init__(self, description=description)
         self._driver_init()
+
+    def read(self, offset=0):
+        """``DefaultIP.read``, refusing offsets outside the IP's register window (the hardware
+        decodes only the window's address bits, so such an access would alias a register)."""
+        return DefaultIP.read(self, check_offset(offset))
+
+    def write(self, offset, value):
+        """``DefaultIP.write`` of a 32-bit register, refusing offsets outside the window."""
+        return DefaultIP.write(self, check_offset(offset), value)
 
     def allocate(self, shape, dtype=np.uint8):
         """A ``pynq.allocate`` buffer on the device this IP lives on (contiguous, cacheable)."""

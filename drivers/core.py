@@ -18,9 +18,9 @@ from rtl.descriptor import Descriptor, Limits
 from rtl.engine import EngineDescription, engine_named, engine_with_code
 
 from . import layout
-from .regmap import AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value
+from .regmap import AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value
 
-__all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout"]
+__all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
 
 
 class AcceleratorError(RuntimeError):
@@ -29,6 +29,17 @@ class AcceleratorError(RuntimeError):
 
 class AcceleratorTimeout(TimeoutError):
     """AP_DONE did not come in time."""
+
+
+class AcceleratorBusy(RuntimeError):
+    """A layer was to start while the IP is still running the previous one (AP_IDLE is 0)."""
+
+
+def _check_int(name: str, value) -> int:
+    """``value`` as an int if it is an integer (Python or numpy, not bool), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    return int(value)
 
 
 @dataclass(frozen=True)
@@ -109,6 +120,7 @@ class AcceleratorDriver:
         m, cw, k, _ = w_shape
         if cw != c:
             raise ValueError(f"w has {cw} input channels but x has {c}")
+        stride, padding = _check_int("stride", stride), _check_int("padding", padding)
         d = Descriptor(c, m, h, wd, k, stride, padding)
         refusal = info.engine_description.refusal(d, info.limits)
         if refusal is not None:
@@ -145,6 +157,8 @@ class AcceleratorDriver:
         [M, Ho, Wo], bit-exact with ``sim.reference``. ValueError for what the IP cannot run.
         """
         info = self.info
+        if not (isinstance(relu, (bool, np.bool_)) or isinstance(relu, (int, np.integer)) and relu in (0, 1)):
+            raise ValueError(f"relu must be a bool, got {relu!r}")
         x = self._check_values("x", x, info.data_width)
         w = self._check_values("w", w, info.data_width)
         ho, wo = self.check_layer(x.shape, w.shape, stride, padding)
@@ -189,7 +203,13 @@ class AcceleratorDriver:
         return layout.unpack_output(np.asarray(bo)[:out_n], m, ho, wo, pm)
 
     def start_layer(self, desc: dict) -> None:
-        """Program the descriptor registers from ``desc`` and set AP_START."""
+        """Program the descriptor registers from ``desc`` and set AP_START.
+
+        Raises :class:`AcceleratorBusy` (before writing anything) while the IP still runs a
+        layer: it would ignore AP_START, and waiting would pick up the old run's AP_DONE."""
+        if not self._reg("CTRL") & AP_IDLE:
+            raise AcceleratorBusy("the accelerator is still running a layer (CTRL.AP_IDLE is 0); a layer that "
+                                  "timed out keeps it busy until it finishes or the PL is reset")
         for base in ("in_addr", "weight_addr", "out_addr", "quant_addr"):
             addr = int(desc[base])
             self.write(REGISTERS[base.upper() + "_LO"], addr & 0xFFFFFFFF)

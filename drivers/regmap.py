@@ -6,12 +6,14 @@ map of the default configuration names them all.
 
 from __future__ import annotations
 
+import numpy as np
+
 from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
-from rtl.registers import BUILD_MAGIC, control_register_map
+from rtl.registers import BUILD_MAGIC, CONTROL_ADDR_WIDTH, control_register_map
 
 __all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode", "AP_START", "AP_DONE", "AP_IDLE",
-           "STATUS_ERROR", "field_value"]
+           "STATUS_ERROR", "field_value", "WINDOW_BYTES", "check_offset"]
 
 _MAP = control_register_map(AcceleratorConfig())
 
@@ -23,6 +25,20 @@ AP_START = _MAP["CTRL"]["AP_START"].mask
 AP_DONE = _MAP["CTRL"]["AP_DONE"].mask
 AP_IDLE = _MAP["CTRL"]["AP_IDLE"].mask
 STATUS_ERROR = _MAP["STATUS"]["ERROR"].mask
+
+
+#: Bytes of the s_axi_control window the IP decodes (address bits above it are not connected).
+WINDOW_BYTES = 1 << CONTROL_ADDR_WIDTH
+
+
+def check_offset(offset) -> int:
+    """``offset`` as an int if it addresses a 32-bit register of the window, else ValueError."""
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
+        raise ValueError(f"a register offset must be an integer, got {offset!r}")
+    if not 0 <= offset < WINDOW_BYTES or offset % 4:
+        raise ValueError(f"register offset {int(offset):#x} is outside the IP's window: offsets are multiples of 4 "
+                         f"in 0x00..{WINDOW_BYTES - 4:#04x}")
+    return int(offset)
 
 
 def field_value(value: int, mask: int) -> int:

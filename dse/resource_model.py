@@ -108,7 +108,8 @@ def component_params(config: AcceleratorConfig) -> dict[str, dict]:
         "axi_write": {"axi": config.axi_data_width},
         "control": {},
         "layer_check": {},
-        "top_glue": {"axi": config.axi_data_width, "pm": pm, "pn": pn, "dw": dw},
+        "top_glue": {"axi": config.axi_data_width, "pm": pm, "pn": pn, "dw": dw,
+                     "winograd": int(config.engine_description.input_reuse)},
     }
 
 
@@ -127,7 +128,10 @@ FEATURES = {
     "axi_write": (("1", "axi"), lambda p: (1, p["axi"])),
     "control": (("1",), lambda p: (1,)),
     "layer_check": (("1",), lambda p: (1,)),
-    "top_glue": (("1", "axi", "pm*pn*dw"), lambda p: (1, p["axi"], p["pm"] * p["pn"] * p["dw"])),
+    # The Winograd datapath's own sequencing (visit credits, result FIFO, channel-sum stage) is
+    # glue too: a constant of its own.
+    "top_glue": (("1", "axi", "pm*pn*dw", "winograd"),
+                 lambda p: (1, p["axi"], p["pm"] * p["pn"] * p["dw"], p.get("winograd", 0))),
     "winograd_input_transform": (("pn*adder_bits",), lambda p: (p["pn"] * p["adder_bits"],)),
     "winograd_filter_transform": (("pm*pn*adder_bits",), lambda p: (p["pm"] * p["pn"] * p["adder_bits"],)),
     "ewmm_array": (("1", "pm*pn*n^2*product", "pm*n^2*acc"),

@@ -28,13 +28,17 @@ class ErrorCode(enum.IntEnum):
 
 _ERROR_TEXT = {
     ErrorCode.OK: "the last run completed successfully",
-    ErrorCode.BAD_CHANNELS: "IN_CHANNELS or OUT_CHANNELS is zero or above the build's MAX_CHANNELS",
-    ErrorCode.BAD_SIZE: "IN_HEIGHT or IN_WIDTH is zero or above the build's MAX_HEIGHT / MAX_WIDTH",
+    ErrorCode.BAD_CHANNELS: ("IN_CHANNELS or OUT_CHANNELS is zero or above the build's MAX_CHANNELS, or a group's "
+                             "weights (ceil(C/pn) x K x K taps) exceed MAX_WEIGHT_TAPS"),
+    ErrorCode.BAD_SIZE: ("IN_HEIGHT or IN_WIDTH is zero or above the build's MAX_HEIGHT / MAX_WIDTH, an input row "
+                         "(W x ceil(C/pn) words) exceeds MAX_ROW_WORDS, or the input exceeds 4 GiB"),
     ErrorCode.BAD_KERNEL: "KERNEL is zero, above MAX_KERNEL or not supported by the engine",
     ErrorCode.BAD_STRIDE: "STRIDE is zero, above MAX_STRIDE or not supported by the engine",
     ErrorCode.BAD_PADDING: "PADDING is not smaller than KERNEL",
-    ErrorCode.BAD_ADDRESS: "a buffer address is not aligned to the AXI data width",
-    ErrorCode.AXI_READ_ERROR: "a memory read returned SLVERR or DECERR; the layer was aborted",
+    ErrorCode.BAD_ADDRESS: ("a buffer would extend past the top of the master's address space (address + size > "
+                            "2^ADDR_WIDTH); any alignment is accepted"),
+    ErrorCode.AXI_READ_ERROR: ("a memory read returned SLVERR or DECERR; the layer ran to its end (writing only its "
+                               "output buffer) and its output is invalid"),
     ErrorCode.AXI_WRITE_ERROR: "a memory write returned SLVERR or DECERR; the output is invalid",
     ErrorCode.BAD_OUTPUT: "the output feature map would be empty (kernel larger than the padded input)",
 }

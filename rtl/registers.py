@@ -33,7 +33,11 @@ from .config import AcceleratorConfig
 from .engine import engine_codes
 from .error_codes import ErrorCode
 
+#: Address bits of the s_axi_control port: the register window is 2**CONTROL_ADDR_WIDTH bytes.
+CONTROL_ADDR_WIDTH = 8
+
 __all__ = [
+    "CONTROL_ADDR_WIDTH",
     "Access",
     "Field",
     "Register",
@@ -436,7 +440,10 @@ then read the limits from the build-information block.
 {access_rows}
 
 Unmapped offsets read as 0 and ignore writes; every access gets an OKAY response. Writes honour
-`WSTRB` per byte. The slave answers a read in the cycle after the AR handshake and a write two
+`WSTRB` per byte. The slave decodes address bits {addr_high}:2 of `s_axi_control` (a
+{window}-byte window); the address range Vivado assigns to the IP is larger, and an access
+beyond the window aliases the register at `offset % {window}`. The drivers refuse such offsets
+(`ValueError`, before the bus is touched). The slave answers a read in the cycle after the AR handshake and a write two
 cycles after the later of its AW and W handshakes (they may come in either order or together).
 
 ## Control protocol (Vitis HLS `ap_ctrl_hs`)
@@ -476,6 +483,7 @@ def render_markdown(config=None) -> str:
     regmap = control_register_map(config)
     return _DOC_HEADER.format(
         config_name=f"`{config.name}`",
+        addr_high=CONTROL_ADDR_WIDTH - 1, window=1 << CONTROL_ADDR_WIDTH,
         access_rows="\n".join(f"| {a.value} | {a.description} |" for a in Access),
         tables=regmap.to_markdown(),
         error_ok=int(ErrorCode.OK),

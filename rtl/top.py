@@ -23,13 +23,11 @@ from .dma.words_to_beats import WordsToBeats
 from .engine import DatapathSignature
 from .numerics import QUANT_ENTRY_BYTES
 from .pe.requantiser import Requantiser
-from .registers import control_register_map
+from .registers import CONTROL_ADDR_WIDTH, control_register_map
 from .stream import SkidBuffer
 from .verilog import to_verilog
 
-__all__ = ["ConvAccelerator", "accelerator_verilog", "CONTROL_ADDR_WIDTH"]
-
-CONTROL_ADDR_WIDTH = 8
+__all__ = ["ConvAccelerator", "accelerator_verilog"]
 
 
 class ConvAccelerator(wiring.Component):

@@ -8,7 +8,8 @@ AXI channel and AxiLiteMaster on the control port.
 import numpy as np
 import pytest
 
-from drivers import simulated
+from drivers import AcceleratorBusy, AcceleratorTimeout, simulated
+from drivers.regmap import AP_IDLE, BUILD_MAGIC, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
 from sim.reference import conv2d, requantize
@@ -114,6 +115,36 @@ def test_driver_refuses_what_the_ip_cannot_run():
             accel.conv2d(np.zeros((4, 5, 30), np.int8), np.zeros((2, 4, 3, 3), np.int8))
         with pytest.raises(ValueError, match="int8"):
             accel.conv2d(x.astype(np.int16) + 200, np.zeros((2, 4, 3, 3), np.int8))
+
+
+def test_driver_misuse_gets_clear_errors_and_never_stale_results():
+    """Issue 15, cases 3, 5, 6: after a timeout the next layer is refused (AcceleratorBusy), not
+    answered with the old run's AP_DONE; float stride/padding and register offsets outside the
+    window raise ValueError before anything reaches the IP; the IP keeps working after each."""
+    rng = np.random.default_rng(3)
+    x, wt, bias, mult, shift, expected = random_layer(rng, 8, 6, 7, 7, 3, 1, 1, True)
+    with simulated(DIRECT) as accel:
+        for kw, what in ((dict(stride=1.0), "stride"), (dict(padding=1.0), "padding"), (dict(stride=True), "stride"),
+                         (dict(relu=0.5), "relu")):
+            with pytest.raises(ValueError, match=what):
+                accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, **{"padding": 1, **kw})
+        for offset in (0x100, 0x1000, -4, 0x42, 4.0):
+            with pytest.raises(ValueError, match="register offset|must be an integer"):
+                accel.read(offset)
+        with pytest.raises(ValueError, match="outside the IP's window"):
+            accel.write(0x104, 1)
+        assert accel.read(REGISTERS["MAGIC"]) == BUILD_MAGIC  # the simulator is alive
+
+        accel.timeout = 50  # simulated cycles: far too few for this layer
+        with pytest.raises(AcceleratorTimeout):
+            accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
+        with pytest.raises(AcceleratorBusy, match="still running"):
+            accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
+        accel.timeout = None
+        accel._wait_done(1_000_000)  # the timed-out run finishes on its own
+        assert accel.read(REGISTERS["CTRL"]) & AP_IDLE
+        got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
+        assert np.array_equal(got, expected)
 
 
 WINOGRAD = {
