@@ -62,6 +62,7 @@ class BuildInfo:
     clock_mhz: float
     max_row_words: int
     max_weight_taps: int
+    axi_addr_width: int = 64
 
     @property
     def engine_description(self) -> EngineDescription:
@@ -105,6 +106,7 @@ class AcceleratorDriver:
                 max_stride=self._reg("MAX_STRIDE"), acc_width=self._reg("ACC_WIDTH"),
                 clock_mhz=self._reg("CLOCK_KHZ") / 1000.0,
                 max_row_words=self._reg("MAX_ROW_WORDS"), max_weight_taps=self._reg("MAX_WEIGHT_TAPS"),
+                axi_addr_width=self._reg("AXI_ADDR_WIDTH") or 64,   # 0 on IPs built before the register
             )
         return self._info
 
@@ -183,6 +185,12 @@ class AcceleratorDriver:
         out_n = layout.output_bytes(m, ho, wo, pm)
         bx, bw, bq, bo = (self._buffer("input", xin.nbytes), self._buffer("weights", win.nbytes),
                           self._buffer("quant", qin.nbytes), self._buffer("output", out_n))
+        top = 1 << info.axi_addr_width
+        for name, buf, n in (("input", bx, xin.nbytes), ("weights", bw, win.nbytes), ("quant", bq, qin.nbytes),
+                             ("output", bo, out_n)):
+            if buf.device_address + n > top:
+                raise ValueError(f"the {name} buffer at {buf.device_address:#x} ({n} bytes) passes the top of the "
+                                 f"IP's {info.axi_addr_width}-bit address space; allocate it below {top:#x}")
         bx[: xin.nbytes] = xin
         bw[: win.nbytes] = win
         bq[: qin.nbytes] = qin

@@ -57,6 +57,12 @@ class Board:
         return dataclasses.asdict(self)
 
     @property
+    def addr_bits(self) -> int:
+        """Address bits of the PS port the IP's master connects to: 32 on Zynq-7000's S_AXI_HP
+        ports (UG585), 49 on Zynq UltraScale+'s S_AXI_HP*_FPD (UG1085), 64 without a PS."""
+        return {"zynq7": 32, "zynqmp": 49}.get(self.ps, 64)
+
+    @property
     def resources(self) -> dict[str, float]:
         return {"LUT": self.lut, "FF": self.ff, "DSP": self.dsp, "BRAM36": self.bram36}
 

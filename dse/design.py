@@ -192,11 +192,12 @@ def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: i
     max_c = max(max(r.in_channels, r.out_channels) for r in runs)
     rows = max(r.width * math.ceil(r.in_channels / pn) for r in runs)
     taps = max(math.ceil(r.in_channels / pn) * r.kernel ** 2 for r in runs)
-    max_w = max(r.width for r in runs)
+    # The build's maxima bound the output too (rtl.engine.description: refusal).
+    max_w = max(max(r.width, r.out_width) for r in runs)
     cfg = dict(
         engine=genome.engine, m=genome.m, pm=genome.pm, pn=pn,
-        data_width=data_width, axi_data_width=genome.axi_data_width,
-        max_width=max_w, max_height=max(r.height for r in runs), max_channels=max_c,
+        data_width=data_width, axi_data_width=genome.axi_data_width, axi_addr_width=board.addr_bits,
+        max_width=max_w, max_height=max(max(r.height, r.out_height) for r in runs), max_channels=max_c,
         max_kernel=max_k, max_stride=max(r.stride for r in runs), clock_mhz=board.clock_mhz,
         requant_lanes=genome.requant_lanes,
         max_weight_taps=taps,

@@ -40,5 +40,6 @@ _ERROR_TEXT = {
     ErrorCode.AXI_READ_ERROR: ("a memory read returned SLVERR or DECERR; the layer ran to its end (writing only its "
                                "output buffer) and its output is invalid"),
     ErrorCode.AXI_WRITE_ERROR: "a memory write returned SLVERR or DECERR; the output is invalid",
-    ErrorCode.BAD_OUTPUT: "the output feature map would be empty (kernel larger than the padded input)",
+    ErrorCode.BAD_OUTPUT: ("the output feature map would be empty (kernel larger than the padded input) or larger "
+                           "than MAX_HEIGHT x MAX_WIDTH (padding above (K-1)/2)"),
 }

@@ -412,6 +412,7 @@ def control_register_map(config) -> RegisterMap:
         ("MAX_ROW_WORDS", 0xBC, config.row_words, "line-buffer row capacity in pn-words: largest W*ceil(C/pn) (AcceleratorConfig.row_words)"),
         ("MAX_WEIGHT_TAPS", 0xC0, config.weight_depth, "weight-buffer bank capacity: largest ceil(C/pn)*K*K (AcceleratorConfig.weight_depth)"),
         ("REQUANT_LANES", 0xC4, config.requant_lanes, "output channels requantised per cycle (AcceleratorConfig.requant_lanes)"),
+        ("AXI_ADDR_WIDTH", 0xC8, config.axi_addr_width, "memory address bits: every buffer must end at or below 2^AXI_ADDR_WIDTH (AcceleratorConfig.axi_addr_width)"),
     ]
     regs += [_full(name, offset, RO, text, constant=value) for name, offset, value, text in build_info]
     return RegisterMap(regs, name="control")

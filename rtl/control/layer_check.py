@@ -156,6 +156,7 @@ class LayerCheck(wiring.Component):
         step("SPANS", [hspan.eq(hp - d.kernel), wspan.eq(wp - d.kernel)])
         step("OUT_SIZE", [plan.ho.eq(Mux(d.stride == 2, hspan >> 1, hspan) + 1),
                           plan.wo.eq(Mux(d.stride == 2, wspan >> 1, wspan) + 1)])
+        step("CHK_OUT_MAX", refused=(plan.ho > cfg.max_height) | (plan.wo > cfg.max_width), code=ErrorCode.BAD_OUTPUT)
         multiply("ROW_WORDS", d.width, plan.cg, lambda p: plan.row_words.eq(p))
         step("CHECK_ROW", refused=plan.row_words > cfg.row_words, code=ErrorCode.BAD_SIZE)
         multiply("CGK", plan.cg, d.kernel, lambda p: cgk.eq(p))

@@ -171,6 +171,11 @@ class EngineDescription:
         if d.height + 2 * p < k or d.width + 2 * p < k:
             return Refusal(ErrorCode.BAD_OUTPUT, f"a {k}x{k} kernel does not fit the padded "
                                                  f"{d.height + 2 * p}x{d.width + 2 * p} input")
+        if d.out_height > limits.max_height or d.out_width > limits.max_width:
+            # Every counter of the datapath is sized from the build's maxima: an output larger
+            # than them (padding above (K-1)/2) could not be counted.
+            return Refusal(ErrorCode.BAD_OUTPUT, f"the output must be at most {limits.max_height}x{limits.max_width} "
+                                                 f"on this build, got {d.out_height}x{d.out_width}")
         cg = math.ceil(d.in_channels / limits.pn)
         if d.width * cg > limits.row_words:
             return Refusal(ErrorCode.BAD_SIZE, f"W * ceil(C/pn) = {d.width * cg} exceeds the line buffer's "

@@ -101,6 +101,10 @@ def test_memory_outside_the_output_is_untouched_and_bad_descriptors_are_refused(
         refused(ErrorCode.BAD_STRIDE, stride=3)
         refused(ErrorCode.BAD_PADDING, padding=3)
         refused(ErrorCode.BAD_OUTPUT, height=1, padding=0)
+        # Issue 15 case 1: an output larger than the build's maxima (padding above (K-1)/2) is
+        # refused; it used to overflow the output counters and never finish.
+        refused(ErrorCode.BAD_OUTPUT, height=20, width=8, kernel=5, padding=4)
+        refused(ErrorCode.BAD_OUTPUT, height=8, width=20, kernel=3, padding=2)
         refused(ErrorCode.BAD_ADDRESS, out_addr=(1 << 64) - 16)
         # ... and the IP still works afterwards.
         assert np.array_equal(accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1), expected)
@@ -134,6 +138,11 @@ def test_driver_misuse_gets_clear_errors_and_never_stale_results():
         with pytest.raises(ValueError, match="outside the IP's window"):
             accel.write(0x104, 1)
         assert accel.read(REGISTERS["MAGIC"]) == BUILD_MAGIC  # the simulator is alive
+        with pytest.raises(ValueError, match="output must be at most 20x20 on this build, got 24x8"):
+            accel.conv2d(np.zeros((4, 20, 4), np.int8), np.zeros((2, 4, 5, 5), np.int8), padding=4)
+        # The largest output the build counts: 16 + 2*4 - 5 + 1 = 20 rows (the maximum), bit-exact.
+        xb, wb, bb, mb, sb, eb = random_layer(rng, 4, 2, 16, 8, 5, 1, 4, False)
+        assert np.array_equal(accel.conv2d(xb, wb, bias=bb, mult=mb, shift=sb, padding=4), eb)
 
         accel.timeout = 50  # simulated cycles: far too few for this layer
         with pytest.raises(AcceleratorTimeout):
@@ -170,8 +179,9 @@ WINOGRAD_LAYERS = [
 #: an AXI beat (24/48/144-bit words on a 64-bit bus, 96-bit weight words of 2 taps on 128), so
 #: every DMA converter runs as a gearbox and the layer check divides by 3.
 ODD_ARRAYS = {
+    # ... and a 32-bit address port (Zynq-7000 HP): the IP refuses buffers crossing 4 GiB.
     "direct-6x3": AcceleratorConfig(engine="direct", pm=6, pn=3, max_width=20, max_height=20, max_channels=20,
-                                    max_kernel=5, max_stride=2, requant_lanes=3, clock_mhz=100),
+                                    max_kernel=5, max_stride=2, requant_lanes=3, clock_mhz=100, axi_addr_width=32),
     "f43-3x2": AcceleratorConfig(engine="winograd", m=4, pm=3, pn=2, max_width=20, max_height=20, max_channels=8,
                                  max_kernel=3, max_stride=1, requant_lanes=3, clock_mhz=100),
     "f23-2x3-axi128": AcceleratorConfig(engine="winograd", m=2, pm=2, pn=3, axi_data_width=128, max_width=20,
@@ -199,6 +209,13 @@ def test_non_power_of_two_arrays_bit_exact(name):
             groups = -(-mo // cfg.pm) * -(-c // cfg.pn)
             per_group = ho * wo * k * k if cfg.engine == "direct" else -(-ho // cfg.m) * -(-wo // cfg.m)
             assert accel.counters["active_cycles"] == groups * per_group
+        if cfg.axi_addr_width == 32:
+            assert accel.info.axi_addr_width == 32
+            accel.start_layer(dict(in_addr=0x1000, weight_addr=0x2000, out_addr=(1 << 32) - 64, quant_addr=0x4000,
+                                   in_channels=4, out_channels=4, height=5, width=5, kernel=3, stride=1, padding=1))
+            accel._wait_done(20000)
+            assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.BAD_ADDRESS
+            assert accel._read_counters()["bytes_read"] == 0  # refused before any memory traffic
 
 
 @pytest.mark.parametrize("m", [2, 4, 6])
@@ -217,3 +234,15 @@ def test_winograd_layers_bit_exact(m):
             assert accel.counters["active_cycles"] == -(-mo // cfg.pm) * tiles
         with pytest.raises(ValueError, match="3x3"):
             accel.conv2d(np.zeros((2, 5, 5), np.int8), np.zeros((2, 2, 1, 1), np.int8))
+        # Issue 15 case 2: padding 2 with an output beyond the maxima is refused by the IP (it
+        # used to never finish) and by the driver; an output of exactly the maxima runs.
+        desc = dict(in_addr=0x1000, weight_addr=0x2000, out_addr=0x3000, quant_addr=0x4000, in_channels=2,
+                    out_channels=2, height=cfg.max_height, width=6, kernel=3, stride=1, padding=2, relu=0)
+        accel.start_layer(desc)
+        accel._wait_done(20000)
+        assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.BAD_OUTPUT
+        with pytest.raises(ValueError, match="output must be at most"):
+            accel.conv2d(np.zeros((2, cfg.max_height, 6), np.int8), np.zeros((2, 2, 3, 3), np.int8), padding=2)
+        x, wt, bias, mult, shift, expected = random_layer(rng, 3, 2, cfg.max_height - 2, 5, 3, 1, 2, False)
+        got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=2)
+        assert got.shape[1] == cfg.max_height and np.array_equal(got, expected)

@@ -14,6 +14,7 @@ writes (so the driver only returns it if it invalidated afterwards).
 """
 
 import ctypes
+import dataclasses
 import subprocess
 import sys
 import warnings
@@ -309,6 +310,18 @@ def test_invalid_layers_never_reach_the_device():
     with pytest.raises(ValueError, match="int8"):
         ip.conv2d(x.astype(np.int16) * 2, w)
     assert not [e for e in board.log if e[0] in ("start", "flush", "allocate")]
+
+
+def test_buffers_beyond_a_32_bit_port_are_refused_before_the_device_is_touched():
+    """Issue 15 case 8: on a build for 32-bit HP ports (Zynq-7000) a buffer above 4 GiB would
+    be wrapped into low DDR by the interconnect; the driver refuses it from AXI_ADDR_WIDTH."""
+    board = FakeBoard(dataclasses.replace(CONFIG, axi_addr_width=32))  # the fake DDR sits at 32 GiB
+    ip = overlay_ip(board)
+    assert ip.info.axi_addr_width == 32
+    x, w, bias, mult, shift = _layer(6)
+    with pytest.raises(ValueError, match="input buffer at 0x800000000 .* passes the top of the IP's 32-bit address"):
+        ip.conv2d(x, w, bias=bias, mult=mult, shift=shift, padding=1)
+    assert not [e for e in board.log if e[0] in ("start", "flush")]
 
 
 def test_timeout_reports_the_status_register():

@@ -37,7 +37,8 @@ def test_hls_compatible_offsets(regmap):
                 "VERSION": 0x84, "ENGINE": 0x88, "WINO_M": 0x8C, "PM": 0x90, "PN": 0x94,
                 "DATA_WIDTH": 0x98, "AXI_DATA_WIDTH": 0x9C, "MAX_WIDTH": 0xA0, "MAX_HEIGHT": 0xA4,
                 "MAX_CHANNELS": 0xA8, "MAX_KERNEL": 0xAC, "MAX_STRIDE": 0xB0, "ACC_WIDTH": 0xB4,
-                "CLOCK_KHZ": 0xB8, "MAX_ROW_WORDS": 0xBC, "MAX_WEIGHT_TAPS": 0xC0, "REQUANT_LANES": 0xC4}
+                "CLOCK_KHZ": 0xB8, "MAX_ROW_WORDS": 0xBC, "MAX_WEIGHT_TAPS": 0xC0, "REQUANT_LANES": 0xC4,
+                "AXI_ADDR_WIDTH": 0xC8}
     assert {r.name: r.offset for r in regmap} == expected
     assert [r.offset for r in regmap] == sorted(expected.values())   # iteration by offset
     ctrl = regmap["CTRL"]
@@ -48,7 +49,7 @@ def test_hls_compatible_offsets(regmap):
     assert regmap["STATUS"]["ERROR"].width == 8 and regmap["STATUS"]["BUSY"].lsb == 8
     assert regmap["IN_CHANNELS"]["IN_CHANNELS"].width == 16 and regmap["KERNEL"]["KERNEL"].width == 4
     assert regmap.by_offset(0x18) is None and regmap.by_offset(0x80).name == "MAGIC"
-    assert regmap.span == 0xC8 and regmap.addr_width == 8
+    assert regmap.span == 0xCC and regmap.addr_width == 8
 
 
 def test_build_info_comes_from_the_config():
@@ -61,6 +62,7 @@ def test_build_info_comes_from_the_config():
         "DATA_WIDTH": 8, "AXI_DATA_WIDTH": 128, "MAX_WIDTH": 56, "MAX_HEIGHT": 100, "MAX_CHANNELS": 128,
         "MAX_KERNEL": 3, "MAX_STRIDE": 2, "ACC_WIDTH": cfg.acc_width, "CLOCK_KHZ": 150500,
         "MAX_ROW_WORDS": cfg.row_words, "MAX_WEIGHT_TAPS": cfg.weight_depth, "REQUANT_LANES": cfg.requant_lanes,
+        "AXI_ADDR_WIDTH": cfg.axi_addr_width,
     }
     assert BUILD_MAGIC.to_bytes(4, "big") == b"CVFG"
     assert control_register_map(AcceleratorConfig())["ENGINE"].reset_value == 0
