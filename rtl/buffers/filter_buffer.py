@@ -46,7 +46,7 @@ class WinogradFilterBuffer(wiring.Component):
 
     Timing
         II=1 on ``i``/``o``; ``LATENCY`` = 2 (BRAM read, its data registered) + the filter
-        transform's 2 cycles.
+        transform's 3 cycles.
         Back-pressure: the read stage advances when its output register is empty or taken by the
         transform, whose own global advance follows ``o.ready``. The load side takes a beat of
         ``taps_per_word`` taps every cycle (1 to 8; :meth:`taps_per_word_for` gives the number

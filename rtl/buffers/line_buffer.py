@@ -196,9 +196,14 @@ class DirectLineBuffer(wiring.Component):
             return base
 
         def slot_step(slot, by):
-            """``(slot + by) mod rows`` for ``by`` in 1..rows."""
-            total = slot + by
-            return Mux(total >= rows, total - rows, total)
+            """``(slot + by) mod rows`` for ``by`` in 1..rows: a table of the few ring slots (one
+            LUT level), not an add, compare and subtract in series."""
+            step = Signal.like(slot, name=f"{slot.name}_plus{by}")
+            with m.Switch(slot):
+                for k in range(rows):
+                    with m.Case(k):
+                        m.d.comb += step.eq((k + by) % rows)
+            return step
 
         # ---- reader (tap issue) state -----------------------------------------------------------
         a_run = Signal()

@@ -145,15 +145,17 @@ class OutputBuffer(wiring.Component):
         # ---- reader state ------------------------------------------------------------------------
         r_run = Signal()
         rreg = Signal()
-        x = Signal(range(self.max_width))
-        rr = Signal(range(tile))
+        # Columns / rows left after the current pixel (down-counters: "last" next is a compare
+        # of a register with a constant, not of a sum with a register).
+        xleft = Signal(range(self.max_width))
+        rrleft = Signal(range(tile))
         last_x, last_rr = Signal(), Signal()
         ryrem = Signal(range(self.max_height))
         rly, rlg = Signal(), Signal()
         rrmax = Signal(range(tile))
         raddr = Signal(range(self.depth))
         rrow = Signal(range(self.depth))
-        rg = Signal(range(self.max_groups))  # group of the strip being drained
+        rgleft = Signal(range(self.max_groups))  # groups left to drain after this strip's group
 
         busy = Signal()
         m.d.comb += [busy.eq(w_run | r_run | self.o.valid), self.busy.eq(busy)]
@@ -173,9 +175,9 @@ class OutputBuffer(wiring.Component):
                 cmax.eq(first_cmax), rmax.eq(first_rmax),
                 lc.eq(self.cfg.width == 1), lr.eq(self.cfg.height == 1),
                 wreg.eq(0), waddr.eq(0), wrow.eq(0), xbase.eq(0), wg.eq(0),
-                rreg.eq(0), x.eq(0), rr.eq(0), ryrem.eq(ho1), rly.eq(first_ly), rlg.eq(self.cfg.groups == 1),
+                rreg.eq(0), xleft.eq(wo1), rrleft.eq(first_rmax), ryrem.eq(ho1), rly.eq(first_ly), rlg.eq(self.cfg.groups == 1),
                 rrmax.eq(first_rmax), last_x.eq(self.cfg.width == 1), last_rr.eq(self.cfg.height == 1),
-                raddr.eq(0), rrow.eq(0), rg.eq(0),
+                raddr.eq(0), rrow.eq(0), rgleft.eq(self.cfg.groups - 1),
             ]
 
         # ---- writer: one pixel of the offered tile per cycle into strip wreg -------------------------
@@ -233,19 +235,20 @@ class OutputBuffer(wiring.Component):
         drained = r_fire & last_x & last_rr
         with m.If(r_fire):
             with m.If(~last_x):
-                m.d.sync += [x.eq(x + 1), raddr.eq(raddr + 1), last_x.eq(x + 1 == Wom1)]
+                m.d.sync += [xleft.eq(xleft - 1), raddr.eq(raddr + 1), last_x.eq(xleft == 1)]
             with m.Elif(~last_rr):
-                m.d.sync += [x.eq(0), rr.eq(rr + 1), rrow.eq(rrow + stride), raddr.eq(rrow + stride),
-                             last_x.eq(x_one), last_rr.eq(rr + 1 == rrmax)]
+                m.d.sync += [xleft.eq(Wom1), rrleft.eq(rrleft - 1), rrow.eq(rrow + stride), raddr.eq(rrow + stride),
+                             last_x.eq(x_one), last_rr.eq(rrleft == 1)]
             with m.Else():
                 base = Mux(rreg, 0, strip)
-                m.d.sync += [x.eq(0), rr.eq(0), rreg.eq(~rreg), rrow.eq(base), raddr.eq(base), last_x.eq(x_one)]
+                m.d.sync += [xleft.eq(Wom1), rreg.eq(~rreg), rrow.eq(base), raddr.eq(base), last_x.eq(x_one)]
                 with m.If(~rlg):
-                    m.d.sync += [rg.eq(rg + 1), rlg.eq(rg + 1 == Gm1), last_rr.eq(rrmax == 0)]
+                    m.d.sync += [rgleft.eq(rgleft - 1), rlg.eq(rgleft == 1), rrleft.eq(rrmax), last_rr.eq(rrmax == 0)]
                 with m.Else():
                     next_ly = ryrem < 2 * tile
-                    m.d.sync += [rg.eq(0), rlg.eq(g_one), ryrem.eq(ryrem - tile), rly.eq(next_ly),
-                                 rrmax.eq(Mux(next_ly, ryrem - tile, tile - 1)),
+                    next_rmax = Mux(next_ly, ryrem - tile, tile - 1)
+                    m.d.sync += [rgleft.eq(Gm1), rlg.eq(g_one), ryrem.eq(ryrem - tile), rly.eq(next_ly),
+                                 rrmax.eq(next_rmax), rrleft.eq(next_rmax),
                                  last_rr.eq(next_ly & (ryrem == tile))]
                     with m.If(rly):
                         m.d.sync += r_run.eq(0)

@@ -214,8 +214,14 @@ class WinogradTileBuffer(wiring.Component):
         Wm1, Hm1, CGm1, Gm1 = Signal.like(W), Signal.like(H), Signal.like(CG), Signal.like(G)
         CGm2, Gm2 = Signal.like(CG), Signal.like(G)
         coord = Shape.cast(range(-R, max(self.max_width, self.max_height) + 3 * n + 1))
-        xlast = Signal(coord)   # the last tile column is the first with xlo >= W + P - 2 - tile
-        ylast = Signal(coord)   # likewise for tile rows (ylo = ty*tile - P)
+        # The last tile column is the first with xlo >= W + P - 2 - tile (likewise tile rows, ylo
+        # = ty*tile - P). "The next tile column / row is the last" is kept as a register
+        # (tx_next, ty_next) compared against the limit less one or two steps, so no add sits
+        # before the compare.
+        limit = Shape.cast(range(-(R + 3 * tile), max(self.max_width, self.max_height) + 3 * n + 1))
+        xlast1, xlast2, ylast1, ylast2 = (Signal(limit, name=k) for k in ("xlast1", "xlast2", "ylast1", "ylast2"))
+        tx_next, tx_next0, ty_next = Signal(), Signal(), Signal()
+        wp, hp = Signal(limit), Signal(limit)   # W + P, H + P
 
         blocks = Shape.cast(range(max(self.max_width, self.max_height) // tile + 4))
         addr_shape = Shape.cast(range(3 * rd_depth + 2))
@@ -241,11 +247,10 @@ class WinogradTileBuffer(wiring.Component):
         xlo = Signal(coord)
         ylo = Signal(coord)
         hi = Signal(coord)
-        rgB_r = Signal()
-        rgD_r = Signal(range(3))
         wlim = Signal(blocks)
 
         setup = Signal()               # the cycle after start
+        setup2 = Signal()              # the cycle after that
         pos_first = Signal(init=1)     # cg == 0
         visit_first = Signal(init=1)   # tx == 0 and cg == 0
         # Decisions of the tile issue as registers, computed when the counters move (a step ahead):
@@ -256,8 +261,18 @@ class WinogradTileBuffer(wiring.Component):
         row_ok = Signal(n)
         col_ok = Signal(n)
         col_ok0 = Signal(n)            # the columns of a tile row's first tile
-        off_d = Signal(addr_shape)     # region offsets of the current tile row
-        off_b = Signal(addr_shape)
+        # Region offsets (and offsets + 1) of the current tile row's D and B lanes, the next
+        # tile row's, and for D the one after: a tile row moves them on by rotation, no adder.
+        off_d, nx_d, nn_d, off_d1, nx_d1, nn_d1 = (Signal(addr_shape, name=f"{k}_d{j}")
+                                                   for j in ("", "1") for k in ("off", "nx", "nn"))
+        off_b, nx_b, off_b1, nx_b1 = (Signal(addr_shape, name=f"{k}_b{j}") for j in ("", "1") for k in ("off", "nx"))
+        # Which branch the next issued tile takes (one-hot, or none for the pass's final tile):
+        # registers computed with the last_* flags, so the issue's address muxes select on them.
+        b_cg, b_tx, b_g, b_ty, b_row = (Signal(name=f"b_{k}") for k in ("cg", "tx", "g", "ty", "row"))
+
+        def branch(lc, lt, lg, ly):
+            return [b_cg.eq(~lc), b_tx.eq(lc & ~lt), b_g.eq(lc & lt & ~lg), b_ty.eq(lc & lt & lg & ~ly),
+                    b_row.eq(lc & lt & lg)]
         rt_d = Signal(addr_shape)      # ... plus tx: the current tile's channel group 0
         rt_b = Signal(addr_shape)
         wrem = Signal(coord)           # W - xlo: the tile's columns k < wrem are inside the map
@@ -281,30 +296,42 @@ class WinogradTileBuffer(wiring.Component):
                 CGm2.eq(c.channel_groups - 2), Gm2.eq(c.groups - 2),
                 g.eq(0), self.x_rows.eq(2 * tile + 2 - c.padding), self.x_need.eq(n - c.padding),
                 pos_first.eq(1), visit_first.eq(1),
-                xlast.eq(c.width + c.padding - 2 - tile), ylast.eq(c.height + c.padding - 2 - tile),
+                wp.eq(c.width + c.padding), hp.eq(c.height + c.padding),
                 w_run.eq(1), a_run.eq(1),
                 h.eq(0), wx.eq(0), wcg.eq(0), cb.eq(b0), jc.eq(j0), rb.eq(b0), jr.eq(j0),
                 rgB_w.eq(b0), rgD_w.eq(b0), cgbase.eq(0),
                 cg.eq(0), xlo.eq(-c.padding), ylo.eq(-c.padding),
-                hi.eq(n - 1 - c.padding), rgB_r.eq(1), rgD_r.eq(0), wlim.eq(2),
+                hi.eq(n - 1 - c.padding), wlim.eq(2),
                 last_cg.eq(c.channel_groups == 1), cg_one.eq(c.channel_groups == 1),
                 last_g.eq(c.groups == 1), g_one.eq(c.groups == 1), setup.eq(1),
-                off_d.eq(0), off_b.eq(rd_depth), ra_d.eq(0), ra_d1.eq(1), ra_b.eq(rd_depth), ra_b1.eq(rd_depth + 1),
+                # D regions 0, 1, 2 in turn; B regions 1, 0, 1, ...
+                off_d.eq(0), nx_d.eq(rd_depth), nn_d.eq(2 * rd_depth),
+                off_d1.eq(1), nx_d1.eq(rd_depth + 1), nn_d1.eq(2 * rd_depth + 1),
+                off_b.eq(rd_depth), nx_b.eq(0), off_b1.eq(rd_depth + 1), nx_b1.eq(1),
+                ra_d.eq(0), ra_d1.eq(1), ra_b.eq(rd_depth), ra_b1.eq(rd_depth + 1),
                 rt_d.eq(0), rt_b.eq(rd_depth),
                 wrem.eq(c.width + c.padding), wrem0.eq(c.width + c.padding), hrem.eq(c.height + c.padding),
             ]
 
-        # The first tile's flags, in the cycle after start from the registered configuration (no
-        # tile is issued before the first rows have arrived).
+        # The first tile's flags, in the cycle after start from the registered configuration, and
+        # the tile column / row limits a cycle later (no tile is issued before the first rows
+        # have arrived).
         with m.If(setup):
             col_first = Cat(*[(k >= P) & (k < wrem0) for k in range(n)])
             m.d.sync += [
                 setup.eq(0),
                 last_tx.eq(wrem0 + P <= tile + 2), tx_one.eq(wrem0 + P <= tile + 2),
                 last_ty.eq(hrem + P <= tile + 2),
+                *branch(last_cg, wrem0 + P <= tile + 2, last_g, hrem + P <= tile + 2),
+                xlast1.eq(wp - (2 + 2 * tile)), xlast2.eq(wp - (2 + 3 * tile)),
+                ylast1.eq(hp - (2 + 2 * tile)), ylast2.eq(hp - (2 + 3 * tile)), setup2.eq(1),
                 row_ok.eq(Cat(*[(k >= P) & (k < hrem) for k in range(n)])),
                 col_ok.eq(col_first), col_ok0.eq(col_first),
             ]
+
+        with m.If(setup2):
+            m.d.sync += [setup2.eq(0), tx_next.eq(xlo >= xlast1), tx_next0.eq(xlo >= xlast1),
+                         ty_next.eq(ylo >= ylast1)]
 
         # ---- writer -------------------------------------------------------------------------------
         # Ring room (block rb may be written while rb <= wlim, or once no tile reads any more) is
@@ -392,10 +419,11 @@ class WinogradTileBuffer(wiring.Component):
                 addr = (ra_d1 if cl >= 2 else ra_d) if rl < 2 else (ra_b1 if cl >= 2 else ra_b)
                 m.d.comb += [rp.addr.eq(Mux(row_ok[rl] & col_ok[cl], addr, zero)), rp.en.eq(advance)]
 
-        def read_at(base_d, base_b):
+        def read_at(base_d, base_b, base_d1, base_b1):
             """The banks' read addresses of a tile's channel group 0 at ``base_d``/``base_b``
-            (region offset + tx); the next channel groups add ``nb`` each."""
-            return [ra_d.eq(base_d), ra_d1.eq(base_d + 1), ra_b.eq(base_b), ra_b1.eq(base_b + 1),
+            (region offset + tx; ``base_d1``/``base_b1`` one more); the next channel groups
+            add ``nb`` each."""
+            return [ra_d.eq(base_d), ra_d1.eq(base_d1), ra_b.eq(base_b), ra_b1.eq(base_b1),
                     rt_d.eq(base_d), rt_b.eq(base_b)]
 
         def inside(lo, rem, step):
@@ -403,33 +431,37 @@ class WinogradTileBuffer(wiring.Component):
             of registers with constants: the next tile's flags)."""
             return Cat(*[(lo >= -step - k) & (rem > step + k) for k in range(n)])
 
-        row_change = fire & last_cg & last_tx & last_g
+        row_change = fire & b_row
         m.d.sync += rows_ok.eq(Mux(row_change, (h > hi + tile) | (h == H), (h > hi) | (h == H))
                                & ~(self.start & ~busy))
         with m.If(fire):
             m.d.sync += [pos_first.eq(last_cg), visit_first.eq(last_cg & last_tx)]
-            with m.If(~last_cg):
-                m.d.sync += [cg.eq(cg + 1), last_cg.eq(cg == CGm2),
+            with m.If(b_cg):
+                m.d.sync += [cg.eq(cg + 1), last_cg.eq(cg == CGm2), *branch(cg == CGm2, last_tx, last_g, last_ty),
                              ra_d.eq(ra_d + nb), ra_d1.eq(ra_d1 + nb), ra_b.eq(ra_b + nb), ra_b1.eq(ra_b1 + nb)]
             with m.Else():
                 m.d.sync += [cg.eq(0), last_cg.eq(cg_one)]
-                with m.If(~last_tx):
-                    m.d.sync += [xlo.eq(xlo + tile), last_tx.eq(xlo + tile >= xlast),
+                with m.If(b_tx):
+                    m.d.sync += [xlo.eq(xlo + tile), last_tx.eq(tx_next), tx_next.eq(xlo >= xlast2),
+                                 *branch(cg_one, tx_next, last_g, last_ty),
                                  col_ok.eq(inside(xlo, wrem, tile)), wrem.eq(wrem - tile),
-                                 *read_at(rt_d + 1, rt_b + 1)]
-                with m.Elif(~last_g):
+                                 *read_at(rt_d + 1, rt_b + 1, rt_d + 2, rt_b + 2)]
+                with m.Elif(b_g):
                     # The next output-channel group visits the same tile row (input reuse).
-                    m.d.sync += [g.eq(g + 1), xlo.eq(-P), last_g.eq(g == Gm2),
-                                 last_tx.eq(tx_one), col_ok.eq(col_ok0), wrem.eq(wrem0), *read_at(off_d, off_b)]
-                with m.Elif(~last_ty):
-                    next_d = Mux(rgD_r == 2, 0, rgD_r + 1)
+                    m.d.sync += [g.eq(g + 1), xlo.eq(-P), tx_next.eq(tx_next0), last_g.eq(g == Gm2),
+                                 *branch(cg_one, tx_one, g == Gm2, last_ty),
+                                 last_tx.eq(tx_one), col_ok.eq(col_ok0), wrem.eq(wrem0),
+                                 *read_at(off_d, off_b, off_d1, off_b1)]
+                with m.Elif(b_ty):
                     m.d.sync += [g.eq(0), xlo.eq(-P), ylo.eq(ylo + tile), hi.eq(hi + tile),
-                                 last_g.eq(g_one), last_tx.eq(tx_one), last_ty.eq(ylo + tile >= ylast),
+                                 last_g.eq(g_one), last_tx.eq(tx_one), last_ty.eq(ty_next), ty_next.eq(ylo >= ylast2),
+                                 tx_next.eq(tx_next0), *branch(cg_one, tx_one, g_one, ty_next),
                                  col_ok.eq(col_ok0), wrem.eq(wrem0),
-                                 row_ok.eq(inside(ylo, hrem, tile)), hrem.eq(hrem - tile),
-                                 rgB_r.eq(~rgB_r), rgD_r.eq(next_d), wlim.eq(wlim + 1),
-                                 off_d.eq(region_offset(next_d, 3)), off_b.eq(region_offset(~rgB_r, 2)),
-                                 *read_at(region_offset(next_d, 3), region_offset(~rgB_r, 2)),
+                                 row_ok.eq(inside(ylo, hrem, tile)), hrem.eq(hrem - tile), wlim.eq(wlim + 1),
+                                 off_d.eq(nx_d), nx_d.eq(nn_d), nn_d.eq(off_d),
+                                 off_d1.eq(nx_d1), nx_d1.eq(nn_d1), nn_d1.eq(off_d1),
+                                 off_b.eq(nx_b), nx_b.eq(off_b), off_b1.eq(nx_b1), nx_b1.eq(off_b1),
+                                 *read_at(nx_d, nx_b, nx_d1, nx_b1),
                                  self.x_rows.eq(self.x_rows + tile), self.x_need.eq(self.x_need + tile)]
                 with m.Else():
                     m.d.sync += a_run.eq(0)

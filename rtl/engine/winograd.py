@@ -153,10 +153,10 @@ class WinogradEngine(EngineDescription):
 
     #: Cycles from the last tile into the filter join to the last pixel of a strip's first row
     #: leaving the output buffer (stage latencies plus the strip hand-over; calibrated against
-    #: simulation, docs/results-winograd.md, then +6 for the registers added for timing: filter
-    #: RAM output, channel sum, output transform's three split passes, the output slice); the
-    #: strip's remaining pixels drain after it.
-    DRAIN = 24
+    #: simulation, docs/results-winograd.md, then +7 for the registers added for timing: filter
+    #: RAM output, filter transform's split row pass, channel sum, output transform's three
+    #: split passes, the output slice); the strip's remaining pixels drain after it.
+    DRAIN = 25
 
     def variants(self, data_width: int) -> tuple[int, ...]:
         return (2,) if data_width == 16 else WINOGRAD_TILES

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Signal, Value, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -42,7 +42,8 @@ class WinogradFilterTransform(wiring.Component):
         ``flags`` passes through untouched. Fields are packed LSB first in declaration order.
 
     Timing
-        II=1; ``LATENCY`` = 2 (column pass ``G' g`` registered, then the row pass). One global
+        II=1; ``LATENCY`` = 3 (column pass ``G' g`` registered, then the row pass split by a
+        register before its last addition: one adder level per stage). One global
         advance (``~o.valid | o.ready``) gives exact back-pressure; ``i.ready`` equals it.
 
     Widths
@@ -51,7 +52,7 @@ class WinogradFilterTransform(wiring.Component):
     """
 
     #: Cycles from an input handshake to ``o.valid``.
-    LATENCY = 2
+    LATENCY = 3
 
     def __init__(self, m: int, pm: int = 1, pn: int = 1, data_width: int = 8, flags=0,
                  out_width: int | None = None):
@@ -97,12 +98,20 @@ class WinogradFilterTransform(wiring.Component):
                 for row in range(n):
                     m.d.sync += t[o, c][row][col].eq(column[row])
 
-        # Stage 2: row pass u[row, :] = G' t[row, :] (i.e. t G'^T).
+        # Stages 2 and 3: row pass u[row, :] = G' t[row, :] (i.e. t G'^T), its last addition
+        # behind a register (u feeds the EWMM's DSP B input registers: one adder before them).
+        def register(value, name):
+            reg = Signal(Value.cast(value).shape(), name=name)
+            with m.If(advance):
+                m.d.sync += reg.eq(value)
+            return reg
+
+        h_valid, h_flags = register(t_valid, "h_valid"), register(t_flags, "h_flags")
         u = self.o.payload.u
-        lines = {(o, c, row): shift_add(m, plan, t[o, c][row], name=f"row_{o}_{c}_{row}")
+        lines = {(o, c, row): shift_add(m, plan, t[o, c][row], name=f"row_{o}_{c}_{row}", register=register)
                  for o, c in filters for row in range(n)}
         with m.If(advance):
-            m.d.sync += [self.o.valid.eq(t_valid), self.o.payload.flags.eq(t_flags)]
+            m.d.sync += [self.o.valid.eq(h_valid), self.o.payload.flags.eq(h_flags)]
             for (o, c, row), line in lines.items():
                 for col in range(n):
                     m.d.sync += u[o][c][row][col].eq(line[col])

@@ -109,8 +109,10 @@ class WinogradOutputTransform(wiring.Component):
         z_valid = Signal()
         z_flags = Signal(self.flags_shape)
         acc = self.i.payload.acc
+        # The register sits after the shared sums: the channel sums fan out to several of them,
+        # and the outputs (up to five terms for F(4,3)) then start from registers of fan-out one.
         columns = {(o, j): shift_add(m, plan, [acc[o][k][j] for k in range(n)], name=f"col_{o}_{j}", modulus_bits=K,
-                                     register=register)
+                                     register=register, split="shared")
                    for o in range(pm) for j in range(n)}
         h_valid, h_flags = delayed(self.i.valid, self.i.payload.flags, "col")
         with m.If(advance):
