@@ -61,7 +61,7 @@ def measure(name: str, paths: int) -> dict:
     counts = {k: syn.counts[k] for k in ("LUT", "FF", "DSP", "BRAM36")}
     model = estimate_resources(config, family).totals
     return {"design": name, "config": config.name, "label": config_label(config.to_dict()), "family": family,
-            "counts": counts, "model": model, **report.to_dict(mhz=config.clock_mhz), "clock_mhz": config.clock_mhz}
+            "counts": counts, "resource_model": model, **report.to_dict(mhz=config.clock_mhz), "clock_mhz": config.clock_mhz}
 
 
 def main(argv=None) -> int:
@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     print("| design | LUT model | LUT ratio | FF model | FF ratio | DSP model | DSP ratio | BRAM36 model | BRAM36 ratio |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
-        c, mo = r["counts"], r["model"]
+        c, mo = r["counts"], r["resource_model"]
         cells = " | ".join(f"{mo[k]:g} | {mo[k] / c[k]:.3f}" if c[k] else f"{mo[k]:g} | -" for k in ("LUT", "FF", "DSP", "BRAM36"))
         print(f"| {r['design']} | {cells} |")
     worst = min((r["fmax_mhz"] / r["clock_mhz"] for r in rows), default=0.0)
