@@ -239,6 +239,16 @@ SECTIONS = [
         after="Every MAC-array multiplier maps onto its own DSP48E1 (int8 and int16); each requantiser lane "
               "(a 33 x 32-bit product) takes 4."),
     Section(
+        "fuzz", "Descriptor fuzzing on the simulated IP (issue 15)",
+        ["bench/bench_fuzz.py", "--examples", "400"], md_passthrough, slow=True,
+        before="hypothesis draws descriptors (three in four inside the build's limits, some at their edges, "
+               "one in four anything the registers hold; one in four layers with a buffer at the top of the "
+               "address space) for the test suite's small direct (pm=4 pn=8, up to 20x20x24, K <= 5, stride <= 2) "
+               "and Winograd F(4,3) (pm=pn=2) builds, with random pauses on every AXI channel. Each must end "
+               "within four times the cycle model, with the error code of the shared rule or a bit-exact "
+               "output, and leave every byte outside its output buffer as it was. `pytest -m slow "
+               "tests/rtl/test_fuzz.py` runs the same; the default suite runs 40 descriptors per build."),
+    Section(
         "timing", "Estimated Fmax of whole designs (issue 18)",
         ["bench/bench_timing.py"], md_passthrough, slow=True,
         before="Yosys `synth_xilinx` (flattened, out of context) and the longest register-to-register path "

@@ -1,0 +1,148 @@
+"""Descriptor fuzzing through the control port (issue 15): valid, edge and invalid layers.
+
+For every descriptor hypothesis draws, on a small direct and a small Winograd build:
+
+* AP_DONE arrives within a bound derived from the cycle model (four times the model, for the
+  random pauses on every AXI channel, plus a fixed allowance; refused descriptors within the
+  check's few hundred cycles);
+* the run ends with the error code the shared rule (``EngineDescription.refusal``) gives, and
+  an accepted layer's output is bit-exact against ``sim.reference``;
+* no byte outside the output buffer changes: the whole simulated memory the layer could reach
+  is filled with a pattern first and compared afterwards (a refused layer changes nothing).
+
+Buffers sit at random, unaligned offsets. ``pytest -m slow tests/rtl/test_fuzz.py`` runs the
+long variant (docs/results.md records its counts).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from drivers import layout, simulated
+from drivers.regmap import REGISTERS
+from dse.perf_model import ideal_memory_port, run_cycles
+from rtl.descriptor import Descriptor
+from rtl.engine.description import Refusal
+from rtl.error_codes import ErrorCode
+from sim.reference import conv2d, requantize
+from tests.rtl.test_accelerator import DIRECT, WINOGRAD
+
+BUILDS = {"direct": DIRECT, "winograd": WINOGRAD[4]}
+#: Memory the fuzzed layers may use: four buffers at random offsets in this span.
+SPAN = 1 << 17
+#: Cycles a refused descriptor may take (the check is a few hundred cycles).
+REFUSAL_CYCLES = 2_000
+
+
+@st.composite
+def descriptors(draw, cfg):
+    """Mostly layers inside the build's limits (some at their edges), a quarter anything the
+    descriptor registers can hold."""
+    wild = draw(st.integers(0, 3)) == 0
+    kernels = [cfg.max_kernel] if cfg.engine == "winograd" else list(range(1, cfg.max_kernel + 1, 2))
+    if wild:
+        k = draw(st.one_of(st.sampled_from(kernels), st.integers(0, 15)))   # so later checks are reached
+        return dict(in_channels=draw(st.integers(0, cfg.max_channels + 3)),
+                    out_channels=draw(st.integers(0, cfg.max_channels + 3)),
+                    height=draw(st.integers(0, cfg.max_height + 3)), width=draw(st.integers(0, cfg.max_width + 3)),
+                    kernel=k, stride=draw(st.integers(0, 3)), padding=draw(st.integers(0, 15)),
+                    relu=draw(st.booleans()))
+    k = draw(st.sampled_from(kernels))
+    return dict(in_channels=draw(st.integers(1, cfg.max_channels)), out_channels=draw(st.integers(1, 9)),
+                height=draw(st.integers(1, cfg.max_height)), width=draw(st.integers(1, cfg.max_width)),
+                kernel=k, stride=draw(st.integers(1, cfg.max_stride)), padding=draw(st.integers(0, k - 1)),
+                relu=draw(st.booleans()))
+
+
+def check_descriptor(accel, cfg, desc: dict, offsets: list[int], seed: int, high: int | None = None) -> str:
+    """Run ``desc`` with buffers at ``offsets``; assert the three properties; return the outcome.
+    ``high``: the index of a buffer moved to the top of the address space instead, so that it
+    would wrap (the IP must refuse an otherwise valid layer with BAD_ADDRESS)."""
+    info = accel.info
+    d = Descriptor(*(desc[k] for k in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
+                                       "padding")))
+    refusal = cfg.engine_description.refusal(d, cfg.limits)
+    rng = np.random.default_rng(seed)
+    pattern = rng.integers(0, 256, size=SPAN, dtype=np.uint8)
+    accel.mem_write(0, pattern.tobytes())
+    in_a, w_a, q_a, out_a = offsets
+    addrs = dict(in_addr=in_a, weight_addr=w_a, quant_addr=q_a, out_addr=out_a)
+    out_lo = out_hi = out_a
+    if high is not None:
+        addrs[("in_addr", "weight_addr", "quant_addr", "out_addr")[high]] = (1 << cfg.axi_addr_width) - 8
+        if refusal is None:
+            refusal = Refusal(ErrorCode.BAD_ADDRESS, "a buffer passes the top of the address space")
+    if refusal is None:
+        c, m, h, w, k, s, p = (desc[n] for n in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
+                                                "padding"))
+        x = rng.integers(-128, 128, size=(c, h, w), dtype=np.int8)
+        wt = rng.integers(-128, 128, size=(m, c, k, k), dtype=np.int8)
+        bias = rng.integers(-3000, 3000, size=m).astype(np.int32)
+        mult = rng.integers(1, 1 << 14, size=m).astype(np.int32)
+        shift = rng.integers(8, 20, size=m).astype(np.int32)
+        expected = requantize(conv2d(x, wt, s, p), bias, mult, shift, desc["relu"])
+        images = [(in_a, layout.pack_input(x, info.pn)), (w_a, layout.pack_weights(wt, info.pm, info.pn)),
+                  (q_a, layout.pack_quant(bias, mult, shift, m, info.pm))]
+        for addr, image in images:
+            accel.mem_write(addr, image.tobytes())
+            pattern[addr:addr + image.nbytes] = image
+        out_hi = out_a + layout.output_bytes(m, d.out_height, d.out_width, info.pm)
+        # The model assumes a port that never pauses; the random pauses on every channel at most
+        # about halve each one's rate, so four times the model bounds a healthy run.
+        budget = 4 * run_cycles(d, cfg, ideal_memory_port(cfg)).cycles + 5_000
+    else:
+        budget = REFUSAL_CYCLES
+    accel.start_layer({**desc, **addrs, "relu": int(desc["relu"])})
+    accel._wait_done(budget)   # raises AcceleratorTimeout: a hang or a run over the bound
+    status = accel.read(REGISTERS["STATUS"]) & 0xFF
+    after = np.frombuffer(accel.mem_read(0, SPAN), dtype=np.uint8)
+    outside = np.ones(SPAN, dtype=bool)
+    outside[out_lo:out_hi] = False
+    stray = np.flatnonzero((after != pattern) & outside)
+    assert stray.size == 0, f"{desc}: bytes outside the output buffer changed at {stray[:8].tolist()}"
+    if refusal is not None:
+        assert status == refusal.code, f"{desc}: STATUS {status}, the rule says {refusal.code!r} ({refusal.reason})"
+        assert accel._read_counters()["bytes_read"] == 0
+        return refusal.code.name
+    assert status == ErrorCode.OK, f"{desc}: STATUS {status} for a layer the rule accepts"
+    got = layout.unpack_output(after[out_lo:out_hi], desc["out_channels"], d.out_height, d.out_width, info.pm)
+    assert np.array_equal(got, expected), f"{desc}: output differs from sim.reference"
+    return "OK"
+
+
+def fuzz(name: str, examples: int) -> dict[str, int]:
+    cfg = BUILDS[name]
+    outcomes: dict[str, int] = {}
+    # The largest buffers of these builds are a few KiB: four slots of SPAN / 4 hold any of them.
+    slot = SPAN // 4
+
+    with simulated(cfg, pauses="random", seed=7) as accel:
+        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @given(desc=descriptors(cfg), skew=st.lists(st.integers(0, 63), min_size=4, max_size=4),
+               order=st.permutations(range(4)), seed=st.integers(0, 2**31),
+               high=st.one_of(st.none(), st.none(), st.none(), st.integers(0, 3)))
+        def run(desc, skew, order, seed, high):
+            offsets = [order[i] * slot + skew[i] for i in range(4)]
+            outcome = check_descriptor(accel, cfg, desc, offsets, seed, high)
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        run()
+    return outcomes
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_fuzzed_descriptors_finish_exact_or_refused(name):
+    outcomes = fuzz(name, 40)
+    # The draw covers both sides: layers that run and layers the rule refuses.
+    assert outcomes.get("OK", 0) > 0 and sum(v for k, v in outcomes.items() if k != "OK") > 0, outcomes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_fuzzed_descriptors_long_run(name):
+    outcomes = fuzz(name, 400)
+    print(f"fuzz {name}: {sum(outcomes.values())} descriptors, outcomes {dict(sorted(outcomes.items()))}")
