@@ -29,7 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from dse.resource_model import (COEFFICIENTS_PATH, FEATURES, component_params,  # noqa: E402
+from dse.resource_model import (COEFFICIENTS_PATH, FEATURES, bram36_for, component_params,  # noqa: E402
                                 estimate_resources, feature_vector, memories)
 from dse.synth import SynthError, synth_counts  # noqa: E402
 from rtl.axi.control_slave import ControlSlave  # noqa: E402
@@ -65,7 +65,7 @@ PRIORS = {
     "axi_write": ([600, 5.0], [500, 3.0], "burst planner, alignment shifter, strobes"),
     "control": ([800], [1200], "~40 registers of 32 bits, read multiplexer"),
     "layer_check": ([600], [700], "descriptor checks and a sequential multiplier"),
-    "top_glue": ([1500, 4.0, 0.0, 2000], [1500, 3.0, 0.0, 2000], "FSM, command issuers, width converters, FIFOs"),
+    "top_glue": ([1500, 4.0, 0.0, 2000, 0.0], [1500, 3.0, 0.0, 2000, 0.0], "FSM, command issuers, width converters, FIFOs"),
     "winograd_input_transform": ([1.0], [1.0], "one LUT and one FF per adder bit"),
     "winograd_filter_transform": ([1.0], [1.0], "one LUT and one FF per adder bit"),
     "ewmm_array": ([200, 1.0, 1.0], [100, 1.0, 1.0], "adder tree over pn products, accumulators"),
@@ -96,8 +96,14 @@ BUFFER_SAMPLES = [
     _cfg(2, 2, 8, 64, 1, max_channels=64, max_width=56), _cfg(4, 8, 8, 64, 2, max_channels=128, max_width=28),
     _cfg(8, 8, 8, 128, 1, max_channels=256, max_width=14), _cfg(8, 4, 16, 64, 4, max_channels=64, max_width=56),
 ]
-TOP_SAMPLES = [_cfg(2, 2, 8, 64, 1), _cfg(4, 8, 8, 64, 2), _cfg(8, 8, 8, 128, 1),
-               _cfg(1, 1, 8, 64, 1, "winograd", 2), _cfg(2, 2, 8, 64, 2, "winograd", 4)]
+#: Whole tops at moderate maxima (the glue's counters barely depend on them, and at VGG16 sizes
+#: one synthesis takes over 15 minutes); bench/bench_timing.py checks the complete model against
+#: the DSE's full-size default designs, which are not among these.
+TOP_SAMPLES = [_cfg(pm, pn, 8, axi, lanes, engine, m, max_channels=128, max_width=56)
+               for pm, pn, axi, lanes, engine, m in ((2, 2, 64, 1, "direct", 0), (4, 8, 64, 2, "direct", 0),
+                                                      (8, 8, 128, 1, "direct", 0), (12, 4, 64, 2, "direct", 0),
+                                                      (32, 2, 128, 4, "direct", 0), (1, 1, 64, 1, "winograd", 2),
+                                                      (2, 2, 64, 2, "winograd", 4))]
 WINO_SAMPLES = [_cfg(1, 1, 8, 64, 1, "winograd", m) for m in (2, 4, 6)] + [
     _cfg(2, 2, 8, 64, 1, "winograd", 2), _cfg(1, 2, 8, 64, 1, "winograd", 4)]
 
@@ -251,8 +257,8 @@ def main(argv=None) -> int:
     # Whole accelerator: fit the glue on the residual, then report the complete model's error.
     tops = []
     if not (args.quick or args.no_top):
-        out["components"]["top_glue"] = {"features": list(FEATURES["top_glue"][0]), "LUT": [0.0, 0.0, 0.0, 0.0],
-                                         "FF": [0.0, 0.0, 0.0, 0.0], "calibrated": True}
+        out["components"]["top_glue"] = {"features": list(FEATURES["top_glue"][0]), "LUT": [0.0] * len(FEATURES["top_glue"][0]),
+                                         "FF": [0.0] * len(FEATURES["top_glue"][0]), "calibrated": True}
         rows, rl, rf = [], [], []
         for cfg in TOP_SAMPLES:
             t0 = time.time()
@@ -273,11 +279,14 @@ def main(argv=None) -> int:
             rows = None
         if rows:
             x = np.array(rows)
-            # Few samples: pin the pm*pn*dw slope at 0 (the components carry it); fit the
-            # constant, the bus width and the Winograd constant when both engines were measured.
-            cols = [0, 1, 3] if len({r[3] for r in rows}) > 1 else [0, 1]
-            cols = cols[:len(rows)]
-            lc, fc = [0.0] * 4, [0.0] * 4
+            # Every feature once there are more samples than features; with fewer, the constant,
+            # the bus width and (when both engines were measured) the Winograd constant.
+            nf = len(FEATURES["top_glue"][0])
+            if len(rows) > nf:
+                cols = list(range(nf))
+            else:
+                cols = ([0, 1, 3] if len({r[3] for r in rows}) > 1 else [0, 1])[:len(rows)]
+            lc, fc = [0.0] * nf, [0.0] * nf
             for i, v in zip(cols, fit(x[:, cols], np.array(rl, float))):
                 lc[i] = float(v)
             for i, v in zip(cols, fit(x[:, cols], np.array(rf, float))):
@@ -304,7 +313,8 @@ def main(argv=None) -> int:
         comp = out["components"].get(name, {})
         for c in comp.get("samples", []):
             cfg = AcceleratorConfig.from_dict(c["full_config"])
-            pred = sum(mm.bram36 for mm in memories(cfg) if mm.name.startswith(name.split("_")[0]))
+            pred = sum(bram36_for(mm.width, mm.depth) * mm.count for mm in memories(cfg)
+                       if mm.name.startswith(name.split("_")[0]))
             mem_checks.append({"component": name, "params": c["params"], "BRAM36": c["BRAM36"], "predicted": pred})
     out["checks"]["bram"] = mem_checks
     args.out.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")

@@ -129,9 +129,10 @@ FEATURES = {
     "control": (("1",), lambda p: (1,)),
     "layer_check": (("1",), lambda p: (1,)),
     # The Winograd datapath's own sequencing (visit credits, result FIFO, channel-sum stage) is
-    # glue too: a constant of its own.
-    "top_glue": (("1", "axi", "pm*pn*dw", "winograd"),
-                 lambda p: (1, p["axi"], p["pm"] * p["pn"] * p["dw"], p.get("winograd", 0))),
+    # glue too: a constant of its own. The quant gatherer holds sets of pm 16-byte entries and
+    # the weight converter gathers pm*pn-word taps: slopes in pm and pm*pn*dw.
+    "top_glue": (("1", "axi", "pm*pn*dw", "winograd", "pm"),
+                 lambda p: (1, p["axi"], p["pm"] * p["pn"] * p["dw"], p.get("winograd", 0), p["pm"])),
     "winograd_input_transform": (("pn*adder_bits",), lambda p: (p["pn"] * p["adder_bits"],)),
     "winograd_filter_transform": (("pm*pn*adder_bits",), lambda p: (p["pm"] * p["pn"] * p["adder_bits"],)),
     "ewmm_array": (("1", "pm*pn*n^2*product", "pm*n^2*acc"),
