@@ -18,7 +18,8 @@ from rtl.descriptor import Descriptor, Limits
 from rtl.engine import EngineDescription, engine_named, engine_with_code
 
 from . import layout
-from .regmap import AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value
+from .regmap import (AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value,
+                     require_int)
 
 __all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
 
@@ -33,13 +34,6 @@ class AcceleratorTimeout(TimeoutError):
 
 class AcceleratorBusy(RuntimeError):
     """A layer was to start while the IP is still running the previous one (AP_IDLE is 0)."""
-
-
-def _check_int(name: str, value) -> int:
-    """``value`` as an int if it is an integer (Python or numpy, not bool), else ValueError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    return int(value)
 
 
 @dataclass(frozen=True)
@@ -122,7 +116,7 @@ class AcceleratorDriver:
         m, cw, k, _ = w_shape
         if cw != c:
             raise ValueError(f"w has {cw} input channels but x has {c}")
-        stride, padding = _check_int("stride", stride), _check_int("padding", padding)
+        stride, padding = require_int("stride", stride), require_int("padding", padding)
         d = Descriptor(c, m, h, wd, k, stride, padding)
         refusal = info.engine_description.refusal(d, info.limits)
         if refusal is not None:

@@ -13,7 +13,7 @@ from rtl.error_codes import ErrorCode
 from rtl.registers import BUILD_MAGIC, CONTROL_ADDR_WIDTH, control_register_map
 
 __all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode", "AP_START", "AP_DONE", "AP_IDLE",
-           "STATUS_ERROR", "field_value", "WINDOW_BYTES", "check_offset"]
+           "STATUS_ERROR", "field_value", "WINDOW_BYTES", "check_offset", "require_int"]
 
 _MAP = control_register_map(AcceleratorConfig())
 
@@ -31,10 +31,16 @@ STATUS_ERROR = _MAP["STATUS"]["ERROR"].mask
 WINDOW_BYTES = 1 << CONTROL_ADDR_WIDTH
 
 
+def require_int(name: str, value) -> int:
+    """``value`` as an int if it is an integer (Python or numpy, not bool), else ValueError."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    return int(value)
+
+
 def check_offset(offset) -> int:
     """``offset`` as an int if it addresses a 32-bit register of the window, else ValueError."""
-    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)):
-        raise ValueError(f"a register offset must be an integer, got {offset!r}")
+    offset = require_int("a register offset", offset)
     if not 0 <= offset < WINDOW_BYTES or offset % 4:
         raise ValueError(f"register offset {int(offset):#x} is outside the IP's window: offsets are multiples of 4 "
                          f"in 0x00..{WINDOW_BYTES - 4:#04x}")

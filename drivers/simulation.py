@@ -30,7 +30,7 @@ from sim.protocol import ADDRESS_ENV
 from sim.toolchain import PARAMS_ENV, build, run_cocotb
 
 from .core import AcceleratorDriver, AcceleratorTimeout
-from .regmap import REGISTERS, check_offset
+from .regmap import REGISTERS, check_offset, require_int
 
 __all__ = ["simulated", "SimulatedAccelerator", "SimBuffer", "load_design_config"]
 
@@ -96,8 +96,8 @@ class SimulatedAccelerator(AcceleratorDriver):
         return self._call("read", check_offset(offset))
 
     def write(self, offset: int, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < 1 << 32:
-            raise ValueError(f"a register value must be an integer in 0..2**32-1, got {value!r}")
+        if not 0 <= require_int("a register value", value) < 1 << 32:
+            raise ValueError(f"a register value must be in 0..2**32-1, got {value!r}")
         self._call("write", check_offset(offset), int(value))
 
     def allocate(self, shape, dtype=np.uint8) -> SimBuffer:

@@ -14,7 +14,7 @@ from amaranth.hdl import Cat, Const, Module, Signal, Value, unsigned
 
 from ..winograd_math import ShiftAddPlan
 
-__all__ = ["shift_add"]
+__all__ = ["shift_add", "enabled_register"]
 
 
 def _mod(value: Value, bits: int) -> Value:
@@ -105,3 +105,13 @@ def shift_add(m: Module, plan: ShiftAddPlan, inputs: Sequence[Value], *, name: s
         values[:] = [register(v, f"{name}_v{k}") for k, v in enumerate(values)]
     return [build(node, f"{name}_o{k}") for k, node in enumerate(plan.outputs)]
 
+
+def enabled_register(m: Module, enable) -> Callable[[Value, str], Value]:
+    """A ``register`` for :func:`shift_add`: each call returns a registered copy of ``value``
+    (named ``name``) that loads while ``enable`` (a pipeline's advance) is high."""
+    def register(value, name):
+        reg = Signal(Value.cast(value).shape(), name=name)
+        with m.If(enable):
+            m.d.sync += reg.eq(value)
+        return reg
+    return register

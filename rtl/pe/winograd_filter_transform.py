@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import signed_width
 from ..winograd_math import WinogradNumerics
 from .passthrough import flags_shape
-from .shift_add import shift_add
+from .shift_add import enabled_register, shift_add
 
 __all__ = ["WinogradFilterTransform", "filter_bank_layout", "filter_transform_layouts"]
 
@@ -100,11 +100,7 @@ class WinogradFilterTransform(wiring.Component):
 
         # Stages 2 and 3: row pass u[row, :] = G' t[row, :] (i.e. t G'^T), its last addition
         # behind a register (u feeds the EWMM's DSP B input registers: one adder before them).
-        def register(value, name):
-            reg = Signal(Value.cast(value).shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        register = enabled_register(m, advance)
 
         h_valid, h_flags = register(t_valid, "h_valid"), register(t_flags, "h_flags")
         u = self.o.payload.u

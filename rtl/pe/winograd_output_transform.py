@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value, unsigned
+from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..winograd_math import WinogradNumerics
 from .ewmm_array import transform_sums_layout
 from .passthrough import flags_shape
-from .shift_add import shift_add
+from .shift_add import enabled_register, shift_add
 
 __all__ = ["WinogradOutputTransform", "output_transform_layouts"]
 
@@ -94,11 +94,7 @@ class WinogradOutputTransform(wiring.Component):
         advance = Signal()
         m.d.comb += [advance.eq(~self.o.valid | self.o.ready), self.i.ready.eq(advance)]
 
-        def register(value, name):
-            reg = Signal(Value.cast(value).shape(), name=name)
-            with m.If(advance):
-                m.d.sync += reg.eq(value)
-            return reg
+        register = enabled_register(m, advance)
 
         def delayed(valid, flags, name):
             """``valid`` and ``flags`` a stage later (the first half of a split pass)."""
