@@ -249,8 +249,8 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
         for g, k in seen.items():
             if g[0] not in starts or k > seen[starts[g[0]]]:
                 starts[g[0]] = g
-        gi_pe, gi_pm, gi_lanes = (next(i for i, g in enumerate(space.genes) if g.name == n)
-                                  for n in ("pe", "pm", "requant_lanes"))
+        gi_pe, gi_pm, gi_lanes, gi_rows = (next(i for i, g in enumerate(space.genes) if g.name == n)
+                                           for n in ("pe", "pm", "requant_lanes", "row_divisor"))
         for current in starts.values():
             current_key = fitness_key(evaluator(space.decode(current)))
             improved = True
@@ -258,20 +258,24 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
                 improved = False
                 # Neighbours within the start's engine: every single-gene change, every PE
                 # array (size and pm jointly) and every pm with every requantiser width (lanes
-                # must divide pm, so moving one alone often lands on a clipped value).
+                # must divide pm, so moving one alone often lands on a clipped value), both
+                # with every tile-buffer row divisor (a PE array's shape sets the buffer's BRAM,
+                # so the better array may only fit with other rows: F(4,3) 4x1 rows/2 to 2x2
+                # rows/1 is such a step).
                 cands = [current[:gi] + (oi,) + current[gi + 1:]
                          for gi, g in enumerate(space.genes) if g.name != "engine"
                          for oi in range(len(g.options)) if oi != current[gi]]
-                for a in range(len(space.genes[gi_pe].options)):
-                    for b in range(len(space.genes[gi_pm].options)):
-                        c = list(current)
-                        c[gi_pe], c[gi_pm] = a, b
-                        cands.append(tuple(c))
-                for a in range(len(space.genes[gi_pm].options)):
-                    for b in range(len(space.genes[gi_lanes].options)):
-                        c = list(current)
-                        c[gi_pm], c[gi_lanes] = a, b
-                        cands.append(tuple(c))
+                for r in range(len(space.genes[gi_rows].options)):
+                    for a in range(len(space.genes[gi_pe].options)):
+                        for b in range(len(space.genes[gi_pm].options)):
+                            c = list(current)
+                            c[gi_pe], c[gi_pm], c[gi_rows] = a, b, r
+                            cands.append(tuple(c))
+                    for a in range(len(space.genes[gi_pm].options)):
+                        for b in range(len(space.genes[gi_lanes].options)):
+                            c = list(current)
+                            c[gi_pm], c[gi_lanes], c[gi_rows] = a, b, r
+                            cands.append(tuple(c))
                 for cand in cands:
                     k = fitness_key(evaluator(space.decode(cand)))
                     if k > current_key:

@@ -235,9 +235,13 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
         return max(rows * wo * v.pixel_cycles, out_bytes / port.write_bpc)
 
     def front(rows: int, rows_in: float) -> float:
+        # Input segments cross the bus at its width into the input FIFO and drain into the
+        # datapath (a word per cycle) while the weights stream: the read stream carries them at
+        # the bus rate, the datapath's write port at its own.
         out_bytes = rows * wo * pm * ebytes
         reads = w_bytes + q_bytes + rows_in * row_bytes
-        return max(v.compute, weight_stream + rows_in * row_cycles, (reads + out_bytes) / port.shared_bpc)
+        return max(v.compute, weight_stream + rows_in * row_bytes / port.read_bpc, rows_in * row_cycles,
+                   (reads + out_bytes) / port.shared_bpc)
 
     full, last = v.strip_rows, v.last_rows
     visits = v.strips * mg

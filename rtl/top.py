@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import ClockDomain, ClockSignal, Module, ResetSignal
+from amaranth.hdl import ClockDomain, ClockSignal, Module, ResetInserter, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,7 +24,7 @@ from .engine import DatapathSignature
 from .numerics import QUANT_ENTRY_BYTES
 from .pe.requantiser import Requantiser
 from .registers import CONTROL_ADDR_WIDTH, control_register_map
-from .stream import SkidBuffer
+from .stream import SkidBuffer, StreamFifo
 from .verilog import to_verilog
 
 __all__ = ["ConvAccelerator", "accelerator_verilog"]
@@ -69,11 +69,17 @@ class ConvAccelerator(wiring.Component):
         m.domains.sync = ClockDomain("sync", local=True)
         m.d.comb += [ClockSignal("sync").eq(self.ap_clk), ResetSignal("sync").eq(~self.ap_rst_n)]
 
+        # Everything that moves data sits in `core`, which CTRL.ABORT's flush resets (the
+        # control slave, the layer sequencer and the counters keep their state).
+        core = Module()
+        flush = Signal()
+        m.submodules.core = ResetInserter({"sync": flush})(core)
+
         # ----- bus interfaces -----------------------------------------------------------
         m.submodules.ctrl = ctrl = ControlSlave(self.register_map)
-        m.submodules.rd = rd = AXI4ReadMaster(data_width=bus_bits, addr_width=cfg.axi_addr_width,
+        core.submodules.rd = rd = AXI4ReadMaster(data_width=bus_bits, addr_width=cfg.axi_addr_width,
                                               max_outstanding=cfg.outstanding_reads)
-        m.submodules.wr = wr = AXI4WriteMaster(data_width=bus_bits, addr_width=cfg.axi_addr_width)
+        core.submodules.wr = wr = AXI4WriteMaster(data_width=bus_bits, addr_width=cfg.axi_addr_width)
         connect_flat(m, self, "s_axi_control", ctrl.axi)
         connect_flat(m, self, "m_axi_gmem", rd.axi)
         connect_flat(m, self, "m_axi_gmem", wr.axi)
@@ -81,12 +87,12 @@ class ConvAccelerator(wiring.Component):
 
         # ----- control ------------------------------------------------------------------
         m.submodules.seq = seq = LayerSequencer(cfg)
-        m.submodules.reads = reads = ReadIssuer(cfg)
+        core.submodules.reads = reads = ReadIssuer(cfg)
         # A register slice on the read commands: the issuer's handshake (which moves its 64-bit
         # address registers) sees a registered ready instead of the read master's planner.
-        m.submodules.rcmd_slice = rcmd_slice = SkidBuffer(reads.cmd.payload.shape())
-        m.submodules.writes = writes = WriteIssuer(cfg)
-        m.submodules.passes = passes = PassSequencer()
+        core.submodules.rcmd_slice = rcmd_slice = SkidBuffer(reads.cmd.payload.shape())
+        core.submodules.writes = writes = WriteIssuer(cfg)
+        core.submodules.passes = passes = PassSequencer()
         m.submodules.counters = counters = RunCounters()
         layer, plan = seq.run.layer, seq.run.plan
         m.d.comb += [
@@ -104,6 +110,8 @@ class ConvAccelerator(wiring.Component):
             rd.clear_error.eq(seq.clear), wr.clear_error.eq(seq.clear),
             seq.complete.eq(writes.all_done & rd.idle & ~rcmd_slice.o.valid & wr.idle),
             seq.read_error.eq(rd.error), seq.write_error.eq(writes.error | wr.error),
+            seq.abort.eq(ctrl.ctrl_abort), rd.stop.eq(seq.stop), wr.stop.eq(seq.stop),
+            seq.quiet.eq(rd.quiet & wr.quiet), flush.eq(seq.flush),
         ]
         wiring.connect(m, seq.run, reads.run, writes.run, passes.run)
         wiring.connect(m, reads.cmd, rcmd_slice.i)
@@ -112,37 +120,52 @@ class ConvAccelerator(wiring.Component):
         wiring.connect(m, wr.done, writes.done)
 
         # ----- datapath: read beats -> words -> engine -> requantiser -> beats ----------
-        m.submodules.router = router = BeatRouter(bus_bits, ROUTES)
-        m.submodules.q_words = q_words = BeatsToWords(bus_bits, 8 * QUANT_ENTRY_BYTES)
-        m.submodules.gather = gather = QuantGatherer(cfg.pm)
-        m.submodules.dp = dp = cfg.engine_description.datapath(cfg)
+        core.submodules.router = router = BeatRouter(bus_bits, ROUTES)
+        core.submodules.q_words = q_words = BeatsToWords(bus_bits, 8 * QUANT_ENTRY_BYTES)
+        core.submodules.gather = gather = QuantGatherer(cfg.pm)
+        core.submodules.dp = dp = cfg.engine_description.datapath(cfg)
         if dp.signature != DatapathSignature(cfg, dp.acc_width):
             raise TypeError(f"the {cfg.engine} datapath does not present the engine-to-top contract "
                             f"(rtl.engine.signature.DatapathSignature)")
-        m.submodules.w_words = w_words = BeatsToWords(bus_bits, dp.w.payload.data.shape())
-        m.submodules.x_words = x_words = BeatsToWords(bus_bits, dp.x.payload.shape(), last=False)
-        m.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes)
-        m.submodules.packer = packer = WordsToBeats(rq.o.payload.data.shape(), bus_bits)
+        core.submodules.w_words = w_words = BeatsToWords(bus_bits, dp.w.payload.data.shape())
+        core.submodules.x_words = x_words = BeatsToWords(bus_bits, dp.x.payload.shape(), last=False)
+        core.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes)
+        core.submodules.packer = packer = WordsToBeats(rq.o.payload.data.shape(), bus_bits)
         # The write master's data ready depends on WREADY and its command queue: a register
         # slice keeps that chain out of the engine's pipeline enables.
-        m.submodules.wr_slice = wr_slice = SkidBuffer(wr.data.payload.shape())
+        core.submodules.wr_slice = wr_slice = SkidBuffer(wr.data.payload.shape())
         # Read data reaches the converters through a register slice: the engine's input ready
         # (line buffer, weight banks) never reaches the read master's queue in the same cycle.
-        m.submodules.rd_slice = rd_slice = SkidBuffer(rd.data.payload.shape())
-        wiring.connect(m, rd.data, rd_slice.i)
+        core.submodules.rd_slice = rd_slice = SkidBuffer(rd.data.payload.shape())
+        # While an abort stops the masters, read data is dropped here (the consumers may be
+        # the reason for the abort).
+        m.d.comb += [
+            rd_slice.i.payload.eq(rd.data.payload),
+            rd_slice.i.valid.eq(rd.data.valid & ~seq.stop),
+            rd.data.ready.eq(rd_slice.i.ready | seq.stop),
+        ]
         wiring.connect(m, rd_slice.o, router.i)
         wiring.connect(m, reads.route, router.route)
-        m.submodules.q_slice = q_slice = SkidBuffer(q_words.i.payload.shape())
+        core.submodules.q_slice = q_slice = SkidBuffer(q_words.i.payload.shape())
         wiring.connect(m, router.output(ROUTE_QUANT), q_slice.i)
         wiring.connect(m, q_slice.o, q_words.i)
-        m.submodules.w_slice = w_slice = SkidBuffer(w_words.i.payload.shape())
+        core.submodules.w_slice = w_slice = SkidBuffer(w_words.i.payload.shape())
         wiring.connect(m, router.output(ROUTE_WEIGHTS), w_slice.i)
         wiring.connect(m, w_slice.o, w_words.i)
         # The input converter feeds the line/tile buffer, whose ready is a compare of its row
         # counters: another register slice keeps it off the router and the route FIFO.
-        m.submodules.x_slice = x_slice = SkidBuffer(x_words.i.payload.shape())
+        core.submodules.x_slice = x_slice = SkidBuffer(x_words.i.payload.shape())
         wiring.connect(m, router.output(ROUTE_INPUT), x_slice.i)
-        wiring.connect(m, x_slice.o, x_words.i)
+        if cfg.engine_description.input_reuse:
+            # Input segments cross the bus at a beat per cycle into a FIFO the read issuer holds
+            # credits for, and drain into the tile buffer (a word per cycle) while the next
+            # visit's weights stream: the read stream never waits for the datapath's input.
+            core.submodules.x_fifo = x_fifo = StreamFifo(x_words.i.payload.shape(), ReadIssuer.input_fifo_depth(cfg))
+            wiring.connect(m, x_slice.o, x_fifo.i)
+            wiring.connect(m, x_fifo.o, x_words.i)
+            m.d.comb += reads.x_taken.eq(x_fifo.o.valid & x_fifo.o.ready & x_fifo.o.payload.last)
+        else:
+            wiring.connect(m, x_slice.o, x_words.i)
         wiring.connect(m, q_words.o, gather.i)
         wiring.connect(m, gather.o, rq.params)
         wiring.connect(m, w_words.o, dp.w)

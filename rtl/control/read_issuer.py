@@ -35,9 +35,14 @@ class ReadIssuer(wiring.Component):
     consumer can take all of its data without waiting for data behind it, so the one in-order
     read stream never blocks: a visit's weights when at most one earlier visit still holds a
     bank (``visit_end`` counts the released ones), its quant entries when the requantiser side
-    holds at most two sets not yet taken (``params_taken``), an input row when it is below the
-    datapath's ``x_rows``. Rows the datapath waits for (below ``x_need``) go first, then a visit's
-    quant entries and weights, then rows it may read ahead.
+    holds at most two sets not yet taken (``params_taken``), an input row segment when its row
+    is below the datapath's ``x_rows`` and the input FIFO (:meth:`input_fifo_depth` beats, in
+    front of the datapath's one-word-per-cycle input) has room for all of its beats: a segment
+    reserves the most beats a segment of this layer can take (``ceil((B - 1 + seg_bytes) / B)``
+    on a ``B``-byte bus, whatever its alignment) and returns them when its last beat leaves the
+    FIFO (``x_taken``). Segments thus cross the bus at one beat per cycle and drain into the
+    datapath while the next visit's weights stream. Rows the datapath waits for (below
+    ``x_need``) go first, then a visit's quant entries and weights, then rows it may read ahead.
 
     Ports
         ``run``: In(:class:`RunSignature`): at ``launch`` the pointers load from ``layer`` and
@@ -48,7 +53,8 @@ class ReadIssuer(wiring.Component):
         FIFO; a command is issued only while the FIFO has room, which bounds the commands in flight.
         ``visit_end``: In(1), the datapath released a visit's weights; ``params_taken``: In(1),
         the requantiser took a visit's quant set; ``x_rows``: In(16), input rows the datapath
-        accepts now; ``x_need``: In(16), rows it waits for (input reuse only).
+        accepts now; ``x_need``: In(16), rows it waits for; ``x_taken``: In(1), the last beat
+        of an input segment left the input FIFO (input reuse only).
     """
 
     #: Quant sets the requantiser side holds before taking one (the gatherer's FIFO and its
@@ -56,6 +62,20 @@ class ReadIssuer(wiring.Component):
     QUANT_SETS = 3
     #: Visits whose weights may be loaded ahead of the last released one (the ping-pong banks).
     WEIGHT_BANKS = 2
+
+    @staticmethod
+    def segment_beats(bus_bits: int, seg_bytes: int) -> int:
+        """Bus beats an input segment of ``seg_bytes`` takes at the worst alignment."""
+        bus_bytes = bus_bits // 8
+        return (seg_bytes + 2 * bus_bytes - 2) // bus_bytes
+
+    @classmethod
+    def input_fifo_depth(cls, config) -> int:
+        """Beats of the input FIFO of an input-reuse engine: two of the widest segment the layer
+        check admits (``max_width`` pn-words), at least 32 (narrow layers keep many segments
+        in flight: VGG16's conv5 layers need about four per visit)."""
+        seg = config.max_width * config.pn * config.data_width // 8
+        return max(32, 2 * cls.segment_beats(config.axi_data_width, seg))
 
     def __init__(self, config):
         self.config = config
@@ -67,6 +87,7 @@ class ReadIssuer(wiring.Component):
             "params_taken": In(1),
             "x_rows": In(16),
             "x_need": In(16),
+            "x_taken": In(1),
         })
 
     def elaborate(self, platform):
@@ -137,17 +158,33 @@ class ReadIssuer(wiring.Component):
         q_ok = Signal()
         x_ok = Signal()
         x_urgent = Signal()
+        # Input FIFO credit: beats reserved by issued segments whose last beat has not yet left it.
+        depth = self.input_fifo_depth(self.config)
+        bus_bytes = self.config.axi_data_width // 8
+        seg_beats = Signal(range(depth + 1))     # reserved per segment (this layer's worst case)
+        room_limit = Signal(range(depth + 1))    # depth - seg_beats: issue while held <= it
+        held = Signal(range(depth + 1))
+        # Only the bits an admitted segment can have take part (the layer check bounds it).
+        seg_bits = (depth * bus_bytes).bit_length()
+        most = (plan.seg_bytes[:seg_bits] + 2 * bus_bytes - 2) >> (bus_bytes.bit_length() - 1)
+        m.d.sync += [seg_beats.eq(most), room_limit.eq(depth - most)]
         m.d.sync += [
             x_urgent.eq((row < self.x_need) & (row < layer.height)),
             w_ok.eq(visits_issued < released + self.WEIGHT_BANKS),
             q_ok.eq(visits_issued < taken + self.QUANT_SETS),
-            x_ok.eq((row < self.x_rows) & (row < layer.height)),
+            x_ok.eq((row < self.x_rows) & (row < layer.height) & (held <= room_limit)),
             last_strip.eq(remaining <= plan.strip_bytes),
         ]
         with m.If(self.visit_end):
             m.d.sync += released.eq(released + 1)
         with m.If(self.params_taken):
             m.d.sync += taken.eq(taken + 1)
+        row_fire = Signal()
+        with m.Switch(Cat(row_fire, self.x_taken)):
+            with m.Case("01"):
+                m.d.sync += held.eq(held + seg_beats)
+            with m.Case("10"):
+                m.d.sync += held.eq(held - seg_beats)
         # The next command is chosen into registers (one-hot go_*) a cycle before it is offered,
         # so the command's valid and the updates on its handshake depend on registers only. A
         # visit's pair (quant, then weights) is issued back to back once it starts.
@@ -165,6 +202,7 @@ class ReadIssuer(wiring.Component):
             phase.eq(Mux(go_weights, ROUTE_WEIGHTS, Mux(go_quant, ROUTE_QUANT, ROUTE_INPUT))),
             cmd.valid.eq(self.run.running & routes.i.ready & (go_quant | go_weights | go_row)),
         ]
+        m.d.comb += row_fire.eq(fire & go_row)
         with m.If(fire):
             m.d.sync += [go_quant.eq(0), go_weights.eq(go_quant), go_row.eq(0)]
             # The updates decode the one-hot choice (go_quant, go_weights, go_row), not the route.
@@ -188,4 +226,5 @@ class ReadIssuer(wiring.Component):
             m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), remaining.eq(plan.out_bytes),
                          more_visits.eq(plan.mg != 0), visits_issued.eq(0), released.eq(0), taken.eq(0),
                          row.eq(0), seg.eq(0), last_seg.eq(plan.cg == 1), go_quant.eq(0), go_weights.eq(0), go_row.eq(0),
+                         held.eq(0),
                          q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]
