@@ -1,12 +1,14 @@
 """Effective ops per DSP per cycle and PE-array utilisation on the VGG16 conv layers (simulated).
 
     python bench/bench_ops_per_dsp.py [--engine auto|direct|winograd] [--design DIR] [--rows 4]
-                                      [--groups 1] [--layers conv1_1,conv3_1] [--no-synth] [--json]
+                                      [--groups 1] [--full-below CYCLES] [--layers conv1_1,conv3_1]
+                                      [--no-synth] [--json]
 
 Every VGG16 conv layer runs on the PYNQ-Z2 design (``build/vgg16-pynq-z2``, the default build, or
 ``build/vgg16-pynq-z2-<engine>``; see bench/bench_vgg_conv3_1.py) through ``drivers.simulated``,
 cut to ``--rows`` input rows and ``--groups`` output-channel groups of ``pm`` channels (full
-width, all input channels), bit-exact checked against sim.reference. Per layer the table gives
+width, all input channels; layers whose full size the cycle model puts at most ``--full-below``
+cycles run at full size), bit-exact checked against sim.reference. Per layer the table gives
 the simulated cycles, the ideal cycles of the engine's schedule (direct:
 ``ceil(M/pm)*ceil(C/pn)*Ho*Wo*K*K``; Winograd: ``ceil(M/pm)*ceil(C/pn)*ceil(Ho/m)*ceil(Wo/m)``),
 the PE-array utilisation (ACTIVE_CYCLES / CYCLES: cycles in which the array accepted a beat),
@@ -106,6 +108,8 @@ def main(argv=None) -> int:
     ap.add_argument("--design", type=Path, default=None, help="deploy folder (default: see bench_vgg_conv3_1.py)")
     ap.add_argument("--rows", type=int, default=4, help="input rows simulated per layer (default 4)")
     ap.add_argument("--groups", type=int, default=1, help="output-channel groups of pm simulated per layer (default 1)")
+    ap.add_argument("--full-below", type=int, default=0,
+                    help="simulate layers at full size when the model puts them at most this many cycles (default 0)")
     ap.add_argument("--layers", default="all", help="comma-separated VGG16 conv layers (default all 13)")
     ap.add_argument("--no-synth", action="store_true", help="DSP counts from the resource model instead of Yosys")
     ap.add_argument("--seed", type=int, default=0)
@@ -132,17 +136,19 @@ def main(argv=None) -> int:
     with simulated(folder) as accel:
         for layer in layers:
             full = (layer.in_channels, layer.out_channels, layer.height, layer.width, layer.kernel, layer.stride, layer.padding)
-            shape = cut_shape(layer, args.rows, args.groups, config.pm)
+            model_full = predicted_cycles(config, full_layer_descriptors(config, full))
+            shape = full if model_full <= args.full_below else cut_shape(layer, args.rows, args.groups, config.pm)
             _, m, h = shape[:3]
             print(f"simulating {layer.name} {shape} ...", file=sys.stderr)
             r = simulate_conv(accel, shape, rng, relu=layer.relu)
-            model_full = predicted_cycles(config, full_layer_descriptors(config, full))
+            model_cut = predicted_cycles(config, full_layer_descriptors(config, shape))
             full_ops += layer.ops
             full_cycles += model_full
             rows_out.append({
                 "layer": layer.name, "C": layer.in_channels, "M": m, "rows": h, "W": layer.width,
                 "cycles": r["cycles"], "ideal": ideal_cycles(config, shape), "active": r["active_cycles"],
                 "utilisation": r["active_cycles"] / r["cycles"], "ops_per_cycle": r["ops"] / r["cycles"],
+                "model_utilisation": ideal_cycles(config, shape) / model_cut,
                 "ops_per_dsp": r["ops"] / r["cycles"] / total_dsp, "ops_per_pe_dsp": r["ops"] / r["cycles"] / dsps["pe"],
                 "model_full_cycles": model_full, "full_ops_per_dsp": layer.ops / model_full / total_dsp,
                 "full_utilisation": ideal_cycles(config, full) / model_full,
@@ -156,21 +162,24 @@ def main(argv=None) -> int:
         "limit_per_dsp": limit * dsps["pe"] / total_dsp if total_dsp else 0.0,
         "network_full_ops_per_dsp": full_ops / full_cycles / total_dsp,
         "network_full_ops_per_pe_dsp": full_ops / full_cycles / dsps["pe"], "lu_liang": LU_LIANG,
-        "rows": args.rows, "groups": args.groups,
+        "rows": args.rows, "groups": args.groups, "full_below": args.full_below,
     }
     if args.json:
         print(json.dumps({"summary": summary, "layers": rows_out}, indent=1))
         return 0 if all(r["bit_exact"] for r in rows_out) else 1
     print(f"VGG16 conv layers on {summary['design']} ({summary['config']}), cut to {args.rows} input rows and "
-          f"{args.groups} group(s) of {config.pm} output channels")
-    print("| layer | C | M sim | rows x W | cycles | ideal | PE utilisation | ops/cycle | ops/DSP/cycle | "
-          "ops/PE-DSP/cycle | full layer (model): PE utilisation | full layer (model): ops/DSP/cycle | bit-exact |")
-    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+          f"{args.groups} group(s) of {config.pm} output channels"
+          + (f" (full size when the model puts the layer at most {args.full_below} cycles)" if args.full_below else ""))
+    print("| layer | C | M sim | rows x W | cycles | ideal | PE utilisation | same shape (model): PE utilisation | "
+          "ops/cycle | ops/DSP/cycle | ops/PE-DSP/cycle | full layer (model): PE utilisation | "
+          "full layer (model): ops/DSP/cycle | bit-exact |")
+    print("| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows_out:
         print(f"| {r['layer']} | {r['C']} | {r['M']} | {r['rows']}x{r['W']} | {r['cycles']} | {r['ideal']} | "
-              f"{r['utilisation']:.3f} | {r['ops_per_cycle']:.1f} | {r['ops_per_dsp']:.3f} | {r['ops_per_pe_dsp']:.3f} | "
+              f"{r['utilisation']:.3f} | {r['model_utilisation']:.3f} | {r['ops_per_cycle']:.1f} | "
+              f"{r['ops_per_dsp']:.3f} | {r['ops_per_pe_dsp']:.3f} | "
               f"{r['full_utilisation']:.3f} | {r['full_ops_per_dsp']:.3f} | {'yes' if r['bit_exact'] else 'NO'} |")
-    print(f"| all 13, full size (model) | | | | {full_cycles} | | | {full_ops / full_cycles:.1f} | "
+    print(f"| all 13, full size (model) | | | | {full_cycles} | | | | {full_ops / full_cycles:.1f} | "
           f"{summary['network_full_ops_per_dsp']:.3f} | {summary['network_full_ops_per_pe_dsp']:.3f} | | | |"
           if args.layers == "all" else "")
     print()

@@ -18,7 +18,7 @@ from rtl.descriptor import Descriptor, Limits
 from rtl.engine import EngineDescription, engine_named, engine_with_code
 
 from . import layout
-from .regmap import (AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value,
+from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value,
                      require_int)
 
 __all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
@@ -74,6 +74,9 @@ class AcceleratorDriver:
 
     #: Seconds (board) or the simulation's own cycle budget is used when None.
     timeout: float | None = 10.0
+    #: How long an abort may take (seconds on a board; simulated cycles in a simulation): the
+    #: masters' outstanding bursts drain at the memory's pace, a few thousand cycles at most.
+    abort_timeout: float = 0.1
 
     def _driver_init(self):
         self._info: BuildInfo | None = None
@@ -195,7 +198,10 @@ class AcceleratorDriver:
                               out_addr=bo.device_address, quant_addr=bq.device_address,
                               in_channels=c, out_channels=m, height=h, width=wd, kernel=k,
                               stride=stride, padding=padding, relu=int(bool(relu))))
-        self._wait_done(self.timeout)
+        try:
+            self._wait_done(self.timeout)
+        except AcceleratorTimeout as exc:
+            raise self._abort(str(exc)) from None
         status = self._reg("STATUS")
         self.counters = self._read_counters()
         code = field_value(status, STATUS_ERROR)
@@ -210,8 +216,8 @@ class AcceleratorDriver:
         Raises :class:`AcceleratorBusy` (before writing anything) while the IP still runs a
         layer: it would ignore AP_START, and waiting would pick up the old run's AP_DONE."""
         if not self._reg("CTRL") & AP_IDLE:
-            raise AcceleratorBusy("the accelerator is still running a layer (CTRL.AP_IDLE is 0); a layer that "
-                                  "timed out keeps it busy until it finishes or the PL is reset")
+            raise AcceleratorBusy("the accelerator is still running a layer (CTRL.AP_IDLE is 0); stop it with "
+                                  "CTRL.ABORT or wait for it to finish")
         for base in ("in_addr", "weight_addr", "out_addr", "quant_addr"):
             addr = int(desc[base])
             self.write(REGISTERS[base.upper() + "_LO"], addr & 0xFFFFFFFF)
@@ -221,6 +227,19 @@ class AcceleratorDriver:
             self.write(REGISTERS[reg], int(desc[name]))
         self.write(REGISTERS["LAYER_FLAGS"], int(desc.get("relu", 0)))
         self.write(REGISTERS["CTRL"], AP_START)
+
+    def _abort(self, reason: str) -> AcceleratorTimeout:
+        """Stop the running layer with CTRL.ABORT and wait (``abort_timeout``) for the IP to end
+        it; the exception to raise says whether the IP is idle again."""
+        self.write(REGISTERS["CTRL"], ABORT)
+        try:
+            self._wait_done(self.abort_timeout)
+        except AcceleratorTimeout:
+            return AcceleratorTimeout(f"{reason}; CTRL.ABORT did not end the run either (the memory no longer "
+                                      f"answers the IP's bursts?): reset the PL before using the IP again")
+        code = field_value(self._reg("STATUS"), STATUS_ERROR)
+        return AcceleratorTimeout(f"{reason}; the layer was aborted and the IP is idle again "
+                                  f"(STATUS.ERROR = {code}: {ERROR_DESCRIPTIONS.get(code, 'unknown')})")
 
     def _read_counters(self) -> dict[str, int]:
         return {

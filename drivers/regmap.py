@@ -12,7 +12,7 @@ from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
 from rtl.registers import BUILD_MAGIC, CONTROL_ADDR_WIDTH, control_register_map
 
-__all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode", "AP_START", "AP_DONE", "AP_IDLE",
+__all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode", "AP_START", "AP_DONE", "AP_IDLE", "ABORT",
            "STATUS_ERROR", "field_value", "WINDOW_BYTES", "check_offset", "require_int"]
 
 _MAP = control_register_map(AcceleratorConfig())
@@ -24,6 +24,7 @@ REGISTERS: dict[str, int] = {reg.name: reg.offset for reg in _MAP}
 AP_START = _MAP["CTRL"]["AP_START"].mask
 AP_DONE = _MAP["CTRL"]["AP_DONE"].mask
 AP_IDLE = _MAP["CTRL"]["AP_IDLE"].mask
+ABORT = _MAP["CTRL"]["ABORT"].mask
 STATUS_ERROR = _MAP["STATUS"]["ERROR"].mask
 
 

@@ -83,6 +83,7 @@ class SimulatedAccelerator(AcceleratorDriver):
         self._last_layer = None
         self._driver_init()
         self.timeout = None
+        self.abort_timeout = 20_000
 
     def _call(self, *request):
         self._conn.send(request)

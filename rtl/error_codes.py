@@ -20,6 +20,7 @@ class ErrorCode(enum.IntEnum):
     AXI_READ_ERROR = 7
     AXI_WRITE_ERROR = 8
     BAD_OUTPUT = 9
+    ABORTED = 10
 
     @property
     def description(self) -> str:
@@ -42,4 +43,6 @@ _ERROR_TEXT = {
     ErrorCode.AXI_WRITE_ERROR: "a memory write returned SLVERR or DECERR; the output is invalid",
     ErrorCode.BAD_OUTPUT: ("the output feature map would be empty (kernel larger than the padded input) or larger "
                            "than MAX_HEIGHT x MAX_WIDTH (padding above (K-1)/2)"),
+    ErrorCode.ABORTED: ("the run was stopped by CTRL.ABORT: the output buffer holds part of the output (no byte "
+                        "outside it was written)"),
 }

@@ -352,6 +352,9 @@ def control_register_map(config) -> RegisterMap:
             Field("AP_IDLE", 2, 1, RO, "the core is idle and accepts AP_START"),
             Field("AP_READY", 3, 1, COR, "the core took its inputs and is ready for new ones (cleared when CTRL is read)"),
             Field("AUTO_RESTART", 7, 1, RW, "start again automatically when a run finishes"),
+            Field("ABORT", 8, 1, SC, "write 1 to stop the running layer: no further memory traffic is issued, "
+                  "outstanding reads drain, issued write bursts finish with no byte enabled, the datapath is "
+                  "reset and the run ends (AP_DONE) with STATUS.ERROR = ABORTED; ignored while idle"),
         ), "Vitis HLS block-level control"),
         Register("GIER", 0x04, (Field("ENABLE", 0, 1, RW, "global interrupt enable"),),
                  "global interrupt enable"),

@@ -35,6 +35,11 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
         ``clear_error``: In(1): a pulse clears ``error`` (a new error in the same cycle wins).
         ``idle``: Out(1), a register (one cycle behind): no command accepted and unfinished, no burst outstanding, no beat
         waiting on ``data``.
+        ``stop``: In(1), a register upstream (an abort): no further burst is issued (an AR
+        already presented completes its handshake); bursts in flight still return.
+        ``quiet``: Out(1), a register (one cycle behind): no burst outstanding. With ``stop``
+        held, ``quiet`` stays up; the core may then be reset without leaving an AXI
+        transaction open (provided ``data`` is drained meanwhile).
 
     Bursts
         INCR, ARSIZE = log2(B), ARCACHE = 0b0011 (normal non-cacheable bufferable, as Vitis HLS
@@ -67,6 +72,8 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
             "error": Out(1),
             "clear_error": In(1),
             "idle": Out(1),
+            "stop": In(1),
+            "quiet": Out(1),
         })
 
     def _descriptor_layout(self) -> data.StructLayout:
@@ -130,7 +137,7 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
         m.d.comb += [
             r_fire.eq(axi.RVALID & axi.RREADY),
             burst_done.eq(r_fire & axi.RLAST),
-            planner.allow.eq(outstanding < self.max_outstanding),
+            planner.allow.eq((outstanding < self.max_outstanding) & ~self.stop),
         ]
         m.d.sync += outstanding.eq(outstanding + planner.issue - burst_done)
 
@@ -245,6 +252,7 @@ class AXI4ReadMaster(MasterParameters, wiring.Component):
             m.d.sync += self.error.eq(1)
         with m.Elif(self.clear_error):
             m.d.sync += self.error.eq(0)
+        m.d.sync += self.quiet.eq(outstanding == 0)
         m.d.sync += self.idle.eq(~decoder.busy & ~planner.busy & (outstanding == 0) & (descq.r_level == 0)
                                  & ~cur_valid & ~head_valid & ~skid_valid)
         return m

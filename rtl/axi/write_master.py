@@ -40,6 +40,12 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
         ``error``: Out(1), sticky: a BRESP other than OKAY, or a ``length == 0`` command;
         ``clear_error``: In(1) pulse clears it (a new error in the same cycle wins).
         ``idle``: Out(1), a register (one cycle behind): no command accepted and unfinished (its ``done`` beat not taken).
+        ``stop``: In(1), a register upstream (an abort): no further burst is issued (an AW
+        already presented completes its handshake); the W beats of bursts already issued go
+        out with WSTRB = 0 (no byte written) without taking words from ``data``; B responses
+        are taken without waiting for ``done``. ``quiet``: Out(1), a register (one cycle
+        behind): no burst outstanding (every issued burst has its B response). With ``stop``
+        held, ``quiet`` stays up; the core may then be reset with no AXI transaction open.
 
     Bursts
         INCR, AWSIZE = log2(B), AWCACHE = 0b0011, AWPROT = AWLOCK = AWQOS = AWID = 0, at most
@@ -76,6 +82,8 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
             "error": Out(1),
             "clear_error": In(1),
             "idle": Out(1),
+            "stop": In(1),
+            "quiet": Out(1),
         })
 
     def elaborate(self, platform):
@@ -153,7 +161,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
             axi.AWQOS.eq(0),
             axi.AWVALID.eq(planner.o.valid),
             planner.o.ready.eq(axi.AWREADY),
-            planner.allow.eq(credit),
+            planner.allow.eq(credit & ~self.stop),
             aw_fire.eq(axi.AWVALID & axi.AWREADY),
             burstq.w_data.eq(Cat(planner.o.payload.len, planner.o.payload.len == 0)),
             burstq.w_en.eq(aw_fire),
@@ -190,8 +198,8 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
         pop_cmd, pop_burst = Signal(), Signal()
         m.d.comb += [
             can.eq((~axi.WVALID | axi.WREADY) & wcmdq.r_rdy & burstq.r_rdy & ~pop_cmd & ~pop_burst),
-            self.data.ready.eq(can & takes_word),
-            load.eq(can & (self.data.valid | ~takes_word)),
+            self.data.ready.eq(can & takes_word & ~self.stop),
+            load.eq(can & (self.data.valid | ~takes_word | self.stop)),
         ]
         # Bus lane k of beat j carries stream byte j*B + k - off: the window {word, hold}
         # shifted right by (B - off) bytes.
@@ -214,7 +222,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
             m.d.sync += [
                 axi.WVALID.eq(1),
                 axi.WDATA.eq(wdata),
-                axi.WSTRB.eq(strb_first & strb_last),
+                axi.WSTRB.eq(Mux(self.stop, 0, strb_first & strb_last)),
                 axi.WLAST.eq(last_burst),
                 beat.eq(Mux(last_cmd, 0, beat + 1)),
                 bbeat.eq(Mux(last_burst, 0, bbeat + 1)),
@@ -241,7 +249,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
         done_free = Signal()
         m.d.comb += [
             done_free.eq(~self.done.valid | self.done.ready),
-            axi.BREADY.eq(respq.r_rdy & ~resp.empty & (~resp.last | done_free)),
+            axi.BREADY.eq(respq.r_rdy & ~resp.empty & (~resp.last | done_free | self.stop)),
         ]
         b_fire = Signal()
         b_bad = Signal()
@@ -249,7 +257,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
         m.d.comb += [
             b_fire.eq(axi.BVALID & axi.BREADY),
             b_bad.eq(axi.BRESP != 0),
-            marker.eq(respq.r_rdy & resp.empty & done_free),
+            marker.eq(respq.r_rdy & resp.empty & (done_free | self.stop)),
             respq.r_en.eq(b_fire | marker),
         ]
         cmd_error = Signal()   # some earlier burst of the current command failed
@@ -274,6 +282,7 @@ class AXI4WriteMaster(MasterParameters, wiring.Component):
             m.d.sync += self.error.eq(1)
         with m.Elif(self.clear_error):
             m.d.sync += self.error.eq(0)
+        m.d.sync += self.quiet.eq(outstanding == 0)
         m.d.sync += self.idle.eq(~decoder.busy & ~planner.busy & (outstanding == 0) & (wcmdq.r_level == 0)
                                  & (burstq.r_level == 0) & (respq.r_level == 0) & ~pop_cmd & ~pop_burst
                                  & ~axi.WVALID & ~self.done.valid)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from drivers import AcceleratorBusy, AcceleratorTimeout, simulated
-from drivers.regmap import AP_IDLE, BUILD_MAGIC, REGISTERS
+from drivers.regmap import ABORT, AP_IDLE, BUILD_MAGIC, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
 from sim.reference import conv2d, requantize
@@ -144,16 +144,64 @@ def test_driver_misuse_gets_clear_errors_and_never_stale_results():
         xb, wb, bb, mb, sb, eb = random_layer(rng, 4, 2, 16, 8, 5, 1, 4, False)
         assert np.array_equal(accel.conv2d(xb, wb, bias=bb, mult=mb, shift=sb, padding=4), eb)
 
+        # Case 4: a timeout aborts the layer (CTRL.ABORT) and raises; the IP is idle again.
         accel.timeout = 50  # simulated cycles: far too few for this layer
-        with pytest.raises(AcceleratorTimeout):
+        with pytest.raises(AcceleratorTimeout, match="aborted and the IP is idle again.*ERROR = 10"):
             accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
+        assert accel.read(REGISTERS["CTRL"]) & AP_IDLE
+        assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.ABORTED
+        accel.timeout = None
+        # Case 3: a start while a layer runs is refused before anything is written.
+        accel.start_layer(accel._last_layer)
         with pytest.raises(AcceleratorBusy, match="still running"):
             accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
-        accel.timeout = None
-        accel._wait_done(1_000_000)  # the timed-out run finishes on its own
+        accel._wait_done(1_000_000)  # that run finishes on its own
         assert accel.read(REGISTERS["CTRL"]) & AP_IDLE
         got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
         assert np.array_equal(got, expected)
+
+
+#: Simulated cycles an abort may take on the small builds under random back-pressure: the
+#: masters' outstanding bursts (a few, of at most 256 beats) drain, then a flush cycle.
+ABORT_BOUND = 4000
+
+
+@pytest.mark.parametrize("engine", ["direct", "winograd"])
+def test_abort_stops_a_running_layer_and_nothing_is_written_after(engine):
+    """Issue 15 case 4: CTRL.ABORT at several points of a run ends it within ABORT_BOUND cycles
+    with STATUS.ERROR = ABORTED; no byte outside the output buffer changes, nothing at all
+    changes after AP_DONE; the IP then runs the same layer bit-exact. ABORT while idle is ignored."""
+    config = DIRECT if engine == "direct" else WINOGRAD[4]
+    rng = np.random.default_rng(21)
+    layer = (8, 6, 9, 11, 3, 1, 1, True)
+    x, wt, bias, mult, shift, expected = random_layer(rng, *layer)
+    with simulated(config, pauses="random", seed=9) as accel:
+        assert np.array_equal(accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True), expected)
+        full = accel.counters["cycles"]
+        desc = accel._last_layer
+        out = accel._buffers["output"]
+        span = accel.allocated_bytes + 4096
+        for point in (0, full // 7, full // 2, 3 * full // 4):
+            pattern = bytes((i * 41 + point) & 0xFF for i in range(span))
+            accel.mem_write(0, pattern)
+            accel.start_layer(desc)
+            if point:
+                assert accel._call("wait_done", point)[0] is False
+            accel.write(REGISTERS["CTRL"], ABORT)
+            done, waited = accel._call("wait_done", ABORT_BOUND)
+            assert done, f"abort at cycle {point} did not end the run within {ABORT_BOUND} cycles"
+            assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.ABORTED
+            assert accel.read(REGISTERS["CTRL"]) & AP_IDLE
+            after = accel.mem_read(0, span)
+            stray = [i for i in range(span) if after[i] != pattern[i]
+                     and not out.device_address <= i < out.device_address + out.nbytes]
+            assert stray == [], f"abort at cycle {point}: bytes outside the output changed: {stray[:8]}"
+            assert accel._call("wait_done", 2000)[0] is False  # nothing further happens ...
+            assert accel.mem_read(0, span) == after            # ... and nothing is written
+        accel.write(REGISTERS["CTRL"], ABORT)  # idle: ignored
+        got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
+        assert np.array_equal(got, expected)
+        assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.OK
 
 
 WINOGRAD = {

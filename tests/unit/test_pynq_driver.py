@@ -28,7 +28,7 @@ from pynq.buffer import PynqBuffer
 from pynq.overlay import DefaultIP, _assign_drivers, _ip_drivers, _IPMap
 
 from drivers import AcceleratorError, AcceleratorTimeout, ConvAccelerator, layout
-from drivers.regmap import REGISTERS
+from drivers.regmap import ABORT, REGISTERS, ErrorCode
 from rtl.config import AcceleratorConfig
 from rtl.ip_identity import VLNV
 from rtl.registers import Access, BUILD_MAGIC, control_register_map
@@ -57,7 +57,7 @@ class ControlBlockModel:
             self.values[reg.offset] = value
             self.fields[reg.offset] = reg.fields
         self.pm, self.pn = config.pm, config.pn
-        self.mode = "run"        # "run", "hang" or ("error", code)
+        self.mode = "run"        # "run", "hang" (CTRL.ABORT ends it), "dead" (nothing does) or ("error", code)
         self.polls_until_done = 3
         self.pending_polls = None
         self.snapshot = None
@@ -91,6 +91,11 @@ class ControlBlockModel:
             self.values[offset] = (self.values[offset] & ~0x80) | (value & 0x80)
             if value & 1:
                 self.start()
+            if value & ABORT and self.reg("STATUS") & BUSY and self.mode != "dead":
+                self.board.log.append(("abort",))
+                self.pending_polls = None
+                self.values[REGISTERS["STATUS"]] = ErrorCode.ABORTED
+                self.values[offset] |= 0b1010  # AP_DONE, AP_READY
             return
         keep = self.values[offset]
         for f in self.fields[offset]:
@@ -112,7 +117,7 @@ class ControlBlockModel:
             "quant": ddr(self.addr("QUANT_ADDR"), layout.quant_bytes(d["m"], self.pm)),
         }
         self.values[REGISTERS["STATUS"]] = BUSY
-        if self.mode != "hang":
+        if self.mode not in ("hang", "dead"):
             self.pending_polls = self.polls_until_done
 
     def finish(self):
@@ -330,9 +335,24 @@ def test_timeout_reports_the_status_register():
     ip = overlay_ip(board)
     ip.timeout, ip.poll_interval = 0.05, 0.001
     x, w, bias, mult, shift = _layer(4)
-    with pytest.raises(AcceleratorTimeout, match=r"within 0\.05 s \(STATUS = 0x100, CTRL = 0x0\)"):
+    with pytest.raises(AcceleratorTimeout, match=r"within 0\.05 s \(STATUS = 0x100, CTRL = 0x0\); the layer was "
+                                                 r"aborted and the IP is idle again \(STATUS.ERROR = 10"):
         ip.conv2d(x, w, bias=bias, mult=mult, shift=shift, padding=1)
     assert not [e for e in board.log if e[0] == "invalidate"]
+    assert ("write", REGISTERS["CTRL"], ABORT) in board.log and ("abort",) in board.log
+    # A layer after the aborted one runs.
+    board.control.mode = "run"
+    ip.conv2d(x, w, bias=bias, mult=mult, shift=shift, padding=1)
+
+
+def test_timeout_when_abort_does_not_help_says_to_reset_the_pl():
+    board = FakeBoard()
+    board.control.mode = "dead"
+    ip = overlay_ip(board)
+    ip.timeout, ip.abort_timeout, ip.poll_interval = 0.05, 0.02, 0.001
+    x, w, bias, mult, shift = _layer(4)
+    with pytest.raises(AcceleratorTimeout, match="CTRL.ABORT did not end the run either .* reset the PL"):
+        ip.conv2d(x, w, bias=bias, mult=mult, shift=shift, padding=1)
 
 
 def test_error_code_is_reported():

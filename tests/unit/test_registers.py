@@ -44,7 +44,7 @@ def test_hls_compatible_offsets(regmap):
     ctrl = regmap["CTRL"]
     assert [(f.name, f.lsb, f.access) for f in ctrl.fields] == [
         ("AP_START", 0, Access.SC), ("AP_DONE", 1, Access.COR), ("AP_IDLE", 2, Access.RO),
-        ("AP_READY", 3, Access.COR), ("AUTO_RESTART", 7, Access.RW)]
+        ("AP_READY", 3, Access.COR), ("AUTO_RESTART", 7, Access.RW), ("ABORT", 8, Access.SC)]
     assert [(f.name, f.lsb, f.access) for f in regmap["IP_ISR"].fields] == [("DONE", 0, Access.TOW), ("READY", 1, Access.TOW)]
     assert regmap["STATUS"]["ERROR"].width == 8 and regmap["STATUS"]["BUSY"].lsb == 8
     assert regmap["IN_CHANNELS"]["IN_CHANNELS"].width == 16 and regmap["KERNEL"]["KERNEL"].width == 4
@@ -71,7 +71,8 @@ def test_build_info_comes_from_the_config():
 def test_error_codes():
     assert [(e.name, int(e)) for e in ErrorCode] == [
         ("OK", 0), ("BAD_CHANNELS", 1), ("BAD_SIZE", 2), ("BAD_KERNEL", 3), ("BAD_STRIDE", 4),
-        ("BAD_PADDING", 5), ("BAD_ADDRESS", 6), ("AXI_READ_ERROR", 7), ("AXI_WRITE_ERROR", 8), ("BAD_OUTPUT", 9)]
+        ("BAD_PADDING", 5), ("BAD_ADDRESS", 6), ("AXI_READ_ERROR", 7), ("AXI_WRITE_ERROR", 8), ("BAD_OUTPUT", 9),
+        ("ABORTED", 10)]
     for e in ErrorCode:
         assert e.description and "\n" not in e.description
 
