@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from rtl.config import AcceleratorConfig
 from rtl.descriptor import Descriptor
+from rtl.control.read_issuer import ReadIssuer
 from rtl.numerics import QUANT_ENTRY_BYTES
 from rtl.pe.requantiser import Requantiser
 
@@ -234,14 +235,22 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
         out_bytes = rows * wo * pm * ebytes
         return max(rows * wo * v.pixel_cycles, out_bytes / port.write_bpc)
 
+    # Input segments cross the bus into the input FIFO (rtl.top; the read issuer holds credits
+    # for it) and drain into the datapath at a word per cycle.
+    fifo_beats = ReadIssuer.input_fifo_depth(config) * port.read_bpc / (config.axi_data_width / 8)
+    drain_rate = in_bpc / port.read_bpc      # FIFO beats the datapath takes per cycle
+
     def front(rows: int, rows_in: float) -> float:
-        # Input segments cross the bus at its width into the input FIFO and drain into the
-        # datapath (a word per cycle) while the weights stream: the read stream carries them at
-        # the bus rate, the datapath's write port at its own.
+        # The in-order read stream carries a visit's weights, then input segments as the FIFO
+        # has room. While the weights stream, the FIFO drains what it holds (at most its depth,
+        # at most what drains in that time); those beats crossed at the bus rate. The rest of
+        # the visit's input crosses at the drain rate, the stream waiting for FIFO room.
         out_bytes = rows * wo * pm * ebytes
         reads = w_bytes + q_bytes + rows_in * row_bytes
-        return max(v.compute, weight_stream + rows_in * row_bytes / port.read_bpc, rows_in * row_cycles,
-                   (reads + out_bytes) / port.shared_bpc)
+        in_beats = rows_in * row_bytes / port.read_bpc
+        early = min(in_beats, fifo_beats, drain_rate * weight_stream)
+        stream = weight_stream + early + (in_beats - early) / drain_rate
+        return max(v.compute, stream, (reads + out_bytes) / port.shared_bpc)
 
     full, last = v.strip_rows, v.last_rows
     visits = v.strips * mg

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtl.buffers.geometry import MemoryShape
+from rtl.control.read_issuer import ReadIssuer
 from rtl.config import AcceleratorConfig
 from rtl.numerics import REQUANT, signed_range, signed_width
 from rtl.winograd_math import dsp_per_multiply
@@ -45,6 +46,7 @@ __all__ = [
     "dsp_per_multiply",
     "bram36_for",
     "memories",
+    "memories_by_component",
     "component_params",
     "FEATURES",
     "feature_vector",
@@ -93,9 +95,20 @@ def requant_sum_width(acc_width: int) -> int:
     return signed_width(a_lo + b_lo, a_hi + b_hi)
 
 
+def memories_by_component(config: AcceleratorConfig) -> dict[str, tuple[MemoryShape, ...]]:
+    """The block memories of ``config`` by the component that owns them: the engine's (line/tile
+    buffer, weight banks, output buffer) and, for an input-reuse engine, the top's input FIFO
+    (rtl.top: its storage is the FIFO's depth less its output register, of read beats)."""
+    out = dict(config.engine_description.memories(config))
+    if config.engine_description.input_reuse:
+        fifo = MemoryShape("input_fifo", config.axi_data_width + 1, ReadIssuer.input_fifo_depth(config) - 1)
+        out["top_glue"] = out.get("top_glue", ()) + (fifo,)
+    return out
+
+
 def memories(config: AcceleratorConfig) -> list[MemoryShape]:
-    """The block memories of ``config``'s engine (line/tile buffer, weight banks, output buffer)."""
-    return [mem for mems in config.engine_description.memories(config).values() for mem in mems]
+    """Every block memory of ``config`` (:func:`memories_by_component`, flattened)."""
+    return [mem for mems in memories_by_component(config).values() for mem in mems]
 
 
 def component_params(config: AcceleratorConfig) -> dict[str, dict]:
@@ -234,7 +247,7 @@ def _dsp(config: AcceleratorConfig, family: str) -> dict[str, int]:
 def estimate_resources(config: AcceleratorConfig, family: str = "xc7", coefficients: dict | None = None) -> ResourceEstimate:
     """Predicted LUT/FF/DSP/BRAM36 of ``rtl.top.ConvAccelerator(config)`` for ``family``."""
     coefs = (coefficients or load_coefficients())["components"]
-    bram_of = {owner: sum(_bram36(m) for m in mems) for owner, mems in config.engine_description.memories(config).items()}
+    bram_of = {owner: sum(_bram36(m) for m in mems) for owner, mems in memories_by_component(config).items()}
     dsp_of = _dsp(config, family)
     comps = []
     for name, params in component_params(config).items():
