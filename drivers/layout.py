@@ -86,7 +86,8 @@ def pack_quant(bias, mult, shift, m: int, pm: int) -> np.ndarray:
 
 
 def unpack_output(raw: np.ndarray, m: int, ho: int, wo: int, pm: int) -> np.ndarray:
-    """Bytes of the ``[MG][Ho][Wo][pm]`` output layout -> ``y[M, Ho, Wo]`` int8."""
+    """Bytes of the ``[MG][Ho][Wo][pm]`` output layout -> ``y[M, Ho, Wo]`` int8, a new array (never
+    a view of ``raw``: with pm = 1 the reorder is one, and the driver reuses its output buffer)."""
     mg = math.ceil(m / pm)
     arr = np.asarray(raw, dtype=np.uint8)[: mg * ho * wo * pm].view(np.int8).reshape(mg, ho, wo, pm)
-    return np.ascontiguousarray(arr.transpose(0, 3, 1, 2).reshape(mg * pm, ho, wo)[:m])
+    return np.array(arr.transpose(0, 3, 1, 2).reshape(mg * pm, ho, wo)[:m], order="C", copy=True)

@@ -4,46 +4,54 @@
         y = accel.conv2d(x, w, bias, mult, shift, stride=1, padding=1, relu=True)
 
 The deploy folder's ``design.json`` names the configuration; its Verilog (``rtl/*.v``) is built
-once with Verilator (cached) and run in a cocotb process that serves register and memory
-requests (sim/accel_server.py). Buffers from :meth:`allocate` are numpy arrays with a
-``device_address`` in the simulated DDR; ``flush()`` copies them to it and ``invalidate()`` back,
-as PYNQ buffers do with the caches. Timeouts are in simulated cycles.
+once with Verilator (cached) and run by one of two backends:
+
+* ``backend="native"`` (the default, drivers/native.py): the model compiled with a C++ harness
+  that serves the memory and the control port itself, over 1 M cycles per second on small
+  designs. Buffers are views of the simulated DDR.
+* ``backend="cocotb"`` (this module's :class:`SimulatedAccelerator`): a cocotb process with
+  cocotbext-axi's ``AxiRam`` and ``AxiLiteMaster`` that serves register and memory requests
+  (sim/accel_server.py), for protocol-level checks with an independent bus model. Buffers from
+  :meth:`~SimulatedAccelerator.allocate` are numpy arrays with a ``device_address`` in the
+  simulated DDR; ``flush()`` copies them to it and ``invalidate()`` back, as PYNQ buffers do
+  with the caches.
+
+Both report the same counters for the same layers without pauses. Timeouts are in simulated
+cycles; every call into the simulator is also bounded in wall-clock time (``wall_timeout``), and
+a simulator that died or froze raises :class:`~drivers.simbase.SimulatorFailure`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
+import socket
 import tempfile
 import threading
-import socket
+import time
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import numpy as np
 
-from rtl.config import AcceleratorConfig
-from rtl.top import accelerator_verilog
 from sim.protocol import ADDRESS_ENV
 from sim.toolchain import PARAMS_ENV, build, run_cocotb
 
-from .core import AcceleratorDriver, AcceleratorTimeout
-from .regmap import REGISTERS, check_offset, require_int
+from .native import native_simulation
+from .regmap import require_int
+from .simbase import (DEFAULT_WALL_TIMEOUT, SimulatedDriver, SimulatorFailure, check_pauses, design_verilog,
+                      load_design_config)
 
-__all__ = ["simulated", "SimulatedAccelerator", "SimBuffer", "load_design_config"]
+__all__ = ["simulated", "SimulatedAccelerator", "SimBuffer", "load_design_config", "BACKENDS",
+           "COCOTB_MIN_CYCLES_PER_SECOND"]
 
+#: The simulation backends of :func:`simulated`, the default first.
+BACKENDS = ("native", "cocotb")
 
-def load_design_config(design):
-    """An AcceleratorConfig from a deploy folder (design.json) or a config itself."""
-    if isinstance(design, AcceleratorConfig):
-        return design, None
-    path = Path(design)
-    meta = path / "design.json"
-    if not meta.exists():
-        raise ValueError(f"{path} is not a convforge deploy folder: {meta} does not exist (run python -m dse.build)")
-    return AcceleratorConfig.from_dict(json.loads(meta.read_text())["config"]), path
+#: A cocotb simulation that advances slower than this during ``wait_done`` is taken as frozen:
+#: the wall-clock limit of a wait is ``wall_timeout`` plus its cycle budget over this rate.
+COCOTB_MIN_CYCLES_PER_SECOND = 500
 
 
 class SimBuffer(np.ndarray):
@@ -70,110 +78,103 @@ class SimBuffer(np.ndarray):
         pass
 
 
-class SimulatedAccelerator(AcceleratorDriver):
-    """Driver over a running simulation; create it with :func:`simulated`."""
+class SimulatedAccelerator(SimulatedDriver):
+    """Driver over a running cocotb simulation; create it with ``simulated(design, backend="cocotb")``."""
 
-    ALIGN = 4096
-
-    def __init__(self, conn, memory_bytes: int, period_ns: float):
+    def __init__(self, conn, memory_bytes: int, period_ns: float, *, thread: threading.Thread | None = None,
+                 outcome: dict | None = None, wall_timeout: float = DEFAULT_WALL_TIMEOUT):
         self._conn = conn
-        self._next_address = self.ALIGN
-        self.memory_bytes = memory_bytes
-        self.period_ns = period_ns
-        self._last_layer = None
-        self._driver_init()
-        self.timeout = None
-        self.abort_timeout = 20_000
+        self._thread = thread
+        self._outcome = outcome if outcome is not None else {}
+        self._failure: str | None = None
+        self.wall_timeout = wall_timeout
+        self._sim_init(memory_bytes, period_ns)
+
+    def _fail(self, what: str, request) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        cause = self._outcome.get("error")
+        self._failure = f"the cocotb simulator {what} while answering {request[0]!r}" + (f": {cause}" if cause else "")
+        raise SimulatorFailure(self._failure)
 
     def _call(self, *request):
-        self._conn.send(request)
-        answer = self._conn.recv()
+        if self._failure is not None:
+            raise SimulatorFailure(self._failure)
+        limit = self.wall_timeout
+        if request[0] == "wait_done":
+            limit += request[1] / COCOTB_MIN_CYCLES_PER_SECOND
+        try:
+            self._conn.send(request)
+            deadline = time.monotonic() + limit
+            while not self._conn.poll(max(0.0, min(1.0, deadline - time.monotonic()))):
+                if self._thread is not None and not self._thread.is_alive():
+                    self._fail("exited", request)
+                if time.monotonic() >= deadline:
+                    self._fail(f"did not answer within {limit:g} s (frozen?)", request)
+            answer = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            self._fail(f"closed the connection ({type(exc).__name__})", request)
         if isinstance(answer, Exception):
             raise answer
         return answer
 
-    # pynq.DefaultIP-style primitives
-    def read(self, offset: int) -> int:
-        return self._call("read", check_offset(offset))
-
-    def write(self, offset: int, value: int) -> None:
-        if not 0 <= require_int("a register value", value) < 1 << 32:
-            raise ValueError(f"a register value must be in 0..2**32-1, got {value!r}")
-        self._call("write", check_offset(offset), int(value))
-
     def allocate(self, shape, dtype=np.uint8) -> SimBuffer:
         arr = np.zeros(shape, dtype=dtype)
-        size = max(arr.nbytes, 1)
-        address = self._next_address
-        if address + size > self.memory_bytes:
-            raise MemoryError(f"simulated DDR of {self.memory_bytes} bytes is full (asked for {size} more)")
-        self._next_address = (address + size + self.ALIGN - 1) // self.ALIGN * self.ALIGN
         buf = arr.view(SimBuffer)
-        buf.device_address = address
+        buf.device_address = self._reserve(arr.nbytes)
         buf._owner = self
         return buf
 
     def mem_read(self, address: int, length: int) -> bytes:
-        return self._call("mem_read", int(address), int(length))
+        return self._call("mem_read", *self._check_span(address, length))
 
     def mem_write(self, address: int, data: bytes) -> None:
-        self._call("mem_write", int(address), bytes(data))
-
-    @property
-    def allocated_bytes(self) -> int:
-        return self._next_address
-
-    def start_layer(self, desc: dict) -> None:
-        self._last_layer = dict(desc)
-        super().start_layer(desc)
-
-    def _cycle_budget(self) -> int:
-        d = self._last_layer or {}
-        info = self.info
-        try:
-            k = d["kernel"]
-            cg = math.ceil(d["in_channels"] / info.pn)
-            mg = math.ceil(d["out_channels"] / info.pm)
-            ho = (d["height"] + 2 * d["padding"] - k) // d["stride"] + 1
-            wo = (d["width"] + 2 * d["padding"] - k) // d["stride"] + 1
-            compute = mg * max(ho * wo * cg * k * k, ho * wo * info.pm)
-            transfer = mg * (d["height"] * cg * d["width"] * info.pn + cg * k * k * info.pm * info.pn) // (info.axi_data_width // 8)
-            return 20 * (compute + transfer) + 200_000
-        except (KeyError, ZeroDivisionError, TypeError):
-            return 1_000_000
-
-    def _wait_done(self, timeout) -> None:
-        budget = int(timeout) if timeout else self._cycle_budget()
-        done, waited = self._call("wait_done", budget)
-        if not done:
-            status = self.read(REGISTERS["STATUS"])
-            raise AcceleratorTimeout(f"AP_DONE did not come within {waited} simulated cycles (STATUS = {status:#x})")
+        data = bytes(data)
+        self._call("mem_write", self._check_span(address, len(data))[0], data)
 
     def close(self):
-        with contextlib.suppress(Exception):
-            self._call("quit")
+        if self._failure is None:
+            with contextlib.suppress(Exception):
+                self._call("quit")
         self._conn.close()
 
 
 @contextlib.contextmanager
-def simulated(design, *, pauses: str = "none", seed: int = 0, memory_bytes: int = 1 << 26,
-              period_ns: float | None = None):
-    """Start a Verilator simulation of ``design`` (a deploy folder or an AcceleratorConfig)
-    and yield a :class:`SimulatedAccelerator` driving it. ``pauses`` ("none", "fixed",
-    "random") throttles every AXI channel of the simulated memory."""
-    if pauses not in ("none", "fixed", "random"):
-        raise ValueError(f"pauses must be 'none', 'fixed' or 'random', got {pauses!r}")
-    config, folder = load_design_config(design)
-    verilog_text = None
-    if folder is not None:
-        candidate = folder / "rtl" / f"{config.name}.v"
-        if candidate.exists():
-            verilog_text = candidate.read_text()
-    if verilog_text is None:
-        verilog_text = accelerator_verilog(config)
-    model = build(verilog_text, config.name)
-    period = period_ns if period_ns is not None else round(1000.0 / config.clock_mhz, 3)
+def simulated(design, *, backend: str = "native", pauses: str = "none", seed: int = 0, memory_bytes: int = 1 << 26,
+              period_ns: float | None = None, wall_timeout: float = DEFAULT_WALL_TIMEOUT,
+              read_latency: int | None = None, write_latency: int | None = None):
+    """Start a Verilator simulation of ``design`` (a deploy folder or an AcceleratorConfig) and
+    yield a driver for it: a :class:`~drivers.native.NativeAccelerator` (``backend="native"``)
+    or a :class:`SimulatedAccelerator` (``backend="cocotb"``).
 
+    ``pauses`` ("none", "fixed", "random", seeded by ``seed``) throttles every AXI channel of the
+    simulated memory; ``memory_bytes`` (a multiple of 4096) is its size; ``period_ns`` the clock
+    period (default from the design's clock; it only sets the cocotb time scale);
+    ``wall_timeout`` the seconds a simulator may stay silent before it is declared frozen.
+    ``read_latency``/``write_latency`` (native backend only; default and minimum 2, the latency
+    of cocotbext-axi's AxiRam) are the simulated memory's latencies in cycles."""
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+    check_pauses(pauses)
+    seed = require_int("seed", seed)
+    memory_bytes = require_int("memory_bytes", memory_bytes)
+    if memory_bytes < 2 * SimulatedDriver.ALIGN or memory_bytes % SimulatedDriver.ALIGN:
+        raise ValueError(f"memory_bytes must be a multiple of {SimulatedDriver.ALIGN} of at least "
+                         f"{2 * SimulatedDriver.ALIGN}, got {memory_bytes}")
+    config, folder = load_design_config(design)
+    verilog_text = design_verilog(config, folder)
+    period = period_ns if period_ns is not None else round(1000.0 / config.clock_mhz, 3)
+    if backend == "native":
+        latencies = {k: v for k, v in (("read_latency", read_latency), ("write_latency", write_latency)) if v is not None}
+        with native_simulation(config, verilog_text, pauses=pauses, seed=seed, memory_bytes=memory_bytes,
+                               period_ns=period, wall_timeout=wall_timeout, **latencies) as accel:
+            yield accel
+        return
+    if read_latency is not None or write_latency is not None:
+        raise ValueError("read_latency and write_latency are settings of only the native backend (cocotbext-axi's "
+                         "AxiRam has a fixed latency of 2 cycles)")
+
+    model = build(verilog_text, config.name)
     tmp = tempfile.mkdtemp(prefix="convforge-sim-")
     address = os.path.join(tmp, "server.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -208,14 +209,15 @@ def simulated(design, *, pauses: str = "none", seed: int = 0, memory_bytes: int 
             raise OSError("no connection within 600 s")
     except OSError as exc:
         thread.join(timeout=5)
-        raise RuntimeError(f"the simulation did not start: {outcome.get('error', exc)}") from None
+        raise SimulatorFailure(f"the simulation did not start: {outcome.get('error', exc)}") from None
     finally:
         listener.close()
-    accel = SimulatedAccelerator(conn, memory_bytes, period)
+    accel = SimulatedAccelerator(conn, memory_bytes, period, thread=thread, outcome=outcome,
+                                 wall_timeout=wall_timeout)
     try:
         yield accel
     finally:
         accel.close()
         thread.join(timeout=60)
-        if "error" in outcome:
+        if "error" in outcome and accel._failure is None:
             raise outcome["error"]

@@ -8,6 +8,9 @@ and answers pickled ``multiprocessing.connection`` messages, one answer per requ
 -> None, ``("mem_read", addr, n)`` -> bytes, ``("wait_done", max_cycles)`` -> ``(done, cycles
 waited)``, ``("cycles",)`` -> simulated cycles so far, ``("quit",)`` -> None. A request the server
 cannot serve is answered with the exception, which the client raises.
+
+The native backend (drivers/native.py) accepts the same request tuples and serves them with its
+own line protocol (sim/native/harness.cpp); ``POLL_CYCLES`` is shared, so both poll AP_DONE alike.
 """
 
 from __future__ import annotations

@@ -47,12 +47,19 @@ __all__ = [
     "waves_requested",
     "PARAMS_ENV",
     "tb_params",
+    "VERILATED_MK_FIXES",
 ]
 
 MIN_VERILATOR = (5, 36)
 
 #: Flags for Amaranth-generated Verilog: width warnings in generated code are expected.
 VERILATOR_FLAGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style", "-Wno-UNOPTFLAT", "-O3", "--x-assign", "fast")
+
+#: make variable assignments every build of a Verilated model needs: the PyPI wheel's
+#: verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so multi-file models fail to compile
+#: ("Vtop__pch.h.fast: linker input file not found"); the precompiled header must be passed
+#: with -include.
+VERILATED_MK_FIXES = ("CFG_CXXFLAGS_PCH_I=-include",)
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,11 +179,8 @@ def build(verilog_text: str, toplevel: str, extra_flags: tuple[str, ...] = (), w
             verilog_path.write_text(verilog_text)
             runner = get_runner("verilator")
             log = build_dir / "build.log"
-            # The PyPI wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so multi-file
-            # models fail to compile ("Vtop__pch.h.fast: linker input file not found"); the
-            # precompiled header must be passed with -include.
             saved_makeflags = os.environ.get("MAKEFLAGS")
-            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, "CFG_CXXFLAGS_PCH_I=-include"]))
+            os.environ["MAKEFLAGS"] = " ".join(filter(None, [saved_makeflags, *VERILATED_MK_FIXES]))
             try:
                 runner.build(
                     sources=[verilog_path],
