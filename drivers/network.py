@@ -9,8 +9,10 @@
 or, without a plan entry, when the IP can run it (:func:`place_layer` maps it the way the DSE
 does and asks ``accel.check_layer``). Otherwise it runs in numpy as
 ``sim.reference.requantize(sim.reference.conv2d(...))``: the accelerator is bit-exact with that,
-so the two paths give identical outputs. Pooling, add, (leaky) ReLU, flatten and softmax always
-run in numpy (:mod:`drivers.quantize`).
+so the two paths give identical outputs. Every other kind (:data:`drivers.quantize.CPU_KINDS`:
+grouped and depthwise convolutions, affine/BatchNormalization, pooling, add, concat, (leaky)
+ReLU, clip, LRN, softmax, pad, transpose, channel shuffle, reshape, channel slices) always runs
+in numpy (:mod:`drivers.quantize`), int8 in and out.
 
 Mappings (``design.json`` ``"mapping"``; the engine descriptions in rtl/engine define them):
 
@@ -227,20 +229,44 @@ def run_layer_numpy(ql: q.QuantizedLayer, inputs: list[np.ndarray]) -> np.ndarra
     if kind in ("conv", "fc"):
         xe, w, s, p = _geometry(ql, x, "native")
         return requantize(conv2d(xe, w, s, p), ql.bias, ql.mult, ql.shift, layer.relu)
+    if kind == "group_conv":
+        acc = q.group_conv2d(x, ql.weight, layer.groups, layer.stride, layer.padding)
+        return requantize(acc, ql.bias, ql.mult, ql.shift, layer.relu)
+    if kind == "batchnorm":
+        return requantize(q.affine(x, ql.weight), ql.bias, ql.mult, ql.shift, layer.relu)
     if kind == "maxpool":
         y = q.maxpool(x, layer.kernel, layer.stride, layer.padding, out_size)
     elif kind == "avgpool":
-        y = q.avgpool(x, layer.kernel, layer.stride, layer.padding, out_size)
+        y = q.avgpool(x, layer.kernel, layer.stride, layer.padding, out_size, bool(layer.attr("count_include_pad", 0)))
     elif kind == "global_avgpool":
         y = q.global_avgpool(x)
+    elif kind == "global_maxpool":
+        y = q.global_maxpool(x)
     elif kind == "add":
-        return q.add(inputs[0], inputs[1], ql.mult[0], ql.mult[1], ql.shift, layer.relu)
+        return q.add_n(inputs, ql.mult, ql.shift, layer.relu)
+    elif kind == "concat":
+        y = q.concat(inputs, ql.mult, ql.shift)
     elif kind == "relu":
         y = q.relu(x)
     elif kind == "leaky_relu":
         y = q.leaky_relu(x, ql.mult, ql.shift)
-    elif kind == "unsupported" and layer.op_type == "Softmax":
-        y = q.softmax_int8(x, ql.in_scales[0]).reshape(layer.out_channels, layer.out_height, layer.out_width)
+    elif kind == "clip":
+        y = q.clip(x, *ql.params["bounds"])
+    elif kind == "lrn":
+        y = q.lrn_int8(x, ql.in_scales[0], ql.out_scale, int(layer.attr("size")), layer.attr("alpha"),
+                       layer.attr("beta"), layer.attr("bias"))
+    elif kind == "softmax":
+        y = q.softmax_int8(x, ql.in_scales[0])
+    elif kind == "pad":
+        y = q.pad(x, layer.attr("pads"), layer.attr("mode", "constant"), ql.params["value"])
+    elif kind == "transpose":
+        y = q.transpose(x, layer.attr("perm"))
+    elif kind == "channel_shuffle":
+        y = q.channel_shuffle(x, layer.groups)
+    elif kind == "reshape":
+        y = np.asarray(x).reshape(layer.out_channels, layer.out_height, layer.out_width)
+    elif kind == "slice":
+        y = q.slice_channels(x, layer.attr("start"), layer.attr("end"))
     else:
         raise ValueError(f"layer {layer.name!r} ({layer.op_type or kind}) has no numpy implementation")
     return q.relu(y) if layer.relu else y
@@ -323,10 +349,12 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None) -> tuple[np.
 
 def format_table(table: list[dict]) -> str:
     """The per-layer table as aligned text (one line per layer and a total)."""
-    lines = [f"{'layer':16} {'kind':14} {'ran on':11} {'mapping':12} {'runs':>4} {'cycles':>10} {'time ms':>9}"]
+    nw = max([16] + [len(r["name"]) for r in table])
+    kw = max([14] + [len(r["kind"]) for r in table])
+    lines = [f"{'layer':{nw}} {'kind':{kw}} {'ran on':11} {'mapping':12} {'runs':>4} {'cycles':>10} {'time ms':>9}"]
     for r in table:
         cycles = "-" if r["cycles"] is None else str(r["cycles"])
-        lines.append(f"{r['name']:16} {r['kind']:14} {r['runs_on']:11} {r['mapping']:12} {r['runs']:4} "
+        lines.append(f"{r['name']:{nw}} {r['kind']:{kw}} {r['runs_on']:11} {r['mapping']:12} {r['runs']:4} "
                      f"{cycles:>10} {1e3 * r['seconds']:9.3f}")
     acc = sum(r["seconds"] for r in table if r["runs_on"] == "accelerator")
     cpu = sum(r["seconds"] for r in table if r["runs_on"] == "cpu")

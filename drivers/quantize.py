@@ -15,15 +15,26 @@ Scheme (symmetric, no zero points):
   channel ``mult[c] / 2^shift[c] ~ s_w[c] s_x / s_y`` with ``mult < 2^31`` as large as possible
   (``2^30 <= mult < 2^31`` unless ``shift`` hits 63), see :func:`quantize_multiplier`; relative
   error at most ``2^-31``.
-* **Pooling, ReLU, leaky ReLU** keep their input's scale. **Add** rescales both inputs to its own
-  calibrated output scale in fixed point (two multipliers, one shift). **Softmax** (an ONNX
-  operator the accelerator does not run) is evaluated in float on the dequantised input and
-  quantised with scale 1/127.
+* **Grouped/depthwise convolutions** are quantised like convolutions (per output channel) and
+  run as :func:`group_conv2d` accumulations through the same requantiser arithmetic.
+  **BatchNormalization** that could not be folded (and Mul/Add/Sub/Div by a per-channel
+  constant) is a per-channel affine layer: its scale vector is quantised like a weight (one
+  int8 per channel), its shift like a bias, and it is requantised per channel
+  (:func:`affine`).
+* **Pooling, ReLU, leaky ReLU, clip, pad, transpose, channel shuffle, reshape, channel slice**
+  keep their input's scale (clip bounds and a pad value are quantised with it). **Add** and
+  **Concat** rescale every input to their own calibrated output scale in fixed point (one
+  multiplier per input; see :func:`add_n`, :func:`concat`). **Softmax** and **LRN** are
+  evaluated in float64 on the dequantised input and quantised (softmax with scale 1/127, LRN
+  with its calibrated scale): deterministic for a given numpy, not bit-defined like the rest.
 
 Integer layers (exact, deterministic, numpy int64): :func:`maxpool`, :func:`avgpool`,
-:func:`global_avgpool` (integer mean, round half up), :func:`add`, :func:`relu`,
-:func:`leaky_relu` (fixed-point alpha, 0.1 for Tiny-YOLO), :func:`flatten`. Convolutions and
-fully-connected layers are ``sim.reference.requantize(sim.reference.conv2d(...))``, run by
+:func:`global_avgpool` (integer mean, round half up), :func:`global_maxpool`, :func:`add`,
+:func:`add_n`, :func:`concat`, :func:`relu`, :func:`leaky_relu` (fixed-point alpha, 0.1 for
+Tiny-YOLO), :func:`clip`, :func:`pad`, :func:`transpose`, :func:`channel_shuffle`,
+:func:`slice_channels`, :func:`flatten`, :func:`group_conv2d` and :func:`affine`
+(accumulators). Convolutions and fully-connected layers are
+``sim.reference.requantize(sim.reference.conv2d(...))``, run by
 :func:`drivers.network.run_network` on the accelerator or in numpy.
 
 :func:`float_forward` is the float64 reference forward pass of the same network (for calibration
@@ -42,10 +53,17 @@ import numpy as np
 
 __all__ = [
     "QuantizationError", "QuantizedLayer", "QuantizedNetwork", "quantize_network", "quantize_multiplier",
-    "add_multipliers", "leaky_relu_multiplier", "quantize_weights", "activation_scale", "quantize_tensor",
-    "maxpool", "avgpool", "global_avgpool", "add", "relu", "leaky_relu", "flatten", "softmax_int8",
-    "float_forward", "random_weights", "DEFAULT_LEAKY_ALPHA", "SOFTMAX_SCALE",
+    "add_multipliers", "add_multipliers_n", "leaky_relu_multiplier", "quantize_weights", "activation_scale", "quantize_tensor",
+    "maxpool", "avgpool", "global_avgpool", "global_maxpool", "add", "add_n", "concat", "rescale", "relu",
+    "leaky_relu", "clip", "pad", "transpose", "channel_shuffle", "slice_channels", "flatten", "group_conv2d",
+    "affine", "softmax_int8", "lrn_int8", "float_lrn", "float_forward", "random_weights", "CPU_KINDS",
+    "DEFAULT_LEAKY_ALPHA", "SOFTMAX_SCALE",
 ]
+
+#: Layer kinds the driver runs in numpy (every kind of dse.graph.LAYER_KINDS but "unsupported").
+CPU_KINDS = ("conv", "group_conv", "fc", "maxpool", "avgpool", "global_avgpool", "global_maxpool", "add", "concat",
+             "relu", "leaky_relu", "clip", "batchnorm", "lrn", "softmax", "pad", "transpose", "channel_shuffle",
+             "reshape", "slice")
 
 #: Leaky-ReLU slope used when none is given (darknet's Tiny-YOLO uses 0.1).
 DEFAULT_LEAKY_ALPHA = 0.1
@@ -110,6 +128,18 @@ def add_multipliers(scale_a: float, scale_b: float, scale_out: float, mult_bits:
     if max(ma, mb) >= top:
         raise QuantizationError(f"add rescaling ratios {ra:.4g}, {rb:.4g} do not fit {mult_bits}-bit multipliers")
     return int(ma), int(mb), int(shift)
+
+
+def add_multipliers_n(scales, scale_out: float, mult_bits: int = 32) -> tuple[tuple[int, ...], int]:
+    """``((mult_0, ..., mult_n-1), shift)`` for ``y = (sum x_i*mult_i + 2^(shift-1)) >> shift``:
+    :func:`add_multipliers` for any number of inputs (the shift is the largest ratio's)."""
+    ratios = [float(sc) / scale_out for sc in scales]
+    _, shift = quantize_multiplier(max(ratios), mult_bits)
+    mults = tuple(math.floor(math.ldexp(r, shift) + 0.5) for r in ratios)
+    if max(mults) >= 1 << (mult_bits - 1):
+        raise QuantizationError(f"add rescaling ratios {', '.join(f'{r:.4g}' for r in ratios)} do not fit "
+                                f"{mult_bits}-bit multipliers")
+    return tuple(int(m) for m in mults), int(shift)
 
 
 def leaky_relu_multiplier(alpha: float) -> tuple[int, int]:
@@ -227,10 +257,23 @@ def avgpool(x, kernel: int, stride: int, padding: int = 0, out_size=None, count_
     """
     x = _as_int("x", x)
     win, valid = _windows(x, kernel, stride, padding, out_size, fill=0)
-    count = np.full(valid.shape[:2], kernel * kernel) if count_include_pad else valid.sum(axis=(2, 3))
+    count = _pool_counts(x.shape, kernel, stride, padding, out_size, valid, count_include_pad)
     if not (count > 0).all():
         raise ValueError("a pooling window lies entirely in the padding")
     return _mean_round_half_up(win.sum(axis=(3, 4)), count).astype(np.int8)
+
+
+def _pool_counts(shape, kernel, stride, padding, out_size, valid, count_include_pad: bool) -> np.ndarray:
+    """Divisor of every average-pooling window: its real pixels, or with ``count_include_pad``
+    its cells inside the explicitly padded map (cells past it, which ceil mode adds, never
+    count: onnxruntime's semantics)."""
+    if not count_include_pad:
+        return valid.sum(axis=(2, 3))
+    _, h, w = shape
+    ho, wo, eh, ew = _pool_geometry(h, w, kernel, stride, padding, out_size)
+    inside = np.pad(np.ones((h + 2 * padding, w + 2 * padding), dtype=bool), ((0, eh), (0, ew)))
+    view = np.lib.stride_tricks.sliding_window_view(inside, (kernel, kernel))
+    return view[: (ho - 1) * stride + 1 : stride, : (wo - 1) * stride + 1 : stride].sum(axis=(2, 3))
 
 
 def global_avgpool(x) -> np.ndarray:
@@ -243,14 +286,112 @@ def global_avgpool(x) -> np.ndarray:
 def add(a, b, mult_a: int, mult_b: int, shift: int, relu: bool = False) -> np.ndarray:
     """Element-wise sum at a new scale: ``clamp((a*mult_a + b*mult_b + 2^(shift-1)) >> shift, lo, 127)``
     with ``lo = 0`` under ReLU, else -128 (see :func:`add_multipliers`). int8 out."""
-    a, b = _as_int("a", a, np.ndim(a)), _as_int("b", b, np.ndim(b))
-    if a.shape != b.shape:
-        raise ValueError(f"added tensors have different shapes {a.shape} and {b.shape}")
-    if not (0 <= mult_a < 1 << 31 and 0 <= mult_b < 1 << 31 and 0 <= shift <= 63):
+    return add_n([a, b], [mult_a, mult_b], shift, relu)
+
+
+def add_n(inputs, mults, shift: int, relu: bool = False) -> np.ndarray:
+    """:func:`add` of any number of int8 tensors: ``clamp((sum x_i*mult_i + 2^(shift-1)) >> shift)``
+    (see :func:`add_multipliers_n`). int8 out."""
+    xs = [_as_int("an added tensor", x, np.ndim(x)) for x in inputs]
+    if len(xs) != len(mults) or len(xs) < 1:
+        raise ValueError(f"{len(xs)} added tensors need as many multipliers, got {len(mults)}")
+    if len({x.shape for x in xs}) != 1:
+        raise ValueError(f"added tensors have different shapes {' and '.join(str(x.shape) for x in xs)}")
+    if not (all(0 <= int(m) < 1 << 31 for m in mults) and 0 <= shift <= 63):
         raise ValueError("add multipliers must be in 0..2^31-1 and the shift in 0..63")
-    total = a * int(mult_a) + b * int(mult_b)  # |.| < 2^40: exact in int64
+    total = sum(x * int(m) for x, m in zip(xs, mults))  # |.| < n * 2^38: exact in int64
     y = _round_shift(total, int(shift))
     return np.clip(y, 0 if relu else _INT8[0], _INT8[1]).astype(np.int8)
+
+
+def rescale(x, mult: int, shift: int) -> np.ndarray:
+    """``clamp((x*mult + 2^(shift-1)) >> shift, -128, 127)``: int8 ``x`` at another scale
+    (``mult / 2^shift ~ s_x / s_y``, :func:`quantize_multiplier`)."""
+    return add_n([x], [mult], shift)
+
+
+def concat(inputs, mults, shifts) -> np.ndarray:
+    """Channel concatenation of int8 ``[C_i, H, W]`` tensors, each :func:`rescale`-d to the
+    output's scale with its own ``(mult_i, shift_i)``. int8 ``[sum C_i, H, W]``."""
+    xs = [rescale(x, int(m), int(sh)) for x, m, sh in zip(inputs, mults, shifts)]
+    if len(xs) != len(inputs) or len({x.shape[1:] for x in xs}) != 1:
+        raise ValueError("concatenated tensors need one (mult, shift) each and equal heights and widths")
+    return np.concatenate(xs, axis=0)
+
+
+def clip(x, lo: int, hi: int) -> np.ndarray:
+    """``min(max(x, lo), hi)`` on int8 (same scale; ``lo``/``hi`` are the bounds quantised with it)."""
+    return np.clip(_as_int("x", x, np.ndim(x)), lo, hi).astype(np.int8)
+
+
+def global_maxpool(x) -> np.ndarray:
+    """Maximum of every channel of int8 ``x[C, H, W]``: int8 ``[C, 1, 1]``."""
+    x = _as_int("x", x)
+    return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
+
+
+def pad(x, pads, mode: str = "constant", value=0) -> np.ndarray:
+    """Pad ``x[C, H, W]`` by ``pads = (C, H, W at the beginning, then at the end)``; ``mode``
+    "constant" (with ``value``), "reflect" or "edge" (ONNX Pad). Same dtype and scale."""
+    x = np.asarray(x)
+    if len(pads) != 6 or min(pads) < 0:
+        raise ValueError(f"pads must be 6 non-negative numbers, got {pads}")
+    width = tuple((int(pads[i]), int(pads[i + 3])) for i in range(3))
+    if mode == "constant":
+        return np.pad(x, width, mode="constant", constant_values=value)
+    if mode in ("reflect", "edge"):
+        return np.pad(x, width, mode=mode)
+    raise ValueError(f"pad mode must be constant, reflect or edge, got {mode!r}")
+
+
+def transpose(x, perm) -> np.ndarray:
+    """``x[C, H, W]`` with its axes permuted by ``perm`` (a permutation of 0, 1, 2)."""
+    return np.ascontiguousarray(np.transpose(np.asarray(x), tuple(perm)))
+
+
+def channel_shuffle(x, groups: int) -> np.ndarray:
+    """ShuffleNet's channel shuffle of ``x[C, H, W]``: ``reshape(g, C/g, H, W)``, swap the two
+    channel axes, ``reshape(C, H, W)`` (output channel ``j*g + i`` is input ``i*C/g + j``)."""
+    x = np.asarray(x)
+    c, h, w = x.shape
+    if groups < 1 or c % groups:
+        raise ValueError(f"{groups} groups do not divide {c} channels")
+    return np.ascontiguousarray(x.reshape(groups, c // groups, h, w).transpose(1, 0, 2, 3)).reshape(c, h, w)
+
+
+def slice_channels(x, start: int, end: int) -> np.ndarray:
+    """Channels ``start .. end-1`` of ``x[C, H, W]``."""
+    return np.ascontiguousarray(np.asarray(x)[start:end])
+
+
+def group_conv2d(x, w, groups: int, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Exact grouped convolution accumulators: integer ``x[C, H, W]``, ``w[M, C/g, K, K]``;
+    output channel ``m`` of group ``m // (M/g)`` reads input channels ``[j*C/g, (j+1)*C/g)``.
+    Returns int64 ``[M, Ho, Wo]`` (requantise with ``sim.reference.requantize``)."""
+    x = _as_int("x", x)
+    w = _as_int("w", w, 4)
+    c, h, wd = x.shape
+    m, cg, k, k2 = w.shape
+    if k != k2 or cg * groups != c or m % groups:
+        raise ValueError(f"weights {w.shape} do not fit a {c}-channel input in {groups} groups")
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
+    ho, wo = (h + 2 * padding - k) // stride + 1, (wd + 2 * padding - k) // stride + 1
+    xg = xp.reshape(groups, cg, h + 2 * padding, wd + 2 * padding)
+    wg = w.reshape(groups, m // groups, cg, k, k)
+    out = np.zeros((groups, m // groups, ho, wo), dtype=np.int64)
+    for u in range(k):
+        for v in range(k):
+            patch = xg[:, :, u : u + stride * (ho - 1) + 1 : stride, v : v + stride * (wo - 1) + 1 : stride]
+            out += np.einsum("gmc,gchw->gmhw", wg[:, :, :, u, v], patch)
+    return out.reshape(m, ho, wo)
+
+
+def affine(x, w) -> np.ndarray:
+    """Per-channel products ``x[c] * w[c]`` of int8 ``x[C, H, W]`` and int8 ``w[C]``, int64
+    accumulators for the requantiser (a stand-alone BatchNormalization)."""
+    x = _as_int("x", x, np.ndim(x))
+    w = _as_int("w", w, 1)
+    return x * w.reshape((-1,) + (1,) * (x.ndim - 1))
 
 
 def relu(x) -> np.ndarray:
@@ -274,12 +415,35 @@ def flatten(x) -> np.ndarray:
     return x.reshape(-1, 1, 1)
 
 
+def _float_softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over axis 0 (the channels; all features of a ``[N, 1, 1]`` fc output)."""
+    p = np.exp(z - z.max(axis=0, keepdims=True))
+    return p / p.sum(axis=0, keepdims=True)
+
+
 def softmax_int8(x, scale: float) -> np.ndarray:
-    """Softmax over all elements of int8 ``x`` (scale ``scale``), quantised with :data:`SOFTMAX_SCALE`."""
-    z = np.asarray(x, dtype=np.float64).ravel() * scale
-    p = np.exp(z - z.max())
-    p /= p.sum()
-    return quantize_tensor(p, SOFTMAX_SCALE).reshape(np.shape(x))
+    """Softmax over the channels (axis 0) of int8 ``x`` (scale ``scale``): float64 on the
+    dequantised values, quantised with :data:`SOFTMAX_SCALE`. A 1-D ``x`` is one channel vector."""
+    z = np.asarray(x, dtype=np.float64) * scale
+    return quantize_tensor(_float_softmax(z), SOFTMAX_SCALE)
+
+
+def float_lrn(x: np.ndarray, size: int, alpha: float, beta: float, bias: float) -> np.ndarray:
+    """ONNX LRN over the channels of float ``x[C, H, W]``: ``x / (bias + alpha/size * sum x^2)^beta``,
+    the sum over channels ``c - floor((size-1)/2) .. c + ceil((size-1)/2)``."""
+    sq = np.asarray(x, dtype=np.float64) ** 2
+    c = sq.shape[0]
+    lo, hi = (size - 1) // 2, -(-(size - 1) // 2)
+    csum = np.concatenate([np.zeros((1,) + sq.shape[1:]), np.cumsum(sq, axis=0)])
+    idx = np.arange(c)
+    total = csum[np.minimum(c, idx + hi + 1)] - csum[np.maximum(0, idx - lo)]
+    return x / (bias + alpha / size * total) ** beta
+
+
+def lrn_int8(x, in_scale: float, out_scale: float, size: int, alpha: float, beta: float, bias: float) -> np.ndarray:
+    """LRN of int8 ``x``: float64 :func:`float_lrn` on the dequantised input, quantised with ``out_scale``."""
+    z = np.asarray(x, dtype=np.float64) * in_scale
+    return quantize_tensor(float_lrn(z, size, alpha, beta, bias), out_scale)
 
 
 # ----- float reference ------------------------------------------------------------------------------
@@ -297,10 +461,27 @@ def _float_conv(x: np.ndarray, w: np.ndarray, stride: int, padding: int) -> np.n
     return out
 
 
-def _alpha_of(layer_name: str, leaky_alpha) -> float:
-    if isinstance(leaky_alpha, Mapping):
-        return float(leaky_alpha.get(layer_name, DEFAULT_LEAKY_ALPHA))
-    return float(leaky_alpha)
+def _float_group_conv(x: np.ndarray, w: np.ndarray, groups: int, stride: int, padding: int) -> np.ndarray:
+    m, cg = w.shape[:2]
+    mg = m // groups
+    return np.concatenate([_float_conv(x[g * cg:(g + 1) * cg], w[g * mg:(g + 1) * mg], stride, padding)
+                           for g in range(groups)])
+
+
+def _alpha_of(layer, leaky_alpha) -> float:
+    """The leaky-ReLU slope: ``leaky_alpha[name]`` when given per layer, else the layer's own
+    (an ONNX import keeps LeakyRelu's alpha), else ``leaky_alpha`` (or the default)."""
+    if isinstance(leaky_alpha, Mapping) and layer.name in leaky_alpha:
+        return float(leaky_alpha[layer.name])
+    own = layer.attr("alpha")
+    if own is not None:
+        return float(own)
+    return DEFAULT_LEAKY_ALPHA if isinstance(leaky_alpha, Mapping) else float(leaky_alpha)
+
+
+def _clip_bounds(layer) -> tuple[float, float]:
+    lo, hi = layer.attr("min"), layer.attr("max")
+    return (-math.inf if lo is None else float(lo)), (math.inf if hi is None else float(hi))
 
 
 def _layer_weights(weights: Mapping | None, layer) -> tuple[np.ndarray, np.ndarray]:
@@ -310,8 +491,10 @@ def _layer_weights(weights: Mapping | None, layer) -> tuple[np.ndarray, np.ndarr
     w = np.asarray(entry["weight"], dtype=np.float64)
     b = entry.get("bias")
     b = np.zeros(layer.out_channels) if b is None else np.asarray(b, dtype=np.float64).reshape(-1)
-    if layer.kind == "conv":
-        want = (layer.out_channels, layer.in_channels, layer.kernel, layer.kernel)
+    if layer.kind in ("conv", "group_conv"):
+        want = (layer.out_channels, layer.in_channels // layer.groups, layer.kernel, layer.kernel)
+    elif layer.kind == "batchnorm":
+        want = (layer.out_channels,)
     else:
         want = (layer.out_channels, layer.in_channels)
     if w.shape != want:
@@ -322,9 +505,9 @@ def _layer_weights(weights: Mapping | None, layer) -> tuple[np.ndarray, np.ndarr
 
 
 def _check_cpu_operator(layer) -> None:
-    if layer.kind == "unsupported" and layer.op_type != "Softmax":
+    if layer.kind not in CPU_KINDS:
         raise QuantizationError(
-            f"layer {layer.name!r} (ONNX {layer.op_type or 'operator'}) has no CPU implementation in drivers.quantize")
+            f"layer {layer.name!r} (ONNX {layer.op_type or layer.kind}) has no CPU implementation in drivers.quantize")
 
 
 def float_forward(network, x, weights: Mapping | None = None, leaky_alpha=DEFAULT_LEAKY_ALPHA,
@@ -348,9 +531,15 @@ def float_forward(network, x, weights: Mapping | None = None, leaky_alpha=DEFAUL
         a = srcs[0]
         kind = layer.kind
         out_size = (layer.out_height, layer.out_width)
-        if kind == "conv":
+        if kind in ("conv", "group_conv"):
             w, b = _layer_weights(weights, layer)
-            y = _float_conv(a, w, layer.stride, layer.padding) + b[:, None, None]
+            if kind == "conv":
+                y = _float_conv(a, w, layer.stride, layer.padding) + b[:, None, None]
+            else:
+                y = _float_group_conv(a, w, layer.groups, layer.stride, layer.padding) + b[:, None, None]
+        elif kind == "batchnorm":
+            w, b = _layer_weights(weights, layer)
+            y = a * w[:, None, None] + b[:, None, None]
         elif kind == "fc":
             w, b = _layer_weights(weights, layer)
             y = (w @ a.reshape(-1) + b).reshape(-1, 1, 1)
@@ -359,20 +548,39 @@ def float_forward(network, x, weights: Mapping | None = None, leaky_alpha=DEFAUL
             y = win.max(axis=(3, 4))
         elif kind == "avgpool":
             win, valid = _windows(a, layer.kernel, layer.stride, layer.padding, out_size, fill=0.0)
-            y = win.sum(axis=(3, 4)) / valid.sum(axis=(2, 3))
+            y = win.sum(axis=(3, 4)) / _pool_counts(a.shape, layer.kernel, layer.stride, layer.padding, out_size,
+                                                    valid, bool(layer.attr("count_include_pad", 0)))
         elif kind == "global_avgpool":
             y = a.mean(axis=(1, 2), keepdims=True)
+        elif kind == "global_maxpool":
+            y = a.max(axis=(1, 2), keepdims=True)
         elif kind == "add":
-            y = srcs[0] + srcs[1]
+            y = sum(srcs[1:], srcs[0])
+        elif kind == "concat":
+            y = np.concatenate(srcs, axis=0)
         elif kind == "relu":
             y = np.maximum(a, 0.0)
         elif kind == "leaky_relu":
-            y = np.where(a >= 0, a, a * _alpha_of(layer.name, leaky_alpha))
+            y = np.where(a >= 0, a, a * _alpha_of(layer, leaky_alpha))
+        elif kind == "clip":
+            y = np.clip(a, *_clip_bounds(layer))
+        elif kind == "lrn":
+            y = float_lrn(a, int(layer.attr("size")), layer.attr("alpha"), layer.attr("beta"), layer.attr("bias"))
+        elif kind == "softmax":
+            y = _float_softmax(a)
+        elif kind == "pad":
+            y = pad(a, layer.attr("pads"), layer.attr("mode", "constant"), layer.attr("value", 0.0))
+        elif kind == "transpose":
+            y = transpose(a, layer.attr("perm"))
+        elif kind == "channel_shuffle":
+            y = channel_shuffle(a, layer.groups)
+        elif kind == "reshape":
+            y = a.reshape(layer.out_channels, layer.out_height, layer.out_width)
+        elif kind == "slice":
+            y = slice_channels(a, layer.attr("start"), layer.attr("end"))
         else:
             _check_cpu_operator(layer)
-            z = a.ravel()
-            p = np.exp(z - z.max())
-            y = (p / p.sum()).reshape(layer.out_channels, layer.out_height, layer.out_width)
+            raise QuantizationError(f"layer {layer.name!r} ({kind}) has no float reference")
         if layer.relu:
             y = np.maximum(y, 0.0)
         acts[layer.name] = y
@@ -380,17 +588,23 @@ def float_forward(network, x, weights: Mapping | None = None, leaky_alpha=DEFAUL
 
 
 def random_weights(network, seed: int = 0) -> dict:
-    """Seeded He-initialised float32 weights (and small biases) for every conv/fc layer of a
-    network without parameters (zoo networks), in the form of ``Network.weights``."""
+    """Seeded He-initialised float32 weights (and small biases) for every conv/group_conv/fc
+    layer of a network without parameters (zoo networks), and scales in 0.5..1.5 for affine
+    (batchnorm) layers, in the form of ``Network.weights``."""
     rng = np.random.default_rng(seed)
     out = {}
     for layer in network.layers:
-        if layer.kind == "conv":
-            fan_in = layer.in_channels * layer.kernel ** 2
-            shape = (layer.out_channels, layer.in_channels, layer.kernel, layer.kernel)
+        if layer.kind in ("conv", "group_conv"):
+            cg = layer.in_channels // layer.groups
+            fan_in = cg * layer.kernel ** 2
+            shape = (layer.out_channels, cg, layer.kernel, layer.kernel)
         elif layer.kind == "fc":
             fan_in = layer.in_channels
             shape = (layer.out_channels, layer.in_channels)
+        elif layer.kind == "batchnorm":
+            out[layer.name] = {"weight": rng.uniform(0.5, 1.5, layer.out_channels).astype(np.float32),
+                               "bias": rng.normal(0.0, 0.05, size=layer.out_channels).astype(np.float32)}
+            continue
         else:
             continue
         w = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape).astype(np.float32)
@@ -406,9 +620,12 @@ class QuantizedLayer:
     """One layer's integer parameters.
 
     ``in_scales``: the scales of its inputs (producers' output scales); ``out_scale``: its own.
-    conv/fc: ``weight`` int8 (``[M, C, K, K]`` / ``[M, N]``), ``weight_scale`` float [M],
-    ``bias`` int32 [M], ``mult`` int32 [M], ``shift`` [M] in 0..63 (the requantiser's table).
-    add: ``mult`` = (mult_a, mult_b), ``shift`` = one shift. leaky_relu: ``mult``/``shift`` of alpha.
+    conv/group_conv/fc/batchnorm: ``weight`` int8 (``[M, C, K, K]`` / ``[M, C/g, K, K]`` /
+    ``[M, N]`` / ``[C]``), ``weight_scale`` float [M], ``bias`` int32 [M], ``mult`` int32 [M],
+    ``shift`` [M] in 0..63 (the requantiser's table). add: ``mult`` = one multiplier per input,
+    ``shift`` = one shift. concat: ``mult`` and ``shift`` one per input. leaky_relu:
+    ``mult``/``shift`` of alpha. clip: ``params["bounds"] = (lo, hi)`` in int8. pad:
+    ``params["value"]``, the int8 pad value.
     """
 
     layer: object
@@ -418,7 +635,8 @@ class QuantizedLayer:
     weight_scale: np.ndarray | None = None
     bias: np.ndarray | None = None
     mult: np.ndarray | tuple | int | None = None
-    shift: np.ndarray | int | None = None
+    shift: np.ndarray | tuple | int | None = None
+    params: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -510,9 +728,13 @@ def quantize_network(network, calibration, weights: Mapping | None = None, *, pe
         in_scales = tuple(scales[p] for p in (layer.inputs or ("",)))
         s_x = in_scales[0]
         kind = layer.kind
-        if kind in ("conv", "fc"):
+        if kind in ("conv", "group_conv", "fc", "batchnorm"):
             w, b = _layer_weights(weights, layer)
-            wq, s_w = quantize_weights(w)
+            if kind == "batchnorm":  # one int8 scale per channel, like a 1x1 depthwise weight
+                wq, s_w = quantize_weights(w.reshape(-1, 1))
+                wq = wq.reshape(-1)
+            else:
+                wq, s_w = quantize_weights(w)
             s_y = calibrated(layer.name)
             acc_scale = s_w * s_x
             bias = np.clip(np.round(b / acc_scale), *_INT32).astype(np.int32)
@@ -522,14 +744,28 @@ def quantize_network(network, calibration, weights: Mapping | None = None, *, pe
                                 np.array([p[1] for p in pairs], dtype=np.int32))
         elif kind == "add":
             s_y = calibrated(layer.name)
-            ma, mb, sh = add_multipliers(in_scales[0], in_scales[1], s_y, mult_bits)
-            ql = QuantizedLayer(layer, in_scales, s_y, mult=(ma, mb), shift=sh)
+            mults, sh = add_multipliers_n(in_scales, s_y, mult_bits)
+            ql = QuantizedLayer(layer, in_scales, s_y, mult=mults, shift=sh)
+        elif kind == "concat":
+            s_y = calibrated(layer.name)
+            pairs = [quantize_multiplier(s_i / s_y, mult_bits) for s_i in in_scales]
+            ql = QuantizedLayer(layer, in_scales, s_y, mult=tuple(p[0] for p in pairs), shift=tuple(p[1] for p in pairs))
         elif kind == "leaky_relu":
-            mult, sh = leaky_relu_multiplier(_alpha_of(layer.name, leaky_alpha))
+            mult, sh = leaky_relu_multiplier(_alpha_of(layer, leaky_alpha))
             ql = QuantizedLayer(layer, in_scales, s_x, mult=mult, shift=sh)
-        elif kind == "unsupported":  # Softmax (others were refused above)
+        elif kind == "softmax":
             ql = QuantizedLayer(layer, in_scales, SOFTMAX_SCALE)
-        else:  # pooling and ReLU keep the scale
+        elif kind == "lrn":
+            ql = QuantizedLayer(layer, in_scales, calibrated(layer.name))
+        elif kind == "clip":
+            lo, hi = _clip_bounds(layer)
+            bounds = tuple(int(np.clip(np.round(v / s_x), *_INT8)) if math.isfinite(v) else (_INT8[0] if v < 0 else _INT8[1])
+                           for v in (lo, hi))
+            ql = QuantizedLayer(layer, in_scales, s_x, params={"bounds": bounds})
+        elif kind == "pad":
+            value = int(quantize_tensor(float(layer.attr("value", 0.0)), s_x))
+            ql = QuantizedLayer(layer, in_scales, s_x, params={"value": value})
+        else:  # pooling, ReLU and data movement keep the scale
             ql = QuantizedLayer(layer, in_scales, s_x)
         qnet.layers[layer.name] = ql
         scales[layer.name] = ql.out_scale

@@ -8,9 +8,17 @@ empty means the network input). :meth:`Network.validate` checks that every shape
 producers, so a zoo entry or an imported ONNX graph with an inconsistent shape is refused.
 
 Operation counts follow the convention of the FPGA literature (Lu/Liang et al., the DPU reports):
-``ops = 2 * MACs`` of the convolution and fully-connected layers; pooling, additions and
-activations count 0 "ops" for GOP/s but do take time (they are modelled by the DSE where they run).
+``ops = 2 * MACs`` of the convolution (dense, grouped and depthwise) and fully-connected layers;
+pooling, additions, normalisations, activations and data movement count 0 "ops" for GOP/s but do
+take time (``Layer.element_ops``; the DSE models them where they run).
 The built-in networks are in dse/networks.py, the ONNX importer in dse/onnx_import.py.
+
+Layers carry the ONNX attributes their computation needs in ``Layer.attrs`` (a sorted tuple of
+``(name, value)`` pairs, so layers stay hashable): ``groups`` of a grouped convolution, ``min``/
+``max`` of a clip, ``size``/``alpha``/``beta``/``bias`` of LRN, ``pads``/``mode``/``value`` of a
+pad, ``perm`` of a transpose, ``start``/``end`` of a channel slice, ``alpha`` of a leaky ReLU,
+``count_include_pad`` of an average pooling. Every kind but ``unsupported`` has a numpy
+implementation in the driver (drivers/quantize.py, drivers/network.py).
 """
 
 from __future__ import annotations
@@ -26,14 +34,22 @@ __all__ = [
     "UnknownNetworkError",
     "LAYER_KINDS",
     "COMPUTE_KINDS",
+    "SHAPE_KEEPING_KINDS",
+    "MULTI_INPUT_KINDS",
     "conv_output_size",
 ]
 
-#: Layer kinds. ``conv``/``fc`` carry MACs; the others are element-wise or reductions.
-#: ``unsupported`` is an imported operator the DSE knows nothing about (it runs on the CPU).
-LAYER_KINDS = ("conv", "fc", "maxpool", "avgpool", "global_avgpool", "add", "relu", "leaky_relu",
-               "unsupported")
-COMPUTE_KINDS = ("conv", "fc")
+#: Layer kinds. ``conv``/``group_conv``/``fc`` carry MACs; the others are element-wise,
+#: reductions or data movement. ``unsupported`` is an imported operator nothing can run: the
+#: build refuses a network that has one (dse/build.py).
+LAYER_KINDS = ("conv", "group_conv", "fc", "maxpool", "avgpool", "global_avgpool", "global_maxpool", "add",
+               "concat", "relu", "leaky_relu", "clip", "batchnorm", "lrn", "softmax", "pad", "transpose",
+               "channel_shuffle", "reshape", "slice", "unsupported")
+COMPUTE_KINDS = ("conv", "group_conv", "fc")
+#: Kinds whose output has the input's shape.
+SHAPE_KEEPING_KINDS = ("relu", "leaky_relu", "clip", "batchnorm", "lrn", "softmax", "channel_shuffle")
+#: Kinds with several inputs.
+MULTI_INPUT_KINDS = ("add", "concat")
 
 
 class NetworkError(ValueError):
@@ -55,9 +71,10 @@ class Layer:
 
     ``height``/``width`` are the *input* feature-map sizes; ``out_height``/``out_width`` the
     output sizes. For ``fc`` the input is flattened: ``in_channels`` is the flattened length
-    (C*H*W of the producer) and all spatial sizes are 1. ``relu`` means a ReLU is fused into the
+    (C*H*W of the producer) and all spatial sizes are 1. For ``concat`` ``in_channels`` is the
+    sum of its inputs' channels (= ``out_channels``). ``relu`` means a ReLU is fused into the
     layer's output (the requantiser's clamp at 0). ``op_type`` keeps the ONNX operator of an
-    imported layer (e.g. ``"Softmax"`` for an unsupported one).
+    imported layer (e.g. ``"Softmax"``). ``attrs``: see the module docstring.
     """
 
     name: str
@@ -74,34 +91,58 @@ class Layer:
     relu: bool = False
     inputs: tuple[str, ...] = ()
     op_type: str = ""
+    attrs: tuple = ()
+
+    def attr(self, name: str, default=None):
+        """The value of attribute ``name`` (``default`` when the layer has none)."""
+        for key, value in self.attrs:
+            if key == name:
+                return value
+        return default
+
+    @property
+    def groups(self) -> int:
+        """Convolution groups (1 for a dense convolution)."""
+        return int(self.attr("groups", 1))
 
     # ----- counts ----------------------------------------------------------------------------
     @property
     def macs(self) -> int:
         """Multiply-accumulates (0 for layers without weights)."""
-        if self.kind == "conv":
-            return self.out_channels * self.out_height * self.out_width * self.in_channels * self.kernel ** 2
+        if self.kind in ("conv", "group_conv"):
+            return (self.out_channels * self.out_height * self.out_width * (self.in_channels // self.groups)
+                    * self.kernel ** 2)
         if self.kind == "fc":
             return self.out_channels * self.in_channels
         return 0
 
     @property
     def ops(self) -> int:
-        """Operations in the GOP/s sense: 2 per MAC (conv and FC only)."""
+        """Operations in the GOP/s sense: 2 per MAC (convolutions and FC only)."""
         return 2 * self.macs
 
     @property
     def weight_count(self) -> int:
-        if self.kind == "conv":
-            return self.out_channels * self.in_channels * self.kernel ** 2
+        if self.kind in ("conv", "group_conv"):
+            return self.out_channels * (self.in_channels // self.groups) * self.kernel ** 2
         if self.kind == "fc":
             return self.out_channels * self.in_channels
+        if self.kind == "batchnorm":
+            return 2 * self.out_channels
         return 0
 
     @property
     def input_elements(self) -> int:
-        """Elements read from every input (an ``add`` reads ``len(inputs)`` of these)."""
+        """Elements read from every input (an ``add`` reads ``len(inputs)`` of these; a
+        ``concat`` this many in all)."""
         return self.in_channels * self.height * self.width
+
+    @property
+    def read_elements(self) -> int:
+        """Elements read from all inputs together."""
+        if self.kind == "concat":
+            return self.input_elements
+        return self.input_elements * max(1, len(self.inputs))
 
     @property
     def output_elements(self) -> int:
@@ -109,18 +150,25 @@ class Layer:
 
     @property
     def element_ops(self) -> int:
-        """Scalar operations of a layer without weights (comparisons, additions)."""
+        """Scalar operations of a layer without MACs (comparisons, additions, copies)."""
         if self.kind in ("maxpool", "avgpool"):
             return self.output_elements * self.kernel ** 2
-        if self.kind == "global_avgpool":
+        if self.kind in ("global_avgpool", "global_maxpool"):
             return self.input_elements
         if self.kind == "add":
             return self.output_elements * max(1, len(self.inputs) - 1)
+        if self.kind == "batchnorm":
+            return 2 * self.output_elements
+        if self.kind == "lrn":  # a window sum of squares, a power and a division per element
+            return self.output_elements * (int(self.attr("size", 5)) + 4)
+        if self.kind == "softmax":  # exp, sum, division
+            return 4 * self.output_elements
         return self.output_elements
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["inputs"] = list(self.inputs)
+        d["attrs"] = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.attrs}
         d["macs"] = self.macs
         d["ops"] = self.ops
         return d
@@ -166,33 +214,73 @@ class Network:
                 if p not in shapes:
                     raise NetworkError(f"{where}: input {p!r} is not an earlier layer")
             c, h, w = shapes[producers[0]]
-            if layer.kind == "fc":
+            kind = layer.kind
+            if kind not in MULTI_INPUT_KINDS and len(producers) > 1:
+                raise NetworkError(f"{where}: a {kind} layer reads one input, got {len(producers)}")
+            if kind == "fc":
                 if layer.in_channels != c * h * w:
                     raise NetworkError(f"{where}: fc input length {layer.in_channels} != {c}*{h}*{w}")
                 if (layer.height, layer.width, layer.out_height, layer.out_width) != (1, 1, 1, 1):
                     raise NetworkError(f"{where}: fc layers have 1x1 spatial size")
-            elif layer.kind != "unsupported":
+            elif kind == "concat":
+                if any(shapes[p][1:] != (h, w) for p in producers):
+                    raise NetworkError(f"{where}: concatenated tensors differ in height or width "
+                                       f"({', '.join('x'.join(map(str, shapes[p])) for p in producers)})")
+                total = sum(shapes[p][0] for p in producers)
+                if (layer.in_channels, layer.out_channels, layer.height, layer.width) != (total, total, h, w):
+                    raise NetworkError(f"{where}: a concatenation of {total}x{h}x{w} must say so in its shapes")
+            elif kind != "unsupported":
                 if (layer.in_channels, layer.height, layer.width) != (c, h, w):
                     raise NetworkError(
                         f"{where}: input shape {layer.in_channels}x{layer.height}x{layer.width} does not "
                         f"match its producer's output {c}x{h}x{w}")
-            if layer.kind == "add":
+            if kind == "add":
                 for p in producers[1:]:
                     if shapes[p] != (c, h, w):
                         raise NetworkError(f"{where}: added tensors have different shapes {shapes[p]} and {(c, h, w)}")
-            if layer.kind in ("conv", "maxpool", "avgpool"):
+            if kind in ("conv", "group_conv", "maxpool", "avgpool"):
                 ho = conv_output_size(layer.height, layer.kernel, layer.stride, layer.padding)
                 wo = conv_output_size(layer.width, layer.kernel, layer.stride, layer.padding)
-                if layer.kind == "conv" and (ho, wo) != (layer.out_height, layer.out_width):
+                if kind != "maxpool" and kind != "avgpool" and (ho, wo) != (layer.out_height, layer.out_width):
                     raise NetworkError(f"{where}: output {layer.out_height}x{layer.out_width} != computed {ho}x{wo}")
-                if layer.kind == "conv" and layer.padding >= layer.kernel:
+                if kind in ("conv", "group_conv") and layer.padding >= layer.kernel:
                     raise NetworkError(f"{where}: padding {layer.padding} must be smaller than the kernel")
-            if layer.kind in ("maxpool", "avgpool", "relu", "leaky_relu", "add") and layer.out_channels != layer.in_channels:
-                raise NetworkError(f"{where}: {layer.kind} keeps the channel count")
-            if layer.kind in ("relu", "leaky_relu", "add") and (layer.out_height, layer.out_width) != (layer.height, layer.width):
-                raise NetworkError(f"{where}: {layer.kind} keeps the spatial size")
-            if layer.kind == "global_avgpool" and (layer.out_height, layer.out_width) != (1, 1):
+            if kind == "group_conv":
+                g = layer.groups
+                if g < 2 or layer.in_channels % g or layer.out_channels % g:
+                    raise NetworkError(f"{where}: {g} groups must be at least 2 and divide both {layer.in_channels} "
+                                       f"input and {layer.out_channels} output channels")
+            elif kind == "conv" and layer.groups != 1:
+                raise NetworkError(f"{where}: a grouped convolution is of kind group_conv")
+            if kind in ("maxpool", "avgpool", "add", "global_avgpool", "global_maxpool") + SHAPE_KEEPING_KINDS \
+                    and layer.out_channels != layer.in_channels:
+                raise NetworkError(f"{where}: {kind} keeps the channel count")
+            if kind in ("add",) + SHAPE_KEEPING_KINDS and (layer.out_height, layer.out_width) != (layer.height, layer.width):
+                raise NetworkError(f"{where}: {kind} keeps the spatial size")
+            if kind in ("global_avgpool", "global_maxpool") and (layer.out_height, layer.out_width) != (1, 1):
                 raise NetworkError(f"{where}: global pooling outputs 1x1")
+            if kind == "channel_shuffle" and (layer.groups < 2 or layer.in_channels % layer.groups):
+                raise NetworkError(f"{where}: a channel shuffle needs 2 or more groups that divide the channels")
+            if kind == "reshape" and layer.output_elements != layer.input_elements:
+                raise NetworkError(f"{where}: a reshape keeps the element count")
+            if kind == "transpose":
+                perm = tuple(layer.attr("perm", ()))
+                if sorted(perm) != [0, 1, 2]:
+                    raise NetworkError(f"{where}: a transpose needs a permutation of (0, 1, 2), got {perm}")
+                if tuple((c, h, w)[i] for i in perm) != (layer.out_channels, layer.out_height, layer.out_width):
+                    raise NetworkError(f"{where}: the transposed shape does not follow from perm {perm}")
+            if kind == "slice":
+                start, end = int(layer.attr("start", -1)), int(layer.attr("end", -1))
+                if not 0 <= start < end <= c or layer.out_channels != end - start \
+                        or (layer.out_height, layer.out_width) != (h, w):
+                    raise NetworkError(f"{where}: a channel slice [{start}, {end}) of {c} channels is out of range")
+            if kind == "pad":
+                pads = tuple(int(v) for v in layer.attr("pads", ()))
+                if len(pads) != 6 or min(pads) < 0:
+                    raise NetworkError(f"{where}: a pad needs 6 non-negative pads (C, H, W begin, then end), got {pads}")
+                want = (c + pads[0] + pads[3], h + pads[1] + pads[4], w + pads[2] + pads[5])
+                if want != (layer.out_channels, layer.out_height, layer.out_width):
+                    raise NetworkError(f"{where}: padded output must be {want}")
             shapes[layer.name] = (layer.out_channels, layer.out_height, layer.out_width)
 
     # ----- queries -------------------------------------------------------------------------------

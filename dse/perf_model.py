@@ -281,12 +281,14 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
 def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = CONSTANTS) -> float:
     """Time the board's CPU takes for ``layer`` (a :class:`dse.graph.Layer`).
 
-    Compute at ``board.cpu_gops`` or memory traffic at the DDR's sustained bandwidth, whichever is
-    slower, plus a fixed per-layer overhead.
+    Compute at ``board.cpu_gops`` (2 ops per MAC of a convolution -- grouped and depthwise ones
+    at their true ``2*Cin/groups*K*K*Cout*Ho*Wo`` -- or fc layer, else the layer's element
+    operations) or memory traffic at the DDR's sustained bandwidth (everything the layer reads
+    from all its inputs, its weights and its output), whichever is slower, plus a fixed
+    per-layer overhead.
     """
     ebytes = data_width / 8
-    n_in = max(1, len(layer.inputs))
-    traffic = (layer.input_elements * n_in + layer.output_elements + layer.weight_count) * ebytes
+    traffic = (layer.read_elements + layer.output_elements + layer.weight_count) * ebytes
     ops = layer.ops if layer.ops else layer.element_ops
     bw = board.ddr_gbps * 1e9 * constants.ddr_efficiency
     return max(ops / (board.cpu_gops * 1e9), traffic / bw) + constants.cpu_layer_overhead_s

@@ -114,6 +114,18 @@ _CPU_REASONS = {
     "add": "the residual addition runs on the CPU (the engine has no element-wise path)",
     "relu": "a stand-alone ReLU runs on the CPU (ReLU is fused only into a convolution's requantiser)",
     "leaky_relu": "leaky ReLU runs on the CPU (the requantiser implements ReLU only)",
+    "group_conv": "a grouped/depthwise convolution runs on the CPU (the engine's descriptor is a dense convolution)",
+    "global_maxpool": "global max-pooling runs on the CPU (the engine computes convolutions only)",
+    "concat": "the concatenation runs on the CPU (the engine has no data-movement path)",
+    "clip": "the clip (ReLU6) runs on the CPU (the requantiser implements ReLU only)",
+    "batchnorm": "a BatchNormalization that follows no convolution runs on the CPU as a per-channel affine layer",
+    "lrn": "LRN runs on the CPU (the engine computes convolutions only)",
+    "softmax": "softmax runs on the CPU (the engine computes convolutions only)",
+    "pad": "padding runs on the CPU (the engine pads symmetrically inside a convolution only)",
+    "transpose": "the transpose runs on the CPU (the engine has no data-movement path)",
+    "channel_shuffle": "the channel shuffle runs on the CPU (the engine has no data-movement path)",
+    "reshape": "the reshape runs on the CPU (a copy in the driver)",
+    "slice": "the channel slice runs on the CPU (a copy in the driver)",
 }
 
 
@@ -124,7 +136,7 @@ def eligible_descriptor(layer: Layer, caps: Capabilities) -> tuple[Descriptor | 
     layer; the other kinds, and fc layers this configuration leaves to the CPU, with their reason.
     """
     if layer.kind == "unsupported":
-        return None, "cpu", f"ONNX operator {layer.op_type or layer.name} is not supported by the accelerator"
+        return None, "cpu", f"ONNX operator {layer.op_type or layer.name} runs neither on the accelerator nor in the driver"
     if layer.kind in _CPU_REASONS:
         return None, "cpu", _CPU_REASONS[layer.kind]
     if layer.kind == "fc" and not caps.fc_on_accelerator:

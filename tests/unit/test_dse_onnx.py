@@ -1,5 +1,8 @@
 """ONNX importer: a small conv/relu/maxpool/gemm/add model built with onnx.helper, shapes and weights
-checked exactly; an unsupported operator is reported by name; unreadable files are refused."""
+checked exactly; an operator nothing can run is reported by name and refused by the build;
+unreadable files are refused; the README's operator table is the importer's."""
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -7,7 +10,8 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
-from dse.onnx_import import OnnxImportError, load_onnx  # noqa: E402
+from dse.build import BuildError, _parser, run_build  # noqa: E402
+from dse.onnx_import import OnnxImportError, OnnxImportWarning, load_onnx, operator_table  # noqa: E402
 from dse.schedule import Capabilities, eligible_descriptor  # noqa: E402
 
 
@@ -57,7 +61,7 @@ def test_small_model_layers_shapes_and_weights(tmp_path):
         ("res_add", "add", 8, 8, 8, 8, 8, 8, 1, 1, 0, True, ("conv2", "conv1")),
         ("pool", "maxpool", 8, 8, 8, 8, 4, 4, 2, 2, 0, False, ("res_add",)),
         ("fc", "fc", 128, 10, 1, 1, 1, 1, 1, 1, 0, False, ("pool",)),
-        ("softmax_out", "unsupported", 10, 10, 1, 1, 1, 1, 1, 1, 0, False, ("fc",)),
+        ("softmax_out", "softmax", 10, 10, 1, 1, 1, 1, 1, 1, 0, False, ("fc",)),
     ]
     assert net.layers[-1].op_type == "Softmax"
     np.testing.assert_array_equal(net.weights["conv1"]["weight"], w1)
@@ -66,16 +70,45 @@ def test_small_model_layers_shapes_and_weights(tmp_path):
     np.testing.assert_array_equal(net.weights["fc"]["bias"], fcb)
     np.testing.assert_array_equal(net.weights["conv2"]["bias"], np.zeros(8, np.float32))
     assert net.macs == 8 * 64 * 27 + 8 * 64 * 72 + 128 * 10
-    # The unsupported operator is reported by name, as running on the CPU.
     inv, mapping, reason = eligible_descriptor(net.layers[-1], Capabilities("direct"))
-    assert inv is None and mapping == "cpu" and "Softmax" in reason
+    assert inv is None and mapping == "cpu" and "softmax runs on the CPU" in reason
 
 
 def test_weight_given_as_graph_input_keeps_its_shape(tmp_path):
     path = tmp_path / "winput.onnx"
     _model(path, with_softmax=False, weight_as_input=True)
-    net = load_onnx(path)
+    with pytest.warns(OnnxImportWarning, match=r"winput\.onnx has no weights for 1 parameter tensors \('w2'\)"):
+        net = load_onnx(path)
     assert net.layer("conv2").out_channels == 8 and "conv2" not in net.weights and "conv1" in net.weights
+
+
+def _erf_model(path):
+    w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Erf", ["c"], ["y"], name="gelu_erf")]
+    graph = helper.make_graph(nodes, "erf", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 8, 8])], [w])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+
+
+def test_an_operator_nothing_runs_is_named_and_refused_at_build_time(tmp_path):
+    path = tmp_path / "erf.onnx"
+    _erf_model(path)
+    net = load_onnx(path)
+    layer = net.layer("gelu_erf")
+    assert layer.kind == "unsupported" and layer.op_type == "Erf"
+    inv, _, reason = eligible_descriptor(layer, Capabilities("direct"))
+    assert inv is None and "Erf runs neither on the accelerator nor in the driver" in reason
+    args = _parser().parse_args(["--network", str(path), "--out", str(tmp_path / "o"), "--quiet"])
+    with pytest.raises(BuildError, match=r"^layer 'gelu_erf' of erf is the ONNX operator Erf, which neither the "
+                                         r"accelerator nor the driver's CPU path can run \(README.md lists"):
+        run_build(args, write_verilog=False)
+    assert not (tmp_path / "o").exists()
+
+
+def test_readme_operator_table_is_the_importers():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert operator_table() in readme
 
 
 def test_unparsable_file_is_refused_in_one_sentence(tmp_path):
@@ -85,3 +118,24 @@ def test_unparsable_file_is_refused_in_one_sentence(tmp_path):
         load_onnx(bad)
     with pytest.raises(OnnxImportError, match="does not exist"):
         load_onnx(tmp_path / "missing.onnx")
+
+
+def test_the_network_ends_at_the_first_graph_output(tmp_path):
+    path = tmp_path / "two.onnx"
+    _model(path)  # outputs 'prob' (softmax of the fc's 'y')
+    model = onnx.load(str(path))
+    model.graph.output.insert(0, helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 10]))
+    onnx.save(model, str(path))
+    net = load_onnx(path)
+    assert net.layers[-1].name == "fc" and "softmax_out" not in [l.name for l in net.layers]
+
+
+def test_a_symbolic_image_size_is_refused(tmp_path):
+    path = tmp_path / "sym.onnx"
+    _model(path)
+    model = onnx.load(str(path))
+    model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
+    onnx.save(model, str(path))
+    with pytest.raises(OnnxImportError, match=r"^input 'x' of sym\.onnx has the symbolic dimension 'height' at axis "
+                                              r"2; export the model with a fixed input size$"):
+        load_onnx(path)
