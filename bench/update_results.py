@@ -233,9 +233,10 @@ SECTIONS = [
     Section(
         "sim-speed", "Simulation speed (issue 10)",
         ["bench/bench_sim_speed.py"], md_passthrough,
-        after="Wall time of the `conv2d` call through the driver (descriptor writes, buffer transfers over the "
-              "simulator's socket, polling) over a cocotb + Verilator simulation of the whole IP with an "
-              "`AxiRam`; the smallest run shows the fixed cost per layer."),
+        after="Wall time of the `conv2d` call through the driver (descriptor writes, buffer transfers, polling) "
+              "over each simulation backend of the whole IP: `native` (the Verilated model with a C++ harness whose "
+              "AXI memory the host maps) and `cocotb` (cocotbext-axi `AxiRam` and `AxiLiteMaster`, buffers over "
+              "a socket); both count the same cycles. The smallest run shows the fixed cost per layer."),
     Section(
         "resources", "Resources (Yosys `synth_xilinx -family xc7`)",
         ["bench/update_results.py", "--print-resources"], _as_is,
@@ -251,6 +252,12 @@ SECTIONS = [
                "within four times the cycle model, with the error code of the shared rule or a bit-exact "
                "output, and leave every byte outside its output buffer as it was. `pytest -m slow "
                "tests/rtl/test_fuzz.py` runs the same; the default suite runs 40 descriptors per build."),
+    Section(
+        "sweep", "Sweeps on Dask: serial against a LocalCluster (issue 19)",
+        ["bench/bench_sweep.py"], md_passthrough, slow=True,
+        before="`python -m dse.sweep` on lenet and digits-cnn x PYNQ-Z2 and KV260 (the DSE and the deploy "
+               "folders, no Yosys, no simulation), in this process and on a LocalCluster of two worker "
+               "processes, one after the other in one run; the designs must be the same."),
     Section(
         "timing", "Estimated Fmax of whole designs (issue 18)",
         ["bench/bench_timing.py"], md_passthrough, slow=True,

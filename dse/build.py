@@ -10,9 +10,11 @@ roofline.png, design.json and rtl/<name>.v. It is written into a temporary sibli
 renamed into place at the end, so a failed run never leaves a folder that looks complete (an
 existing folder of the same name is replaced only by a complete one).
 
-Bad input (unknown network or board, an ONNX file that does not parse, a network no
-configuration can fit, an output folder that cannot be written) ends with one sentence on
-stderr and exit status 1 (2 for malformed arguments).
+Bad input (unknown network or board, an ONNX file that does not parse, an ONNX operator that
+neither the accelerator nor the driver's CPU path can run, a network no configuration can fit,
+an output folder that cannot be written) ends with one sentence on stderr and exit status 1 (2
+for malformed arguments). Warnings of the ONNX import (missing weights) are printed as
+``warning: ...`` lines on stderr.
 """
 
 from __future__ import annotations
@@ -36,12 +38,13 @@ from .design import Design
 from .ga import Evaluator, NoFeasibleDesign, fit_witness, genetic_search, search_space
 from .graph import NetworkError
 from .networks import get_network, zoo_names
+from .onnx_import import OnnxImportWarning
 from .packaging import PackagingError, write_package
 from .report import report_dict, write_design_json, write_report
 from .synth import SynthError, synthesize
 from .timing import TimingError, estimate_timing
 
-__all__ = ["main", "run_build", "BuildError"]
+__all__ = ["main", "run_build", "write_deploy_folder", "check_runnable", "BuildError"]
 
 
 class BuildError(Exception):
@@ -83,6 +86,15 @@ def _check_writable(out: Path) -> None:
         raise BuildError(f"cannot write the output folder {out}: {parent} is not writable")
 
 
+def check_runnable(network) -> None:
+    """Refuse a network with a layer that nothing can run (an ``unsupported`` ONNX operator):
+    the deploy folder would promise a CPU layer the driver has no implementation for."""
+    for layer in network.layers:
+        if layer.kind == "unsupported":
+            raise BuildError(f"layer {layer.name!r} of {network.name} is the ONNX operator {layer.op_type}, which neither "
+                             "the accelerator nor the driver's CPU path can run (README.md lists the supported operators)")
+
+
 def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[Path, Design]:
     """The whole build; raises :class:`BuildError` with the sentence to print.
 
@@ -94,6 +106,7 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
         network = get_network(args.network)
     except (NetworkError, ValueError, OSError) as exc:
         raise BuildError(str(exc)) from None
+    check_runnable(network)
     try:
         board = get_board(args.board)
     except UnknownBoardError as exc:
@@ -131,12 +144,29 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
     if not design.feasible:
         raise BuildError(f"no configuration can fit {network.name} on {board.name}: {design.problem}")
 
+    settings = {"population": args.population, "generations": args.generations, "data_width": args.data_width}
+    write_deploy_folder(design, result, out, engines=engines, settings=settings, started=t0,
+                        write_verilog=write_verilog, synth=args.synth or args.timing, quiet=args.quiet)
+    return out, design
+
+
+def write_deploy_folder(design: Design, result, out: Path, *, engines: list[str], settings: dict,
+                        started: float | None = None, write_verilog: bool = True, synth: bool = False,
+                        quiet: bool = True, measured: dict | None = None, timing: dict | None = None) -> Path:
+    """Write the deploy folder of ``design`` (found by ``result``, a ``SearchResult``) to ``out``.
+
+    It is written into a temporary sibling folder and renamed into place, so a failure never
+    leaves a folder that looks complete. ``synth``: run Yosys (cached per design) for measured
+    counts and the timing estimate, unless ``measured``/``timing`` are given (a sweep that has
+    synthesised the design already). ``settings`` go into report.json (``seconds`` is added from
+    ``started``). Raises :class:`BuildError` with one sentence.
+    """
+    board = design.board
     tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
     try:
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir(parents=True)
-        measured = timing = None
         if write_verilog:
             (tmp / "rtl").mkdir()
             try:
@@ -151,8 +181,8 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
                 write_package(design.config, board, tmp, tmp / "rtl" / f"{design.config.name}.v")
             except PackagingError as exc:
                 raise BuildError(f"the Vivado package of {design.config.name} could not be written: {exc}") from None
-            if args.synth or args.timing:
-                if not args.quiet:
+            if synth and measured is None:
+                if not quiet:
                     print(f"synthesising {design.config.name} with Yosys (minutes; cached per design)...", file=sys.stderr)
                 try:
                     syn = synthesize(verilog, design.config.name, family=board.family)
@@ -163,8 +193,9 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
                     measured = {"error": str(exc).strip() or "yosys failed without a message"}
                     print(f"warning: Yosys could not synthesise {design.config.name}; the report has no measured counts "
                           "and no timing estimate", file=sys.stderr)
-        settings = {"population": args.population, "generations": args.generations, "data_width": args.data_width,
-                    "seconds": round(time.time() - t0, 2)}
+        settings = dict(settings)
+        if started is not None:
+            settings["seconds"] = round(time.time() - started, 2)
         report = report_dict(design, result, engines=engines, measured=measured, timing=timing, settings=settings)
         write_design_json(design, tmp / "design.json")
         write_report(design, result, tmp, report)
@@ -181,7 +212,7 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return out, design
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +221,16 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
     args = _parser().parse_args(argv)
     try:
-        out, design = run_build(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", OnnxImportWarning)
+            try:
+                out, design = run_build(args)
+            finally:
+                for w in caught:
+                    if issubclass(w.category, OnnxImportWarning):
+                        print(f"warning: {w.message}", file=sys.stderr)
+                    else:
+                        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     except BuildError as exc:
         msg = str(exc).strip().rstrip(".")
         print(f"error: {msg}.", file=sys.stderr)

@@ -2,7 +2,8 @@
 
 The layering (docs/architecture.md, "Layers"):
 
-    sim.run                 the simulation CLI: may use everything below
+    dse.sweep               the sweep CLI (Dask): may use everything below
+    sim.run                 the simulation CLI: may use everything below but dse.sweep
     dse      drivers        dse uses rtl only; drivers use sim's library and rtl
              sim            references, Verilator toolchain, simulation server: uses rtl
     rtl                     hardware and the facts (config, registers, numerics, engines)
@@ -27,6 +28,7 @@ ALLOWED = {
     "drivers": {"drivers", "sim", "rtl"},
     "dse": {"dse", "rtl"},
     "sim.run": {"sim.run", "sim", "drivers", "dse", "rtl"},
+    "dse.sweep": {"dse.sweep", "sim.run", "sim", "drivers", "dse", "rtl"},
 }
 
 #: Third-party modules that may be imported inside a function, and why: each is optional when
@@ -87,7 +89,7 @@ def imports(name: str, path: Path, modules) -> list[tuple[str, bool, int]]:
 
 
 def group(module: str) -> str:
-    return "sim.run" if module == "sim.run" else module.split(".")[0]
+    return module if module in ("sim.run", "dse.sweep") else module.split(".")[0]
 
 
 def cycles(modules) -> list[str]:

@@ -1,0 +1,388 @@
+"""``python -m dse.sweep``: the DSE for several networks on several boards, on a Dask cluster.
+
+    python -m dse.sweep --networks vgg16,resnet18 --boards pynq-z2,kv260 [--synth K] [--verify]
+                        [--verify-rows N] [--scheduler tcp://host:8786 | --workers N | --serial]
+                        [--out build/sweep] [--seed 0] [--population 24] [--generations 20] [--quiet]
+
+Per (network, board) pair the sweep
+
+1. runs the DSE (``explore``: the same GA as ``python -m dse.build``) and keeps its ``K`` best
+   distinct feasible designs (``--synth K``; the best one without ``--synth``);
+2. with ``--synth K``, synthesises those with Yosys (``synthesize_config``; netlists are cached per
+   design) and chooses the fastest one whose *measured* LUT/FF/DSP/BRAM fit the board with the
+   DSE's headroom (a design the model says fits but Yosys says does not is dropped, and the
+   summary says why);
+3. writes its deploy folder ``OUT/<network>-<board>`` (``write_design``: what ``dse.build``
+   writes, with the measured counts);
+4. with ``--verify``, simulates every accelerated layer of it bit-exact (``verify_folder``: the
+   runs of ``python -m sim.run DIR --layer all``, cut to ``--verify-rows`` input rows).
+
+It writes ``OUT/summary.md``, ``OUT/summary.json`` and ``OUT/fps_vs_resources.png`` (fps
+against the binding resource's utilisation, one series per board).
+
+Execution: every step is a pure function of its arguments (the same arguments give the same
+result), submitted to Dask distributed: a ``LocalCluster`` of ``--workers`` processes on this
+machine by default, or the cluster at ``--scheduler``. Tasks run with ``retries``: a worker that
+dies mid-task (killed, out of memory) has its task rerun elsewhere, and a task that raises is
+retried, then reported in the summary with its exception; nothing is dropped silently.
+``--serial`` runs the same functions in this process, one after the other (the reference a
+distributed run must equal). Verilator builds and Yosys netlists are cached under the cache root
+(``CONVFORGE_CACHE``, default ``~/.cache/convforge``) of each worker's machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from amaranth.hdl import UnusedElaboratable
+from distributed import Client, LocalCluster
+from matplotlib.figure import Figure
+from tqdm import tqdm
+
+from rtl.config import AcceleratorConfig
+from rtl.engine import ENGINES
+from rtl.top import accelerator_verilog
+from sim.run import simulate_layers
+
+from .boards import UnknownBoardError, get_board
+from .build import check_runnable, write_deploy_folder
+from .design import Design, fitness_key
+from .ga import Evaluator, SearchResult, genetic_search, search_space
+from .graph import NetworkError
+from .networks import get_network
+from .resource_model import HEADROOM
+from .synth import synthesize
+
+__all__ = ["Exploration", "explore", "synthesize_config", "yosys_violations", "choose", "write_design",
+           "verify_folder", "PairOutcome", "run_sweep", "main"]
+
+#: Counts compared with the board (the resource model's totals).
+RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
+#: Times a task is retried after its worker died or it raised.
+RETRIES = 2
+
+
+class SweepError(Exception):
+    """Bad sweep arguments; the message is one sentence."""
+
+
+@dataclass
+class Exploration:
+    """One pair's DSE: the search and its ``candidates`` (best first, distinct configurations)."""
+
+    network: str
+    board: str
+    result: SearchResult
+    candidates: list[Design]
+
+
+def explore(network: str, board: str, *, seed: int = 0, population: int = 24, generations: int = 20,
+            top_k: int = 1, data_width: int = 8) -> Exploration:
+    """The GA of ``dse.build`` for ``network`` (a zoo name or an ONNX path) on ``board``; the
+    ``top_k`` best feasible designs with distinct configurations."""
+    net = get_network(network)
+    check_runnable(net)
+    brd = get_board(board)
+    evaluator = Evaluator(net, brd, data_width)
+    result = genetic_search(search_space(tuple(ENGINES), data_width), evaluator, population=population,
+                            generations=generations, seed=seed)
+    ranked = sorted((d for d in evaluator.cache.values() if d.feasible), key=fitness_key, reverse=True)
+    candidates, names = [], set()
+    for d in ranked:
+        if d.config.name not in names:
+            names.add(d.config.name)
+            candidates.append(d)
+        if len(candidates) == top_k:
+            break
+    return Exploration(network, board, result, candidates)
+
+
+def synthesize_config(config: dict, family: str) -> dict:
+    """Yosys ``synth_xilinx`` counts of the whole accelerator built from ``config`` (a
+    ``AcceleratorConfig.to_dict()``), cached per design by dse.synth."""
+    cfg = AcceleratorConfig.from_dict(config)
+    syn = synthesize(accelerator_verilog(cfg), cfg.name, family=family)
+    return {k: syn.counts[k] for k in RESOURCES}
+
+
+def yosys_violations(counts: dict, board: str) -> list[str]:
+    """Measured resources over the DSE's headroom of ``board``, as sentences (empty: it fits)."""
+    caps = get_board(board).resources
+    return [f"{k} {counts[k]:g} > {HEADROOM[k]:.0%} of {caps[k]}" for k in RESOURCES if counts[k] > HEADROOM[k] * caps[k]]
+
+
+def choose(exploration: Exploration, measured: list[dict | None]) -> tuple[int | None, list[str]]:
+    """The index of the fastest candidate whose measured counts fit (``measured[i]`` None: not
+    synthesised, the model's word stands); the reasons for every candidate dropped before it."""
+    dropped = []
+    for i, design in enumerate(exploration.candidates):
+        counts = measured[i] if i < len(measured) else None
+        if counts is None:
+            return i, dropped
+        bad = yosys_violations(counts, exploration.board)
+        if not bad:
+            return i, dropped
+        dropped.append(f"{design.genome.label}: the model says it fits, Yosys says {', '.join(bad)}")
+    return None, dropped
+
+
+def write_design(exploration: Exploration, index: int, out: Path, measured: dict | None, settings: dict) -> str:
+    """Write the deploy folder of candidate ``index`` to ``out``; its path."""
+    design = exploration.candidates[index]
+    write_deploy_folder(design, exploration.result, Path(out), engines=list(ENGINES), settings=settings,
+                        measured=measured)
+    return str(out)
+
+
+def verify_folder(folder: str, rows: int, seed: int = 0) -> list[dict]:
+    """Every accelerated layer of the deploy folder, cut to ``rows`` input rows, simulated
+    bit-exact (``sim.run.simulate_layers``)."""
+    design = json.loads((Path(folder) / "design.json").read_text())
+    layers = [l for l in design["layers"] if l.get("runs_on") == "accelerator"]
+    return simulate_layers(Path(folder), layers, seed=seed, max_rows=rows, progress=False)
+
+
+@dataclass
+class PairOutcome:
+    """What the sweep found for one (network, board) pair."""
+
+    network: str
+    board: str
+    design: str = ""                 # the chosen configuration's genome label
+    config: str = ""                 # its AcceleratorConfig name
+    fps: float = 0.0
+    model: dict = field(default_factory=dict)      # resource model totals
+    measured: dict | None = None                   # Yosys counts (with --synth)
+    dropped: list[str] = field(default_factory=list)
+    folder: str = ""
+    verified: list[dict] | None = None             # per-layer simulation results (with --verify)
+    error: str = ""                                # why the pair has no design
+
+    @property
+    def bit_exact(self) -> bool | None:
+        return None if self.verified is None else all(r["bit_exact"] for r in self.verified)
+
+    def to_dict(self) -> dict:
+        return {"network": self.network, "board": self.board, "design": self.design, "config": self.config,
+                "fps": self.fps, "model": self.model, "measured": self.measured, "dropped": self.dropped,
+                "folder": self.folder, "bit_exact": self.bit_exact,
+                "verified": [{k: r[k] for k in ("layer", "runs", "cycles", "bit_exact")} for r in self.verified]
+                if self.verified is not None else None, "error": self.error}
+
+
+class _Serial:
+    """The executor interface of ``distributed.Client`` that the sweep uses, run in-process."""
+
+    class _Done:
+        def __init__(self, fn, args, kwargs):
+            try:
+                self._value, self._error = fn(*args, **kwargs), None
+            except Exception as exc:  # reported like a failed Dask task
+                self._value, self._error = None, exc
+
+        def result(self):
+            if self._error is not None:
+                raise self._error
+            return self._value
+
+    def submit(self, fn, *args, **kwargs):
+        for key in ("retries", "pure", "key"):
+            kwargs.pop(key, None)
+        return self._Done(fn, args, kwargs)
+
+
+def _failure(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def run_sweep(networks: list[str], boards: list[str], out: Path, *, client=None, synth: int = 0,
+              verify: bool = False, verify_rows: int = 4, seed: int = 0, population: int = 24,
+              generations: int = 20, progress: bool = False) -> list[PairOutcome]:
+    """The sweep (module docstring) on ``client`` (a ``distributed.Client``; None: in this
+    process). One outcome per pair, in the order networks x boards."""
+    ex = client if client is not None else _Serial()
+    out = Path(out)
+    pairs = [(n, b) for n in networks for b in boards]
+    top_k = max(1, synth)
+    settings = {"population": population, "generations": generations, "seed": seed, "sweep": True}
+    opts = {"retries": RETRIES, "pure": True}
+    outcomes = {p: PairOutcome(*p) for p in pairs}
+    bar = tqdm(total=len(pairs) * (1 + (synth > 0) + 1 + verify), desc="sweep", unit="task",
+               disable=not progress, file=sys.stderr)
+
+    def step(fn, *args, **kwargs):
+        return ex.submit(fn, *args, **opts, **kwargs)
+
+    explorations = {p: step(explore, *p, seed=seed, population=population, generations=generations, top_k=top_k)
+                    for p in pairs}
+    found = {}
+    for p, fut in explorations.items():
+        try:
+            found[p] = fut.result()
+        except Exception as exc:
+            outcomes[p].error = f"the DSE failed: {_failure(exc)}"
+        bar.update(1)
+    synths = {p: [step(synthesize_config, d.config.to_dict(), get_board(p[1]).family) for d in e.candidates[:synth]]
+              for p, e in found.items()}
+    writes = {}
+    for p, e in found.items():
+        o = outcomes[p]
+        if not e.candidates:
+            o.error = "no configuration fits the board"
+            continue
+        measured: list[dict | None] = []
+        for fut in synths[p]:
+            try:
+                measured.append(fut.result())
+            except Exception as exc:
+                o.dropped.append(f"synthesis failed: {_failure(exc)}")
+                measured.append({k: float("inf") for k in RESOURCES})
+        if synth:
+            bar.update(1)
+        index, dropped = choose(e, measured)
+        o.dropped += dropped
+        if index is None:
+            o.error = f"none of the {len(e.candidates)} best designs fits {p[1]} once synthesised"
+            continue
+        d = e.candidates[index]
+        o.design, o.config, o.fps = d.genome.label, d.config.name, d.fps
+        o.model = dict(d.resources.totals)
+        o.measured = measured[index] if index < len(measured) else None
+        writes[p] = step(write_design, e, index, out / f"{p[0]}-{p[1]}", o.measured, settings)
+    verifies = {}
+    for p, fut in writes.items():
+        try:
+            outcomes[p].folder = fut.result()
+        except Exception as exc:
+            outcomes[p].error = f"writing the deploy folder failed: {_failure(exc)}"
+            continue
+        finally:
+            bar.update(1)
+        if verify:
+            verifies[p] = step(verify_folder, outcomes[p].folder, verify_rows, seed)
+    for p, fut in verifies.items():
+        try:
+            outcomes[p].verified = fut.result()
+        except Exception as exc:
+            outcomes[p].error = f"verification failed: {_failure(exc)}"
+        bar.update(1)
+    bar.close()
+    return [outcomes[p] for p in pairs]
+
+
+def write_summary(outcomes: list[PairOutcome], out: Path) -> None:
+    """``summary.json``, ``summary.md`` and ``fps_vs_resources.png`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.json").write_text(json.dumps([o.to_dict() for o in outcomes], indent=1) + "\n")
+    lines = ["| network | board | design | fps (model) | LUT | FF | DSP | BRAM36 | counts | bit-exact | notes |",
+             "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |"]
+    for o in outcomes:
+        counts, source = (o.measured, "Yosys") if o.measured else (o.model, "model")
+        cells = [f"{counts[k]:g}" for k in RESOURCES] if counts else [""] * 4
+        exact = {None: "not run", True: "yes", False: "NO"}[o.bit_exact]
+        notes = "; ".join(([o.error] if o.error else []) + o.dropped)
+        lines.append(f"| {o.network} | {o.board} | {o.design or '-'} | {o.fps:.3g} | {' | '.join(cells)} | "
+                     f"{source if counts else '-'} | {exact} | {notes} |")
+    (out / "summary.md").write_text("# Sweep\n\n" + "\n".join(lines) + "\n")
+    fig = Figure(figsize=(6.4, 4.4), dpi=100)
+    ax = fig.subplots()
+    for board in sorted({o.board for o in outcomes}):
+        pts = []
+        for o in outcomes:
+            counts = o.measured or o.model
+            if o.board == board and counts:
+                caps = get_board(board).resources
+                pts.append((max(counts[k] / caps[k] for k in RESOURCES), o.fps, o.network))
+        if pts:
+            ax.scatter([x for x, _, _ in pts], [y for _, y, _ in pts], label=board, zorder=3)
+            for x, y, n in pts:
+                ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("utilisation of the binding resource (LUT, FF, DSP or BRAM)")
+    ax.set_ylabel("frames per second (predicted)")
+    ax.set_title("sweep: fps against resources")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out / "fps_vs_resources.png")
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m dse.sweep", description=__doc__.splitlines()[0])
+    ap.add_argument("--networks", required=True, help="comma-separated zoo networks or .onnx paths")
+    ap.add_argument("--boards", required=True, help="comma-separated boards")
+    ap.add_argument("--synth", type=int, default=0, metavar="K",
+                    help="synthesise the K best designs of each pair and choose by the measured counts")
+    ap.add_argument("--verify", action="store_true", help="simulate every accelerated layer of each chosen design")
+    ap.add_argument("--verify-rows", type=int, default=4, help="input rows per simulated layer (default 4)")
+    where = ap.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (tcp://host:8786)")
+    where.add_argument("--serial", action="store_true", help="run every task in this process, one after the other")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
+    ap.add_argument("--out", type=Path, default=Path("build/sweep"), help="output folder (default build/sweep)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--population", type=int, default=24)
+    ap.add_argument("--generations", type=int, default=20)
+    ap.add_argument("--quiet", action="store_true", help="no progress display")
+    return ap
+
+
+def _check(args) -> tuple[list[str], list[str]]:
+    networks = [n for n in args.networks.split(",") if n]
+    boards = [b for b in args.boards.split(",") if b]
+    if not networks or not boards:
+        raise SweepError("--networks and --boards each need at least one name")
+    for b in boards:
+        try:
+            get_board(b)
+        except UnknownBoardError as exc:
+            raise SweepError(str(exc)) from None
+    for n in networks:
+        try:
+            get_network(n)
+        except (NetworkError, ValueError, OSError) as exc:
+            raise SweepError(str(exc)) from None
+    if args.synth < 0 or args.verify_rows < 1 or args.workers < 1:
+        raise SweepError("--synth must be at least 0, --verify-rows and --workers at least 1")
+    if args.population < 2 or args.generations < 1:
+        raise SweepError("the GA needs --population of at least 2 and --generations of at least 1")
+    return networks, boards
+
+
+def main(argv: list[str] | None = None) -> int:
+    warnings.filterwarnings("ignore", category=UnusedElaboratable)
+    args = _parser().parse_args(argv)
+    try:
+        networks, boards = _check(args)
+    except SweepError as exc:
+        print(f"error: {str(exc).rstrip('.')}.", file=sys.stderr)
+        return 1
+    t0 = time.time()
+    kwargs = dict(synth=args.synth, verify=args.verify, verify_rows=args.verify_rows, seed=args.seed,
+                  population=args.population, generations=args.generations, progress=not args.quiet)
+    if args.serial:
+        outcomes = run_sweep(networks, boards, args.out, **kwargs)
+    else:
+        if args.scheduler:
+            with Client(args.scheduler) as client:
+                outcomes = run_sweep(networks, boards, args.out, client=client, **kwargs)
+        else:
+            with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                outcomes = run_sweep(networks, boards, args.out, client=client, **kwargs)
+    write_summary(outcomes, args.out)
+    print((args.out / "summary.md").read_text())
+    print(f"{len(outcomes)} pairs in {time.time() - t0:.0f} s; summary in {args.out}")
+    return 0 if all(not o.error and o.bit_exact is not False for o in outcomes) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""``dse.sweep`` on a Dask LocalCluster of two worker processes against the serial run: the same
+designs and deploy folders, a killed worker loses no task, failures are reported with a reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from distributed import Client, LocalCluster
+
+from dse.sweep import _Serial, main, run_sweep, write_summary
+
+NETWORKS = ["lenet", "digits-cnn"]
+BOARDS = ["pynq-z2", "kv260"]
+
+
+def _essentials(outcomes):
+    out = []
+    for o in outcomes:
+        design = json.loads((Path(o.folder) / "design.json").read_text()) if o.folder else None
+        out.append((o.network, o.board, o.design, o.config, round(o.fps, 9), o.measured, o.dropped, o.error,
+                    o.bit_exact, design and {k: design[k] for k in ("config", "layers", "register_map")}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as c, \
+            Client(c) as client:
+        yield c, client
+
+
+def _kill_a_busy_worker(client, pids: dict, done: threading.Event) -> list[str]:
+    """SIGKILL the process of a worker while it runs a task (its nanny starts a new one)."""
+    killed = []
+    while not done.is_set() and not killed:
+        for addr, keys in client.processing().items():
+            if keys and addr in pids:
+                os.kill(pids[addr], signal.SIGKILL)
+                killed.append(addr)
+                break
+        time.sleep(0.05)
+    return killed
+
+
+def test_cluster_sweep_equals_serial_and_survives_a_killed_worker(tmp_path, cluster):
+    serial = run_sweep(NETWORKS, BOARDS, tmp_path / "serial")
+    assert all(not o.error and o.folder for o in serial), [o.error for o in serial]
+    _, client = cluster
+    pids = client.run(os.getpid)
+    done = threading.Event()
+    killed: list[str] = []
+    killer = threading.Thread(target=lambda: killed.extend(_kill_a_busy_worker(client, pids, done)))
+    killer.start()
+    try:
+        distributed = run_sweep(NETWORKS, BOARDS, tmp_path / "cluster", client=client)
+    finally:
+        done.set()
+        killer.join()
+    assert killed, "no worker was busy long enough to be killed"
+    assert _essentials(distributed) == _essentials(serial)
+    write_summary(distributed, tmp_path / "cluster")
+    table = (tmp_path / "cluster" / "summary.md").read_text()
+    for o in serial:
+        assert f"| {o.network} | {o.board} | {o.design} |" in table
+    assert (tmp_path / "cluster" / "fps_vs_resources.png").stat().st_size > 0
+
+
+def test_a_failing_task_is_reported_with_its_reason(tmp_path):
+    outcomes = run_sweep(["lenet"], ["pynq-z2"], tmp_path, client=_Serial(), population=1)
+    assert outcomes[0].error.startswith("the DSE failed: ValueError: the GA needs a population of at least 2")
+    assert not outcomes[0].folder
+
+
+def test_cli_refuses_bad_arguments_in_one_sentence(capsys):
+    assert main(["--networks", "lenet", "--boards", "pynq-z9", "--serial"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unknown board 'pynq-z9'") and err[0].endswith(".")
+
+
+@pytest.mark.slow
+def test_cluster_sweep_with_synthesis_and_verification(tmp_path, cluster):
+    """Issue 19's whole sweep: 2 networks x 2 boards, Yosys on the best design of each, every
+    accelerated layer simulated bit-exact (cut to 4 rows), on the cluster and serially."""
+    _, client = cluster
+    kwargs = dict(synth=1, verify=True, verify_rows=4)
+    serial = run_sweep(NETWORKS, BOARDS, tmp_path / "serial", **kwargs)
+    distributed = run_sweep(NETWORKS, BOARDS, tmp_path / "cluster", client=client, **kwargs)
+    assert _essentials(distributed) == _essentials(serial)
+    for o in distributed:
+        assert o.measured and o.bit_exact is True and o.verified, o.to_dict()
