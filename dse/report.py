@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -123,6 +124,7 @@ def plot_convergence(history: list[dict], path: Path, title: str) -> None:
     ax.plot(gens, [h["mean_feasible_fps"] for h in history], marker=".", linestyle="--", label="mean fps (feasible)")
     ax.set_xlabel("generation")
     ax.set_ylabel("frames per second (predicted)")
+    ax.set_ylim(bottom=0)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -137,20 +139,32 @@ def plot_roofline(design: Design, path: Path) -> None:
     bw = min(port.read_bpc, port.shared_bpc) * cfg.clock_mhz * 1e6 / 1e9  # GB/s
     pts = [(p.layer.ops / max(1, p.read_bytes + p.write_bytes), p.gops, p.layer.name, p.bound)
            for p in design.accelerated if p.layer.ops]
-    fig = Figure(figsize=(6.4, 4.4), dpi=100)
+    fig = Figure(figsize=(7.2, 4.8), dpi=100)
     ax = fig.subplots()
-    lo = min([x for x, *_ in pts] + [0.1]) / 2
-    hi = max([x for x, *_ in pts] + [10 * peak / bw]) * 2
+    ridge = peak / bw
+    lo = min([x for x, *_ in pts] + [ridge]) / 4
+    hi = max([x for x, *_ in pts] + [ridge]) * 4
     xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     ax.plot(xs, [min(peak, bw * x) for x in xs], color="black", label=f"roof: {peak:.0f} GOP/s, {bw:.2f} GB/s")
     for bound, color in (("compute", "tab:blue"), ("memory", "tab:red")):
         sel = [(x, y, n) for x, y, n, b in pts if b == bound]
         if sel:
             ax.scatter([x for x, _, _ in sel], [y for _, y, _ in sel], color=color, label=f"{bound}-bound layers", zorder=3)
+    # Layers at (nearly) the same point share one label; labels of neighbouring points are
+    # stacked so that none covers another.
+    groups: dict[tuple, list] = {}
     for x, y, n, _ in pts:
-        ax.annotate(n, (x, y), fontsize=6, xytext=(2, 2), textcoords="offset points")
+        groups.setdefault((round(math.log10(x), 1), round(math.log10(y), 1)), []).append((x, y, n))
+    for k, members in enumerate(sorted(groups.values(), key=lambda g: g[0][0])):
+        names = [n for _, _, n in members]
+        label = ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]} ({len(names)} layers)"
+        x, y = members[0][0], members[0][1]
+        ax.annotate(label, (x, y), fontsize=7, xytext=(6, -14 - 10 * (k % 4)), textcoords="offset points",
+                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
     ax.set_xscale("log")
     ax.set_yscale("log")
+    ax.set_xlim(lo, hi)
+    ax.set_ylim(min([y for _, y, *_ in pts] + [peak]) / 4, peak * 2)
     ax.set_xlabel("operational intensity (ops per DDR byte)")
     ax.set_ylabel("GOP/s (predicted)")
     ax.set_title(f"{design.network.name} on {design.board.name}: {cfg.name}")
@@ -161,10 +175,12 @@ def plot_roofline(design: Design, path: Path) -> None:
 
 
 def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
+    """One format for every count and figure of the report: whole numbers with thousands
+    separators (53,200; 110), fractions to one decimal from 100 on (110.5), else 3 digits."""
+    if v == int(v):
+        return f"{int(v):,}"
     if abs(v) >= 100:
-        return f"{v:,.0f}"
+        return f"{v:,.1f}"
     return f"{v:.3g}"
 
 
@@ -246,7 +262,7 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
     head = "| resource | predicted | board | limit | utilisation |" + (" Yosys synth_xilinx |" if measured else "")
     lines += [head, "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if measured else "")]
     for k in ("LUT", "FF", "DSP", "BRAM36"):
-        row = (f"| {k} | {_fmt(r['predicted'][k])} | {r['board'][k]} | {_fmt(HEADROOM[k] * r['board'][k])} | "
+        row = (f"| {k} | {_fmt(r['predicted'][k])} | {_fmt(r['board'][k])} | {_fmt(HEADROOM[k] * r['board'][k])} | "
                f"{r['utilisation'][k]:.1%} |")
         if measured:
             row += f" {_fmt(measured.get(k, 0))} |"
@@ -276,7 +292,19 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
               f"{s['method']}. Engines searched: {', '.join(s['engines'])}; space of {s['space_size']:,} genotypes, "
               f"{s['evaluations']:,} distinct designs evaluated (best found after {s['evaluations_to_best']:,}); "
               f"seed {s['seed']}, population {s.get('population')}, generations {s.get('generations')}.", ""]
-    lines += ["", "Chosen genome: `" + design.genome.label + "`.", "",
+    fcs = [p for p in design.plans if p.layer.kind == "fc"]
+    fc_note = ""
+    if fcs:
+        on_acc = sum(p.runs_on == "accelerator" for p in fcs)
+        fc_note = (f" `fc=acc` lets stage 2 place fully-connected layers on the accelerator where it is faster: "
+                   f"{on_acc} of {len(fcs)} run there (the layer table says where each runs and why)."
+                   if design.genome.fc_on_accelerator else
+                   f" `fc=cpu`: the {len(fcs)} fully-connected layers run on the CPU.")
+    if design.genome.kernel_cap != design.config.max_kernel:
+        fc_note += (f" `kmax={design.genome.kernel_cap}` is the genome's cap on the kernel size; the build's "
+                    f"max_kernel ({design.config.max_kernel}, configuration table) is the largest kernel under it "
+                    f"that a layer of the network has.")
+    lines += ["", "Chosen genome: `" + design.genome.label + "`." + fc_note, "",
               "| generation | best fps | mean fps (feasible) | feasible | evaluations |", "| ---: | ---: | ---: | ---: | ---: |"]
     for h in s["history"]:
         lines.append(f"| {h['generation']} | {h['best_fps']:.4g} | {h['mean_feasible_fps']:.4g} | {h['feasible']} | {h['evaluations']} |")

@@ -86,11 +86,13 @@ def test_cli_refuses_bad_arguments_in_one_sentence(capsys):
 @pytest.mark.slow
 def test_cluster_sweep_with_synthesis_and_verification(tmp_path, cluster):
     """Issue 19's whole sweep: 2 networks x 2 boards, Yosys on the best design of each, every
-    accelerated layer simulated bit-exact (cut to 4 rows), on the cluster and serially."""
+    accelerated layer simulated bit-exact (cut to 4 rows), on the cluster and serially. The two
+    xc7z020 boards keep the designs small enough for Yosys in minutes."""
     _, client = cluster
     kwargs = dict(synth=1, verify=True, verify_rows=4)
-    serial = run_sweep(NETWORKS, BOARDS, tmp_path / "serial", **kwargs)
-    distributed = run_sweep(NETWORKS, BOARDS, tmp_path / "cluster", client=client, **kwargs)
+    boards = ["pynq-z1", "pynq-z2"]
+    serial = run_sweep(NETWORKS, boards, tmp_path / "serial", **kwargs)
+    distributed = run_sweep(NETWORKS, boards, tmp_path / "cluster", client=client, **kwargs)
     assert _essentials(distributed) == _essentials(serial)
     for o in distributed:
         assert o.measured and o.bit_exact is True and o.verified, o.to_dict()
