@@ -57,10 +57,10 @@ from .ga import Evaluator, SearchResult, genetic_search, search_space
 from .graph import NetworkError
 from .networks import get_network
 from .resource_model import HEADROOM
-from .synth import synthesize
+from .synth import SynthError, synthesize
 
-__all__ = ["Exploration", "explore", "synthesize_config", "yosys_violations", "choose", "write_design",
-           "verify_folder", "PairOutcome", "run_sweep", "main"]
+__all__ = ["Exploration", "explore", "synthesize_config", "synthesize_candidate", "yosys_violations", "choose",
+           "write_design", "finish_pair", "verify_folder", "verify_pair", "PairOutcome", "run_sweep", "main"]
 
 #: Counts compared with the board (the resource model's totals).
 RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
@@ -177,11 +177,15 @@ class PairOutcome:
 
 
 class _Serial:
-    """The executor interface of ``distributed.Client`` that the sweep uses, run in-process."""
+    """The executor interface of ``distributed.Client`` that the sweep uses, run in-process: a
+    task runs at ``submit``; its arguments may be earlier results (resolved first), and a task
+    whose argument failed fails with the same exception, as on Dask."""
 
     class _Done:
         def __init__(self, fn, args, kwargs):
             try:
+                args = [_Serial._resolve(a) for a in args]
+                kwargs = {k: _Serial._resolve(v) for k, v in kwargs.items()}
                 self._value, self._error = fn(*args, **kwargs), None
             except Exception as exc:  # reported like a failed Dask task
                 self._value, self._error = None, exc
@@ -190,6 +194,14 @@ class _Serial:
             if self._error is not None:
                 raise self._error
             return self._value
+
+    @staticmethod
+    def _resolve(value):
+        if isinstance(value, _Serial._Done):
+            return value.result()
+        if isinstance(value, list):
+            return [_Serial._resolve(v) for v in value]
+        return value
 
     def submit(self, fn, *args, **kwargs):
         for key in ("retries", "pure", "key"):
@@ -202,79 +214,90 @@ def _failure(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def synthesize_candidate(exploration: Exploration, index: int) -> dict | None:
+    """Yosys counts of candidate ``index`` (None when the pair has fewer candidates); a Yosys
+    failure is a result (``{"error": ...}``), so that the pair can drop the design with its
+    reason instead of failing."""
+    if index >= len(exploration.candidates):
+        return None
+    design = exploration.candidates[index]
+    try:
+        return synthesize_config(design.config.to_dict(), design.board.family)
+    except SynthError as exc:
+        return {"error": _failure(exc)}
+
+
+def finish_pair(exploration: Exploration, measured: list, out: str, settings: dict) -> dict:
+    """Choose the pair's design from its candidates and their Yosys counts (:func:`choose`) and
+    write its deploy folder; what the summary needs (``error`` set when nothing fits)."""
+    dropped, counts = [], []
+    for i, m in enumerate(measured):
+        if m is not None and "error" in m:
+            dropped.append(f"{exploration.candidates[i].genome.label}: synthesis failed ({m['error']})")
+            m = {k: float("inf") for k in RESOURCES}
+        counts.append(m)
+    if not exploration.candidates:
+        return {"error": "no configuration fits the board", "dropped": dropped}
+    index, why = choose(exploration, counts)
+    dropped += why
+    if index is None:
+        return {"error": f"none of the {len(exploration.candidates)} best designs fits {exploration.board} once "
+                         "synthesised", "dropped": dropped}
+    d = exploration.candidates[index]
+    m = counts[index] if index < len(counts) else None
+    folder = write_design(exploration, index, Path(out), m, settings)
+    return {"design": d.genome.label, "config": d.config.name, "fps": d.fps, "model": dict(d.resources.totals),
+            "measured": m, "dropped": dropped, "folder": folder, "error": ""}
+
+
+def verify_pair(finished: dict, rows: int, seed: int) -> list[dict] | None:
+    """:func:`verify_folder` of a finished pair's deploy folder (None when it has none)."""
+    return verify_folder(finished["folder"], rows, seed) if finished.get("folder") else None
+
+
 def run_sweep(networks: list[str], boards: list[str], out: Path, *, client=None, synth: int = 0,
               verify: bool = False, verify_rows: int = 4, seed: int = 0, population: int = 24,
               generations: int = 20, progress: bool = False) -> list[PairOutcome]:
     """The sweep (module docstring) on ``client`` (a ``distributed.Client``; None: in this
-    process). One outcome per pair, in the order networks x boards."""
+    process). Every pair's chain of tasks is submitted at once (the cluster pipelines the pairs);
+    one outcome per pair, in the order networks x boards."""
     ex = client if client is not None else _Serial()
     out = Path(out)
     pairs = [(n, b) for n in networks for b in boards]
-    top_k = max(1, synth)
     settings = {"population": population, "generations": generations, "seed": seed, "sweep": True}
     opts = {"retries": RETRIES, "pure": True}
-    outcomes = {p: PairOutcome(*p) for p in pairs}
-    bar = tqdm(total=len(pairs) * (1 + (synth > 0) + 1 + verify), desc="sweep", unit="task",
-               disable=not progress, file=sys.stderr)
-
-    def step(fn, *args, **kwargs):
-        return ex.submit(fn, *args, **opts, **kwargs)
-
-    explorations = {p: step(explore, *p, seed=seed, population=population, generations=generations, top_k=top_k)
-                    for p in pairs}
-    found = {}
-    for p, fut in explorations.items():
+    chains = {}
+    for p in pairs:
+        f_explore = ex.submit(explore, *p, seed=seed, population=population, generations=generations,
+                              top_k=max(1, synth), **opts)
+        f_synth = [ex.submit(synthesize_candidate, f_explore, i, **opts) for i in range(synth)]
+        f_finish = ex.submit(finish_pair, f_explore, f_synth, str(out / f"{p[0]}-{p[1]}"), settings, **opts)
+        f_verify = ex.submit(verify_pair, f_finish, verify_rows, seed, **opts) if verify else None
+        chains[p] = (f_explore, f_finish, f_verify)
+    outcomes = []
+    for p in tqdm(pairs, desc="sweep", unit="pair", disable=not progress, file=sys.stderr):
+        f_explore, f_finish, f_verify = chains[p]
+        o = PairOutcome(*p)
+        outcomes.append(o)
         try:
-            found[p] = fut.result()
+            f_explore.result()
         except Exception as exc:
-            outcomes[p].error = f"the DSE failed: {_failure(exc)}"
-        bar.update(1)
-    synths = {p: [step(synthesize_config, d.config.to_dict(), get_board(p[1]).family) for d in e.candidates[:synth]]
-              for p, e in found.items()}
-    writes = {}
-    for p, e in found.items():
-        o = outcomes[p]
-        if not e.candidates:
-            o.error = "no configuration fits the board"
+            o.error = f"the DSE failed: {_failure(exc)}"
             continue
-        measured: list[dict | None] = []
-        for fut in synths[p]:
+        try:
+            done = f_finish.result()
+        except Exception as exc:
+            o.error = f"choosing or writing the design failed: {_failure(exc)}"
+            continue
+        for key in ("design", "config", "fps", "model", "measured", "dropped", "folder", "error"):
+            if key in done:
+                setattr(o, key, done[key])
+        if f_verify is not None and o.folder:
             try:
-                measured.append(fut.result())
+                o.verified = f_verify.result()
             except Exception as exc:
-                o.dropped.append(f"synthesis failed: {_failure(exc)}")
-                measured.append({k: float("inf") for k in RESOURCES})
-        if synth:
-            bar.update(1)
-        index, dropped = choose(e, measured)
-        o.dropped += dropped
-        if index is None:
-            o.error = f"none of the {len(e.candidates)} best designs fits {p[1]} once synthesised"
-            continue
-        d = e.candidates[index]
-        o.design, o.config, o.fps = d.genome.label, d.config.name, d.fps
-        o.model = dict(d.resources.totals)
-        o.measured = measured[index] if index < len(measured) else None
-        writes[p] = step(write_design, e, index, out / f"{p[0]}-{p[1]}", o.measured, settings)
-    verifies = {}
-    for p, fut in writes.items():
-        try:
-            outcomes[p].folder = fut.result()
-        except Exception as exc:
-            outcomes[p].error = f"writing the deploy folder failed: {_failure(exc)}"
-            continue
-        finally:
-            bar.update(1)
-        if verify:
-            verifies[p] = step(verify_folder, outcomes[p].folder, verify_rows, seed)
-    for p, fut in verifies.items():
-        try:
-            outcomes[p].verified = fut.result()
-        except Exception as exc:
-            outcomes[p].error = f"verification failed: {_failure(exc)}"
-        bar.update(1)
-    bar.close()
-    return [outcomes[p] for p in pairs]
+                o.error = f"verification failed: {_failure(exc)}"
+    return outcomes
 
 
 def write_summary(outcomes: list[PairOutcome], out: Path) -> None:

@@ -87,12 +87,23 @@ def test_cli_refuses_bad_arguments_in_one_sentence(capsys):
 def test_cluster_sweep_with_synthesis_and_verification(tmp_path, cluster):
     """Issue 19's whole sweep: 2 networks x 2 boards, Yosys on the best design of each, every
     accelerated layer simulated bit-exact (cut to 4 rows), on the cluster and serially. The two
-    xc7z020 boards keep the designs small enough for Yosys in minutes."""
+    xc7z020 boards keep the designs small enough for Yosys in minutes. A worker is killed while
+    it works; its task is rerun."""
     _, client = cluster
     kwargs = dict(synth=1, verify=True, verify_rows=4)
     boards = ["pynq-z1", "pynq-z2"]
     serial = run_sweep(NETWORKS, boards, tmp_path / "serial", **kwargs)
-    distributed = run_sweep(NETWORKS, boards, tmp_path / "cluster", client=client, **kwargs)
+    pids = client.run(os.getpid)
+    done = threading.Event()
+    killed: list[str] = []
+    killer = threading.Thread(target=lambda: killed.extend(_kill_a_busy_worker(client, pids, done)))
+    killer.start()
+    try:
+        distributed = run_sweep(NETWORKS, boards, tmp_path / "cluster", client=client, **kwargs)
+    finally:
+        done.set()
+        killer.join()
+    assert killed
     assert _essentials(distributed) == _essentials(serial)
     for o in distributed:
         assert o.measured and o.bit_exact is True and o.verified, o.to_dict()
