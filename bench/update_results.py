@@ -253,6 +253,14 @@ SECTIONS = [
                "output, and leave every byte outside its output buffer as it was. `pytest -m slow "
                "tests/rtl/test_fuzz.py` runs the same; the default suite runs 40 descriptors per build."),
     Section(
+        "vgg16-all", "All 13 VGG16 conv layers at full size on the native simulator (issue 14)",
+        ["-m", "sim.run", "build/vgg16-pynq-z2", "--layer", "all"],
+        whitespace_table(["layer", "runs", "cycles", "predicted", "model error", "time ms", "GOP/s", "bit-exact"],
+                         "layer", keep_prefixes=("(GOP/s",)), slow=True,
+        before="The default build (`python -m dse.build`: F(4,3) pm = pn = 2 on PYNQ-Z2), every conv layer at full "
+               "size with random int8 data through `drivers.simulated` (native backend), bit-exact against "
+               "`sim.reference`; the model column is `dse.perf_model` with the simulation's memory."),
+    Section(
         "sweep", "Sweeps on Dask: serial against a LocalCluster (issue 19)",
         ["bench/bench_sweep.py"], md_passthrough, slow=True,
         before="`python -m dse.sweep` on lenet and digits-cnn x PYNQ-Z2 and KV260 (the DSE and the deploy "
