@@ -261,6 +261,9 @@ SECTIONS = [
                "size with random int8 data through `drivers.simulated` (native backend), bit-exact against "
                "`sim.reference`; the model column is `dse.perf_model` with the simulation's memory."),
     Section(
+        "vgg16-network", "VGG16 as a whole network on the native simulator (issue 14)",
+        ["bench/bench_network_sim.py"], md_passthrough, slow=True, ok_codes=(0, 3)),
+    Section(
         "sweep", "Sweeps on Dask: serial against a LocalCluster (issue 19)",
         ["bench/bench_sweep.py"], md_passthrough, slow=True,
         before="`python -m dse.sweep` on lenet and digits-cnn x PYNQ-Z2 and KV260 (the DSE and the deploy "
