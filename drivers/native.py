@@ -34,7 +34,7 @@ from sim.native import build_native
 from sim.protocol import POLL_CYCLES
 
 from .regmap import AP_DONE, REGISTERS, require_int
-from .simbase import DEFAULT_WALL_TIMEOUT, SimulatedDriver, SimulatorFailure, check_pauses
+from .simbase import DEFAULT_WALL_TIMEOUT, SimulatedBuffer, SimulatedDriver, SimulatorFailure, check_pauses
 
 __all__ = ["NativeAccelerator", "NativeBuffer", "AxiProtocolError", "native_simulation", "MIN_LATENCY"]
 
@@ -49,27 +49,15 @@ class AxiProtocolError(RuntimeError):
     """The IP broke the AXI4 protocol on its memory port (seen by the native memory model)."""
 
 
-class NativeBuffer(np.ndarray):
-    """A numpy array that is a view of the simulated DDR at ``device_address`` (the PYNQ buffer API
-    subset the driver uses). The IP reads what is written to it at once and the array shows what
-    the IP wrote, so :meth:`flush` and :meth:`invalidate` do nothing."""
-
-    device_address: int
+class NativeBuffer(SimulatedBuffer):
+    """A numpy array that is a view of the simulated DDR at ``device_address``. The IP reads what
+    is written to it at once and the array shows what the IP wrote, so :meth:`flush` and
+    :meth:`invalidate` do nothing."""
 
     def flush(self):
         pass
 
     def invalidate(self):
-        pass
-
-    sync_to_device = flush
-    sync_from_device = invalidate
-
-    @property
-    def physical_address(self):
-        return self.device_address
-
-    def freebuffer(self):
         pass
 
 

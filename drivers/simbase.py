@@ -19,13 +19,15 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
+
 from rtl.config import AcceleratorConfig
 from rtl.top import accelerator_verilog
 
 from .core import AcceleratorDriver, AcceleratorTimeout
 from .regmap import REGISTERS, check_offset, require_int
 
-__all__ = ["SimulatorFailure", "SimulatedDriver", "load_design_config", "design_verilog", "check_pauses", "PAUSES",
+__all__ = ["SimulatorFailure", "SimulatedBuffer", "SimulatedDriver", "load_design_config", "design_verilog", "check_pauses", "PAUSES",
            "DEFAULT_WALL_TIMEOUT"]
 
 #: The memory back-pressure settings of ``simulated(pauses=...)``.
@@ -66,6 +68,33 @@ def check_pauses(pauses) -> str:
     if pauses not in PAUSES:
         raise ValueError(f"pauses must be 'none', 'fixed' or 'random', got {pauses!r}")
     return pauses
+
+
+class SimulatedBuffer(np.ndarray):
+    """A numpy array in a simulated DDR at ``device_address``: the PYNQ buffer API subset the
+    driver uses. A backend's subclass defines :meth:`flush` (array to DDR) and
+    :meth:`invalidate` (DDR to array)."""
+
+    device_address: int
+
+    def flush(self):
+        raise NotImplementedError
+
+    def invalidate(self):
+        raise NotImplementedError
+
+    def sync_to_device(self):
+        self.flush()
+
+    def sync_from_device(self):
+        self.invalidate()
+
+    @property
+    def physical_address(self):
+        return self.device_address
+
+    def freebuffer(self):
+        pass
 
 
 class SimulatedDriver(AcceleratorDriver):

@@ -40,7 +40,7 @@ from sim.toolchain import PARAMS_ENV, build, run_cocotb
 
 from .native import native_simulation
 from .regmap import require_int
-from .simbase import (DEFAULT_WALL_TIMEOUT, SimulatedDriver, SimulatorFailure, check_pauses, design_verilog,
+from .simbase import (DEFAULT_WALL_TIMEOUT, SimulatedBuffer, SimulatedDriver, SimulatorFailure, check_pauses, design_verilog,
                       load_design_config)
 
 __all__ = ["simulated", "SimulatedAccelerator", "SimBuffer", "load_design_config", "BACKENDS",
@@ -54,10 +54,9 @@ BACKENDS = ("native", "cocotb")
 COCOTB_MIN_CYCLES_PER_SECOND = 500
 
 
-class SimBuffer(np.ndarray):
-    """A numpy array living in the simulated DDR (the PYNQ buffer API subset the driver uses)."""
+class SimBuffer(SimulatedBuffer):
+    """A numpy array living in the simulated DDR, copied to and from it over the simulator's socket."""
 
-    device_address: int
     _owner: "SimulatedAccelerator"
 
     def flush(self):
@@ -66,16 +65,6 @@ class SimBuffer(np.ndarray):
     def invalidate(self):
         raw = self._owner._call("mem_read", self.device_address, self.nbytes)
         self.view(np.uint8).reshape(-1)[:] = np.frombuffer(raw, dtype=np.uint8)
-
-    sync_to_device = flush
-    sync_from_device = invalidate
-
-    @property
-    def physical_address(self):
-        return self.device_address
-
-    def freebuffer(self):
-        pass
 
 
 class SimulatedAccelerator(SimulatedDriver):

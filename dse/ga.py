@@ -266,15 +266,11 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
                          for gi, g in enumerate(space.genes) if g.name != "engine"
                          for oi in range(len(g.options)) if oi != current[gi]]
                 for r in range(len(space.genes[gi_rows].options)):
-                    for a in range(len(space.genes[gi_pe].options)):
-                        for b in range(len(space.genes[gi_pm].options)):
+                    for pair in ((gi_pe, gi_pm), (gi_pm, gi_lanes)):
+                        for values in itertools.product(*(range(len(space.genes[gi].options)) for gi in pair)):
                             c = list(current)
-                            c[gi_pe], c[gi_pm], c[gi_rows] = a, b, r
-                            cands.append(tuple(c))
-                    for a in range(len(space.genes[gi_pm].options)):
-                        for b in range(len(space.genes[gi_lanes].options)):
-                            c = list(current)
-                            c[gi_pm], c[gi_lanes], c[gi_rows] = a, b, r
+                            for gi, v in zip((*pair, gi_rows), (*values, r)):
+                                c[gi] = v
                             cands.append(tuple(c))
                 for cand in cands:
                     k = fitness_key(evaluator(space.decode(cand)))

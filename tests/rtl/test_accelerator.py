@@ -12,23 +12,7 @@ from drivers import AcceleratorBusy, AcceleratorTimeout, simulated
 from drivers.regmap import ABORT, AP_IDLE, BUILD_MAGIC, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
-from sim.reference import conv2d, requantize
-
-DIRECT = AcceleratorConfig(engine="direct", pm=4, pn=8, max_width=20, max_height=20, max_channels=24,
-                           max_kernel=5, max_stride=2, requant_lanes=2, clock_mhz=100)
-
-
-def random_layer(rng, c, m, h, w, k, stride, padding, relu):
-    x = rng.integers(-128, 128, size=(c, h, w), dtype=np.int8)
-    x.flat[0] = -128
-    wt = rng.integers(-128, 128, size=(m, c, k, k), dtype=np.int8)
-    wt.flat[-1] = 127
-    bias = rng.integers(-5000, 5000, size=m).astype(np.int32)
-    mult = rng.integers(1, 1 << 14, size=m).astype(np.int32)
-    shift = rng.integers(10, 22, size=m).astype(np.int32)
-    expected = requantize(conv2d(x, wt, stride, padding), bias, mult, shift, relu)
-    return x, wt, bias, mult, shift, expected
-
+from tests.harness.designs import DIRECT, WINOGRAD, random_layer
 
 LAYERS = [
     # c, m, h, w, k, stride, padding, relu
@@ -203,16 +187,6 @@ def test_abort_stops_a_running_layer_and_nothing_is_written_after(engine):
         assert np.array_equal(got, expected)
         assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.OK
 
-
-WINOGRAD = {
-    2: AcceleratorConfig(engine="winograd", m=2, pm=2, pn=4, max_width=20, max_height=20, max_channels=16,
-                         max_kernel=3, max_stride=1, requant_lanes=2, clock_mhz=100),
-    4: AcceleratorConfig(engine="winograd", m=4, pm=2, pn=2, max_width=20, max_height=20, max_channels=8,
-                         max_kernel=3, max_stride=1, requant_lanes=2, clock_mhz=100),
-    # A 128-bit bus: the filter buffer takes 8 taps per beat (F(2,3) above: 1, F(4,3): 2).
-    6: AcceleratorConfig(engine="winograd", m=6, pm=2, pn=1, axi_data_width=128, max_width=20, max_height=20,
-                         max_channels=8, max_kernel=3, max_stride=1, requant_lanes=1, clock_mhz=100),
-}
 
 WINOGRAD_LAYERS = [
     # c, m, h, w, padding, relu

@@ -28,7 +28,7 @@ from rtl.descriptor import Descriptor
 from rtl.engine.description import Refusal
 from rtl.error_codes import ErrorCode
 from sim.reference import conv2d, requantize
-from tests.rtl.test_accelerator import DIRECT, WINOGRAD
+from tests.harness.designs import DIRECT, WINOGRAD
 
 BUILDS = {"direct": DIRECT, "winograd": WINOGRAD[4]}
 #: Memory the fuzzed layers may use: four buffers at random offsets in this span.

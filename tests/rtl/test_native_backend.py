@@ -18,14 +18,11 @@ import pytest
 from drivers import AcceleratorError, SimulatedAccelerator, SimulatorFailure, layout, simulated
 from drivers.native import NativeAccelerator
 from drivers.regmap import BUILD_MAGIC, REGISTERS
-from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
-from sim.reference import conv2d, requantize
+from tests.harness.designs import DIRECT, random_layer
+from tests.harness.designs import WINOGRAD as WINOGRAD_BUILDS
 
-DIRECT = AcceleratorConfig(engine="direct", pm=4, pn=8, max_width=20, max_height=20, max_channels=24,
-                           max_kernel=5, max_stride=2, requant_lanes=2, clock_mhz=100)
-WINOGRAD = AcceleratorConfig(engine="winograd", m=4, pm=2, pn=2, max_width=20, max_height=20, max_channels=8,
-                             max_kernel=3, max_stride=1, requant_lanes=2, clock_mhz=100)
+WINOGRAD = WINOGRAD_BUILDS[4]
 
 #: c, m, h, w, k, stride, padding, relu
 DIRECT_LAYERS = [
@@ -42,16 +39,6 @@ WINOGRAD_LAYERS = [
     (7, 5, 13, 11, 3, 1, 1, True),
 ]
 CASES = {"direct": (DIRECT, DIRECT_LAYERS), "winograd": (WINOGRAD, WINOGRAD_LAYERS)}
-
-
-def random_layer(rng, c, m, h, w, k, stride, padding, relu):
-    x = rng.integers(-128, 128, size=(c, h, w), dtype=np.int8)
-    wt = rng.integers(-128, 128, size=(m, c, k, k), dtype=np.int8)
-    bias = rng.integers(-5000, 5000, size=m).astype(np.int32)
-    mult = rng.integers(1, 1 << 14, size=m).astype(np.int32)
-    shift = rng.integers(10, 22, size=m).astype(np.int32)
-    expected = requantize(conv2d(x, wt, stride, padding), bias, mult, shift, relu)
-    return x, wt, bias, mult, shift, expected
 
 
 def run_layers(accel, layers, seed):

@@ -3,6 +3,7 @@ designs and deploy folders, a killed worker loses no task, failures are reported
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,33 +36,38 @@ def cluster():
         yield c, client
 
 
-def _kill_a_busy_worker(client, pids: dict, done: threading.Event) -> list[str]:
-    """SIGKILL the process of a worker while it runs a task (its nanny starts a new one)."""
-    killed = []
-    while not done.is_set() and not killed:
-        for addr, keys in client.processing().items():
-            if keys and addr in pids:
-                os.kill(pids[addr], signal.SIGKILL)
-                killed.append(addr)
-                break
-        time.sleep(0.05)
-    return killed
+@contextlib.contextmanager
+def killing_a_busy_worker(client):
+    """While the block runs, SIGKILL the process of the first worker seen running a task (its
+    nanny starts a new one); yields the list of killed worker addresses."""
+    pids = client.run(os.getpid)
+    done = threading.Event()
+    killed: list[str] = []
+
+    def kill():
+        while not done.is_set() and not killed:
+            for addr, keys in client.processing().items():
+                if keys and addr in pids:
+                    os.kill(pids[addr], signal.SIGKILL)
+                    killed.append(addr)
+                    break
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill)
+    killer.start()
+    try:
+        yield killed
+    finally:
+        done.set()
+        killer.join()
 
 
 def test_cluster_sweep_equals_serial_and_survives_a_killed_worker(tmp_path, cluster):
     serial = run_sweep(NETWORKS, BOARDS, tmp_path / "serial")
     assert all(not o.error and o.folder for o in serial), [o.error for o in serial]
     _, client = cluster
-    pids = client.run(os.getpid)
-    done = threading.Event()
-    killed: list[str] = []
-    killer = threading.Thread(target=lambda: killed.extend(_kill_a_busy_worker(client, pids, done)))
-    killer.start()
-    try:
+    with killing_a_busy_worker(client) as killed:
         distributed = run_sweep(NETWORKS, BOARDS, tmp_path / "cluster", client=client)
-    finally:
-        done.set()
-        killer.join()
     assert killed, "no worker was busy long enough to be killed"
     assert _essentials(distributed) == _essentials(serial)
     write_summary(distributed, tmp_path / "cluster")
@@ -93,16 +99,8 @@ def test_cluster_sweep_with_synthesis_and_verification(tmp_path, cluster):
     kwargs = dict(synth=1, verify=True, verify_rows=4)
     boards = ["pynq-z1", "pynq-z2"]
     serial = run_sweep(NETWORKS, boards, tmp_path / "serial", **kwargs)
-    pids = client.run(os.getpid)
-    done = threading.Event()
-    killed: list[str] = []
-    killer = threading.Thread(target=lambda: killed.extend(_kill_a_busy_worker(client, pids, done)))
-    killer.start()
-    try:
+    with killing_a_busy_worker(client) as killed:
         distributed = run_sweep(NETWORKS, boards, tmp_path / "cluster", client=client, **kwargs)
-    finally:
-        done.set()
-        killer.join()
     assert killed
     assert _essentials(distributed) == _essentials(serial)
     for o in distributed:
