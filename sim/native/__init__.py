@@ -158,11 +158,15 @@ def _compile(build_dir: Path, verilog_text: str, toplevel: str, verilator_flags,
     obj.mkdir()
     verilog = obj / f"{toplevel}.v"
     verilog.write_text(verilog_text)
-    # The harness (a user file) is compiled with CFLAGS but without OPT_FAST, so the level goes in both.
-    make_vars = [f"OPT_FAST={cxx_opt}", f"OPT_GLOBAL={cxx_opt}", f"OPT_SLOW={cxx_opt}", *VERILATED_MK_FIXES]
+    # The harness (a user file) is compiled with CFLAGS but without OPT_FAST, so the options go in
+    # CFLAGS (every object gets them) and the optimisation level also in OPT_*, which would otherwise
+    # lower it for the model. Verilator splits -MAKEFLAGS at blanks, so only one word goes there.
+    levels = [word for word in cxx_opt.split() if word.startswith("-O")]
+    level = levels[-1] if levels else "-O3"
+    make_vars = [f"OPT_FAST={level}", f"OPT_GLOBAL={level}", f"OPT_SLOW={level}", *VERILATED_MK_FIXES]
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 2), "--prefix", "Vtop",
            "--top-module", toplevel, *verilator_flags, "--threads", str(threads),
-           "-CFLAGS", f"{cxx_opt} -I{HERE}", "-Mdir", str(obj), "-o", EXECUTABLE_NAME]
+           "-CFLAGS", f"{cxx_opt} -I{HERE}", "-LDFLAGS", cxx_opt, "-Mdir", str(obj), "-o", EXECUTABLE_NAME]
     for assignment in make_vars:
         cmd += ["-MAKEFLAGS", assignment]
     cmd += [str(verilog), str(HERE / "harness.cpp")]
