@@ -264,6 +264,20 @@ SECTIONS = [
         "vgg16-network", "VGG16 as a whole network on the native simulator (issue 14)",
         ["bench/bench_network_sim.py"], md_passthrough, slow=True, ok_codes=(0, 3)),
     Section(
+        "zoo", "torchvision networks: built on two boards, run whole against onnxruntime (issue 17)",
+        ["bench/bench_zoo.py"], md_passthrough, slow=True, ok_codes=(0, 3),
+        before="Models from `bench/export_torchvision.py` (the `export` extra: torch 2.14, torchvision 0.29): "
+               "torchvision's architectures exported by torch's TorchScript exporter (opset 17) and, for ResNet-18 "
+               "and MobileNet-v2, by the dynamo exporter (opset 18); random initialisation trained briefly on a "
+               "synthetic 10-class task (the script's docstring says why). First table: `python -m dse.build` on "
+               "the 224 x 224 exports for PYNQ-Z2 and KV260. Second table: what `python -m sim.run --network "
+               "<model> --input inputs.npy --calibration calibration.npy` reports for the reduced-size exports on "
+               "the PYNQ-Z2 design the DSE builds for them, simulated on the native backend: top-1/top-5 "
+               "agreement of the int8 result with onnxruntime running the float model, the largest error in "
+               "steps of the output's int8 scale, bit-exactness against the numpy int8 reference, and the "
+               "accelerator time per input at the design clock. Depthwise and grouped convolutions run on the "
+               "CPU path (`group_conv`)."),
+    Section(
         "sweep", "Sweeps on Dask: serial against a LocalCluster (issue 19)",
         ["bench/bench_sweep.py"], md_passthrough, slow=True,
         before="`python -m dse.sweep` on lenet and digits-cnn x PYNQ-Z2 and KV260 (the DSE and the deploy "
