@@ -39,7 +39,7 @@ from dse.build import _parser as build_parser, run_build  # noqa: E402
 from sim.run import check_network  # noqa: E402
 
 #: Inputs checked per model unless --inputs says otherwise (whole-network simulation time).
-DEFAULT_INPUTS = {"vgg16": 10}
+DEFAULT_INPUTS = {"vgg16_bn": 10}
 TOP1_NEEDED = 0.9
 
 
