@@ -8,15 +8,15 @@ For every model that ``bench/export_torchvision.py`` listed in ``<zoo>/models.js
 
 1. **Build**: ``python -m dse.build`` on its 224 x 224 export for every ``--boards`` board
    (deploy folders under ``<zoo>/designs/``, Verilog included); the table gives the engine and
-   configuration the DSE chose, the predicted frames per second, the DSP count and the GOP per
-   frame.
+   configuration the DSE chose, its predicted frames per second and GOP/s, its DSP and LUT counts
+   and the build's wall time.
 2. **Run**: the one command ``python -m sim.run --network <reduced-size export> --input
    <zoo>/inputs-<size>.npy --calibration <zoo>/calibration-<size>.npy --board <run-board>``
    (:func:`sim.run.check_network`, here in this process): the model quantised to int8, every input
    run through ``drivers.run_network`` on the native simulator of the design the DSE builds for that
    export, and compared with onnxruntime's float result (top-1, top-5, largest error) and with the
    numpy int8 reference (bit-exact). ``--inputs N`` checks only the first N inputs of each model
-   (VGG-16 runs at 224 x 224 and takes about 75 s of simulation per input, so it defaults to 10).
+   (VGG-16 runs at 224 x 224 and takes about 110 s of simulation per input, so it defaults to 10).
 
 Exit status: 0 when every run is bit-exact and agrees on top-1 for at least 90 % of its inputs,
 1 otherwise, 3 when ``models.json`` does not exist (nothing exported yet).

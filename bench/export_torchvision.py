@@ -150,14 +150,12 @@ def accuracy(model: torch.nn.Module, x: np.ndarray, labels: np.ndarray) -> float
 
 def export(model: torch.nn.Module, size: int, exporter: str, path: Path) -> None:
     x = torch.zeros(1, 3, size, size)
+    # The dynamo exporter would write big weights to a side file; one self-contained .onnx instead.
+    options = {"dynamo": True, "external_data": False} if exporter == "dynamo" else {"dynamo": False}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if exporter == "torchscript":
-            torch.onnx.export(model, (x,), str(path), dynamo=False, opset_version=OPSET[exporter],
-                              input_names=["input"], output_names=["logits"])
-        else:
-            torch.onnx.export(model, (x,), str(path), dynamo=True, opset_version=OPSET[exporter],
-                              input_names=["input"], output_names=["logits"], external_data=False)
+        torch.onnx.export(model, (x,), str(path), opset_version=OPSET[exporter], input_names=["input"],
+                          output_names=["logits"], **options)
 
 
 def main(argv=None) -> int:
@@ -173,15 +171,19 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     listing_path = args.out / "models.json"
     listing = json.loads(listing_path.read_text()) if listing_path.is_file() else {}
+    checked = {}  # size -> (inputs, labels), written once per size
     for name in names:
         kwargs, exporters, size, steps = MODELS[name]
-        for kind, seed in (("inputs", 1), ("calibration", 2)):
-            x, labels = images(args.inputs, size, seed)
-            np.save(args.out / f"{kind}-{size}.npy", x)
-            np.save(args.out / f"{kind}-{size}-labels.npy", labels)
+        if size not in checked:
+            for kind, seed in (("inputs", 1), ("calibration", 2)):
+                x, labels = images(args.inputs, size, seed)
+                np.save(args.out / f"{kind}-{size}.npy", x)
+                np.save(args.out / f"{kind}-{size}-labels.npy", labels)
+                if kind == "inputs":
+                    checked[size] = (x, labels)
         t0 = time.time()
         model, loss = build_model(name, kwargs, size, steps)
-        acc = accuracy(model, np.load(args.out / f"inputs-{size}.npy"), np.load(args.out / f"inputs-{size}-labels.npy"))
+        acc = accuracy(model, *checked[size])
         print(f"{name}: trained in {time.time() - t0:.0f} s, last loss {loss:.4f}, float accuracy on the inputs "
               f"{100 * acc:.0f} %", file=sys.stderr, flush=True)
         for exporter in exporters:

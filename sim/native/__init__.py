@@ -162,7 +162,7 @@ def _compile(build_dir: Path, verilog_text: str, toplevel: str, verilator_flags,
     # CFLAGS (every object gets them) and the optimisation level also in OPT_*, which would otherwise
     # lower it for the model. Verilator splits -MAKEFLAGS at blanks, so only one word goes there.
     levels = [word for word in cxx_opt.split() if word.startswith("-O")]
-    level = levels[-1] if levels else "-O3"
+    level = levels[-1] if levels else NATIVE_CXX_OPT
     make_vars = [f"OPT_FAST={level}", f"OPT_GLOBAL={level}", f"OPT_SLOW={level}", *VERILATED_MK_FIXES]
     cmd = ["verilator", "--cc", "--exe", "--build", "-j", str(os.cpu_count() or 2), "--prefix", "Vtop",
            "--top-module", toplevel, *verilator_flags, "--threads", str(threads),
