@@ -238,6 +238,19 @@ SECTIONS = [
               "AXI memory the host maps) and `cocotb` (cocotbext-axi `AxiRam` and `AxiLiteMaster`, buffers over "
               "a socket); both count the same cycles. The smallest run shows the fixed cost per layer."),
     Section(
+        "sim-cost", "What a simulated cycle costs on the native simulator (issue 14)",
+        ["bench/bench_sim_cost.py"], md_passthrough, ok_codes=(0, 3),
+        before="Host instructions per simulated cycle of each design's largest VGG16 layer (cut to 2 input rows), "
+               "counted by callgrind as the difference of two runs (the smallest layer alone, then both layers), "
+               "against the wall-clock speed of the same layer: the instruction rate the host reaches, and the "
+               "instructions a cycle may take for 1 M simulated cycles per second at that rate.",
+        after="Verilator evaluates all of a design's logic on every clock edge, busy or not, so the cost of a "
+              "cycle follows the datapath's size, and the host runs the model's straight-line code at about 4 "
+              "instructions per host clock (2.6 GHz) for both engines (best of three timed runs). The F(4,3) pm = pn = 2 "
+              "datapath (input, filter and output transforms, 144 multipliers, a 36-bank tile buffer, all "
+              "unrolled) needs 2.2 times the instructions of the direct pm = 24, pn = 6 one per cycle; what was "
+              "tried to cut it is in [driver.md](driver.md)."),
+    Section(
         "resources", "Resources (Yosys `synth_xilinx -family xc7`)",
         ["bench/update_results.py", "--print-resources"], _as_is,
         after="Every MAC-array multiplier maps onto its own DSP48E1 (int8 and int16); each requantiser lane "

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -268,9 +269,14 @@ def _check_latency(name: str, value) -> int:
 def native_simulation(config: AcceleratorConfig, verilog_text: str, *, pauses: str = "none", seed: int = 0,
                       memory_bytes: int = 1 << 26, period_ns: float = 10.0,
                       wall_timeout: float = DEFAULT_WALL_TIMEOUT, read_latency: int = MIN_LATENCY,
-                      write_latency: int = MIN_LATENCY, stall_probability: float = 0.3):
+                      write_latency: int = MIN_LATENCY, stall_probability: float = 0.3,
+                      launcher: Sequence[str] = ()):
     """Build (cached) and start the native simulator of ``verilog_text`` and yield a
     :class:`NativeAccelerator` driving it; the process and its memory file are gone afterwards.
+
+    ``launcher`` is a command the simulator runs under, for measuring it (for example
+    ``("valgrind", "--tool=callgrind")``, as bench/bench_sim_cost.py does): it must pass the
+    simulator's open file descriptors on, and a slow one needs a larger ``wall_timeout``.
 
     ``pauses`` ("none", "fixed", "random" with ``stall_probability`` per channel and cycle, seeded
     by ``seed``) throttles every AXI channel of the memory; ``read_latency``/``write_latency``
@@ -284,6 +290,8 @@ def native_simulation(config: AcceleratorConfig, verilog_text: str, *, pauses: s
         raise ValueError(f"stall_probability must be in [0, 1), got {stall_probability!r}")
     if not float(wall_timeout) > 0:
         raise ValueError(f"wall_timeout must be a positive number of seconds, got {wall_timeout!r}")
+    if isinstance(launcher, str) or not all(isinstance(word, str) and word for word in launcher):
+        raise ValueError(f"launcher must be a sequence of non-empty strings (a command and its options), got {launcher!r}")
     build = build_native(verilog_text, config.name)
 
     workdir = Path(tempfile.mkdtemp(prefix="convforge-native-"))  # private (mode 0700)
@@ -296,7 +304,7 @@ def native_simulation(config: AcceleratorConfig, verilog_text: str, *, pauses: s
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         cleanup.callback(ours.close)
         with theirs:
-            cmd = [str(build.executable), "--fd", str(theirs.fileno()), "--memory", str(memory_path),
+            cmd = [*launcher, str(build.executable), "--fd", str(theirs.fileno()), "--memory", str(memory_path),
                    "--memory-bytes", str(memory_bytes), "--pauses", pauses, "--seed", str(seed),
                    "--stall-probability", repr(float(stall_probability)),
                    "--read-latency", str(read_latency), "--write-latency", str(write_latency),

@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 
 from drivers import AcceleratorError, SimulatedAccelerator, SimulatorFailure, layout, simulated
-from drivers.native import NativeAccelerator
+from drivers.native import NativeAccelerator, native_simulation
 from drivers.regmap import BUILD_MAGIC, REGISTERS
+from drivers.simbase import design_verilog, load_design_config
 from rtl.error_codes import ErrorCode
 from tests.harness.designs import DIRECT, random_layer
 from tests.harness.designs import WINOGRAD as WINOGRAD_BUILDS
@@ -187,3 +188,17 @@ def test_a_dead_cocotb_simulator_raises_instead_of_hanging():
     silent = SimulatedAccelerator(mute, 1 << 20, 10.0, wall_timeout=0.5)
     with pytest.raises(SimulatorFailure, match="did not answer within 0.5 s"):
         silent.read(REGISTERS["MAGIC"])
+
+
+def test_the_native_simulator_runs_under_a_launcher():
+    """``launcher`` (how bench/bench_sim_cost.py runs the simulator under callgrind) prefixes the
+    simulator's command: under ``env``, which sets a variable and execs it with its descriptors,
+    a layer still runs bit-exact; a command given as one string is refused before anything starts."""
+    config, folder = load_design_config(DIRECT)
+    text = design_verilog(config, folder)
+    with native_simulation(config, text, launcher=("env", "CONVFORGE_LAUNCHED=1")) as accel:
+        run_layers(accel, DIRECT_LAYERS[:1], seed=3)
+        assert os.path.basename(accel._process.args[0]) == "env"
+    with pytest.raises(ValueError, match="launcher must be a sequence of non-empty strings"):
+        with native_simulation(config, text, launcher="valgrind --tool=callgrind"):
+            pass
