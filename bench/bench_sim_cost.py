@@ -44,7 +44,7 @@ import numpy as np  # noqa: E402
 from drivers.native import native_simulation  # noqa: E402
 from drivers.simbase import design_verilog, load_design_config  # noqa: E402
 
-from bench_sim_speed import TINY, config_target, design_target  # noqa: E402
+from bench_sim_speed import TINY, gather_targets  # noqa: E402
 from bench_vgg_conv3_1 import DesignUnavailable, config_label, ensure_design, simulate_conv  # noqa: E402
 
 #: The instruction count in a callgrind output file.
@@ -112,23 +112,13 @@ def main(argv=None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt install valgrind): no instruction counts", file=sys.stderr)
         return 3
-    targets = []
+    folders = []
     for engine in engines:
         try:
-            folder, _ = ensure_design(engine)
-            targets.append(design_target(str(folder), args.rows))
+            folders.append(str(ensure_design(engine)[0]))
         except DesignUnavailable as exc:
             print(f"| VGG16 {engine} | not measured: {exc} |")
-    for name in filter(None, args.designs.split(",")):
-        try:
-            targets.append(design_target(name, args.rows))
-        except DesignUnavailable as exc:
-            print(f"| {name} | not measured: {exc} |")
-    for path in args.config:
-        try:
-            targets.append(config_target(path, args.rows))
-        except DesignUnavailable as exc:
-            print(f"| {path} | not measured: {exc} |")
+    targets = gather_targets(folders + [d for d in args.designs.split(",") if d], args.config, args.rows, "measured")
 
     with tempfile.TemporaryDirectory(prefix="convforge-callgrind-") as tmp:
         rows = [measure(*target, args.seed, Path(tmp)) for target in targets]

@@ -76,6 +76,18 @@ def config_target(path: str, rows: int):
     return config, Path(path).stem, config.to_dict(), (f"largest layer ({k}x{k})", shape, True)
 
 
+def gather_targets(designs, configs, rows: int, verb: str = "simulated") -> list[tuple]:
+    """:func:`design_target` of each deploy folder, then :func:`config_target` of each config file;
+    one table row "not <verb>: why" for each that is unavailable."""
+    targets = []
+    for target, name in [(design_target, name) for name in designs] + [(config_target, path) for path in configs]:
+        try:
+            targets.append(target(name, rows))
+        except DesignUnavailable as exc:
+            print(f"| {name} | not {verb}: {exc} |")
+    return targets
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--designs", default=None,
@@ -94,17 +106,7 @@ def main(argv=None) -> int:
         ap.error(f"--backends takes a comma-separated list of {', '.join(BACKENDS)}, got {args.backends!r}")
     designs = args.designs if args.designs is not None else ("" if args.config else DEFAULT_DESIGNS)
 
-    targets = []
-    for name in filter(None, designs.split(",")):
-        try:
-            targets.append(design_target(name, args.rows))
-        except DesignUnavailable as exc:
-            print(f"| {name} | not simulated: {exc} |")
-    for path in args.config:
-        try:
-            targets.append(config_target(path, args.rows))
-        except DesignUnavailable as exc:
-            print(f"| {path} | not simulated: {exc} |")
+    targets = gather_targets(filter(None, designs.split(",")), args.config, args.rows)
 
     results = []
     for design, label, config, (big_name, shape, relu) in targets:
