@@ -7,8 +7,9 @@ The deploy folder's ``design.json`` names the configuration; its Verilog (``rtl/
 once with Verilator (cached) and run by one of two backends:
 
 * ``backend="native"`` (the default, drivers/native.py): the model compiled with a C++ harness
-  that serves the memory and the control port itself, over 1 M cycles per second on small
-  designs. Buffers are views of the simulated DDR.
+  that serves the memory and the control port itself: 0.8-1.35 M cycles per second on direct
+  designs, about 0.38 M on F(4,3) pm = pn = 2 (a cycle costs what the datapath's size makes it;
+  docs/driver.md). Buffers are views of the simulated DDR.
 * ``backend="cocotb"`` (this module's :class:`SimulatedAccelerator`): a cocotb process with
   cocotbext-axi's ``AxiRam`` and ``AxiLiteMaster`` that serves register and memory requests
   (sim/accel_server.py), for protocol-level checks with an independent bus model. Buffers from
