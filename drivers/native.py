@@ -1,6 +1,6 @@
 """The native backend of ``drivers.simulated`` (the default): the design's Verilator model
-compiled with the C++ harness of sim/native, 25 to 100 times faster than the cocotb backend on long layers
-(docs/results.md, section sim-speed; what a simulated cycle costs: section sim-cost).
+compiled with the C++ harness of sim/native, 25 to 100 times faster than the cocotb backend on
+long layers (docs/results.md, section sim-speed; what a simulated cycle costs: section sim-cost).
 
 The harness serves the IP's AXI4 master from a memory file that this process maps too, so the
 simulated DDR is a numpy array here: buffers from :meth:`NativeAccelerator.allocate` are views of
