@@ -54,7 +54,10 @@ def design_target(name: str, rows: int):
     """``(what simulated() takes, label, config dict, big layer shape, its relu)`` of a deploy folder."""
     folder = Path(name) if Path(name).is_absolute() else ROOT / name
     if (folder / "design.json").is_file():
-        folder, design = ensure_design("auto", folder)
+        meta = json.loads((folder / "design.json").read_text())
+        suffix = folder.name.rsplit("-", 1)[-1]   # design_folder's names: <network>-<board>[-<engine>]
+        engine = suffix if suffix in ("direct", "winograd") else "auto"
+        folder, design = ensure_design(engine, folder, network=meta["network"], board=meta["board"])
     else:
         network, board = _network_board(folder)
         folder, design = ensure_design("auto", folder, network=network, board=board)

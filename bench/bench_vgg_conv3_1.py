@@ -14,7 +14,8 @@ AP_START to AP_DONE), the time at the design clock, its ratio to the reference P
 against the array's peak, PE-array utilisation (ACTIVE_CYCLES / CYCLES), stalls, bytes moved,
 and the DSE's cycle model for the same runs.
 
-A full run simulates about 7.2 M cycles (the direct pm=32 pn=4 default design): 10-20 minutes.
+A full run simulates about 1.6 M cycles on the default design (F(4,3) pm = pn = 2): about 5 s
+of simulation on the native backend.
 ``--max-rows N`` simulates the first N input rows only (the same 256 output channels, padding
 1): the table then gives the measured cycles of the cut layer and a full-layer estimate, the
 cut layer's cycles scaled by the model's full/cut ratio (the model is within 0.3 % of the
@@ -42,11 +43,13 @@ import numpy as np  # noqa: E402
 from drivers import simulated  # noqa: E402
 from drivers.network import accelerator_runs, place_layer  # noqa: E402
 from drivers.quantize import QuantizedLayer  # noqa: E402
+from drivers.simbase import load_design_config  # noqa: E402
 from dse.graph import Layer  # noqa: E402
 from dse.perf_model import ideal_memory_port, peak_ops_per_cycle, run_cycles  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402
 from rtl.descriptor import Descriptor  # noqa: E402
 from rtl.engine import engine_named  # noqa: E402
+from rtl.top import accelerator_verilog  # noqa: E402
 from sim.reference import conv2d, requantize  # noqa: E402
 
 #: Spec section 7: the reference PYNQ design (single-channel Vitis HLS conv, int32 Q8.8) on conv3_1.
@@ -66,14 +69,31 @@ def design_folder(engine: str = "auto", network: str = "vgg16", board: str = "py
     return ROOT / "build" / f"{network}-{board}{suffix}"
 
 
+def _current(folder: Path) -> bool:
+    """Whether the deploy folder's Verilog is what the current RTL generates for its configuration
+    (a folder from an older checkout would give figures of hardware that no longer exists)."""
+    config, _ = load_design_config(folder)
+    verilog = folder / "rtl" / f"{config.name}.v"
+    return verilog.is_file() and verilog.read_text() == accelerator_verilog(config)
+
+
 def ensure_design(engine: str = "auto", folder: Path | None = None, network: str = "vgg16",
                   board: str = "pynq-z2", extra: tuple[str, ...] = ()) -> tuple[Path, dict]:
     """The deploy folder of ``python -m dse.build --network N --board B [--engine E]`` (built with
-    the build's defaults when missing) and its design.json. Raises :class:`DesignUnavailable`
-    with dse.build's message when it cannot be built, or when an existing folder holds another
-    engine than asked for."""
-    folder = Path(folder) if folder is not None else design_folder(engine, network, board)
-    if not (folder / "design.json").is_file():
+    the build's defaults when missing, and rebuilt when its Verilog is not what the current RTL
+    generates for its configuration) and its design.json. Raises :class:`DesignUnavailable` with
+    dse.build's message when it cannot be built, when an existing folder holds another engine
+    than asked for, or when a folder given by the caller is stale (it is not rebuilt: its
+    network and board may be others than the defaults)."""
+    own = design_folder(engine, network, board)
+    folder = Path(folder) if folder is not None else own
+    stale = (folder / "design.json").is_file() and not _current(folder)
+    if stale and folder.resolve() != own.resolve():
+        raise DesignUnavailable(f"{folder} holds Verilog the current RTL no longer generates for its configuration: "
+                                "rebuild it with python -m dse.build")
+    if stale:
+        print(f"{folder}: its Verilog is not what the current RTL generates for its configuration", file=sys.stderr)
+    if stale or not (folder / "design.json").is_file():
         cmd = [sys.executable, "-m", "dse.build", "--network", network, "--board", board, "--out", str(folder), "--quiet"]
         if engine != "auto":
             cmd += ["--engine", engine]
