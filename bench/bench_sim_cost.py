@@ -6,10 +6,10 @@
 
 For each design -- by default VGG16 on PYNQ-Z2 as ``python -m dse.build`` builds it for each of
 ``--engines`` (``auto``: the default build, ``build/vgg16-pynq-z2``; ``direct``: its best
-direct-engine design, ``build/vgg16-pynq-z2-direct``; built when missing), then deploy folders
-and ``--config`` files as in bench/bench_sim_speed.py -- the smallest possible layer and the design's largest layer
-cut to ``--rows`` input rows run in three simulator processes on the native backend with the same random int8
-data, bit-exact checked:
+direct-engine design, ``build/vgg16-pynq-z2-direct``; built when missing or stale), then deploy
+folders and ``--config`` files as in bench/bench_sim_speed.py -- the smallest possible layer and
+the design's largest layer cut to ``--rows`` input rows run in three simulator processes on the
+native backend with the same random int8 data, bit-exact checked:
 
 * plainly, the big layer three times, giving its simulated cycles per wall second (the best);
 * under ``valgrind --tool=callgrind`` twice, once with the smallest layer only and once with
