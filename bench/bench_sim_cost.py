@@ -45,7 +45,7 @@ from drivers.native import native_simulation  # noqa: E402
 from drivers.simbase import design_verilog, load_design_config  # noqa: E402
 
 from bench_sim_speed import TINY, gather_targets  # noqa: E402
-from bench_vgg_conv3_1 import DesignUnavailable, config_label, ensure_design, simulate_conv  # noqa: E402
+from bench_vgg_conv3_1 import config_label, design_folder, simulate_conv  # noqa: E402
 
 #: The instruction count in a callgrind output file.
 _SUMMARY = re.compile(r"^(?:summary|totals):\s+(\d+)", re.MULTILINE)
@@ -112,13 +112,8 @@ def main(argv=None) -> int:
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt install valgrind): no instruction counts", file=sys.stderr)
         return 3
-    folders = []
-    for engine in engines:
-        try:
-            folders.append(str(ensure_design(engine)[0]))
-        except DesignUnavailable as exc:
-            print(f"| VGG16 {engine} | not measured: {exc} |")
-    targets = gather_targets(folders + [d for d in args.designs.split(",") if d], args.config, args.rows, "measured")
+    folders = [str(design_folder(engine)) for engine in engines] + [d for d in args.designs.split(",") if d]
+    targets = gather_targets(folders, args.config, args.rows, "measured")
 
     with tempfile.TemporaryDirectory(prefix="convforge-callgrind-") as tmp:
         rows = [measure(*target, args.seed, Path(tmp)) for target in targets]

@@ -42,25 +42,27 @@ DEFAULT_DESIGNS = "build/digits-cnn-pynq-z2,build/vgg16-pynq-z2"
 TINY = (1, 1, 3, 3, 1, 1, 0)
 
 
-def _network_board(folder: Path) -> tuple[str, str]:
+def _network_board(stem: str, folder: Path) -> tuple[str, str]:
     """``<network>-<board>`` folder names: the board is the known board name at the end."""
     for board in sorted(board_names(), key=len, reverse=True):
-        if folder.name.endswith("-" + board):
-            return folder.name[: -len(board) - 1], board
-    raise DesignUnavailable(f"{folder} does not exist and its name is not <network>-<board>")
+        if stem.endswith("-" + board):
+            return stem[: -len(board) - 1], board
+    raise DesignUnavailable(f"{folder} does not exist and its name is not <network>-<board>[-<engine>]")
 
 
 def design_target(name: str, rows: int):
-    """``(what simulated() takes, label, config dict, big layer shape, its relu)`` of a deploy folder."""
+    """``(what simulated() takes, label, config dict, big layer shape, its relu)`` of a deploy folder
+    (built when missing or stale, see ``ensure_design``; names as ``design_folder`` gives them:
+    ``<network>-<board>[-<engine>]``)."""
     folder = Path(name) if Path(name).is_absolute() else ROOT / name
+    stem, _, suffix = folder.name.rpartition("-")
+    engine = suffix if suffix in ("direct", "winograd") else "auto"
     if (folder / "design.json").is_file():
         meta = json.loads((folder / "design.json").read_text())
-        suffix = folder.name.rsplit("-", 1)[-1]   # design_folder's names: <network>-<board>[-<engine>]
-        engine = suffix if suffix in ("direct", "winograd") else "auto"
-        folder, design = ensure_design(engine, folder, network=meta["network"], board=meta["board"])
+        network, board = meta["network"], meta["board"]
     else:
-        network, board = _network_board(folder)
-        folder, design = ensure_design("auto", folder, network=network, board=board)
+        network, board = _network_board(stem if engine != "auto" else folder.name, folder)
+    folder, design = ensure_design(engine, folder, network=network, board=board)
     big = max((l for l in design["layers"] if l["runs_on"] == "accelerator" and l["kind"] == "conv"),
               key=lambda l: l["predicted_cycles"])
     shape = (big["in_channels"], big["out_channels"], min(big["height"], rows), big["width"],
