@@ -7,7 +7,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -73,11 +75,6 @@ def test_unparsable_onnx(tmp_path):
 
 
 def test_network_no_configuration_can_fit(tmp_path):
-    onnx = pytest.importorskip("onnx")
-    from onnx import TensorProto, helper
-
-    from onnx import numpy_helper
-
     # A 4096-channel 1024x1024 input: even a 1x1 PE array's line buffer needs ~900 BRAM36.
     graph = helper.make_graph(
         [helper.make_node("Conv", ["x", "w"], ["y"], name="huge", pads=[1, 1, 1, 1])], "huge",

@@ -20,6 +20,7 @@ import pytest
 
 from drivers import float_forward, simulated
 from dse.networks import get_network
+from tests.harness.layers import InteriorRecorder
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -139,9 +140,11 @@ def test_first_held_out_images_on_the_ip_equal_the_int8_reference(design, accel,
     _, _, x_test, y_test = split
     x, y = x_test[:FAST_IMAGES], y_test[:FAST_IMAGES]
     reference = dc.evaluate(qnet, x)
-    on_ip = dc.evaluate(qnet, x, accel, plan=folder)
+    ip = InteriorRecorder(accel)
+    on_ip = dc.evaluate(qnet, x, ip, plan=folder)
     np.testing.assert_array_equal(on_ip.outputs, reference.outputs)
     np.testing.assert_array_equal(on_ip.predictions, reference.predictions)
+    ip.assert_interior("digits-cnn on held-out images")
     assert dc.accuracy(on_ip.predictions, y) >= FAST_ACCURACY_BOUND
     assert on_ip.layers_on("accelerator") == ["conv1", "conv2", "fc"]
     assert on_ip.layers_on("cpu") == ["pool1", "pool2"]

@@ -19,6 +19,7 @@ from drivers.quantize import float_forward, quantize_network, random_weights
 from dse.networks import get_network
 from rtl.descriptor import Descriptor
 from rtl.engine import DIRECT
+from tests.harness.layers import InteriorRecorder
 from tests.unit.test_quantize import make_onnx_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,9 +63,11 @@ def test_lenet_on_the_accelerator_equals_numpy(lenet_design, accel, lenet_qnet):
     for _ in range(2):
         x = rng.normal(size=(1, 28, 28))
         want, cpu_table = run_network(lenet_qnet, x)
-        got, table = run_network(lenet_qnet, x, accel, plan=folder)
+        ip = InteriorRecorder(accel)
+        got, table = run_network(lenet_qnet, x, ip, plan=folder)
         assert got.dtype == np.int8 and got.shape == (10, 1, 1)
         assert np.array_equal(got, want), (got.ravel(), want.ravel())
+        ip.assert_interior("lenet")
         assert _spread(got)
         assert [r["name"] for r in table] == [l.name for l in lenet_qnet.network.layers]
         for row in table:
@@ -92,8 +95,10 @@ def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
     conv2.update(runs_on="accelerator", mapping="native", tiles=3, descriptors=[s.to_dict() for s in strips])
     x = np.random.default_rng(8).normal(size=(1, 28, 28))
     want, _ = run_network(lenet_qnet, x)
-    got, table = run_network(lenet_qnet, x, accel, plan={"layers": layers})
+    ip = InteriorRecorder(accel)
+    got, table = run_network(lenet_qnet, x, ip, plan={"layers": layers})
     assert np.array_equal(got, want)
+    ip.assert_interior("lenet in strips")
     row = next(r for r in table if r["name"] == "conv2")
     assert row["runs_on"] == "accelerator" and row["runs"] == 3 and row["cycles"] > 0
 
@@ -105,8 +110,10 @@ def test_onnx_model_placed_by_the_driver(tmp_path, accel):
     qnet = quantize_network(net, rng.normal(size=(6, 2, 12, 12)))
     x = rng.normal(size=(2, 12, 12))
     want, _ = run_network(qnet, x)
-    got, table = run_network(qnet, x, accel)  # no plan: the driver asks the IP per layer
+    ip = InteriorRecorder(accel)
+    got, table = run_network(qnet, x, ip)  # no plan: the driver asks the IP per layer
     assert np.array_equal(got, want)
+    ip.assert_interior("the ONNX model")
     rows = {r["name"]: r for r in table}
     # conv1 (3x3) and conv3 run natively; conv2 (1x1, 12 -> 12 channels, 12 columns) natively, or
     # in column strips when its row is wider than the design's line buffer (the DSE's choice of

@@ -12,7 +12,8 @@ from drivers import AcceleratorBusy, AcceleratorTimeout, simulated
 from drivers.regmap import ABORT, AP_IDLE, BUILD_MAGIC, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
-from tests.harness.designs import DIRECT, WINOGRAD, random_layer
+from tests.harness.designs import DIRECT, WINOGRAD
+from tests.harness.layers import random_layer
 
 LAYERS = [
     # c, m, h, w, k, stride, padding, relu

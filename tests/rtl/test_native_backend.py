@@ -20,7 +20,8 @@ from drivers.native import NativeAccelerator, native_simulation
 from drivers.regmap import BUILD_MAGIC, REGISTERS
 from drivers.simbase import design_verilog, load_design_config
 from rtl.error_codes import ErrorCode
-from tests.harness.designs import DIRECT, random_layer
+from tests.harness.designs import DIRECT
+from tests.harness.layers import random_layer
 from tests.harness.designs import WINOGRAD as WINOGRAD_BUILDS
 
 WINOGRAD = WINOGRAD_BUILDS[4]

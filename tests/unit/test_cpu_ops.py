@@ -213,11 +213,39 @@ def test_group_conv_and_affine_accumulators():
     assert requantize(a, np.array([2, 0], np.int32), 1, 2).tolist() == [[[64, -95]], [[-64, -80]]]
 
 
-def test_softmax_and_lrn_are_float_on_the_dequantised_input():
+def test_softmax_is_float_on_the_dequantised_input():
     x = np.array([[[0, 10]], [[10, 0]], [[20, 0]]], dtype=np.int8)
     y = q.softmax_int8(x, 0.1)
     z = np.exp(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0]]))
     assert y[:, 0].tolist() == np.round(127 * z / z.sum(axis=0)).astype(int).tolist()
-    lrn = q.lrn_int8(x, 0.1, 0.01, 3, 0.3, 0.75, 1.0)
-    assert lrn.dtype == np.int8 and lrn.shape == x.shape
-    assert np.array_equal(lrn, q.quantize_tensor(q.float_lrn(x * 0.1, 3, 0.3, 0.75, 1.0), 0.01))
+
+
+def _quantise(y: float, scale: float) -> int:
+    """drivers.quantize.quantize_tensor's rule: clamp(round(y / scale), -128, 127), round half to even."""
+    return max(-128, min(127, round(y / scale)))
+
+
+def test_lrn_int8_on_hand_computed_values():
+    """ONNX LRN, y = x / (bias + alpha/size * sum x^2)^beta over channels max(0, c - floor((size-1)/2))
+    .. min(C-1, c + ceil((size-1)/2)), on x_int * in_scale, quantised with out_scale. Here bias = 2,
+    alpha/size = 1, beta = 0.5 and in_scale = 0.5: the denominators are square roots worked out below."""
+    x = np.array([[[5, -5]], [[-4, 4]], [[0, 0]], [[1, -1]]], dtype=np.int8)   # C=4, H=1, W=2
+    # Dequantised column 0: 2.5, -2, 0, 0.5 (squares 6.25, 4, 0, 0.25); column 1 is its negation.
+    # size 3 (alpha 3): windows c-1..c+1 -> {0,1}, {0,1,2}, {1,2,3}, {2,3}
+    #   c=0: 2.5 / sqrt(2 + 6.25 + 4)     = 2.5 / 3.5 = 5/7
+    #   c=1: -2  / sqrt(2 + 6.25 + 4 + 0) = -2 / 3.5  = -4/7
+    #   c=2: 0   / sqrt(2 + 4 + 0 + 0.25) = 0
+    #   c=3: 0.5 / sqrt(2 + 0 + 0.25)     = 0.5 / 1.5 = 1/3
+    size3 = [5 / 7, -4 / 7, 0.0, 1 / 3]
+    # size 2 (alpha 2): windows c..c+1 -> {0,1}, {1,2}, {2,3}, {3}
+    #   c=0: 2.5 / 3.5 = 5/7;  c=1: -2 / sqrt(2 + 4 + 0) = -2 / sqrt(6);  c=2: 0;  c=3: 0.5 / 1.5 = 1/3
+    size2 = [5 / 7, -2 / 6 ** 0.5, 0.0, 1 / 3]
+    # Quantised with out_scale 1/128, and with 1/256 where 5/7 and -4/7 (or -2/sqrt(6)) clamp.
+    cases = [(3, 3.0, size3, 1 / 128, [91, -73, 0, 43]), (3, 3.0, size3, 1 / 256, [127, -128, 0, 85]),
+             (2, 2.0, size2, 1 / 128, [91, -105, 0, 43]), (2, 2.0, size2, 1 / 256, [127, -128, 0, 85])]
+    for size, alpha, y, out_scale, expected in cases:
+        assert [_quantise(v, out_scale) for v in y] == expected
+        lrn = q.lrn_int8(x, 0.5, out_scale, size, alpha, 0.5, 2.0)
+        assert lrn.dtype == np.int8 and lrn.shape == x.shape
+        assert lrn[:, 0, 0].tolist() == expected, (size, out_scale)
+        assert lrn[:, 0, 1].tolist() == [_quantise(-v, out_scale) for v in y], (size, out_scale)

@@ -5,14 +5,13 @@ unreadable files are refused; the README's operator table is the importer's."""
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
-
-from dse.build import BuildError, _parser, run_build  # noqa: E402
-from dse.onnx_import import OnnxImportError, OnnxImportWarning, load_onnx, operator_table  # noqa: E402
-from dse.schedule import Capabilities, eligible_descriptor  # noqa: E402
+from dse.build import BuildError, _parser, run_build
+from dse.onnx_import import OnnxImportError, OnnxImportWarning, load_onnx, operator_table
+from dse.schedule import Capabilities, eligible_descriptor
 
 
 def _model(path, with_softmax=True, weight_as_input=False):

