@@ -33,7 +33,7 @@ import numpy as np
 
 from rtl.config import AcceleratorConfig
 from sim.native import build_native
-from sim.protocol import POLL_CYCLES
+from sim.protocol import POLL_CYCLES, AxiProtocolError
 
 from .regmap import AP_DONE, REGISTERS, require_int
 from .simbase import DEFAULT_WALL_TIMEOUT, SimulatedBuffer, SimulatedDriver, SimulatorFailure, check_pauses
@@ -45,10 +45,6 @@ MIN_LATENCY = 2
 
 _RESPONSES = {"SLVERR": "slverr", "DECERR": "decerr"}
 _ACCESSES = ("read", "write", "both")
-
-
-class AxiProtocolError(RuntimeError):
-    """The IP broke the AXI4 protocol on its memory port (seen by the native memory model)."""
 
 
 class NativeBuffer(SimulatedBuffer):

@@ -12,7 +12,9 @@ once with Verilator (cached) and run by one of two backends:
   docs/driver.md). Buffers are views of the simulated DDR.
 * ``backend="cocotb"`` (this module's :class:`SimulatedAccelerator`): a cocotb process with
   cocotbext-axi's ``AxiRam`` and ``AxiLiteMaster`` that serves register and memory requests
-  (sim/accel_server.py), for protocol-level checks with an independent bus model. Buffers from
+  (sim/accel_server.py), for protocol-level checks with an independent bus model: a protocol
+  monitor (sim/axi_monitor.py) watches both AXI ports, and a request during which the IP broke
+  a rule raises :class:`~sim.protocol.AxiProtocolError`. Buffers from
   :meth:`~SimulatedAccelerator.allocate` are numpy arrays with a ``device_address`` in the
   simulated DDR; ``flush()`` copies them to it and ``invalidate()`` back, as PYNQ buffers do
   with the caches.
@@ -170,7 +172,8 @@ def simulated(design, *, backend: str = "native", pauses: str = "none", seed: in
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(address)  # inside a private temporary folder (mode 0700)
     listener.listen(1)
-    params = {"pauses": pauses, "seed": seed, "memory_bytes": memory_bytes, "period_ns": period}
+    params = {"pauses": pauses, "seed": seed, "memory_bytes": memory_bytes, "period_ns": period,
+              "outstanding_reads": config.outstanding_reads}
     outcome: dict = {}
 
     def run():

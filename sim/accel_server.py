@@ -6,7 +6,10 @@ driver sends requests over a Unix socket and the simulation answers them (sim/pr
 
 Simulated time passes only inside requests (as if the board idled between host calls).
 Optional pauses on every AXI channel (``pauses`` parameter: "none", "fixed", "random") model
-memory back-pressure.
+memory back-pressure. A protocol monitor (sim/axi_monitor.py) watches ``m_axi_gmem`` (AXI4, at most
+``outstanding_reads`` read bursts in flight) and ``s_axi_control`` (AXI4-Lite) on every cycle
+from the end of reset; the first request during which a rule was broken is answered with
+:class:`sim.protocol.AxiProtocolError` instead of its result, and so is every later one.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from cocotbext.axi import AxiBus, AxiLiteBus, AxiLiteMaster, AxiRam
 
 from rtl.config import AcceleratorConfig
 from rtl.registers import control_register_map
-from sim.protocol import ADDRESS_ENV, POLL_CYCLES
+from sim.axi_monitor import AxiMonitor
+from sim.protocol import ADDRESS_ENV, POLL_CYCLES, AxiProtocolError
 from sim.toolchain import tb_params
 
 # Register offsets do not depend on the build's parameters.
@@ -60,6 +64,9 @@ async def serve(dut):
     await ClockCycles(clock, 8)
     dut.ap_rst_n.value = 1
     await ClockCycles(clock, 2)
+    monitors = [AxiMonitor(dut, "m_axi_gmem", clock, max_outstanding_reads=p.get("outstanding_reads"),
+                           raise_at_once=False),
+                AxiMonitor(dut, "s_axi_control", clock, lite=True, raise_at_once=False)]
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(os.environ[ADDRESS_ENV])
@@ -74,14 +81,14 @@ async def serve(dut):
                 break
             if op == "write":
                 await lite.write_dword(request[1], request[2] & 0xFFFFFFFF)
-                conn.send(None)
+                answer = None
             elif op == "read":
-                conn.send(int(await lite.read_dword(request[1])))
+                answer = int(await lite.read_dword(request[1]))
             elif op == "mem_write":
                 ram.write(request[1], request[2])
-                conn.send(None)
+                answer = None
             elif op == "mem_read":
-                conn.send(bytes(ram.read(request[1], request[2])))
+                answer = bytes(ram.read(request[1], request[2]))
             elif op == "wait_done":
                 budget, waited, done = request[1], 0, False
                 while waited < budget:
@@ -91,11 +98,17 @@ async def serve(dut):
                         done = True
                         break
                 cycles += waited
-                conn.send((done, waited))
+                answer = done, waited
             elif op == "cycles":
-                conn.send(cycles)
+                answer = cycles
+            elif op == "monitor":
+                answer = {m.prefix: dict(m.stats, violations=[str(e) for e in m.errors]) for m in monitors}
             else:
-                conn.send(ValueError(f"unknown request {op!r}"))
+                answer = ValueError(f"unknown request {op!r}")
+            broken = [m for m in monitors if m.errors]
+            if broken:
+                answer = AxiProtocolError(f"the IP broke the AXI protocol on {broken[0].prefix}: {broken[0].errors[0]}")
+            conn.send(answer)
             await RisingEdge(clock)
     finally:
         conn.close()

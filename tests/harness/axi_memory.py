@@ -17,7 +17,7 @@ and likewise ``r_channel``, ``write_if.aw_channel``, ``w_channel``, ``b_channel`
 Size: 2**62 bytes by default (``len()`` of a larger sparse memory overflows in Python).
 
 The model serves any burst type and size but is meant for INCR bursts; protocol rules are
-checked by :mod:`tests.harness.axi_monitor`, not here. Problems it notices (WLAST on the wrong beat) go to
+checked by :mod:`sim.axi_monitor`, not here. Problems it notices (WLAST on the wrong beat) go to
 ``protocol_errors``.
 """
 

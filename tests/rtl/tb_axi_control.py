@@ -14,7 +14,7 @@ from cocotb.triggers import ClockCycles, ReadOnly, RisingEdge
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster
 
 from rtl.registers import Access, BUILD_MAGIC, field_port_name
-from tests.harness.axi_monitor import AxiMonitor
+from sim.axi_monitor import AxiMonitor
 from tests.harness.clock import start_clock_and_reset
 from tests.rtl.test_axi_control import CONFIG, control_test_map
 

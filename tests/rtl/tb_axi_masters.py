@@ -2,7 +2,7 @@
 
 Memory is :class:`tests.harness.axi_memory.AxiMemory` (cocotbext-axi based) on ``m_axi_*``; a window of
 it is pre-filled with a random pattern and compared in full after every test, so any byte
-written outside the commanded ranges fails the test. :class:`tests.harness.axi_monitor.AxiMonitor`
+written outside the commanded ranges fails the test. :class:`sim.axi_monitor.AxiMonitor`
 checks the 4 KiB rule, burst lengths, LAST positions and handshake stability on every channel.
 """
 
@@ -15,7 +15,7 @@ from cocotb.types import LogicArray
 from cocotbext.axi import AxiBus, AxiResp
 
 from tests.harness.axi_memory import AxiMemory
-from tests.harness.axi_monitor import AxiMonitor
+from sim.axi_monitor import AxiMonitor
 from sim.toolchain import tb_params
 from tests.harness.clock import start_clock_and_reset
 from tests.harness.streams import StreamSink, StreamSource

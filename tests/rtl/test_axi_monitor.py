@@ -1,9 +1,9 @@
-"""tests.harness.axi_monitor.AxiChecker on hand-made cycle sequences: it accepts legal traffic and fails
+"""sim.axi_monitor.AxiChecker on hand-made cycle sequences: it accepts legal traffic and fails
 on every rule it claims to check (pure Python, no simulator)."""
 
 import pytest
 
-from tests.harness.axi_monitor import AxiChecker, ProtocolError
+from sim.axi_monitor import AxiChecker, ProtocolError
 
 IDLE = {f"{ch}{s}": 0 for ch in ("AW", "W", "B", "AR", "R") for s in ("VALID", "READY")}
 

@@ -77,6 +77,14 @@ def test_native_and_cocotb_backends_agree_cycle_for_cycle(engine):
         with simulated(config, backend=backend, pauses="none") as accel:
             counters = run_layers(accel, layers, seed=5)
             results[backend] = counters, accel._call("cycles")
+            if backend == "cocotb":
+                # The server's protocol monitors watched every cycle of both ports.
+                seen = accel._call("monitor")
+                gmem, ctrl = seen["m_axi_gmem"], seen["s_axi_control"]
+                assert gmem["violations"] == [] and ctrl["violations"] == []
+                assert gmem["AW"] > 0 and gmem["W"] >= gmem["AW"] and gmem["B"] == gmem["AW"]
+                assert gmem["AR"] > 0 and gmem["R"] >= gmem["AR"] and gmem["peak_reads"] <= config.outstanding_reads
+                assert ctrl["AW"] == ctrl["W"] == ctrl["B"] > 0 and ctrl["AR"] == ctrl["R"] > 0
     assert results["native"][0] == results["cocotb"][0]
     assert results["native"][1] == results["cocotb"][1]  # the same number of AP_DONE polls
     assert all(c["stall_read_cycles"] > 0 for c in results["native"][0])

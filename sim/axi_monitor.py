@@ -17,8 +17,10 @@ Two layers:
 
 * :class:`AxiMonitor` samples a DUT's ports (``<prefix>_<MEMBER>``, upper-case AXI names as
   produced by :func:`rtl.axi.signature.flat_members`) in the ReadOnly phase of every cycle and
-  feeds the checker. Violations are raised at once in the monitor task and kept in
-  ``errors``; call :meth:`AxiMonitor.check` at the end of a test to fail it explicitly.
+  feeds the checker. Violations are raised at once in the monitor task (or, with
+  ``raise_at_once=False``, the first one ends the monitoring) and kept in ``errors``; call
+  :meth:`AxiMonitor.check` at the end of a test to fail it explicitly. ``sim.accel_server``
+  watches both ports of the whole IP with it.
 """
 
 from __future__ import annotations
@@ -257,8 +259,11 @@ class AxiMonitor:
     """Samples ``<prefix>_<MEMBER>`` ports of ``dut`` every cycle into an :class:`AxiChecker`."""
 
     def __init__(self, dut, prefix: str, clock, reset=None, *, data_width: int | None = None,
-                 max_burst: int = 256, lite: bool = False, max_outstanding_reads: int | None = None):
+                 max_burst: int = 256, lite: bool = False, max_outstanding_reads: int | None = None,
+                 raise_at_once: bool = True):
         self.clock = clock
+        self.prefix = prefix
+        self.raise_at_once = raise_at_once
         self.reset = reset
         channels = LITE_CHANNELS if lite else CHANNELS
         self.signals = {}
@@ -304,7 +309,9 @@ class AxiMonitor:
                 self.checker.cycle(values)
             except ProtocolError as exc:
                 self.errors.append(exc)
-                raise
+                if self.raise_at_once:
+                    raise
+                return   # the checker's state is undefined after a violation: the first one is kept
 
     def check(self, quiet: bool = True) -> None:
         """Raise the first violation seen (and, with ``quiet``, if requests are still open)."""
