@@ -21,3 +21,12 @@ WINOGRAD = {
                          max_channels=8, max_kernel=3, max_stride=1, requant_lanes=1, clock_mhz=100),
 }
 
+
+#: 16-bit activations and weights (``--data-width 16``): each engine's build (Winograd: F(2,3), the
+#: only tile whose 16-bit transforms are exact in the datapath's widths).
+SIXTEEN_BIT = {
+    "direct": AcceleratorConfig(engine="direct", data_width=16, pm=2, pn=4, max_width=16, max_height=16,
+                                max_channels=12, max_kernel=3, max_stride=2, requant_lanes=2, clock_mhz=100),
+    "winograd": AcceleratorConfig(engine="winograd", m=2, data_width=16, pm=2, pn=2, max_width=16, max_height=16,
+                                  max_channels=8, max_kernel=3, max_stride=1, requant_lanes=1, clock_mhz=100),
+}

@@ -12,7 +12,7 @@ from drivers import AcceleratorBusy, AcceleratorTimeout, simulated
 from drivers.regmap import ABORT, AP_IDLE, BUILD_MAGIC, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode
-from tests.harness.designs import DIRECT, WINOGRAD
+from tests.harness.designs import DIRECT, SIXTEEN_BIT, WINOGRAD
 from tests.harness.layers import random_layer
 
 LAYERS = [
@@ -173,6 +173,8 @@ def test_abort_stops_a_running_layer_and_nothing_is_written_after(engine):
             if point:
                 assert accel._call("wait_done", point)[0] is False
             accel.write(REGISTERS["CTRL"], ABORT)
+            # From here on the IP may only drain the bursts it has issued, with WSTRB = 0.
+            at_abort = accel.mem_read(out.device_address, out.nbytes)
             done, waited = accel._call("wait_done", ABORT_BOUND)
             assert done, f"abort at cycle {point} did not end the run within {ABORT_BOUND} cycles"
             assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.ABORTED
@@ -181,6 +183,9 @@ def test_abort_stops_a_running_layer_and_nothing_is_written_after(engine):
             stray = [i for i in range(span) if after[i] != pattern[i]
                      and not out.device_address <= i < out.device_address + out.nbytes]
             assert stray == [], f"abort at cycle {point}: bytes outside the output changed: {stray[:8]}"
+            drained = accel.mem_read(out.device_address, out.nbytes)
+            late = [i for i in range(out.nbytes) if drained[i] != at_abort[i]]
+            assert late == [], f"abort at cycle {point}: output bytes written after the abort: {late[:8]}"
             assert accel._call("wait_done", 2000)[0] is False  # nothing further happens ...
             assert accel.mem_read(0, span) == after            # ... and nothing is written
         accel.write(REGISTERS["CTRL"], ABORT)  # idle: ignored
@@ -269,3 +274,31 @@ def test_winograd_layers_bit_exact(m):
         x, wt, bias, mult, shift, expected = random_layer(rng, 3, 2, cfg.max_height - 2, 5, 3, 1, 2, False)
         got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=2)
         assert got.shape[1] == cfg.max_height and np.array_equal(got, expected)
+
+
+SIXTEEN_BIT_LAYERS = {
+    # c, m, h, w, k, stride, padding, relu
+    "direct": [(5, 3, 7, 6, 3, 2, 1, False), (12, 4, 6, 7, 3, 1, 1, True), (6, 3, 5, 5, 1, 1, 0, False)],
+    "winograd": [(5, 3, 7, 9, 3, 1, 1, False), (8, 2, 6, 6, 3, 1, 1, True), (3, 2, 4, 5, 3, 1, 0, False)],
+}
+
+
+@pytest.mark.parametrize("engine", sorted(SIXTEEN_BIT))
+def test_sixteen_bit_layers_bit_exact(engine):
+    """A 16-bit IP (``--data-width 16``): int16 activations and weights, both extremes present,
+    sums far beyond an 8-bit build's, requantised to int8 bit-exact under random back-pressure."""
+    cfg = SIXTEEN_BIT[engine]
+    rng = np.random.default_rng(16)
+    with simulated(cfg, pauses="random", seed=4) as accel:
+        assert accel.info.data_width == 16 and accel.info.engine == engine
+        for c, mo, h, w, k, stride, padding, relu in SIXTEEN_BIT_LAYERS[engine]:
+            x, wt, bias, mult, shift, expected = random_layer(rng, c, mo, h, w, k, stride, padding, relu, data_width=16)
+            assert x.dtype == np.int16 and x.min() == -(1 << 15) and wt.max() == (1 << 15) - 1
+            got = accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, stride=stride, padding=padding, relu=relu)
+            assert np.array_equal(got, expected), f"16-bit {engine} layer {(c, mo, h, w, k, stride, padding)}"
+            ho, wo = expected.shape[1:]
+            groups = -(-mo // cfg.pm) * -(-c // cfg.pn)
+            per_group = ho * wo * k * k if engine == "direct" else -(-ho // cfg.m) * -(-wo // cfg.m)
+            assert accel.counters["active_cycles"] == groups * per_group
+        with pytest.raises(ValueError, match="int16"):
+            accel.conv2d(np.full((2, 4, 4), 1 << 15, np.int32), np.zeros((2, 2, 3, 3), np.int16))

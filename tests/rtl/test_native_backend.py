@@ -116,18 +116,27 @@ def test_native_memory_latency_slows_the_layer_only():
         pass
 
 
-def test_memory_errors_reach_the_driver_as_status_errors():
+@pytest.mark.parametrize("engine", sorted(CASES))
+def test_memory_errors_reach_the_driver_as_status_errors(engine):
+    """SLVERR on the reads of each stream (input, weights, quant table) and DECERR on the
+    output's writes end the layer with the AXI error code; the IP then runs the layer bit-exact."""
+    config, layers = CASES[engine]
     rng = np.random.default_rng(2)
-    x, wt, bias, mult, shift, expected = random_layer(rng, *DIRECT_LAYERS[0])
-    with simulated(DIRECT) as accel:
+    x, wt, bias, mult, shift, expected = random_layer(rng, *layers[0])
+    assert layers[0][5:] == (1, 1, True)   # stride 1, padding 1, ReLU: the calls below
+    with simulated(config) as accel:
         assert np.array_equal(accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True), expected)
-        inp = accel._buffers["input"]
-        accel.inject_error(inp.device_address, inp.device_address + inp.nbytes, "SLVERR", on="read")
-        with pytest.raises(AcceleratorError, match=f"error {int(ErrorCode.AXI_READ_ERROR)} "):
-            accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
-        assert accel.memory_faults()["injected"] > 0
-        accel.clear_injected_errors()
-        assert np.array_equal(accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True), expected)
+        injected = 0
+        for name in ("input", "weights", "quant"):
+            buf = accel._buffers[name]
+            accel.inject_error(buf.device_address, buf.device_address + buf.nbytes, "SLVERR", on="read")
+            with pytest.raises(AcceleratorError, match=f"error {int(ErrorCode.AXI_READ_ERROR)} "):
+                accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
+            assert accel.memory_faults()["injected"] > injected, name
+            injected = accel.memory_faults()["injected"]
+            accel.clear_injected_errors()
+            assert np.array_equal(accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True),
+                                  expected), name
 
         # Writes outside the simulated DDR are answered DECERR and reported.
         out = accel._buffers["output"]

@@ -1,10 +1,12 @@
-"""Every zoo network on two boards: the DSE writes consistent reports (fast GA settings, no RTL)."""
+"""Every zoo network on two boards, and the default network on every other board of the table: the
+DSE writes consistent reports (fast GA settings, no RTL)."""
 
 import json
 import math
 
 import pytest
 
+from dse.boards import BOARDS as BOARD_TABLE
 from dse.boards import get_board
 from dse.build import _parser, run_build
 from dse.networks import get_network, zoo_names
@@ -12,10 +14,15 @@ from dse.report import DESIGN_LAYER_KEYS
 from dse.resource_model import HEADROOM
 
 BOARDS = ("pynq-z2", "zcu102")
+#: (network, board): the zoo on BOARDS, and VGG16 (``python -m dse.build``'s default) on the rest.
+CASES = [(n, b) for b in BOARDS for n in zoo_names()] + [("vgg16", b) for b in BOARD_TABLE if b not in BOARDS]
 
 
-@pytest.mark.parametrize("board", BOARDS)
-@pytest.mark.parametrize("network", zoo_names())
+def test_every_board_of_the_table_is_built():
+    assert {b for _, b in CASES} == set(BOARD_TABLE) and len(BOARD_TABLE) >= 7
+
+
+@pytest.mark.parametrize("network,board", CASES, ids=[f"{n}-{b}" for n, b in CASES])
 def test_zoo_network_builds_consistently(tmp_path, network, board):
     out = tmp_path / f"{network}-{board}"
     args = _parser().parse_args(["--network", network, "--board", board, "--out", str(out), "--population", "8",
