@@ -12,7 +12,9 @@ For every descriptor hypothesis draws, on a small direct and a small Winograd bu
   is filled with a pattern first and compared afterwards (a refused layer changes nothing).
 
 Buffers sit at random, unaligned offsets. ``pytest -m slow tests/rtl/test_fuzz.py`` runs the
-long variant (docs/results.md records its counts).
+long variant. A test stops at the first failure (hypothesis shrinks it to a minimal descriptor);
+``fuzz(..., keep_going=True)`` (bench/bench_fuzz.py, docs/results.md) instead counts every
+failure by kind (:data:`FAILURES`) and goes on.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers import layout, simulated
+from drivers import AcceleratorTimeout, layout, simulated
 from drivers.regmap import REGISTERS
 from dse.perf_model import ideal_memory_port, run_cycles
 from rtl.descriptor import Descriptor
@@ -36,6 +38,23 @@ BUILDS = {"direct": DIRECT, "winograd": WINOGRAD[4]}
 SPAN = 1 << 17
 #: Cycles a refused descriptor may take (the check is a few hundred cycles).
 REFUSAL_CYCLES = 2_000
+#: Descriptors per build in the default suite.
+DEFAULT_EXAMPLES = 40
+#: The ways a descriptor can fail, as counted by ``fuzz(..., keep_going=True)``.
+FAILURES = ("hang", "stray write", "wrong code", "wrong result")
+
+
+class FuzzFailure(AssertionError):
+    """A property broke: ``kind`` is one of :data:`FAILURES`."""
+
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _require(ok: bool, kind: str, message: str) -> None:
+    if not ok:
+        raise FuzzFailure(kind, message)
 
 
 @st.composite
@@ -92,24 +111,31 @@ def check_descriptor(accel, cfg, desc: dict, offsets: list[int], seed: int, high
     else:
         budget = REFUSAL_CYCLES
     accel.start_layer({**desc, **addrs, "relu": int(desc["relu"])})
-    accel._wait_done(budget)   # raises AcceleratorTimeout: a hang or a run over the bound
+    try:
+        accel._wait_done(budget)
+    except AcceleratorTimeout:
+        raise FuzzFailure("hang", f"{desc}: no AP_DONE within {budget} cycles") from None
     status = accel.read(REGISTERS["STATUS"]) & 0xFF
     after = np.frombuffer(accel.mem_read(0, SPAN), dtype=np.uint8)
     outside = np.ones(SPAN, dtype=bool)
     outside[out_lo:out_hi] = False
     stray = np.flatnonzero((after != pattern) & outside)
-    assert stray.size == 0, f"{desc}: bytes outside the output buffer changed at {stray[:8].tolist()}"
+    _require(stray.size == 0, "stray write", f"{desc}: bytes outside the output buffer changed at {stray[:8].tolist()}")
     if refusal is not None:
-        assert status == refusal.code, f"{desc}: STATUS {status}, the rule says {refusal.code!r} ({refusal.reason})"
-        assert accel._read_counters()["bytes_read"] == 0
+        _require(status == refusal.code, "wrong code",
+                 f"{desc}: STATUS {status}, the rule says {refusal.code!r} ({refusal.reason})")
+        _require(accel._read_counters()["bytes_read"] == 0, "wrong code", f"{desc}: refused after reading memory")
         return refusal.code.name
-    assert status == ErrorCode.OK, f"{desc}: STATUS {status} for a layer the rule accepts"
+    _require(status == ErrorCode.OK, "wrong code", f"{desc}: STATUS {status} for a layer the rule accepts")
     got = layout.unpack_output(after[out_lo:out_hi], desc["out_channels"], d.out_height, d.out_width, info.pm)
-    assert np.array_equal(got, expected), f"{desc}: output differs from sim.reference"
+    _require(np.array_equal(got, expected), "wrong result", f"{desc}: output differs from sim.reference")
     return "OK"
 
 
-def fuzz(name: str, examples: int) -> dict[str, int]:
+def fuzz(name: str, examples: int, keep_going: bool = False) -> dict[str, int]:
+    """Outcome counts of ``examples`` drawn descriptors on build ``name``: ``"OK"``, each refusal
+    code's name, and with ``keep_going`` each of :data:`FAILURES` (a hang is aborted with
+    CTRL.ABORT before the next descriptor); without it the first failure raises."""
     cfg = BUILDS[name]
     outcomes: dict[str, int] = {}
     # The largest buffers of these builds are a few KiB: four slots of SPAN / 4 hold any of them.
@@ -123,7 +149,14 @@ def fuzz(name: str, examples: int) -> dict[str, int]:
                high=st.one_of(st.none(), st.none(), st.none(), st.integers(0, 3)))
         def run(desc, skew, order, seed, high):
             offsets = [order[i] * slot + skew[i] for i in range(4)]
-            outcome = check_descriptor(accel, cfg, desc, offsets, seed, high)
+            try:
+                outcome = check_descriptor(accel, cfg, desc, offsets, seed, high)
+            except FuzzFailure as exc:
+                if not keep_going:
+                    raise
+                outcome = exc.kind
+                if exc.kind == "hang":
+                    accel._abort(str(exc))
             outcomes[outcome] = outcomes.get(outcome, 0) + 1
 
         run()
@@ -132,7 +165,7 @@ def fuzz(name: str, examples: int) -> dict[str, int]:
 
 @pytest.mark.parametrize("name", sorted(BUILDS))
 def test_fuzzed_descriptors_finish_exact_or_refused(name):
-    outcomes = fuzz(name, 40)
+    outcomes = fuzz(name, DEFAULT_EXAMPLES)
     # The draw covers both sides: layers that run and layers the rule refuses.
     assert outcomes.get("OK", 0) > 0 and sum(v for k, v in outcomes.items() if k != "OK") > 0, outcomes
 
