@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from amaranth.hdl import ClockDomain, ClockSignal, Module, ResetInserter, ResetSignal, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -207,6 +209,9 @@ class ConvAccelerator(wiring.Component):
         return m
 
 
+@functools.lru_cache(maxsize=8)
 def accelerator_verilog(config: AcceleratorConfig) -> str:
-    """The Verilog of ``ConvAccelerator(config)``, top module named ``config.name``."""
+    """The Verilog of ``ConvAccelerator(config)``, top module named ``config.name``. Converted once
+    per configuration in a process (seconds to a minute each; the source cannot change under a
+    running process), so the simulations, packaging and checks of one configuration share it."""
     return to_verilog(ConvAccelerator(config), config.name)
