@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import tempfile
 import threading
@@ -212,5 +213,8 @@ def simulated(design, *, backend: str = "native", pauses: str = "none", seed: in
     finally:
         accel.close()
         thread.join(timeout=60)
+        failed = "error" in outcome or accel._failure is not None
+        if not failed and not model.waves and not thread.is_alive():
+            shutil.rmtree(tmp, ignore_errors=True)   # the socket and the run's log; kept after a failure
         if "error" in outcome and accel._failure is None:
             raise outcome["error"]

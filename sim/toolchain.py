@@ -224,16 +224,20 @@ def run_cocotb(
     extra_env: dict[str, str] | None = None,
     seed: int | None = None,
     workdir: Path | None = None,
-) -> Path:
+) -> Path | None:
     """Run the cocotb ``test_module`` (an importable dotted name) against ``sim_build``.
 
-    Returns the results XML path; raises ``AssertionError`` listing the failing cocotb tests.
+    Raises ``AssertionError`` listing the failing cocotb tests (and naming the folder that keeps
+    their log). Returns the results XML path when the run folder stays: a ``workdir`` given by the
+    caller, or a run whose waveforms were recorded; otherwise the temporary folder of a passing
+    run is removed and None returned.
     """
     from cocotb_tools.runner import get_runner
 
     ensure_verilator()
     if str(_PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(_PROJECT_ROOT))
+    own_folder = workdir is None
     if workdir is None:
         workdir = Path(tempfile.mkdtemp(prefix=f"cocotb-{sim_build.toplevel}-"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -276,10 +280,13 @@ def run_cocotb(
         log = workdir / "sim.log"
         tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
         raise AssertionError(f"{len(failed)} of {total} cocotb tests failed: " + "; ".join(failed)
-                             + (f"\n--- end of {log} ---\n{tail}" if tail else ""))
+                             + (f"\n--- end of {log} ---\n{tail}" if tail else f" (run folder {workdir})"))
+    if own_folder and not sim_build.waves:
+        shutil.rmtree(workdir, ignore_errors=True)
+        return None
     return results
 
 
-def simulate(component, toplevel: str, test_module: str, **kwargs) -> Path:
+def simulate(component, toplevel: str, test_module: str, **kwargs) -> Path | None:
     """Convert ``component``, build it (cached) and run ``test_module`` against it."""
     return run_cocotb(build(to_verilog(component, toplevel), toplevel), test_module, **kwargs)
