@@ -12,8 +12,11 @@ report the same counters (CYCLES, stalls, ...) for the same layers without pause
 
 Every request is bounded in wall-clock time: the harness reports progress twice a second during
 long waits, and a simulator that stays silent for ``wall_timeout`` seconds (frozen) or exits
-raises :class:`~drivers.simbase.SimulatorFailure`. AXI protocol violations by the IP (a burst
-crossing 4 KiB, WLAST on the wrong beat, ...) raise :class:`AxiProtocolError` from the wait.
+raises :class:`~drivers.simbase.SimulatorFailure`. AXI protocol violations by the IP on its memory
+port -- the master-side rules of the cocotb backend's monitor (sim/axi_monitor.py): VALID and the
+payload held until the handshake, INCR bursts within 4 KiB, WLAST on the last beat, at most the
+design's ``outstanding_reads`` read bursts in flight, ... -- raise :class:`AxiProtocolError` from
+the wait.
 """
 
 from __future__ import annotations
@@ -305,6 +308,7 @@ def native_simulation(config: AcceleratorConfig, verilog_text: str, *, pauses: s
                    "--memory-bytes", str(memory_bytes), "--pauses", pauses, "--seed", str(seed),
                    "--stall-probability", repr(float(stall_probability)),
                    "--read-latency", str(read_latency), "--write-latency", str(write_latency),
+                   "--max-outstanding-reads", str(config.outstanding_reads),
                    "--ctrl-offset", str(REGISTERS["CTRL"]), "--done-mask", str(AP_DONE),
                    "--poll-cycles", str(POLL_CYCLES)]
             with open(log_path, "wb") as log:

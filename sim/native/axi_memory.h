@@ -16,9 +16,18 @@
 // Supported: INCR, FIXED and WRAP bursts, any AxSIZE up to the bus width, WSTRB byte enables.
 // Errors: a beat whose bus word lies outside the memory gets DECERR (read data zero, write
 // dropped) and is counted; beats inside an injected range get the injected SLVERR/DECERR
-// (likewise). Protocol violations (a burst crossing 4 KiB, AxSIZE wider than the bus, WLAST on
-// the wrong beat, a reserved burst type, a bad WRAP length) are counted with a description; the
-// burst is still served so the IP does not hang.
+// (likewise). Protocol violations are counted with a description (FaultLog); the burst is still
+// served so the IP does not hang. Checked always: a burst crossing 4 KiB, AxSIZE wider than the
+// bus, WLAST on the wrong beat, a reserved burst type, a bad WRAP length. Checked when the master
+// reports what it drives before each edge (watch_ar/aw/w/r; the harness does, with the rules of
+// sim/axi_monitor.py's AxiChecker for the IP's memory port):
+//
+// * A3.2.1 handshake: once ARVALID, AWVALID or WVALID is high it stays high until the handshake,
+//   and the channel's payload (AR/AW: addr, len, size, burst, id; W: data, strb, last) does not
+//   change until then (HandshakeRule);
+// * Settings::incr_only: every AR/AW burst is INCR;
+// * Settings::max_outstanding_reads (0: no limit): ARs accepted minus R bursts whose RLAST beat
+//   the master took never exceed it (counted at the AR handshake, before a same-edge RLAST).
 #pragma once
 
 #include <cstddef>
@@ -30,6 +39,14 @@
 #include <vector>
 
 #include "axi_stream.h"
+
+#if defined(__GNUC__)
+#define CF_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define CF_COLD __attribute__((noinline, cold))
+#else
+#define CF_UNLIKELY(x) (x)
+#define CF_COLD
+#endif
 
 namespace cf {
 
@@ -85,6 +102,48 @@ struct FaultLog {
     }
 };
 
+// The payload members a master must hold from VALID to the handshake (A3.2.1); not accepted_at.
+inline bool same_payload(const AddressBeat& a, const AddressBeat& b) {
+    return a.addr == b.addr && a.len == b.len && a.size == b.size && a.burst == b.burst && a.id == b.id;
+}
+
+template <std::size_t Lanes>
+inline bool same_payload(const WriteBeat<Lanes>& a, const WriteBeat<Lanes>& b) {
+    return a.strb == b.strb && a.last == b.last && std::memcmp(a.data, b.data, Lanes) == 0;
+}
+
+// A3.2.1 on one master-driven channel: once VALID is high it stays high, with the same payload,
+// until the beat is taken. Call step() once per cycle, before the edge, with the VALID the master
+// drives, its payload (read only when VALID is high) and whether the beat is taken at that edge;
+// while a beat is pending it compares the payload with the one remembered from the previous
+// cycle and calls fault(outcome, remembered payload) when VALID dropped or the payload changed.
+// Cost: a test when no beat was pending; a comparison while one waits (the payload is copied
+// only when a beat starts waiting or changed).
+template <class T>
+class HandshakeRule {
+public:
+    enum Outcome { kDropped, kChanged };
+
+    template <class OnFault>
+    void step(bool valid, const T& payload, bool taken, OnFault&& fault) {
+        bool same = false;
+        if (CF_UNLIKELY(pending_)) {
+            if (!valid) fault(kDropped, held_);
+            else if (same_payload(payload, held_)) same = true;
+            else fault(kChanged, held_);
+        }
+        pending_ = valid && !taken;
+        if (pending_ && !same) held_ = payload;
+    }
+    // True while a beat is offered and not yet taken.
+    bool pending() const { return pending_; }
+    const T& held() const { return held_; }
+
+private:
+    bool pending_ = false;
+    T held_{};
+};
+
 // Where one beat of a burst lives: the burst's address sequence (AXI4 A3.4.1).
 class BurstAddress {
 public:
@@ -127,6 +186,10 @@ public:
         PauseKind pauses = PauseKind::None;
         std::uint64_t seed = 0;
         double stall_probability = 0.3;
+        // Master-side rules (checked through watch_ar/aw/w/r): only INCR bursts, and at most this
+        // many read bursts in flight (0: no limit).
+        bool incr_only = false;
+        unsigned max_outstanding_reads = 0;
     };
 
     Sink<AddressBeat> aw, ar;
@@ -145,8 +208,34 @@ public:
         r.pause = PauseGenerator(s.pauses, s.seed + 4, s.stall_probability);
     }
 
+    // Before each edge (before the channels' edge()), what the master drives: VALID, the payload
+    // (read only when VALID is high) and whether the beat is taken at this edge (sink.takes()).
+    // Call watch_ar before watch_r (an AR and a burst's RLAST at the same edge count both, as
+    // AxiChecker does). The common case (no beat waiting, or the same payload) is a few tests.
+    void watch_ar(bool valid, const AddressBeat& a, bool taken) {
+        ar_rule_.step(valid, a, taken, [&](auto outcome, const AddressBeat& was) { address_fault("AR", outcome, was, a); });
+        if (taken) {
+            ++reads_in_flight_;
+            if (CF_UNLIKELY(s_.max_outstanding_reads != 0 && reads_in_flight_ > s_.max_outstanding_reads))
+                outstanding_fault(a);
+        }
+    }
+    void watch_aw(bool valid, const AddressBeat& a, bool taken) {
+        aw_rule_.step(valid, a, taken, [&](auto outcome, const AddressBeat& was) { address_fault("AW", outcome, was, a); });
+    }
+    void watch_w(bool valid, const WriteBeat<Lanes>& beat, bool taken) {
+        w_rule_.step(valid, beat, taken, [&](auto outcome, const WriteBeat<Lanes>& was) { write_fault(outcome, was, beat); });
+    }
+    // Before each edge, with the RREADY the master drives: a taken RLAST beat ends a read burst.
+    void watch_r(bool ready) {
+        if (ready && r.valid && r.current.last && reads_in_flight_ != 0) --reads_in_flight_;
+    }
+    // Read bursts accepted whose RLAST beat the master has not taken yet.
+    std::uint64_t reads_in_flight() const { return reads_in_flight_; }
+
     // After the channels' edge(): run the read and write processes for the edge at cycle `now`.
     void process(std::uint64_t now) {
+        now_ = now;
         read_process(now);
         write_process(now);
     }
@@ -159,9 +248,69 @@ private:
         faults.note(faults.protocol, text);
     }
 
+    // The violations of the master-side rules (rare: out of line).
+    CF_COLD void address_fault(const char* ch, typename HandshakeRule<AddressBeat>::Outcome outcome,
+                               const AddressBeat& was, const AddressBeat& a) {
+        if (outcome == HandshakeRule<AddressBeat>::kDropped) {
+            handshake_fault((std::string(ch) + "VALID dropped before the handshake").c_str(), describe(was).c_str());
+            return;
+        }
+        std::string what;
+        char part[80];
+        auto member = [&](const char* name, unsigned long long before, unsigned long long after, bool hex) {
+            if (before == after) return;
+            std::snprintf(part, sizeof part, hex ? "%s%s%s 0x%llx -> 0x%llx" : "%s%s%s %llu -> %llu",
+                          what.empty() ? "" : ", ", ch, name, before, after);
+            what += part;
+        };
+        member("ADDR", was.addr, a.addr, true);
+        member("LEN", was.len, a.len, false);
+        member("SIZE", was.size, a.size, false);
+        member("BURST", was.burst, a.burst, false);
+        member("ID", was.id, a.id, false);
+        handshake_fault((std::string(ch) + " payload changed before the handshake: " + what).c_str(), describe(was).c_str());
+    }
+
+    CF_COLD void write_fault(typename HandshakeRule<WriteBeat<Lanes>>::Outcome outcome, const WriteBeat<Lanes>& was,
+                             const WriteBeat<Lanes>& beat) {
+        if (outcome == HandshakeRule<WriteBeat<Lanes>>::kDropped) {
+            handshake_fault("WVALID dropped before the handshake");
+            return;
+        }
+        std::string what;
+        if (std::memcmp(was.data, beat.data, Lanes) != 0) what += "WDATA";
+        if (was.strb != beat.strb) what += std::string(what.empty() ? "" : ", ") + "WSTRB";
+        if (was.last != beat.last) what += std::string(what.empty() ? "" : ", ") + "WLAST";
+        handshake_fault(("W payload changed before the handshake: " + what).c_str());
+    }
+
+    CF_COLD void outstanding_fault(const AddressBeat& a) {
+        char text[240];
+        std::snprintf(text, sizeof text, "protocol violation: cycle %llu: read burst at 0x%llx (%u beats) accepted with "
+                      "%llu read bursts in flight, more than %u", static_cast<unsigned long long>(now_ + 1),
+                      static_cast<unsigned long long>(a.addr), a.len + 1,
+                      static_cast<unsigned long long>(reads_in_flight_), s_.max_outstanding_reads);
+        faults.note(faults.protocol, text);
+    }
+
+    static std::string describe(const AddressBeat& a) {
+        char text[100];
+        std::snprintf(text, sizeof text, " (burst at 0x%llx, %u beats of %u bytes, burst type %u)",
+                      static_cast<unsigned long long>(a.addr), a.len + 1, 1u << a.size, a.burst);
+        return text;
+    }
+
+    void handshake_fault(const char* what, const char* detail = "") {
+        char text[300];
+        std::snprintf(text, sizeof text, "protocol violation: cycle %llu: %s%s", static_cast<unsigned long long>(now_ + 1),
+                      what, detail);
+        faults.note(faults.protocol, text);
+    }
+
     void check_burst(const char* channel, const AddressBeat& a) {
         if ((std::uint64_t{1} << a.size) > Lanes) protocol_fault(channel, a, "AxSIZE is wider than the data bus");
         if (a.burst == 3) protocol_fault(channel, a, "reserved burst type 3");
+        else if (s_.incr_only && a.burst != BURST_INCR) protocol_fault(channel, a, "not an INCR burst (AxBURST must be 1)");
         if (a.burst == BURST_WRAP && !(a.len == 1 || a.len == 3 || a.len == 7 || a.len == 15))
             protocol_fault(channel, a, "WRAP bursts are 2, 4, 8 or 16 beats");
         if (a.burst == BURST_INCR) {
@@ -291,6 +440,11 @@ private:
     static constexpr std::uint64_t kAllLanes = Lanes >= 64 ? ~0ull : (std::uint64_t{1} << Lanes) - 1;
 
     Settings s_;
+    std::uint64_t now_ = 0;  // the last edge processed
+    // master-side rules
+    HandshakeRule<AddressBeat> ar_rule_, aw_rule_;
+    HandshakeRule<WriteBeat<Lanes>> w_rule_;
+    std::uint64_t reads_in_flight_ = 0;
     // read process: the burst being served
     BurstAddress rd_addr_;
     std::uint32_t rd_left_ = 0, rd_id_ = 0;

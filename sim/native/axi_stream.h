@@ -110,7 +110,9 @@ struct Sink {
     bool takes(bool valid) const { return ready && valid; }
 
     // At the edge: `taken` says whether takes() was true; the beat was written to
-    // queue.back_slot() before the edge.
+    // queue.back_slot() before the edge. The queue never holds more than `limit` < Capacity items,
+    // so back_slot() is always a free slot: the harness samples every offered beat into it (for
+    // the memory's handshake rules) and only a taken one is committed.
     void edge(bool taken) {
         if (taken) queue.commit();
         bool paused = pause.next();

@@ -3,7 +3,7 @@
 //
 //   convforge-sim --fd N --memory PATH --memory-bytes N [--pauses none|fixed|random] [--seed N]
 //                 [--stall-probability P] [--read-latency N] [--write-latency N]
-//                 --ctrl-offset N --done-mask N [--poll-cycles N]
+//                 [--max-outstanding-reads N] --ctrl-offset N --done-mask N [--poll-cycles N]
 //
 // The memory is the file PATH (memory-bytes long) mapped shared: the host maps it too and reads
 // and writes buffers directly. File descriptor N is a connected stream socket carrying one
@@ -26,7 +26,11 @@
 //
 // A refused request is answered "err <message>"; "fail <message>" means the simulation cannot
 // continue (the IP's AXI4-Lite port stopped answering). Numbers are decimal or 0x-prefixed
-// hexadecimal. Every request ends with one more clock edge,
+// hexadecimal. The memory checks the IP's side of m_axi_gmem as sim/axi_monitor.py's AxiChecker
+// does (see axi_memory.h): besides its burst checks, VALID and the payload held until the
+// handshake on AR, AW and W (sampled every cycle), INCR bursts only, and at most
+// --max-outstanding-reads read bursts in flight (the design's outstanding_reads; 0, the default:
+// no limit). Every request ends with one more clock edge,
 // and wait_done polls exactly as sim/accel_server.py's "wait_done" does, so the cycle counts
 // match the cocotb server's. The first line the harness writes is "ready LANES" (the data bus
 // width in bytes) or "err <message>" when it cannot start.
@@ -78,6 +82,7 @@ struct Options {
     std::uint64_t seed = 0;
     double stall_probability = 0.3;
     unsigned read_latency = 2, write_latency = 2;
+    unsigned max_outstanding_reads = 0;
     std::uint32_t ctrl_offset = 0;
     std::uint32_t done_mask = 0;
     unsigned poll_cycles = 64;
@@ -134,6 +139,8 @@ Options parse_options(int argc, char** argv) {
             o.read_latency = static_cast<unsigned>(option_u64(name, value, 2, 1000000));
         } else if (name == "--write-latency") {
             o.write_latency = static_cast<unsigned>(option_u64(name, value, 2, 1000000));
+        } else if (name == "--max-outstanding-reads") {
+            o.max_outstanding_reads = static_cast<unsigned>(option_u64(name, value, 0, 1 << 20));
         } else if (name == "--ctrl-offset") {
             o.ctrl_offset = static_cast<std::uint32_t>(option_u64(name, value, 0, 0xFC));
             have_ctrl = true;
@@ -300,6 +307,8 @@ private:
         s.pauses = o.pauses;
         s.seed = o.seed;
         s.stall_probability = o.stall_probability;
+        s.incr_only = true;  // the IP issues INCR bursts only (AxiChecker's default)
+        s.max_outstanding_reads = o.max_outstanding_reads;
         return s;
     }
 
@@ -325,21 +334,34 @@ private:
     // same rising edge at which the IP's own registers take their next state. So the IP sees the
     // new values from this edge on, as from a testbench that drives its inputs right after each
     // edge, and the IP's logic is evaluated once per cycle (the falling edge changes nothing).
+    //
+    // AR, AW and W payloads are sampled every cycle their VALID is high, into the sink's next free
+    // slot (committed at the edge only when the beat is taken), so that the memory's handshake
+    // rules can compare them with the previous cycle's while a beat waits.
     void step() {
         Vtop& t = *top_;
-        const bool ar_taken = mem_.ar.takes(t.m_axi_gmem_ARVALID);
-        if (ar_taken) capture_address(mem_.ar.queue.back_slot(), t.m_axi_gmem_ARADDR, t.m_axi_gmem_ARLEN,
-                                      t.m_axi_gmem_ARSIZE, t.m_axi_gmem_ARBURST, t.m_axi_gmem_ARID);
-        const bool aw_taken = mem_.aw.takes(t.m_axi_gmem_AWVALID);
-        if (aw_taken) capture_address(mem_.aw.queue.back_slot(), t.m_axi_gmem_AWADDR, t.m_axi_gmem_AWLEN,
-                                      t.m_axi_gmem_AWSIZE, t.m_axi_gmem_AWBURST, t.m_axi_gmem_AWID);
-        const bool w_taken = mem_.w.takes(t.m_axi_gmem_WVALID);
-        if (w_taken) {
-            WriteBeat<kLanes>& beat = mem_.w.queue.back_slot();
+        const bool ar_valid = t.m_axi_gmem_ARVALID;
+        const bool ar_taken = mem_.ar.takes(ar_valid);
+        AddressBeat& ar = mem_.ar.queue.back_slot();
+        if (ar_valid) capture_address(ar, t.m_axi_gmem_ARADDR, t.m_axi_gmem_ARLEN, t.m_axi_gmem_ARSIZE,
+                                      t.m_axi_gmem_ARBURST, t.m_axi_gmem_ARID);
+        mem_.watch_ar(ar_valid, ar, ar_taken);
+        mem_.watch_r(t.m_axi_gmem_RREADY);
+        const bool aw_valid = t.m_axi_gmem_AWVALID;
+        const bool aw_taken = mem_.aw.takes(aw_valid);
+        AddressBeat& aw = mem_.aw.queue.back_slot();
+        if (aw_valid) capture_address(aw, t.m_axi_gmem_AWADDR, t.m_axi_gmem_AWLEN, t.m_axi_gmem_AWSIZE,
+                                      t.m_axi_gmem_AWBURST, t.m_axi_gmem_AWID);
+        mem_.watch_aw(aw_valid, aw, aw_taken);
+        const bool w_valid = t.m_axi_gmem_WVALID;
+        const bool w_taken = mem_.w.takes(w_valid);
+        WriteBeat<kLanes>& beat = mem_.w.queue.back_slot();
+        if (w_valid) {
             load(beat.data, t.m_axi_gmem_WDATA);
             beat.strb = t.m_axi_gmem_WSTRB;
             beat.last = t.m_axi_gmem_WLAST;
         }
+        mem_.watch_w(w_valid, beat, w_taken);
         const bool lite_b_taken = lite_.b.takes(t.s_axi_control_BVALID);
         if (lite_b_taken) lite_.b.queue.back_slot() = LiteResponse{0, static_cast<std::uint8_t>(t.s_axi_control_BRESP)};
         const bool lite_r_taken = lite_.r.takes(t.s_axi_control_RVALID);

@@ -34,7 +34,10 @@ struct Response {
     std::uint64_t edge;
 };
 
-// The IP's side of the memory port: offers queued AR/AW/W beats, always ready for R and B.
+// The IP's side of the memory port: offers queued AR/AW/W beats (the front of each queue, which a
+// test may change while it waits, or withdraw for a cycle with *_off), ready for R when `rready`
+// and always for B, and reports what it drives to the memory's rules before each edge as the
+// harness does. With `max_reads` it offers an AR only while fewer read bursts are in flight.
 struct Master {
     explicit Master(AxiMemory<L>& memory) : m(memory) {}
 
@@ -45,33 +48,55 @@ struct Master {
     std::vector<Got> r;
     std::vector<Response> b;
     std::vector<std::uint64_t> ar_accepted;
+    bool rready = true;
+    bool ar_off = false, aw_off = false, w_off = false;
+    unsigned max_reads = 0;        // 0: no limit of its own
+    unsigned in_flight = 0;        // its count: ARs accepted minus RLAST beats taken
+    unsigned peak_in_flight = 0;
+    std::uint64_t waits = 0;       // cycles in which an AR, AW or W beat was offered and not taken
 
     void step() {
-        bool ar_taken = m.ar.takes(!ar.empty());
+        bool ar_valid = !ar.empty() && !ar_off && (max_reads == 0 || in_flight < max_reads);
+        bool ar_taken = m.ar.takes(ar_valid);
+        AddressBeat& a = m.ar.queue.back_slot();
+        if (ar_valid) {
+            a = ar.front();
+            a.accepted_at = cycle + 1;
+        }
+        m.watch_ar(ar_valid, a, ar_taken);
+        m.watch_r(rready);
         if (ar_taken) {
-            m.ar.queue.back_slot() = ar.front();
-            m.ar.queue.back_slot().accepted_at = cycle + 1;
             ar_accepted.push_back(cycle + 1);
             ar.pop_front();
+            ++in_flight;
+            if (in_flight > peak_in_flight) peak_in_flight = in_flight;
         }
-        bool aw_taken = m.aw.takes(!aw.empty());
-        if (aw_taken) {
-            m.aw.queue.back_slot() = aw.front();
-            m.aw.queue.back_slot().accepted_at = cycle + 1;
-            aw.pop_front();
+        bool aw_valid = !aw.empty() && !aw_off;
+        bool aw_taken = m.aw.takes(aw_valid);
+        AddressBeat& c = m.aw.queue.back_slot();
+        if (aw_valid) {
+            c = aw.front();
+            c.accepted_at = cycle + 1;
         }
-        bool w_taken = m.w.takes(!w.empty());
-        if (w_taken) {
-            m.w.queue.back_slot() = w.front();
-            w.pop_front();
+        m.watch_aw(aw_valid, c, aw_taken);
+        if (aw_taken) aw.pop_front();
+        bool w_valid = !w.empty() && !w_off;
+        bool w_taken = m.w.takes(w_valid);
+        WriteBeat<L>& d = m.w.queue.back_slot();
+        if (w_valid) d = w.front();
+        m.watch_w(w_valid, d, w_taken);
+        if (w_taken) w.pop_front();
+        waits += (ar_valid && !ar_taken) + (aw_valid && !aw_taken) + (w_valid && !w_taken);
+        if (m.r.valid && rready) {
+            r.push_back(Got{m.r.current, cycle + 1});
+            if (m.r.current.last) --in_flight;
         }
-        if (m.r.valid) r.push_back(Got{m.r.current, cycle + 1});
         if (m.b.valid) b.push_back(Response{m.b.current, cycle + 1});
         ++cycle;
         m.ar.edge(ar_taken);
         m.aw.edge(aw_taken);
         m.w.edge(w_taken);
-        m.r.edge(true);
+        m.r.edge(rready);
         m.b.edge(true);
         m.process(cycle);
     }
@@ -102,6 +127,20 @@ static bool has_message(const FaultLog& f, const char* text) {
     for (const std::string& m : f.messages)
         if (m.find(text) != std::string::npos) return true;
     return false;
+}
+
+static void print_messages(const FaultLog& f) {
+    for (const std::string& m : f.messages) std::printf("  message: %s\n", m.c_str());
+}
+
+// The protocol count, printing the messages when it is not the expected one.
+static std::uint64_t protocol_faults(const FaultLog& f, std::uint64_t expected) {
+    if (f.protocol != expected) {
+        std::printf("  %llu protocol faults, expected %llu\n", static_cast<unsigned long long>(f.protocol),
+                    static_cast<unsigned long long>(expected));
+        print_messages(f);
+    }
+    return f.protocol;
 }
 
 int main() {
@@ -139,6 +178,8 @@ int main() {
         AxiMemory<L>::Settings t = s;
         t.read_latency = 10;
         t.write_latency = 7;
+        t.incr_only = true;
+        t.max_outstanding_reads = 2;
         AxiMemory<L> m(t);
         Master io{m};
         io.ar.push_back(burst(0x200, 2));
@@ -149,6 +190,8 @@ int main() {
         CHECK(io.r.size() == 4 && io.r[0].edge - io.ar_accepted[0] == 10);
         CHECK(io.r.size() == 4 && io.r[3].edge - io.r[0].edge == 3);  // the second burst's latency is hidden
         CHECK(io.b.size() == 1);
+        CHECK(io.peak_in_flight == 2 && m.reads_in_flight() == 0);
+        CHECK(protocol_faults(m.faults, 0) == 0);
     }
     {  // FIXED and WRAP bursts, narrow beats.
         AxiMemory<L> m(s);
@@ -221,10 +264,12 @@ int main() {
         CHECK(ram[0x900] == before && ram[0x908] == 0xCD);
         CHECK(m.faults.injected == 3);
     }
-    {  // Random pauses on every channel: the same data, later.
+    {  // Random pauses on every channel: the same data, later; beats wait, legally.
         AxiMemory<L>::Settings t = s;
         t.pauses = PauseKind::Random;
         t.seed = 11;
+        t.incr_only = true;
+        t.max_outstanding_reads = 1;
         AxiMemory<L> m(t);
         Master io{m};
         for (int i = 0; i < 16; ++i) io.w.push_back(beat(0x0101010101010101ull * i, 0xFF, i == 15));
@@ -239,6 +284,161 @@ int main() {
         CHECK(same);
         std::uint64_t span = io.r.size() == 32 ? io.r[31].edge - io.r[16].edge : 0;
         CHECK(span > 15);  // paused at least once
+        CHECK(io.waits > 0);  // AR, AW or W beats waited for READY: the handshake rule was exercised
+        CHECK(protocol_faults(m.faults, 0) == 0);
+    }
+    {  // Legal traffic at the limit of outstanding reads, with every channel paused at random and
+       // R held back: many beats wait, reads reach the limit, no violation.
+        AxiMemory<L>::Settings t = s;
+        t.pauses = PauseKind::Random;
+        t.seed = 3;
+        t.stall_probability = 0.5;
+        t.read_latency = 5;
+        t.incr_only = true;
+        t.max_outstanding_reads = 2;
+        AxiMemory<L> m(t);
+        Master io{m};
+        io.max_reads = 2;
+        unsigned beats = 0;
+        for (unsigned i = 0; i < 12; ++i) {
+            unsigned n = 1 + (i * 5) % 8;
+            io.ar.push_back(burst(0x2000 + 0x100 * i, n));
+            beats += n;
+            io.aw.push_back(burst(0x3000 + 0x100 * i, n));
+            for (unsigned k = 0; k < n; ++k) io.w.push_back(beat(i * 100 + k, k % 2 ? 0x0F : 0xFF, k + 1 == n));
+        }
+        for (int c = 0; c < 600; ++c) {
+            io.rready = (c / 7) % 3 != 0;  // R held back for 7 of every 21 cycles
+            io.step();
+        }
+        io.rready = true;
+        io.run(100);
+        CHECK(io.r.size() == beats && io.b.size() == 12 && io.ar.empty() && io.aw.empty() && io.w.empty());
+        CHECK(io.peak_in_flight == 2 && m.reads_in_flight() == 0);
+        CHECK(io.waits > 50);
+        CHECK(protocol_faults(m.faults, 0) == 0);
+    }
+    {  // (a) ARVALID dropped before the handshake. R held back: the read process keeps the first
+       // burst, two more fill the AR queue, and the fourth waits with ARREADY low.
+        AxiMemory<L> m(s);
+        Master io{m};
+        io.rready = false;
+        for (unsigned i = 0; i < 4; ++i) io.ar.push_back(burst(0x1000 + 0x40 * i, 4));
+        io.run(10);
+        CHECK(io.ar.size() == 1 && !m.ar.ready && io.waits > 0);
+        CHECK(m.faults.protocol == 0);
+        io.ar_off = true;  // withdrawn for one cycle
+        io.run(1);
+        io.ar_off = false;
+        io.run(3);  // offered again, waiting: a new handshake, no second fault
+        io.rready = true;
+        io.run(40);
+        CHECK(protocol_faults(m.faults, 1) == 1);
+        CHECK(has_message(m.faults, "ARVALID dropped before the handshake (burst at 0x10c0, 4 beats of 8 bytes"));
+        CHECK(io.r.size() == 16 && io.ar.empty());  // still served
+    }
+    {  // (b) AWADDR changed while the AW waits. No W data: the write process keeps the first
+       // burst, two more fill the AW queue, the fourth waits.
+        AxiMemory<L> m(s);
+        Master io{m};
+        for (unsigned i = 0; i < 4; ++i) io.aw.push_back(burst(0x1000 + 0x40 * i, 2));
+        io.run(10);
+        CHECK(io.aw.size() == 1 && !m.aw.ready && io.waits > 0);
+        io.aw.front().addr = 0x1400;
+        io.run(3);
+        for (unsigned i = 0; i < 8; ++i) io.w.push_back(beat(i, 0xFF, i % 2 == 1));
+        io.run(40);
+        CHECK(protocol_faults(m.faults, 1) == 1);
+        CHECK(has_message(m.faults, "AW payload changed before the handshake: AWADDR 0x10c0 -> 0x1400"));
+        CHECK(io.b.size() == 4 && io.aw.empty() && io.w.empty());
+        std::uint64_t v;
+        std::memcpy(&v, &ram[0x1408], 8);
+        CHECK(v == 7);  // the burst taken is the one offered at the handshake
+    }
+    {  // (c) WDATA, then WSTRB, changed while a W beat waits. No AW: two beats fill the W queue,
+       // the third waits.
+        AxiMemory<L> m(s);
+        Master io{m};
+        for (unsigned i = 0; i < 4; ++i) io.w.push_back(beat(0x10 + i, 0xFF, i == 3));
+        io.run(10);
+        CHECK(io.w.size() == 2 && !m.w.ready && io.waits > 0);
+        std::memset(io.w.front().data, 0xEE, L);
+        io.run(2);
+        io.w.front().strb = 0x0F;
+        io.run(2);
+        io.aw.push_back(burst(0x1800, 4));
+        io.run(20);
+        CHECK(protocol_faults(m.faults, 2) == 2);
+        CHECK(has_message(m.faults, "W payload changed before the handshake: WDATA"));
+        CHECK(has_message(m.faults, "W payload changed before the handshake: WSTRB"));
+        CHECK(io.b.size() == 1 && io.w.empty());
+    }
+    {  // AWVALID and WVALID dropped before their handshakes: one fault each.
+        AxiMemory<L> m(s);
+        Master io{m};
+        for (unsigned i = 0; i < 4; ++i) io.aw.push_back(burst(0x1000 + 0x40 * i, 1));
+        io.run(10);
+        CHECK(io.aw.size() == 1 && !m.aw.ready);
+        io.aw_off = true;
+        io.run(1);
+        io.aw_off = false;
+        io.run(2);
+        CHECK(protocol_faults(m.faults, 1) == 1);
+        CHECK(has_message(m.faults, "AWVALID dropped before the handshake"));
+        // the W queue: the write process takes one beat per AW burst; W beats wait behind it
+        AxiMemory<L> m2(s);
+        Master io2{m2};
+        for (unsigned i = 0; i < 3; ++i) io2.w.push_back(beat(i, 0xFF, true));
+        io2.run(10);
+        CHECK(io2.w.size() == 1 && !m2.w.ready);
+        io2.w_off = true;
+        io2.run(1);
+        io2.w_off = false;
+        for (unsigned i = 0; i < 3; ++i) io2.aw.push_back(burst(0x1000 + 0x40 * i, 1));
+        io2.run(20);
+        CHECK(protocol_faults(m2.faults, 1) == 1);
+        CHECK(has_message(m2.faults, "WVALID dropped before the handshake"));
+        CHECK(io2.b.size() == 3);
+    }
+    {  // (d) With incr_only, a FIXED read and a WRAP write are violations (and still served); the
+       // same bursts without incr_only are legal (see above).
+        AxiMemory<L>::Settings t = s;
+        t.incr_only = true;
+        AxiMemory<L> m(t);
+        Master io{m};
+        io.ar.push_back(burst(0x408, 3, 3, BURST_FIXED));
+        io.ar.push_back(burst(0x500, 2));
+        io.aw.push_back(burst(0x618, 4, 3, BURST_WRAP));
+        for (unsigned i = 0; i < 4; ++i) io.w.push_back(beat(i, 0xFF, i == 3));
+        io.run(20);
+        CHECK(protocol_faults(m.faults, 2) == 2);
+        CHECK(has_message(m.faults, "read burst at 0x408 (3 beats of 8 bytes, burst type 0): not an INCR burst"));
+        CHECK(has_message(m.faults, "write burst at 0x618 (4 beats of 8 bytes, burst type 2): not an INCR burst"));
+        CHECK(io.r.size() == 5 && io.b.size() == 1);
+    }
+    {  // (e) More read bursts in flight than max_outstanding_reads: R held back, three ARs
+       // accepted (one served, two queued) with a limit of two.
+        AxiMemory<L>::Settings t = s;
+        t.max_outstanding_reads = 2;
+        AxiMemory<L> m(t);
+        Master io{m};
+        io.rready = false;
+        for (unsigned i = 0; i < 3; ++i) io.ar.push_back(burst(0x1000 + 0x40 * i, 4));
+        io.run(10);
+        CHECK(io.ar.empty() && m.reads_in_flight() == 3);
+        io.rready = true;
+        io.run(30);
+        CHECK(io.r.size() == 12 && m.reads_in_flight() == 0);
+        // the count went down with each RLAST: two more in flight at once are legal
+        io.rready = false;
+        for (unsigned i = 0; i < 2; ++i) io.ar.push_back(burst(0x2000 + 0x40 * i, 4));
+        io.run(10);
+        CHECK(io.ar.empty() && m.reads_in_flight() == 2);
+        io.rready = true;
+        io.run(30);
+        CHECK(protocol_faults(m.faults, 1) == 1);
+        CHECK(has_message(m.faults, "read burst at 0x1080 (4 beats) accepted with 3 read bursts in flight, more than 2"));
+        CHECK(io.r.size() == 20);
     }
     if (failures) {
         std::printf("%d checks failed\n", failures);

@@ -1,8 +1,13 @@
 """The native simulator's AXI4 memory model (sim/native/axi_memory.h) on its own: INCR, FIXED and
 WRAP bursts, narrow beats, byte enables, the read and write latencies (2 cycles like
 cocotbext-axi's AxiRam, or configured), DECERR outside the memory, injected SLVERR/DECERR,
-protocol violations and random pauses. The checks are C++ (tests/rtl/native_axi_memory_check.cpp),
-compiled here without Verilator; the accelerator-level checks are in test_native_backend.py."""
+protocol violations and random pauses. The master-side rules the harness enables (those of
+sim/axi_monitor.py's AxiChecker) each get a master that breaks them once -- ARVALID / AWVALID /
+WVALID dropped, AWADDR / WDATA / WSTRB changed while the beat waits for READY, a FIXED and a WRAP
+burst with ``incr_only``, one read burst more than ``max_outstanding_reads`` -- and must count
+exactly those faults, while legal traffic whose beats wait (random pauses, R held back, reads at
+the limit) counts none. The checks are C++ (tests/rtl/native_axi_memory_check.cpp), compiled here
+without Verilator; the accelerator-level checks are in test_native_backend.py."""
 
 import os
 import subprocess
