@@ -403,3 +403,83 @@ async def outstanding_reads(dut):
     check_beats(got, expected, env.dw)
     await env.finish()
     assert env.monitor.stats["peak_reads"] == env.p["max_outstanding"], env.monitor.stats
+
+
+@cocotb.test()
+async def stop_drains_without_writing(dut):
+    """``stop`` (an abort) in the middle of a long read and a long write: after it no AR or AW
+    handshake but one already presented, the W beats of bursts already issued (after one already
+    presented) go out with WSTRB = 0 and take no word from ``wr_data``, bursts in flight return,
+    both masters become quiet with nothing outstanding, and memory holds exactly a prefix of the
+    commanded write."""
+    env = await Env(dut, "random", read_latency=6, write_latency=4, seed_offset=7).start()
+    B, burst = env.B, env.max_burst
+    waddr, wlen = BASE + 0x20000 + 3, 24 * burst * B + 5
+    raddr, rlen = BASE + 0x60000 + 1, 24 * burst * B
+    payload = env.rng.randbytes(wlen)
+    seen = dict.fromkeys(("cycle", "AR", "AW", "W", "late AR", "late AW", "presented W", "drained", "late data"), 0)
+    stop_at = {"cycle": None}   # the first cycle whose handshakes happen with stop high
+    strobed = []
+
+    async def watch():
+        while True:
+            await RisingEdge(env.clock)
+            await ReadOnly()
+            seen["cycle"] += 1
+            late = stop_at["cycle"] is not None and seen["cycle"] >= stop_at["cycle"]
+            if seen["cycle"] == stop_at["cycle"]:
+                # A W beat already presented (a register loaded before the stop) keeps its strobe.
+                seen["presented W"] = int(dut.m_axi_WVALID.value)
+            for ch in ("AR", "AW", "W"):
+                if int(getattr(dut, f"m_axi_{ch}VALID").value) and int(getattr(dut, f"m_axi_{ch}READY").value):
+                    seen[ch] += 1
+                    if late and ch == "W":
+                        seen["drained"] += 1
+                        if seen["presented W"]:
+                            seen["presented W"] = 0
+                        elif int(dut.m_axi_WSTRB.value):
+                            strobed.append((seen["cycle"], int(dut.m_axi_WSTRB.value)))
+                    elif late:
+                        seen[f"late {ch}"] += 1
+            if late and int(dut.wr_data__valid.value) and int(dut.wr_data__ready.value):
+                seen["late data"] += 1
+
+    watcher = cocotb.start_soon(watch())
+    words = env.write_words([(waddr, wlen)], [payload])
+    tasks = [cocotb.start_soon(env.wr_cmd.send([waddr | (wlen << ADDR_WIDTH)])),
+             cocotb.start_soon(env.wr_data.send(words)),
+             cocotb.start_soon(env.rd_cmd.send([raddr | (rlen << ADDR_WIDTH)]))]
+    await env.rd_data.receive(3 * burst)           # both transfers are well under way ...
+    assert 0 < seen["W"] < len(words), seen
+    await RisingEdge(env.clock)
+    dut.rd_stop.value = 1                          # ... when the abort comes (driven as a register)
+    dut.wr_stop.value = 1
+    dut.rd_data__ready.value = 1                   # returning bursts are drained
+    stop_at["cycle"] = seen["cycle"] + 1
+    for _ in range(20000):
+        await RisingEdge(env.clock)
+        await ReadOnly()
+        if int(dut.rd_quiet.value) and int(dut.wr_quiet.value):
+            break
+    else:
+        raise AssertionError(f"masters not quiet 20000 cycles after stop: {seen}")
+    await ClockCycles(env.clock, 20)
+    watcher.cancel()
+    for task in tasks:
+        task.cancel()
+    env.monitor.check()                             # every burst answered, no rule broken
+    assert not env.mem.protocol_errors, env.mem.protocol_errors
+    assert strobed == [], f"W beats with bytes enabled after stop: {strobed[:4]}"
+    assert seen["late AR"] <= 1 and seen["late AW"] <= 1 and seen["late data"] == 0, seen
+    assert seen["drained"] > 0, f"no burst was in flight at the stop: {seen}"
+    # Memory: a prefix of the command was written, the rest of the window is the pattern.
+    actual = env.mem.read(BASE, WINDOW)
+    lo = waddr - BASE
+    mine = actual[lo:lo + wlen]
+    first_new = next((i for i in range(wlen) if mine[i] != payload[i]), wlen)
+    last_old = max((i for i in range(wlen) if mine[i] != env.pattern[lo + i]), default=-1)
+    assert last_old < first_new, (f"not a prefix: byte {last_old} was written but byte {first_new} "
+                                  f"was not (of {wlen})")
+    assert 0 < first_new < wlen, first_new
+    assert actual[:lo] == env.pattern[:lo] and actual[lo + wlen:] == env.pattern[lo + wlen:]
+    dut._log.info(f"stop_drains_without_writing: {seen}, {first_new} of {wlen} bytes written")

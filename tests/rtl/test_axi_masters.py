@@ -65,7 +65,7 @@ CONFIGS = {
 #: cocotb tests run per configuration (the narrow and wide buses skip what the 64-bit one covers).
 TESTS = {
     "w64": None,
-    "w32": "read_sweep/pause=random,write_sweep/pause=random,error_responses",
+    "w32": "read_sweep/pause=random,write_sweep/pause=random,error_responses,stop_drains_without_writing",
     "w128": "read_sweep/pause=random,write_sweep/pause=fixed,concurrent_read_write,full_throughput",
 }
 
