@@ -266,6 +266,15 @@ SECTIONS = [
                "output, and leave every byte outside its output buffer as it was. `pytest -m slow "
                "tests/rtl/test_fuzz.py` runs the same; the default suite runs 40 descriptors per build."),
     Section(
+        "mutations", "Mutation checks: deliberate faults the default suite must catch (issue 27)",
+        ["bench/bench_mutations.py"], md_passthrough, slow=True, ok_codes=(0, 1),
+        before="Each row is one deliberate single-point fault in the RTL or the driver (its original text and "
+               "replacement are in the script's `MUTANTS`), applied to a copy of the working tree, where the "
+               "default-suite tests named in the row run (`pytest -x -m \"not slow\"`, the copy's packages first on "
+               "`PYTHONPATH`). Killed: a test failed (the first one is named); survived: they all passed; a fault "
+               "that does not import or elaborate would be reported invalid, not killed. The same tests pass on the "
+               "unmutated copy first."),
+    Section(
         "vgg16-all", "All 13 VGG16 conv layers at full size on the native simulator (issue 14)",
         ["-m", "sim.run", "build/vgg16-pynq-z2", "--layer", "all"],
         whitespace_table(["layer", "runs", "cycles", "predicted", "model error", "time ms", "GOP/s", "bit-exact"],

@@ -9,7 +9,9 @@ from sim.toolchain import PARAMS_ENV
 from sim.toolchain import build, run_cocotb
 from rtl.verilog import to_verilog
 
-CONFIGS = [(4, 28, 4, 0), (4, 28, 1, 1), (2, 40, 2, 1)]
+# (pm, acc_width, lanes, relu): one step of pm lanes, pm steps of one lane, and two steps of two
+# lanes (step s, lane k must take channel s * lanes + k's parameters).
+CONFIGS = [(4, 28, 4, 0), (4, 28, 1, 1), (2, 40, 2, 1), (4, 28, 2, 0)]
 
 
 @pytest.mark.parametrize("pm,accw,lanes,relu", CONFIGS, ids=[f"pm{a}-acc{b}-lanes{c}-relu{d}" for a, b, c, d in CONFIGS])
