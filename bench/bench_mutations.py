@@ -367,8 +367,12 @@ def apply(mu: Mutant, tree: Path) -> None:
 
 
 def copy_env(tree: Path) -> dict[str, str]:
-    """The environment of a copy's processes: its packages first on the import path."""
+    """The environment of a copy's processes: its packages first on the import path, and its own
+    temporary folder (the run folders a failing simulation keeps go away with the copy)."""
     env = dict(os.environ)
+    tmp = tree / ".tmp"
+    tmp.mkdir(exist_ok=True)
+    env["TMPDIR"] = str(tmp)
     env["PYTHONPATH"] = str(tree)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("PYTEST_ADDOPTS", None)

@@ -129,7 +129,35 @@ def main(argv=None) -> int:
                   f"| {r['cycles_per_second']:,.0f} | {r['instructions_per_cycle']:,.0f} "
                   f"| {r['instructions_per_second'] / 1e9:.1f} G | {r['instructions_per_cycle_for_1M']:,.0f} "
                   f"| {'yes' if r['bit_exact'] else 'NO'} |")
+        print()
+        for line in summary(rows, host_clock_mhz()):
+            print(line)
     return 0 if all(r["bit_exact"] for r in rows) else 1
+
+
+def host_clock_mhz() -> float | None:
+    """The host core's clock as the kernel reports it (``cpu MHz`` of /proc/cpuinfo), or None."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return None
+    found = re.search(r"^cpu MHz\s*:\s*([0-9.]+)", text, re.MULTILINE)
+    return float(found.group(1)) if found else None
+
+
+def summary(rows: list[dict], clock_mhz: float | None) -> list[str]:
+    """Sentences computed from the rows: instructions per host clock (with the clock the kernel
+    reports) and how many times a cycle of the costliest design costs one of the cheapest."""
+    lines = []
+    if clock_mhz:
+        ipc = ", ".join(f"{r['config']}: {r['instructions_per_second'] / (clock_mhz * 1e6):.1f}" for r in rows)
+        lines.append(f"Instructions per host clock at the {clock_mhz:,.0f} MHz of /proc/cpuinfo: {ipc}.")
+    if len(rows) >= 2:
+        hi = max(rows, key=lambda r: r["instructions_per_cycle"])
+        lo = min(rows, key=lambda r: r["instructions_per_cycle"])
+        lines.append(f"A simulated cycle of {hi['config']} takes {hi['instructions_per_cycle'] / lo['instructions_per_cycle']:.2f} "
+                     f"times the host instructions of one of {lo['config']}.")
+    return lines
 
 
 if __name__ == "__main__":

