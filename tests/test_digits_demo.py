@@ -205,8 +205,10 @@ def test_whole_held_out_set_on_the_ip(design, accel, qnet, model, split):
     folder, _ = design
     _, _, x_test, y_test = split
     reference = dc.evaluate(qnet, x_test)
-    on_ip = dc.evaluate(qnet, x_test, accel, plan=folder)
+    ip = InteriorRecorder(accel)
+    on_ip = dc.evaluate(qnet, x_test, ip, plan=folder)
     np.testing.assert_array_equal(on_ip.outputs, reference.outputs)
+    ip.assert_interior("digits-cnn on the whole held-out set")
     acc = dc.accuracy(on_ip.predictions, y_test)
     assert acc == dc.accuracy(reference.predictions, y_test) >= ACCURACY_BOUND
     assert abs(acc - dc.accuracy(dc.float_predictions(model[0], x_test), y_test)) <= 0.01
