@@ -92,9 +92,18 @@ def check_descriptor(accel, cfg, desc: dict, offsets: list[int], seed: int, high
     addrs = dict(in_addr=in_a, weight_addr=w_a, quant_addr=q_a, out_addr=out_a)
     out_lo = out_hi = out_a
     if high is not None:
-        addrs[("in_addr", "weight_addr", "quant_addr", "out_addr")[high]] = (1 << cfg.axi_addr_width) - 8
+        top = 1 << cfg.axi_addr_width
+        key = ("in_addr", "weight_addr", "quant_addr", "out_addr")[high]
         if refusal is None:
+            # The buffer starts so that its last byte would be one past the top (a buffer that
+            # ends exactly at the top is legal, and the IP runs it).
+            c, m, h, w, k = d.in_channels, d.out_channels, d.height, d.width, d.kernel
+            size = (layout.input_bytes(c, h, w, info.pn), layout.weight_bytes(m, c, k, info.pm, info.pn),
+                    layout.quant_bytes(m, info.pm), layout.output_bytes(m, d.out_height, d.out_width, info.pm))[high]
+            addrs[key] = top - size + 1
             refusal = Refusal(ErrorCode.BAD_ADDRESS, "a buffer passes the top of the address space")
+        else:
+            addrs[key] = top - 8   # an earlier check refuses the layer first
     if refusal is None:
         c, m, h, w, k, s, p = (desc[n] for n in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
                                                 "padding"))
