@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from drivers import simulated  # noqa: E402
+from sim.backends import simulated  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402
 from sim.reference import conv2d, requantize  # noqa: E402
 from tests.harness.layers import interior_fraction, scaled_requant  # noqa: E402

@@ -13,7 +13,7 @@ import argparse
 
 import numpy as np
 
-from drivers import simulated
+from sim.backends import simulated
 from dse.perf_model import ideal_memory_port, run_cycles
 from rtl.descriptor import Descriptor
 from rtl.config import AcceleratorConfig

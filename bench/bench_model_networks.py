@@ -8,7 +8,7 @@ bench/bench_vgg_conv3_1.py): ``vgg16`` with the default build (``auto``: the Win
 ``vgg16`` on the direct engine, ``resnet18`` on the direct engine (7x7 stride-2 first layer, 3x3
 stride 1 and 2, 1x1 stride-2 shortcuts) and ``resnet18``'s 3x3 stride-1 layers on the VGG16
 Winograd design. Every distinct conv shape the design runs (``place_layer``: native or embedded
-on the accelerator) is simulated through ``drivers.simulated`` with random data, bit-exact
+on the accelerator) is simulated through ``sim.backends.simulated`` with random data, bit-exact
 checked, cut to ``--rows`` input rows and ``--groups`` output-channel groups (full width, all
 input channels), and compared with ``dse.perf_model.run_cycles`` for the same runs on the
 simulation's memory (``ideal_memory_port``). The cut keeps the model honest on shapes it was not
@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 
 from bench_vgg_conv3_1 import (DesignUnavailable, config_label, cut_shape, ensure_design,  # noqa: E402
                                predicted_cycles, simulate_conv)
-from drivers import simulated  # noqa: E402
+from sim.backends import simulated  # noqa: E402
 from drivers.network import place_layer  # noqa: E402
 from dse.networks import get_network  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402

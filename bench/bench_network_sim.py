@@ -6,7 +6,7 @@
 The network (a zoo network: seeded random weights, ``drivers.random_weights``) is quantised to
 int8 on two random calibration inputs, then one random input runs twice: through
 ``drivers.run_network`` with no accelerator (the numpy int8 reference of every layer) and with
-``drivers.simulated(design)`` (the design's conv/FC layers on the simulated IP as design.json
+``sim.backends.simulated(design)`` (the design's conv/FC layers on the simulated IP as design.json
 places them, the rest on the CPU path). Printed: per-layer placement, simulated cycles and
 time at the design clock, the wall time of each pass, and whether the int8 output of the
 simulated run is identical to the reference's. The design is built with ``python -m dse.build``
@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from drivers import quantize_network, random_weights, run_network, simulated  # noqa: E402
+from drivers import quantize_network, random_weights, run_network  # noqa: E402
+from sim.backends import simulated  # noqa: E402
 from dse.networks import get_network  # noqa: E402
 
 from bench_vgg_conv3_1 import DesignUnavailable, config_label, ensure_design  # noqa: E402

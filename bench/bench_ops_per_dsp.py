@@ -5,7 +5,7 @@
                                       [--no-synth] [--json]
 
 Every VGG16 conv layer runs on the PYNQ-Z2 design (``build/vgg16-pynq-z2``, the default build, or
-``build/vgg16-pynq-z2-<engine>``; see bench/bench_vgg_conv3_1.py) through ``drivers.simulated``,
+``build/vgg16-pynq-z2-<engine>``; see bench/bench_vgg_conv3_1.py) through ``sim.backends.simulated``,
 cut to ``--rows`` input rows and ``--groups`` output-channel groups of ``pm`` channels (full
 width, all input channels; layers whose full size the cycle model puts at most ``--full-below``
 cycles run at full size), bit-exact checked against sim.reference. Per layer the table gives
@@ -48,7 +48,7 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 from amaranth.hdl import UnusedElaboratable  # noqa: E402
 
-from drivers import simulated  # noqa: E402
+from sim.backends import simulated  # noqa: E402
 from dse.networks import get_network  # noqa: E402
 from dse.resource_model import estimate_resources  # noqa: E402
 from dse.synth import synth_counts  # noqa: E402

@@ -41,8 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from drivers.native import native_simulation  # noqa: E402
-from drivers.simbase import design_verilog, load_design_config  # noqa: E402
+from sim.backends.native import native_simulation  # noqa: E402
+from sim.backends.base import design_verilog, load_design_config  # noqa: E402
 
 from bench_sim_speed import TINY, gather_targets  # noqa: E402
 from bench_vgg_conv3_1 import config_label, design_folder, simulate_conv  # noqa: E402

@@ -5,7 +5,7 @@
 
 For each deploy folder (built with ``python -m dse.build`` defaults when missing: the folder name
 is ``<network>-<board>``) and each ``--config`` (a JSON file holding an AcceleratorConfig, as in
-design.json's "config"), and for each backend of ``drivers.simulated`` (``native``: the C++
+design.json's "config"), and for each backend of ``sim.backends.simulated`` (``native``: the C++
 harness, ``cocotb``: cocotbext-axi models), starts the simulator (timing the start: Verilator
 build or cache hit, simulator launch) and runs, through the driver, (a) the smallest possible
 layer (one channel, 3x3 pixels, 1x1 kernel: the fixed cost of a run -- descriptor writes, polling,
@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from drivers import simulated  # noqa: E402
-from drivers.simulation import BACKENDS  # noqa: E402
+from sim.backends import simulated  # noqa: E402
+from sim.backends.cocotb import BACKENDS  # noqa: E402
 from dse.boards import board_names  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402
 

@@ -3,7 +3,7 @@
     python bench/bench_vgg_conv3_1.py [--engine auto|direct|winograd] [--design DIR] [--max-rows N]
                                       [--seed N] [--pauses none|fixed|random] [--json]
 
-Runs the layer through ``drivers.simulated`` (Verilator, the board driver's code) on the deploy
+Runs the layer through ``sim.backends.simulated`` (Verilator, the board driver's code) on the deploy
 folder ``python -m dse.build`` writes for VGG16 on PYNQ-Z2 -- by default ``build/vgg16-pynq-z2``
 (``--engine auto``, the default build) or ``build/vgg16-pynq-z2-<engine>`` (built with
 ``--engine <engine>`` when missing) -- with random int8 activations and weights, int32 biases and
@@ -40,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from drivers import simulated  # noqa: E402
+from sim.backends import simulated  # noqa: E402
 from drivers.network import accelerator_runs, place_layer  # noqa: E402
 from drivers.quantize import QuantizedLayer  # noqa: E402
-from drivers.simbase import load_design_config  # noqa: E402
+from sim.backends.base import load_design_config  # noqa: E402
 from dse.graph import Layer  # noqa: E402
 from dse.perf_model import ideal_memory_port, peak_ops_per_cycle, run_cycles  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402

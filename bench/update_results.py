@@ -307,7 +307,7 @@ SECTIONS = [
         whitespace_table(["layer", "runs", "cycles", "predicted", "model error", "time ms", "GOP/s", "bit-exact"],
                          "layer", keep_prefixes=("(GOP/s",)), slow=True,
         before="The default build (`python -m dse.build`: F(4,3) pm = pn = 2 on PYNQ-Z2), every conv layer at full "
-               "size with random int8 data through `drivers.simulated` (native backend), bit-exact against "
+               "size with random int8 data through `sim.backends.simulated` (native backend), bit-exact against "
                "`sim.reference`; the model column is `dse.perf_model` with the simulation's memory."),
     Section(
         "vgg16-network", "VGG16 as a whole network on the native simulator (issue 14)",

@@ -1,23 +1,25 @@
-"""convforge host drivers: the same layer API on a PYNQ board and over a Verilator simulation.
+"""convforge's board runtime: the driver of the IP, its DDR layouts and the CPU's share of a network.
 
-``from drivers import ConvAccelerator`` (a ``pynq.DefaultIP`` subclass, needs the ``board``
-extra) and ``from drivers import simulated`` (no board needed; a native Verilator simulator by
-default, cocotb with ``backend="cocotb"``). ``pynq`` stays optional:
-importing this package never requires it. Whole networks: :func:`quantize_network` (int8
-post-training quantisation) and :func:`run_network` (conv/fc layers on the accelerator, the rest
-in numpy); see docs/driver.md.
+Needs only the standard library and numpy (Python 3.8+); ``pynq`` when it drives a real board.
+It imports nothing else of convforge: what it needs of the hardware is generated into
+:mod:`drivers.interface` (``python -m rtl.registers``), and a build's own facts come from the
+IP's build-info registers and the deploy folder's ``design.json``.
+
+* :class:`ConvAccelerator`: the PYNQ driver (a ``pynq.DefaultIP`` bound to the IP's VLNV);
+  :class:`AcceleratorDriver` is the layer API it shares with the simulators of ``sim.backends``,
+  which run this same code against a Verilator model on a PC.
+* :func:`run_network`: a quantised network, conv/fc layers on the accelerator as the plan
+  (design.json) places them, the rest with :mod:`drivers.ops`.
+* :func:`quantize_network` (int8 post-training quantisation), :func:`float_forward`,
+  :func:`random_weights`: pure numpy, used on the PC; see docs/driver.md.
 """
 
 from .board import PYNQ_AVAILABLE, ConvAccelerator
 from .core import AcceleratorBusy, AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo
-from .native import AxiProtocolError, NativeAccelerator
+from .float_model import float_forward, random_weights
 from .network import format_table, run_network
-from .quantize import QuantizedNetwork, float_forward, quantize_network, random_weights
-from .simbase import SimulatorFailure
-from .simulation import SimulatedAccelerator, simulated
+from .quantize import QuantizedNetwork, quantize_network
 
 __all__ = ["ConvAccelerator", "PYNQ_AVAILABLE", "AcceleratorDriver", "AcceleratorBusy", "AcceleratorError",
-           "AcceleratorTimeout", "BuildInfo",
-           "SimulatedAccelerator", "NativeAccelerator", "SimulatorFailure", "AxiProtocolError", "simulated",
-           "run_network", "format_table", "quantize_network", "QuantizedNetwork",
+           "AcceleratorTimeout", "BuildInfo", "run_network", "format_table", "quantize_network", "QuantizedNetwork",
            "float_forward", "random_weights"]

@@ -8,8 +8,8 @@ On the board::
     accel = ol.conv_accelerator_0       # a drivers.ConvAccelerator
     y = accel.conv2d(x, w, bias, mult, shift, stride=1, padding=1, relu=True)
 
-The register map is supplied by the driver (from rtl.registers, the same description that
-generated the RTL and component.xml), so ``accel.register_map`` works even when the .hwh lacks
+The register map is supplied by the driver (drivers/interface.py, generated from rtl/registers/,
+the same description that generated the RTL and component.xml), so ``accel.register_map`` works even when the .hwh lacks
 registers. Buffers come from ``pynq.allocate`` and are reused across layers; inputs are flushed
 before AP_START and the output invalidated after AP_DONE. Completion is awaited by polling
 AP_DONE with a timeout (``accel.timeout`` seconds); a timeout raises with the STATUS contents.
@@ -21,9 +21,8 @@ import time
 
 import numpy as np
 
-from rtl.ip_identity import NAME, VLNV
-
 from .core import AcceleratorDriver, AcceleratorTimeout
+from .interface import IP_NAME, VLNV
 from .regmap import AP_DONE, REGISTERS, check_offset, pynq_register_description
 
 __all__ = ["ConvAccelerator", "PYNQ_AVAILABLE"]
@@ -53,7 +52,7 @@ class ConvAccelerator(AcceleratorDriver, DefaultIP):
         description = dict(description)
         if not description.get("registers"):
             description["registers"] = pynq_register_description()
-            description.setdefault("fullpath", NAME + "_0")
+            description.setdefault("fullpath", IP_NAME + "_0")
         DefaultIP.__init__(self, description=description)
         self._driver_init()
 

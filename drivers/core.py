@@ -14,12 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtl.descriptor import Descriptor, Limits
-from rtl.engine import EngineDescription, engine_named, engine_with_code
-
 from . import layout
 from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value,
                      require_int)
+from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, refusal
 
 __all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
 
@@ -59,13 +57,14 @@ class BuildInfo:
     axi_addr_width: int = 64
 
     @property
-    def engine_description(self) -> EngineDescription:
+    def engine_rules(self) -> Engine:
+        """What the IP's engine runs (drivers.rules)."""
         return engine_named(self.engine)
 
     @property
     def limits(self) -> Limits:
-        """What the IP accepts, for its engine's descriptor rule."""
-        return Limits(self.engine, self.m, self.pm, self.pn, self.max_width, self.max_height, self.max_channels,
+        """What the IP accepts, for the descriptor rule (drivers.rules.refusal)."""
+        return Limits(self.m, self.pm, self.pn, self.max_width, self.max_height, self.max_channels,
                       self.max_kernel, self.max_stride, self.max_row_words, self.max_weight_taps)
 
 
@@ -121,9 +120,9 @@ class AcceleratorDriver:
             raise ValueError(f"w has {cw} input channels but x has {c}")
         stride, padding = require_int("stride", stride), require_int("padding", padding)
         d = Descriptor(c, m, h, wd, k, stride, padding)
-        refusal = info.engine_description.refusal(d, info.limits)
-        if refusal is not None:
-            raise ValueError(refusal.reason)
+        refused = refusal(d, info.limits, info.engine_rules)
+        if refused is not None:
+            raise ValueError(refused.reason)
         return d.out_height, d.out_width
 
     @staticmethod

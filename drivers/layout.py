@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from rtl.numerics import QUANT_ENTRY_BYTES
+from .interface import QUANT_ENTRY_BYTES
 
 __all__ = [
     "pack_input", "pack_weights", "pack_quant", "unpack_output",

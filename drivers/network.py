@@ -8,13 +8,13 @@
 (``accel.conv2d``, one call per descriptor) when ``accel`` is given and the plan places it there,
 or, without a plan entry, when the IP can run it (:func:`place_layer` maps it the way the DSE
 does and asks ``accel.check_layer``). Otherwise it runs in numpy as
-``sim.reference.requantize(sim.reference.conv2d(...))``: the accelerator is bit-exact with that,
-so the two paths give identical outputs. Every other kind (:data:`drivers.quantize.CPU_KINDS`:
+``ops.requantize(ops.conv2d(...))`` (:mod:`drivers.ops`): the accelerator is bit-exact with that,
+so the two paths give identical outputs. Every other kind (:data:`drivers.ops.CPU_KINDS`:
 grouped and depthwise convolutions, affine/BatchNormalization, pooling, add, concat, (leaky)
 ReLU, clip, LRN, softmax, pad, transpose, channel shuffle, reshape, channel slices) always runs
-in numpy (:mod:`drivers.quantize`), int8 in and out.
+in numpy (:mod:`drivers.ops`), int8 in and out.
 
-Mappings (``design.json`` ``"mapping"``; the engine descriptions in rtl/engine define them):
+Mappings (``design.json`` ``"mapping"``; :mod:`drivers.rules`, which follows the engine descriptions):
 
 * ``native``: the layer as it is.
 * ``fc-as-1x1``: a fully-connected layer on ``N`` features as a 1x1 convolution of an
@@ -41,8 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.reference import conv2d, requantize
-
+from . import ops, rules
 from . import quantize as q
 
 __all__ = ["LayerRun", "Placement", "accelerator_runs", "place_layer", "load_plan", "run_layer_numpy",
@@ -54,7 +53,7 @@ _MAPPINGS = ("native", "fc-as-1x1", "embedded-3x3")
 
 @dataclass(frozen=True)
 class LayerRun:
-    """One accelerator call: ``conv2d(x, w, stride, padding)`` gives output columns ``columns``."""
+    """One accelerator call: ``accel.conv2d(x, w, stride, padding)`` gives output columns ``columns``."""
 
     x: np.ndarray
     w: np.ndarray
@@ -87,7 +86,7 @@ def _geometry(ql: q.QuantizedLayer, x: np.ndarray, mapping: str):
     layer = ql.layer
     w = ql.conv_weight()
     if layer.kind == "fc":
-        x = q.flatten(x)
+        x = ops.flatten(x)
         stride, padding = 1, 0
         if mapping == "native":
             mapping = "fc-as-1x1"
@@ -190,9 +189,9 @@ def place_layer(layer, accel=None, entry: dict | None = None) -> Placement:
     if accel is None:
         return Placement("cpu", "cpu", (), "no accelerator given", "none")
     info = accel.info
-    engine = info.engine_description
-    inv, mapping, reason = engine.map_layer(layer.kind, layer.in_channels, layer.out_channels, layer.height,
-                                            layer.width, layer.kernel, layer.stride, layer.padding, info.max_kernel)
+    engine = info.engine_rules
+    inv, mapping, reason = rules.map_layer(engine, layer.kind, layer.in_channels, layer.out_channels, layer.height,
+                                           layer.width, layer.kernel, layer.stride, layer.padding, info.max_kernel)
     if inv is None:
         return Placement("cpu", "cpu", (), reason, "auto")
 
@@ -206,7 +205,7 @@ def place_layer(layer, accel=None, entry: dict | None = None) -> Placement:
     except ValueError as exc:
         refusal = f"the IP cannot run it: {exc}"
     # Rows wider than the line buffer: column strips, if every strip fits.
-    runs = engine.strips(inv, info.pn, info.max_row_words, info.m)
+    runs = rules.strips(engine, inv, info.pn, info.max_row_words, info.m)
     if runs is None or len(runs) == 1:
         return Placement("cpu", "cpu", (), refusal, "auto")
     try:
@@ -228,48 +227,48 @@ def run_layer_numpy(ql: q.QuantizedLayer, inputs: list[np.ndarray]) -> np.ndarra
     out_size = (layer.out_height, layer.out_width)
     if kind in ("conv", "fc"):
         xe, w, s, p = _geometry(ql, x, "native")
-        return requantize(conv2d(xe, w, s, p), ql.bias, ql.mult, ql.shift, layer.relu)
+        return ops.requantize(ops.conv2d(xe, w, s, p), ql.bias, ql.mult, ql.shift, layer.relu)
     if kind == "group_conv":
-        acc = q.group_conv2d(x, ql.weight, layer.groups, layer.stride, layer.padding)
-        return requantize(acc, ql.bias, ql.mult, ql.shift, layer.relu)
+        acc = ops.group_conv2d(x, ql.weight, layer.groups, layer.stride, layer.padding)
+        return ops.requantize(acc, ql.bias, ql.mult, ql.shift, layer.relu)
     if kind == "batchnorm":
-        return requantize(q.affine(x, ql.weight), ql.bias, ql.mult, ql.shift, layer.relu)
+        return ops.requantize(ops.affine(x, ql.weight), ql.bias, ql.mult, ql.shift, layer.relu)
     if kind == "maxpool":
-        y = q.maxpool(x, layer.kernel, layer.stride, layer.padding, out_size)
+        y = ops.maxpool(x, layer.kernel, layer.stride, layer.padding, out_size)
     elif kind == "avgpool":
-        y = q.avgpool(x, layer.kernel, layer.stride, layer.padding, out_size, bool(layer.attr("count_include_pad", 0)))
+        y = ops.avgpool(x, layer.kernel, layer.stride, layer.padding, out_size, bool(layer.attr("count_include_pad", 0)))
     elif kind == "global_avgpool":
-        y = q.global_avgpool(x)
+        y = ops.global_avgpool(x)
     elif kind == "global_maxpool":
-        y = q.global_maxpool(x)
+        y = ops.global_maxpool(x)
     elif kind == "add":
-        return q.add_n(inputs, ql.mult, ql.shift, layer.relu)
+        return ops.add_n(inputs, ql.mult, ql.shift, layer.relu)
     elif kind == "concat":
-        y = q.concat(inputs, ql.mult, ql.shift)
+        y = ops.concat(inputs, ql.mult, ql.shift)
     elif kind == "relu":
-        y = q.relu(x)
+        y = ops.relu(x)
     elif kind == "leaky_relu":
-        y = q.leaky_relu(x, ql.mult, ql.shift)
+        y = ops.leaky_relu(x, ql.mult, ql.shift)
     elif kind == "clip":
-        y = q.clip(x, *ql.params["bounds"])
+        y = ops.clip(x, *ql.params["bounds"])
     elif kind == "lrn":
-        y = q.lrn_int8(x, ql.in_scales[0], ql.out_scale, int(layer.attr("size")), layer.attr("alpha"),
+        y = ops.lrn_int8(x, ql.in_scales[0], ql.out_scale, int(layer.attr("size")), layer.attr("alpha"),
                        layer.attr("beta"), layer.attr("bias"))
     elif kind == "softmax":
-        y = q.softmax_int8(x, ql.in_scales[0])
+        y = ops.softmax_int8(x, ql.in_scales[0])
     elif kind == "pad":
-        y = q.pad(x, layer.attr("pads"), layer.attr("mode", "constant"), ql.params["value"])
+        y = ops.pad(x, layer.attr("pads"), layer.attr("mode", "constant"), ql.params["value"])
     elif kind == "transpose":
-        y = q.transpose(x, layer.attr("perm"))
+        y = ops.transpose(x, layer.attr("perm"))
     elif kind == "channel_shuffle":
-        y = q.channel_shuffle(x, layer.groups)
+        y = ops.channel_shuffle(x, layer.groups)
     elif kind == "reshape":
         y = np.asarray(x).reshape(layer.out_channels, layer.out_height, layer.out_width)
     elif kind == "slice":
-        y = q.slice_channels(x, layer.attr("start"), layer.attr("end"))
+        y = ops.slice_channels(x, layer.attr("start"), layer.attr("end"))
     else:
         raise ValueError(f"layer {layer.name!r} ({layer.op_type or kind}) has no numpy implementation")
-    return q.relu(y) if layer.relu else y
+    return ops.relu(y) if layer.relu else y
 
 
 def _last_uses(network) -> dict[str, int]:

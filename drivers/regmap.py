@@ -1,35 +1,43 @@
-"""Register offsets and error texts for the driver, taken from the single source rtl.registers.
+"""Register offsets, field masks and error texts for the driver, from drivers/interface.py.
 
-The offsets do not depend on the build's parameters (only the build-info values do), so the
-map of the default configuration names them all.
+That module is generated from the single source, rtl/registers/ (``python -m rtl.registers``).
+The offsets do not depend on the build's parameters (only the build-info values do).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rtl.config import AcceleratorConfig
-from rtl.error_codes import ErrorCode
-from rtl.registers import BUILD_MAGIC, CONTROL_ADDR_WIDTH, control_register_map
+from .interface import BUILD_MAGIC, CONTROL_ADDR_WIDTH, ERROR_CODES
+from .interface import REGISTERS as _MAP
 
-__all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "BUILD_MAGIC", "ErrorCode", "AP_START", "AP_DONE", "AP_IDLE", "ABORT",
-           "STATUS_ERROR", "field_value", "WINDOW_BYTES", "check_offset", "require_int"]
-
-_MAP = control_register_map(AcceleratorConfig())
+__all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "ERROR_NAMES", "BUILD_MAGIC", "AP_START", "AP_DONE", "AP_IDLE", "ABORT",
+           "STATUS_ERROR", "field_mask", "field_value", "WINDOW_BYTES", "check_offset", "require_int",
+           "pynq_register_description"]
 
 #: Register name -> byte offset in the s_axi_control space.
-REGISTERS: dict[str, int] = {reg.name: reg.offset for reg in _MAP}
+REGISTERS: dict = {name: reg["offset"] for name, reg in _MAP.items()}
+
+
+def field_mask(register: str, field: str) -> int:
+    """The bit mask of ``field`` in ``register``."""
+    f = _MAP[register]["fields"][field]
+    return ((1 << f["width"]) - 1) << f["lsb"]
+
 
 #: Bit masks of the CTRL fields the driver uses, and the STATUS error field.
-AP_START = _MAP["CTRL"]["AP_START"].mask
-AP_DONE = _MAP["CTRL"]["AP_DONE"].mask
-AP_IDLE = _MAP["CTRL"]["AP_IDLE"].mask
-ABORT = _MAP["CTRL"]["ABORT"].mask
-STATUS_ERROR = _MAP["STATUS"]["ERROR"].mask
-
+AP_START = field_mask("CTRL", "AP_START")
+AP_DONE = field_mask("CTRL", "AP_DONE")
+AP_IDLE = field_mask("CTRL", "AP_IDLE")
+ABORT = field_mask("CTRL", "ABORT")
+STATUS_ERROR = field_mask("STATUS", "ERROR")
 
 #: Bytes of the s_axi_control window the IP decodes (address bits above it are not connected).
 WINDOW_BYTES = 1 << CONTROL_ADDR_WIDTH
+
+#: Error code -> one-line description, and -> name.
+ERROR_DESCRIPTIONS: dict = {code: text for code, (_, text) in ERROR_CODES.items()}
+ERROR_NAMES: dict = {code: name for code, (name, _) in ERROR_CODES.items()}
 
 
 def require_int(name: str, value) -> int:
@@ -52,23 +60,16 @@ def field_value(value: int, mask: int) -> int:
     """The field selected by ``mask`` (a contiguous bit mask) of a register ``value``."""
     return (value & mask) >> ((mask & -mask).bit_length() - 1)
 
-#: Error code -> one-line description.
-ERROR_DESCRIPTIONS: dict[int, str] = {int(code): getattr(code, "description", code.name) for code in ErrorCode}
-
 
 def pynq_register_description() -> dict:
     """The register map in the form PYNQ's hwh parser produces (for DefaultIP.register_map)."""
     access_names = {"RW": "read-write", "RO": "read-only", "COR": "read-only", "TOW": "read-write", "SC": "read-write"}
     out = {}
-    for reg in _MAP:
-        fields = {}
-        for field in reg.fields:
-            acc = getattr(field.access, "name", str(field.access))
-            fields[field.name] = {
-                "bit_offset": field.lsb, "bit_width": field.width,
-                "access": access_names.get(acc, "read-write"), "description": field.description,
-            }
+    for name, reg in _MAP.items():
+        fields = {fname: {"bit_offset": f["lsb"], "bit_width": f["width"], "access": access_names[f["access"]],
+                          "description": f["description"]}
+                  for fname, f in reg["fields"].items()}
         reg_access = "read-only" if all(f["access"] == "read-only" for f in fields.values()) else "read-write"
-        out[reg.name] = {"address_offset": reg.offset, "size": 32, "access": reg_access,
-                         "description": reg.description, "fields": fields}
+        out[name] = {"address_offset": reg["offset"], "size": 32, "access": reg_access,
+                     "description": reg["description"], "fields": fields}
     return out

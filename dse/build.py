@@ -190,9 +190,9 @@ def write_deploy_folder(design: Design, result, out: Path, *, engines: list[str]
                     timing = estimate_timing(syn.netlist(), design.config.name, board.family).to_dict(
                         mhz=design.config.clock_mhz)
                 except (SynthError, TimingError) as exc:
-                    measured = {"error": str(exc).strip() or "yosys failed without a message"}
-                    print(f"warning: Yosys could not synthesise {design.config.name}; the report has no measured counts "
-                          "and no timing estimate", file=sys.stderr)
+                    first = (str(exc).strip() or "yosys failed without a message").splitlines()[0]
+                    raise BuildError(f"Yosys could not synthesise {design.config.name} (--synth/--timing asked for "
+                                     f"it): {first}") from None
         settings = dict(settings)
         if started is not None:
             settings["seconds"] = round(time.time() - started, 2)

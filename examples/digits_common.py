@@ -148,7 +148,7 @@ def design_name(design_dir) -> str:
 
 def run_demo(accel, design_dir, images: int | None = None, backend: str = "simulation", log=print) -> dict:
     """The whole demo on one accelerator (a ``drivers.ConvAccelerator`` on the board or a
-    ``drivers.simulated`` one): float, int8-numpy and accelerator accuracy on the held-out set
+    ``sim.backends.simulated`` one): float, int8-numpy and accelerator accuracy on the held-out set
     (its first ``images`` images, or all), asserting that the accelerator's int8 outputs equal
     the numpy reference's on every image. ``backend`` names what runs the IP in the report
     ("board", "simulation"). Logs a short report; returns the figures as a dict."""

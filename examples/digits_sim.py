@@ -1,7 +1,7 @@
 # %% [markdown]
 # # Handwritten digits on the convforge IP -- in simulation
 #
-# The same steps as `digits_board.py`, with `drivers.simulated` (a Verilator simulation of the
+# The same steps as `digits_board.py`, with `sim.backends.simulated` (a Verilator simulation of the
 # deploy folder's Verilog behind the board driver's API) in place of the PYNQ overlay. Run it
 # from the repository root:
 #
@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from digits_common import run_demo  # noqa: E402
-from drivers import simulated  # noqa: E402
+from sim.backends import simulated  # noqa: E402
 
 ap = argparse.ArgumentParser(description="The digits-cnn demo on a Verilator simulation of the IP.")
 ap.add_argument("--design", type=Path, default=Path("build/digits-cnn-pynq-z2"),

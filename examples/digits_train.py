@@ -104,7 +104,7 @@ def forward(params, x, keep: bool = False):
     z2 = _conv(p1, params["conv2.weight"], params["conv2.bias"])
     a2 = np.maximum(z2, 0.0)
     p2, m2 = _maxpool2(a2)
-    f = p2.reshape(len(x), -1)  # C-major flatten of [16, 2, 2], as drivers.quantize.flatten
+    f = p2.reshape(len(x), -1)  # C-major flatten of [16, 2, 2], as drivers.ops.flatten
     logits = f @ params["fc.weight"].T + params["fc.bias"]
     if keep:
         return logits, dict(x=x, z1=z1, p1=p1, m1=m1, z2=z2, p2=p2, m2=m2, f=f)

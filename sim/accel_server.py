@@ -1,6 +1,6 @@
 """cocotb module that serves a simulated ConvAccelerator to a driver in another process.
 
-Started by ``drivers.simulated``: the Verilator model of the accelerator runs with a
+Started by ``sim.backends.simulated``: the Verilator model of the accelerator runs with a
 cocotbext-axi ``AxiRam`` on ``m_axi_gmem`` and an ``AxiLiteMaster`` on ``s_axi_control``; the
 driver sends requests over a Unix socket and the simulation answers them (sim/protocol.py).
 

@@ -1,4 +1,4 @@
-"""The request channel between ``drivers.simulated`` (client) and ``sim.accel_server`` (the cocotb
+"""The request channel between ``sim.backends.simulated`` (client) and ``sim.accel_server`` (the cocotb
 process that runs the Verilated accelerator).
 
 The client listens on a Unix socket whose path it passes in ``ADDRESS_ENV``; the server connects
@@ -15,7 +15,7 @@ Either backend answers a request during which the IP broke the AXI4 or AXI4-Lite
 :class:`AxiProtocolError` (the cocotb server's protocol monitor, sim/axi_monitor.py; the native
 memory's checks, sim/native/axi_memory.h).
 
-The native backend (drivers/native.py) accepts the same request tuples and serves them with its
+The native backend (sim/backends/native.py) accepts the same request tuples and serves them with its
 own line protocol (sim/native/harness.cpp); ``POLL_CYCLES`` is shared, so both poll AP_DONE alike.
 """
 

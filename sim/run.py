@@ -3,7 +3,7 @@
 
 Simulates conv layers of a built design (a deploy folder from ``python -m dse.build``) in
 Verilator with random int8 data, through the same driver a board user runs
-(``drivers.simulated``). Per layer it prints the simulated cycles, the GOP/s at the design's
+(``sim.backends.simulated``). Per layer it prints the simulated cycles, the GOP/s at the design's
 clock, the cycles the DSE's model predicts for the same runs, and whether the output is
 bit-exact against ``sim.reference``. Exits 1 if any layer is not bit-exact.
 
@@ -16,7 +16,7 @@ DESIGN_DIR, or the deploy folder ``build/<network>-<board>`` (built with ``pytho
 defaults when it is missing or was built for another network). The model is quantised to int8
 (calibrated on ``--calibration``, else on the inputs themselves) and every input ``[C, H, W]`` of
 ``images.npy`` (one image, or ``[N, C, H, W]``) runs through ``drivers.run_network`` on
-``drivers.simulated(design)``. Printed: top-1 and top-5 agreement with onnxruntime running the
+``sim.backends.simulated(design)``. Printed: top-1 and top-5 agreement with onnxruntime running the
 float model (top-5: onnxruntime's class among the int8 result's five best), the largest
 absolute error of the dequantised output, bit-exactness against the numpy int8 reference
 (``drivers.run_network`` without an accelerator), and the accelerator's time per input at the
@@ -37,7 +37,8 @@ from tqdm import tqdm
 
 import onnxruntime as ort
 
-from drivers import format_table, quantize_network, run_network, simulated
+from drivers import format_table, quantize_network, run_network
+from sim.backends import simulated
 from drivers.quantize import QuantizationError
 from dse.build import BuildError, _parser as build_parser, check_runnable, run_build
 from dse.graph import NetworkError

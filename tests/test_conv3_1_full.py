@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers import simulated
+from sim.backends import simulated
 from dse.perf_model import ideal_memory_port, run_cycles
 from rtl.config import AcceleratorConfig
 from rtl.descriptor import Descriptor

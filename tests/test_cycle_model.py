@@ -19,7 +19,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from drivers import simulated
+from sim.backends import simulated
 from dse.networks import get_network
 from dse.perf_model import ideal_memory_port, run_cycles
 from rtl.config import AcceleratorConfig

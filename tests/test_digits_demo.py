@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers import float_forward, simulated
+from drivers import float_forward
+from sim.backends import simulated
 from dse.networks import get_network
 from tests.harness.layers import InteriorRecorder
 

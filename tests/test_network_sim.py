@@ -1,4 +1,4 @@
-"""Whole networks through ``drivers.simulated``: the accelerator path equals the pure-numpy path
+"""Whole networks through ``sim.backends.simulated``: the accelerator path equals the pure-numpy path
 bit for bit, and the table says where every layer ran.
 
 One deploy folder (``python -m dse.build --network lenet --board pynq-z2``, built here) and one
@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers import run_network, simulated
-from drivers.quantize import float_forward, quantize_network, random_weights
+from drivers import run_network
+from sim.backends import simulated
+from drivers import float_forward, quantize_network, random_weights
 from dse.networks import get_network
 from rtl.descriptor import Descriptor
 from rtl.engine import DIRECT

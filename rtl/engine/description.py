@@ -109,7 +109,12 @@ class EngineDescription:
 
     Class attributes: ``name``, ``code``, ``title``; ``kernel`` / ``stride``: the only kernel
     size / stride the engine runs, or None when it runs every one up to the build's maximum;
-    ``input_reuse``: the loop order of a run (below).
+    ``embeds_1x1``: a 1x1 stride-1 convolution without padding, and a fully-connected layer,
+    run as a ``kernel x kernel`` convolution whose taps are zero but the centre (engines with a
+    fixed kernel); ``tiled_columns``: output columns come in tiles of ``m``, so column strips
+    are multiples of the tile; ``input_reuse``: the loop order of a run (below). The board
+    runtime's layer rules (drivers/rules.py) read these facts from drivers/interface.py, which
+    ``python -m rtl.registers`` generates from the descriptions.
 
     Loop order. Without input reuse a run is ``ceil(M/pm)`` passes, one per output-channel
     group, each streaming the whole input from DDR (one visit per pass). With input reuse a run
@@ -124,6 +129,8 @@ class EngineDescription:
     title: str
     kernel: int | None = None
     stride: int | None = None
+    embeds_1x1: bool = False
+    tiled_columns: bool = False
     input_reuse: bool = False
 
     # ----- identity and configuration ------------------------------------------------------
@@ -205,8 +212,9 @@ class EngineDescription:
         raise NotImplementedError
 
     def column_multiple(self, m: int) -> int:
-        """Output columns of a column strip are a multiple of this (1; the tile for Winograd)."""
-        return 1
+        """Output columns of a column strip are a multiple of this (the tile ``m`` with
+        ``tiled_columns``, else 1)."""
+        return m if self.tiled_columns else 1
 
     def strips(self, d: Descriptor, pn: int, row_words: int, m: int) -> tuple[Descriptor, ...] | None:
         """``d`` cut into the fewest column strips whose rows fit ``row_words`` pn-words.

@@ -149,6 +149,8 @@ class WinogradEngine(EngineDescription):
     title = "Winograd"
     kernel = 3
     stride = 1
+    embeds_1x1 = True
+    tiled_columns = True
     input_reuse = True
 
     #: Cycles from the last tile into the filter join to the last pixel of a strip's first row
@@ -177,16 +179,13 @@ class WinogradEngine(EngineDescription):
     def label(self, m: int) -> str:
         return f"F({m},3)"
 
-    def column_multiple(self, m: int) -> int:
-        return m
-
     def strip_rows(self, config) -> int:
         return config.m
 
     def map_conv(self, c, m, h, w, k, s, p, max_kernel) -> LayerMapping:
         if k == 3 and s == 1:
             return LayerMapping(Descriptor(c, m, h, w, 3, 1, p), "native", "3x3 stride-1 convolution")
-        if k == 1 and s == 1 and p == 0:
+        if self.embeds_1x1 and k == 1 and s == 1 and p == 0:
             return LayerMapping(Descriptor(c, m, h, w, 3, 1, 1), "embedded-3x3",
                                 "1x1 convolution embedded in a 3x3 kernel (zero taps)")
         return LayerMapping(None, "cpu", f"the Winograd engine runs 3x3 stride-1 convolutions only (this is {k}x{k} stride {s})")

@@ -3,7 +3,7 @@
 The harness (``harness.cpp`` with ``axi_stream.h``, ``axi_memory.h``, ``axi_lite_master.h``)
 serves the IP's AXI4 master from a memory file the host maps too, drives its AXI4-Lite port from
 line commands on a socket, and polls AP_DONE in C++; its command protocol is described at the top
-of ``harness.cpp``. ``drivers.simulated(..., backend="native")`` runs it (drivers/native.py).
+of ``harness.cpp``. ``sim.backends.simulated(..., backend="native")`` runs it (sim/backends/native.py).
 
 Contract of :func:`build_native`:
 

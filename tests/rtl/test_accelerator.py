@@ -8,7 +8,8 @@ AXI channel and AxiLiteMaster on the control port.
 import numpy as np
 import pytest
 
-from drivers import AcceleratorBusy, AcceleratorTimeout, simulated
+from drivers import AcceleratorBusy, AcceleratorTimeout
+from sim.backends import simulated
 from drivers.regmap import ABORT, AP_IDLE, BUILD_MAGIC, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.error_codes import ErrorCode

@@ -24,7 +24,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers import AcceleratorTimeout, layout, simulated
+from drivers import AcceleratorTimeout, layout
+from sim.backends import simulated
 from drivers.regmap import REGISTERS
 from dse.perf_model import ideal_memory_port, run_cycles
 from rtl.descriptor import Descriptor

@@ -1,4 +1,4 @@
-"""The native simulation backend (drivers/native.py, sim/native/): same results and the same cycle
+"""The native simulation backend (sim/backends/native.py, sim/native/): same results and the same cycle
 counts as the cocotb backend, bit-exact under random back-pressure, memory error responses that
 reach the driver as STATUS errors, and a clear exception -- never a hang -- when the simulator
 process dies or freezes.
@@ -15,10 +15,11 @@ from multiprocessing import Pipe
 import numpy as np
 import pytest
 
-from drivers import AcceleratorError, SimulatedAccelerator, SimulatorFailure, layout, simulated
-from drivers.native import NativeAccelerator, native_simulation
+from drivers import AcceleratorError, layout
+from sim.backends import SimulatedAccelerator, SimulatorFailure, simulated
+from sim.backends.native import NativeAccelerator, native_simulation
 from drivers.regmap import BUILD_MAGIC, REGISTERS
-from drivers.simbase import design_verilog, load_design_config
+from sim.backends.base import design_verilog, load_design_config
 from rtl.error_codes import ErrorCode
 from tests.harness.designs import DIRECT
 from tests.harness.layers import random_layer

@@ -10,6 +10,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from drivers import network as dn
+from drivers import ops
 from drivers import quantize as q
 from dse.graph import LAYER_KINDS
 from dse.onnx_import import load_onnx
@@ -164,7 +165,7 @@ def test_cpu_operator_float_reference_and_int8_path(tmp_path, case):
 
 
 def test_the_driver_implements_every_layer_kind():
-    assert set(q.CPU_KINDS) == set(LAYER_KINDS) - {"unsupported"}
+    assert set(ops.CPU_KINDS) == set(LAYER_KINDS) - {"unsupported"}
 
 
 # ----- exact int8 semantics on hand-computed values --------------------------------------------------
@@ -173,55 +174,55 @@ def test_concat_rescales_each_input_and_add_n_sums_any_number():
     a = np.array([[[10, -20]]], dtype=np.int8)
     b = np.array([[[100, -128]], [[3, 4]]], dtype=np.int8)
     # a at ratio 1 (2^30 / 2^30) is unchanged; b at ratio 0.5 rounds half up: 50, -64, 2 (1.5), 2.
-    y = q.concat([a, b], [1 << 30, 1 << 30], [30, 31])
+    y = ops.concat([a, b], [1 << 30, 1 << 30], [30, 31])
     assert y.tolist() == [[[10, -20]], [[50, -64]], [[2, 2]]]
     x = [np.array([1, 2, -3], dtype=np.int8)] * 3
     # (x*1 + x*1 + x*2 + 2^0) >> 1 = floor((4x + 1) / 2) = 2x exactly: 2, 4, -6.
-    assert q.add_n(x, [1, 1, 2], 1).tolist() == [2, 4, -6]
-    assert q.add_n(x, [1, 1, 2], 1, relu=True).tolist() == [2, 4, 0]
+    assert ops.add_n(x, [1, 1, 2], 1).tolist() == [2, 4, -6]
+    assert ops.add_n(x, [1, 1, 2], 1, relu=True).tolist() == [2, 4, 0]
 
 
 def test_clip_pad_shuffle_transpose_slice_global_max():
     x = np.arange(-6, 6, dtype=np.int8).reshape(3, 2, 2)
-    assert q.clip(x, 0, 3).ravel().tolist() == [0] * 6 + [0, 1, 2, 3, 3, 3]
-    p = q.pad(x[:1], (0, 1, 0, 0, 0, 2), "constant", 9)
+    assert ops.clip(x, 0, 3).ravel().tolist() == [0] * 6 + [0, 1, 2, 3, 3, 3]
+    p = ops.pad(x[:1], (0, 1, 0, 0, 0, 2), "constant", 9)
     assert p.tolist() == [[[9, 9, 9, 9], [-6, -5, 9, 9], [-4, -3, 9, 9]]]
-    assert q.pad(x[:1], (0, 0, 1, 0, 0, 1), "reflect").tolist() == [[[-5, -6, -5, -6], [-3, -4, -3, -4]]]
-    assert q.pad(x[:1], (0, 1, 0, 0, 0, 0), "edge").tolist() == [[[-6, -5], [-6, -5], [-4, -3]]]
-    s = q.channel_shuffle(np.arange(6, dtype=np.int8).reshape(6, 1, 1), 2)
+    assert ops.pad(x[:1], (0, 0, 1, 0, 0, 1), "reflect").tolist() == [[[-5, -6, -5, -6], [-3, -4, -3, -4]]]
+    assert ops.pad(x[:1], (0, 1, 0, 0, 0, 0), "edge").tolist() == [[[-6, -5], [-6, -5], [-4, -3]]]
+    s = ops.channel_shuffle(np.arange(6, dtype=np.int8).reshape(6, 1, 1), 2)
     assert s.ravel().tolist() == [0, 3, 1, 4, 2, 5]  # output j*g + i is input i*C/g + j
-    assert q.transpose(x, (0, 2, 1))[1].tolist() == [[-2, 0], [-1, 1]]
-    assert q.slice_channels(x, 1, 3).shape == (2, 2, 2)
-    assert q.global_maxpool(x).ravel().tolist() == [-3, 1, 5]
+    assert ops.transpose(x, (0, 2, 1))[1].tolist() == [[-2, 0], [-1, 1]]
+    assert ops.slice_channels(x, 1, 3).shape == (2, 2, 2)
+    assert ops.global_maxpool(x).ravel().tolist() == [-3, 1, 5]
 
 
 def test_group_conv_and_affine_accumulators():
     x = np.arange(2 * 2 * 3, dtype=np.int8).reshape(2, 2, 3) - 6
     w = np.array([[[[1]]], [[[-2]]], [[[3]]], [[[1]]]], dtype=np.int8)  # 4 outputs, 2 groups, 1x1
-    acc = q.group_conv2d(x, w, 2)
+    acc = ops.group_conv2d(x, w, 2)
     assert acc.tolist() == [x[0].tolist(), (-2 * x[0].astype(int)).tolist(), (3 * x[1].astype(int)).tolist(),
                             x[1].tolist()]
     # A depthwise 3x3 equals the per-channel dense convolution.
     x = RNG.integers(-128, 128, size=(3, 5, 6), dtype=np.int8)
     w = RNG.integers(-127, 128, size=(3, 1, 3, 3), dtype=np.int8)
     from sim.reference import conv2d
-    acc = q.group_conv2d(x, w, 3, stride=2, padding=1)
+    acc = ops.group_conv2d(x, w, 3, stride=2, padding=1)
     for c in range(3):
         assert np.array_equal(acc[c], conv2d(x[c:c + 1], w[c:c + 1], 2, 1)[0])
-    a = q.affine(np.array([[[2, -3]], [[4, 5]]], dtype=np.int8), np.array([127, -64], dtype=np.int8))
+    a = ops.affine(np.array([[[2, -3]], [[4, 5]]], dtype=np.int8), np.array([127, -64], dtype=np.int8))
     assert a.tolist() == [[[254, -381]], [[-256, -320]]]
     assert requantize(a, np.array([2, 0], np.int32), 1, 2).tolist() == [[[64, -95]], [[-64, -80]]]
 
 
 def test_softmax_is_float_on_the_dequantised_input():
     x = np.array([[[0, 10]], [[10, 0]], [[20, 0]]], dtype=np.int8)
-    y = q.softmax_int8(x, 0.1)
+    y = ops.softmax_int8(x, 0.1)
     z = np.exp(np.array([[0.0, 1.0], [1.0, 0.0], [2.0, 0.0]]))
     assert y[:, 0].tolist() == np.round(127 * z / z.sum(axis=0)).astype(int).tolist()
 
 
 def _quantise(y: float, scale: float) -> int:
-    """drivers.quantize.quantize_tensor's rule: clamp(round(y / scale), -128, 127), round half to even."""
+    """drivers.ops.quantize_tensor's rule: clamp(round(y / scale), -128, 127), round half to even."""
     return max(-128, min(127, round(y / scale)))
 
 
@@ -245,7 +246,7 @@ def test_lrn_int8_on_hand_computed_values():
              (2, 2.0, size2, 1 / 128, [91, -105, 0, 43]), (2, 2.0, size2, 1 / 256, [127, -128, 0, 85])]
     for size, alpha, y, out_scale, expected in cases:
         assert [_quantise(v, out_scale) for v in y] == expected
-        lrn = q.lrn_int8(x, 0.5, out_scale, size, alpha, 0.5, 2.0)
+        lrn = ops.lrn_int8(x, 0.5, out_scale, size, alpha, 0.5, 2.0)
         assert lrn.dtype == np.int8 and lrn.shape == x.shape
         assert lrn[:, 0, 0].tolist() == expected, (size, out_scale)
         assert lrn[:, 0, 1].tolist() == [_quantise(-v, out_scale) for v in y], (size, out_scale)

@@ -1,19 +1,9 @@
 """``drivers.ConvAccelerator`` against the real ``pynq`` package, with a fake board at the lowest
-level pynq allows.
-
-The stand-in is a ``pynq.Device`` with the ``REGISTER_RW`` capability: pynq's own ``MMIO`` (and
-so ``DefaultIP.read``/``write`` and ``register_map``) turns every register access into
-``read_registers``/``write_registers`` calls, which go to a small Python model of the control
-block (HLS CTRL semantics, build-info constants from rtl.registers, STATUS, counters). Buffers
-come from pynq's ``allocate`` -> ``Device.allocate`` -> ``default_memory.allocate`` as real
-``pynq.buffer.PynqBuffer`` objects; their ``flush``/``invalidate`` reach the device's
-``flush``/``invalidate`` with the host address, which copy between host memory and a bytearray
-"DDR". The model does not compute convolutions: at AP_START it snapshots the DDR the IP would
-read (so the test sees whether the driver flushed first) and writes a known pattern where the IP
-writes (so the driver only returns it if it invalidated afterwards).
+level pynq allows (tests/harness/fake_pynq.py: a ``pynq.Device`` whose registers are a Python
+model of the control block and whose DDR is a bytearray). The build-info values the model
+reports are computed here from ``rtl.registers``, the single source the IP's RTL is built from.
 """
 
-import ctypes
 import dataclasses
 import subprocess
 import sys
@@ -22,189 +12,34 @@ import warnings
 import numpy as np
 import pytest
 
-import pynq  # the dev extra installs it (pyproject.toml): missing pynq is a failure, not a skip
+import pynq  # noqa: F401 -- the dev extra installs it (pyproject.toml): missing pynq is a failure, not a skip
+from pynq.overlay import DefaultIP, _ip_drivers
 
-from pynq.buffer import PynqBuffer
-from pynq.overlay import DefaultIP, _assign_drivers, _ip_drivers, _IPMap
-
-from drivers import AcceleratorError, AcceleratorTimeout, ConvAccelerator, layout
-from drivers.regmap import ABORT, REGISTERS, ErrorCode
+from drivers import AcceleratorError, AcceleratorTimeout, ConvAccelerator
+from drivers.regmap import ABORT, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.ip_identity import VLNV
-from rtl.registers import Access, BUILD_MAGIC, control_register_map
+from rtl.registers import BUILD_MAGIC, control_register_map
+from tests.harness.fake_pynq import DDR_BASE, FakeBoard, description, overlay_ip
 
 CONFIG = AcceleratorConfig(engine="direct", pm=4, pn=8, max_width=20, max_height=20, max_channels=24,
                            max_kernel=5, max_stride=2, requant_lanes=2, clock_mhz=125)
-IP_BASE = 0x4000_0000
-DDR_BASE = 0x8_0000_0000  # above 4 GiB (ZynqMP high DDR): exercises the *_HI address registers
-BUSY = 0x100
 
 
-class ControlBlockModel:
-    """The s_axi_control register block of one IP, in Python (docs/registers.md semantics)."""
-
-    def __init__(self, config, board):
-        self.board = board
-        self.map = control_register_map(config)
-        self.values = {}
-        self.fields = {}
-        for reg in self.map:
-            value = 0
-            for f in reg.fields:
-                if f.constant is not None:
-                    value |= f.constant << f.lsb
-                value |= f.reset << f.lsb
-            self.values[reg.offset] = value
-            self.fields[reg.offset] = reg.fields
-        self.pm, self.pn = config.pm, config.pn
-        self.mode = "run"        # "run", "hang" (CTRL.ABORT ends it), "dead" (nothing does) or ("error", code)
-        self.polls_until_done = 3
-        self.pending_polls = None
-        self.snapshot = None
-        self.pattern = None
-
-    def reg(self, name):
-        return self.values[REGISTERS[name]]
-
-    def addr(self, name):
-        return self.reg(name + "_LO") | self.reg(name + "_HI") << 32
-
-    def read(self, offset):
-        self.board.log.append(("read", offset))
-        if offset == REGISTERS["CTRL"]:
-            if self.pending_polls is not None:
-                self.pending_polls -= 1
-                if self.pending_polls <= 0:
-                    self.pending_polls = None
-                    self.finish()
-            value = self.values[offset]
-            self.values[offset] &= ~0b1010  # AP_DONE and AP_READY clear on read
-            idle = self.pending_polls is None and not self.reg("STATUS") & BUSY
-            return value | (idle << 2)
-        return self.values.get(offset, 0)
-
-    def write(self, offset, value):
-        self.board.log.append(("write", offset, value))
-        if offset not in self.values:
-            return
-        if offset == REGISTERS["CTRL"]:
-            self.values[offset] = (self.values[offset] & ~0x80) | (value & 0x80)
-            if value & 1:
-                self.start()
-            if value & ABORT and self.reg("STATUS") & BUSY and self.mode != "dead":
-                self.board.log.append(("abort",))
-                self.pending_polls = None
-                self.values[REGISTERS["STATUS"]] = ErrorCode.ABORTED
-                self.values[offset] |= 0b1010  # AP_DONE, AP_READY
-            return
-        keep = self.values[offset]
-        for f in self.fields[offset]:
-            if f.access is Access.RW:
-                keep = (keep & ~f.mask) | (value & f.mask)
-            elif f.access is Access.TOW and value & f.mask:
-                keep ^= f.mask
-        self.values[offset] = keep
-
-    def start(self):
-        self.board.log.append(("start",))
-        d = {n: self.reg(r) for n, r in (("c", "IN_CHANNELS"), ("m", "OUT_CHANNELS"), ("h", "IN_HEIGHT"),
-                                          ("w", "IN_WIDTH"), ("k", "KERNEL"), ("s", "STRIDE"), ("p", "PADDING"))}
-        self.descriptor = d
-        ddr = self.board.ddr_view
-        self.snapshot = {
-            "input": ddr(self.addr("IN_ADDR"), layout.input_bytes(d["c"], d["h"], d["w"], self.pn)),
-            "weights": ddr(self.addr("WEIGHT_ADDR"), layout.weight_bytes(d["m"], d["c"], d["k"], self.pm, self.pn)),
-            "quant": ddr(self.addr("QUANT_ADDR"), layout.quant_bytes(d["m"], self.pm)),
-        }
-        self.values[REGISTERS["STATUS"]] = BUSY
-        if self.mode not in ("hang", "dead"):
-            self.pending_polls = self.polls_until_done
-
-    def finish(self):
-        d = self.descriptor
-        if isinstance(self.mode, tuple):
-            self.values[REGISTERS["STATUS"]] = self.mode[1]
-        else:
-            ho, wo = layout.output_shape(d["h"], d["w"], d["k"], d["s"], d["p"])
-            n = layout.output_bytes(d["m"], ho, wo, self.pm)
-            self.pattern = bytes((i * 73 + 19) & 0xFF for i in range(n))
-            self.board.ddr_write(self.addr("OUT_ADDR"), self.pattern)
-            self.values[REGISTERS["STATUS"]] = 0
-        for name, value in (("CYCLES_LO", 123456), ("CYCLES_HI", 1), ("STALL_READ", 77), ("STALL_WRITE", 5),
-                            ("ACTIVE_CYCLES", 4000), ("BYTES_READ", 2048), ("BYTES_WRITTEN", 512)):
-            self.values[REGISTERS[name]] = value
-        self.values[REGISTERS["CTRL"]] |= 0b1010  # AP_DONE, AP_READY
-        self.board.log.append(("done",))
+def reset_values(config) -> dict:
+    """Register name -> value after reset of the IP built from ``config`` (build-info constants
+    included), from rtl.registers."""
+    values = {}
+    for reg in control_register_map(config):
+        value = 0
+        for f in reg.fields:
+            value |= (f.constant if f.constant is not None else f.reset) << f.lsb
+        values[reg.name] = value
+    return values
 
 
-class FakeMemory:
-    """The device's ``default_memory``: hands out PynqBuffers at increasing DDR addresses."""
-
-    def __init__(self, board):
-        self.board = board
-        self.next = DDR_BASE
-        self.bos = {}
-
-    def allocate(self, shape, dtype, **kwargs):
-        buf = PynqBuffer(shape, dtype, device=self.board, device_address=self.next, bo=len(self.bos) + 1,
-                         coherent=False)
-        self.bos[buf.bo] = self.next
-        self.board.log.append(("allocate", buf.bo, buf.nbytes))
-        self.next += (buf.nbytes + 4095) // 4096 * 4096
-        return buf
-
-
-class FakeBoard(pynq.Device):
-    """A pynq Device standing in for the board: registers -> ControlBlockModel, memory -> bytearray."""
-
-    def __init__(self, config=CONFIG):
-        super().__init__("fake-board")
-        self.capabilities = {"REGISTER_RW": True}
-        self.log = []
-        self.ddr = bytearray(1 << 20)
-        self.default_memory = FakeMemory(self)
-        self.control = ControlBlockModel(config, self)
-
-    # MMIO through REGISTER_RW: pynq's _AccessHook calls these with absolute addresses.
-    def read_registers(self, address, length):
-        assert length == 4 and IP_BASE <= address < IP_BASE + 0x1000
-        return self.control.read(address - IP_BASE).to_bytes(4, "little")
-
-    def write_registers(self, address, data):
-        assert len(data) == 4 and IP_BASE <= address < IP_BASE + 0x1000
-        self.control.write(address - IP_BASE, int.from_bytes(data, "little"))
-
-    # DDR
-    def ddr_view(self, address, n):
-        return bytes(self.ddr[address - DDR_BASE: address - DDR_BASE + n])
-
-    def ddr_write(self, address, data):
-        self.ddr[address - DDR_BASE: address - DDR_BASE + len(data)] = data
-
-    # Cache maintenance, as PynqBuffer.flush/invalidate call it.
-    def flush(self, bo, offset, vaddr, nbytes):
-        self.log.append(("flush", bo, offset, nbytes))
-        self.ddr_write(self.default_memory.bos[bo] + offset, ctypes.string_at(vaddr, nbytes))
-
-    def invalidate(self, bo, offset, vaddr, nbytes):
-        self.log.append(("invalidate", bo, offset, nbytes))
-        data = self.ddr_view(self.default_memory.bos[bo] + offset, nbytes)
-        ctypes.memmove(vaddr, data, nbytes)
-
-
-def description(board, **extra):
-    """An ip_dict entry as pynq's hwh parser writes it (here without registers)."""
-    return {"type": VLNV, "phys_addr": IP_BASE, "addr_range": 0x1000, "fullpath": "conv_accelerator_0",
-            "mem_id": "s_axi_control", "device": board, **extra}
-
-
-def overlay_ip(board, ip_type=VLNV, ignore_version=False):
-    """What ``Overlay(...).conv_accelerator_0`` does after parsing the .hwh: pynq's own driver
-    assignment and IP map."""
-    desc = {"ip": {"conv_accelerator_0": description(board, type=ip_type)}, "hierarchies": {}, "interrupts": {},
-            "gpio": {}, "memories": {}}
-    _assign_drivers(desc, ignore_version, board)
-    return _IPMap(desc).conv_accelerator_0
+def fake_board(config=CONFIG) -> FakeBoard:
+    return FakeBoard(reset_values(config))
 
 
 # ----- registration by VLNV ---------------------------------------------------------------------------
@@ -212,7 +47,7 @@ def overlay_ip(board, ip_type=VLNV, ignore_version=False):
 def test_class_is_registered_by_vlnv():
     assert _ip_drivers[VLNV] is ConvAccelerator
     assert _ip_drivers[VLNV.rpartition(":")[0]] is ConvAccelerator  # the version-less key pynq also keeps
-    board = FakeBoard()
+    board = fake_board()
     ip = overlay_ip(board)
     assert type(ip) is ConvAccelerator and isinstance(ip, DefaultIP)
     # Another version of the IP binds only with ignore_version, as for any PYNQ driver.
@@ -239,7 +74,7 @@ def test_import_drivers_without_pynq():
 # ----- register map -------------------------------------------------------------------------------
 
 def test_register_map_supplied_by_the_driver():
-    board = FakeBoard()
+    board = fake_board()
     ip = overlay_ip(board)
     rm = ip.register_map
     names = [r.name for r in control_register_map(CONFIG)]
@@ -256,7 +91,7 @@ def test_register_map_supplied_by_the_driver():
 
 
 def test_register_map_from_the_hwh_is_kept():
-    board = FakeBoard()
+    board = fake_board()
     hwh_regs = {"CTRL": {"address_offset": 0, "size": 32, "access": "read-write", "description": "control",
                          "fields": {}}}
     ip = ConvAccelerator(description(board, registers=hwh_regs))
@@ -332,7 +167,7 @@ def _layer(seed):
 
 
 def test_conv2d_flushes_starts_waits_and_invalidates():
-    board = FakeBoard()
+    board = fake_board()
     ip = overlay_ip(board)
     ip.poll_interval = 0
     x, w, bias, mult, shift = _layer(1)
@@ -361,7 +196,7 @@ def test_conv2d_flushes_starts_waits_and_invalidates():
 
 
 def test_invalid_layers_never_reach_the_device():
-    board = FakeBoard()
+    board = fake_board()
     ip = overlay_ip(board)
     x, w, *_ = _layer(3)
     with pytest.raises(ValueError, match="channels"):
@@ -376,7 +211,7 @@ def test_invalid_layers_never_reach_the_device():
 def test_buffers_beyond_a_32_bit_port_are_refused_before_the_device_is_touched():
     """Issue 15 case 8: on a build for 32-bit HP ports (Zynq-7000) a buffer above 4 GiB would
     be wrapped into low DDR by the interconnect; the driver refuses it from AXI_ADDR_WIDTH."""
-    board = FakeBoard(dataclasses.replace(CONFIG, axi_addr_width=32))  # the fake DDR sits at 32 GiB
+    board = fake_board(dataclasses.replace(CONFIG, axi_addr_width=32))  # the fake DDR sits at 32 GiB
     ip = overlay_ip(board)
     assert ip.info.axi_addr_width == 32
     x, w, bias, mult, shift = _layer(6)
@@ -386,7 +221,7 @@ def test_buffers_beyond_a_32_bit_port_are_refused_before_the_device_is_touched()
 
 
 def test_timeout_reports_the_status_register():
-    board = FakeBoard()
+    board = fake_board()
     board.control.mode = "hang"
     ip = overlay_ip(board)
     ip.timeout, ip.poll_interval = 0.05, 0.001
@@ -402,7 +237,7 @@ def test_timeout_reports_the_status_register():
 
 
 def test_timeout_when_abort_does_not_help_says_to_reset_the_pl():
-    board = FakeBoard()
+    board = fake_board()
     board.control.mode = "dead"
     ip = overlay_ip(board)
     ip.timeout, ip.abort_timeout, ip.poll_interval = 0.05, 0.02, 0.001
@@ -412,7 +247,7 @@ def test_timeout_when_abort_does_not_help_says_to_reset_the_pl():
 
 
 def test_error_code_is_reported():
-    board = FakeBoard()
+    board = fake_board()
     board.control.mode = ("error", 6)
     ip = overlay_ip(board)
     ip.poll_interval = 0

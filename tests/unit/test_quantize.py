@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from drivers import network as dn
+from drivers import ops
+from drivers import float_model as fm
 from drivers import quantize as q
 from dse.graph import Network, NetworkBuilder
 from dse.networks import get_network
@@ -104,13 +106,13 @@ def test_maxpool_hand_computed():
                    [4, 0, -1, -7],
                    [-128, -2, 127, 6],
                    [9, -3, 8, -9]]], dtype=np.int8)
-    assert q.maxpool(x, 2, 2).tolist() == [[[4, 3], [9, 127]]]
+    assert ops.maxpool(x, 2, 2).tolist() == [[[4, 3], [9, 127]]]
     # 3x3 windows, stride 2, padding 1: padding never wins, even against -128.
-    assert q.maxpool(x, 3, 2, 1).tolist() == [[[4, 3], [9, 127]]]
+    assert ops.maxpool(x, 3, 2, 1).tolist() == [[[4, 3], [9, 127]]]
     neg = np.full((1, 2, 2), -128, dtype=np.int8)
-    assert q.maxpool(neg, 2, 1, 1).tolist() == [[[-128] * 3] * 3]
+    assert ops.maxpool(neg, 2, 1, 1).tolist() == [[[-128] * 3] * 3]
     # darknet 'same' 2x2 stride-1 pooling: 4x4 -> 4x4 with an extra bottom row / right column.
-    assert q.maxpool(x, 2, 1, 0, out_size=(4, 4)).tolist() == [[[4, 3, 3, 2], [4, 127, 127, 6],
+    assert ops.maxpool(x, 2, 1, 0, out_size=(4, 4)).tolist() == [[[4, 3, 3, 2], [4, 127, 127, 6],
                                                                  [9, 127, 127, 6], [9, 8, 8, -9]]]
 
 
@@ -120,14 +122,14 @@ def test_average_pools_round_half_up():
                   [[-1, -2, 5, 5],
                    [-2, 0, 5, 6]]], dtype=np.int8)
     # Channel 0: (1+2+0+0)/4 = 0.75 -> 1, (-3-2)/4 = -1.25 -> -1; channel 1: -5/4 = -1.25 -> -1, 21/4 = 5.25 -> 5.
-    assert q.avgpool(x, 2, 2).tolist() == [[[1, -1]], [[-1, 5]]]
+    assert ops.avgpool(x, 2, 2).tolist() == [[[1, -1]], [[-1, 5]]]
     y = np.array([[[1, 2]], [[-3, -2]], [[-1, -2]], [[3, 4]]], dtype=np.int8)  # means 1.5, -2.5, -1.5, 3.5
-    assert q.global_avgpool(y).ravel().tolist() == [2, -2, -1, 4]
+    assert ops.global_avgpool(y).ravel().tolist() == [2, -2, -1, 4]
     # Padding excluded from the divisor (ONNX default) or included.
     z = np.array([[[4, 8], [12, 16]]], dtype=np.int8)
-    assert q.avgpool(z, 2, 2, 1).tolist() == [[[4, 8], [12, 16]]]
-    assert q.avgpool(z, 2, 2, 1, count_include_pad=True).tolist() == [[[1, 2], [3, 4]]]
-    assert q.avgpool(z, 3, 1, 1).tolist() == [[[10, 10], [10, 10]]]
+    assert ops.avgpool(z, 2, 2, 1).tolist() == [[[4, 8], [12, 16]]]
+    assert ops.avgpool(z, 2, 2, 1, count_include_pad=True).tolist() == [[[1, 2], [3, 4]]]
+    assert ops.avgpool(z, 3, 1, 1).tolist() == [[[10, 10], [10, 10]]]
 
 
 def test_add_relu_leaky_flatten_hand_computed():
@@ -135,18 +137,18 @@ def test_add_relu_leaky_flatten_hand_computed():
     b = np.array([1, 2, 100, -100, -4], dtype=np.int8)
     # y = (a * 3 + b * 2 + 2) >> 2 = round_half_up(0.75 a + 0.5 b)
     # 8.0 -> 8, -6.5 -> -6 (half up), 125, -125, 0.25 -> 0
-    assert q.add(a, b, 3, 2, 2).tolist() == [8, -6, 125, -125, 0]
-    assert q.add(a, b, 3, 2, 2, relu=True).tolist() == [8, 0, 125, 0, 0]
+    assert ops.add(a, b, 3, 2, 2).tolist() == [8, -6, 125, -125, 0]
+    assert ops.add(a, b, 3, 2, 2, relu=True).tolist() == [8, 0, 125, 0, 0]
     # Saturation: 1.25 a + b.
-    assert q.add(a, b, 5, 4, 2).tolist() == [14, -10, 127, -128, 0]
-    assert q.relu(np.array([-128, -1, 0, 5, 127], dtype=np.int8)).tolist() == [0, 0, 0, 5, 127]
+    assert ops.add(a, b, 5, 4, 2).tolist() == [14, -10, 127, -128, 0]
+    assert ops.relu(np.array([-128, -1, 0, 5, 127], dtype=np.int8)).tolist() == [0, 0, 0, 5, 127]
     m, s = q.leaky_relu_multiplier(0.1)
     x = np.array([-128, -100, -15, -5, -4, -1, 0, 1, 127], dtype=np.int8)
     # alpha = 52429 / 2^19 = 0.10000038: -12.80005 -> -13, -10.00004 -> -10, -1.500006 -> -2,
     # -0.500002 -> -1, -0.4 -> 0, -0.1 -> 0 (round half up of the exact product)
-    assert q.leaky_relu(x, m, s).tolist() == [-13, -10, -2, -1, 0, 0, 0, 1, 127]
+    assert ops.leaky_relu(x, m, s).tolist() == [-13, -10, -2, -1, 0, 0, 0, 1, 127]
     t = np.arange(12, dtype=np.int8).reshape(3, 2, 2)
-    assert q.flatten(t).ravel().tolist() == list(range(12)) and q.flatten(t).shape == (12, 1, 1)
+    assert ops.flatten(t).ravel().tolist() == list(range(12)) and ops.flatten(t).shape == (12, 1, 1)
 
 
 def test_softmax_int8():
@@ -154,7 +156,7 @@ def test_softmax_int8():
     x = np.array([[[0]], [[10]], [[20]]], dtype=np.int8)
     p = np.exp([0.0, 1.0, 2.0])
     p /= p.sum()
-    assert q.softmax_int8(x, 0.1).ravel().tolist() == np.round(p * 127).astype(int).tolist()
+    assert ops.softmax_int8(x, 0.1).ravel().tolist() == np.round(p * 127).astype(int).tolist()
 
 
 # ----- accelerator mappings: the runs stitch back to the layer exactly --------------------------------
@@ -311,8 +313,8 @@ def test_quantize_network_refusals():
     with pytest.raises(q.QuantizationError, match="no weights"):
         q.quantize_network(net, np.zeros((1, 1, 28, 28)))
     with pytest.raises(q.QuantizationError, match="shape"):
-        q.quantize_network(net, np.zeros((1, 3, 28, 28)), q.random_weights(net))
-    w = q.random_weights(net)
+        q.quantize_network(net, np.zeros((1, 3, 28, 28)), fm.random_weights(net))
+    w = fm.random_weights(net)
     w["conv1"]["weight"] = w["conv1"]["weight"][:, :, :3, :3]
     with pytest.raises(q.QuantizationError, match="weight shape"):
         q.quantize_network(net, np.zeros((1, 1, 28, 28)), w)
@@ -320,7 +322,7 @@ def test_quantize_network_refusals():
 
 def test_zoo_network_with_random_weights_in_numpy():
     net = get_network("lenet")
-    w = q.random_weights(net, seed=2)
+    w = fm.random_weights(net, seed=2)
     assert w["fc1"]["weight"].shape == (120, 400) and w["conv2"]["weight"].shape == (16, 6, 5, 5)
     rng = np.random.default_rng(0)
     qnet = q.quantize_network(net, rng.normal(size=(4, 1, 28, 28)), w, percentile=99.9)

@@ -1,24 +1,31 @@
-"""rtl.registers: the single-source register map, its validation, serialisation and docs."""
+"""rtl.registers: the single-source register map, its validation, serialisation, docs and the board
+runtime's generated facts (drivers/interface.py)."""
 
 import json
 
 import pytest
 
+from drivers import interface
 from rtl.config import AcceleratorConfig
 from rtl.registers import (
     BUILD_MAGIC,
     BUILD_VERSION,
     DOC_PATH,
+    RUNTIME_MODULE_PATH,
     Access,
-    ErrorCode,
     Field,
     Register,
     RegisterMap,
     control_register_map,
     field_port_name,
-    main,
+    register_tables,
     render_markdown,
+    render_runtime_module,
 )
+from rtl.registers.__main__ import main
+from rtl.error_codes import ErrorCode
+from rtl.engine import ENGINES
+from rtl.ip_identity import VLNV
 
 
 @pytest.fixture
@@ -114,7 +121,7 @@ def test_bad_descriptions_are_refused(make, match):
 
 
 def test_markdown_lists_every_field(regmap):
-    text = regmap.to_markdown()
+    text = register_tables(regmap)
     for reg in regmap:
         assert f"| 0x{reg.offset:02X} | {reg.name} |" in text
         for f in reg.fields:
@@ -123,14 +130,31 @@ def test_markdown_lists_every_field(regmap):
     assert "| 0x80 | MAGIC | 0x43564647 |" in text
 
 
-def test_docs_registers_md_is_current():
+def test_generated_files_are_current():
     assert DOC_PATH.read_text() == render_markdown(), "docs/registers.md is stale: run python -m rtl.registers"
+    assert RUNTIME_MODULE_PATH.read_text() == render_runtime_module(), \
+        "drivers/interface.py is stale: run python -m rtl.registers"
     assert main(["--check"]) == 0
 
 
 def test_check_detects_a_stale_file(tmp_path):
-    out = tmp_path / "registers.md"
-    out.write_text("old\n")
-    assert main(["--check", "--output", str(out)]) == 1
-    assert main(["--output", str(out)]) == 0
-    assert main(["--check", "--output", str(out)]) == 0
+    paths = ["--docs", str(tmp_path / "registers.md"), "--runtime-module", str(tmp_path / "interface.py")]
+    (tmp_path / "registers.md").write_text("old\n")
+    assert main(["--check", *paths]) == 1
+    assert main(paths) == 0
+    assert main(["--check", *paths]) == 0
+    (tmp_path / "interface.py").write_text((tmp_path / "interface.py").read_text().replace("0x43564647", "0x0"))
+    assert main(["--check", *paths]) == 1
+
+
+def test_runtime_facts_are_those_of_rtl(regmap):
+    """drivers/interface.py, read as the runtime reads it, holds rtl's map, codes, identity and engines."""
+    assert interface.VLNV == VLNV and interface.BUILD_MAGIC == BUILD_MAGIC == 0x43564647
+    assert {n: r["offset"] for n, r in interface.REGISTERS.items()} == {r.name: r.offset for r in regmap}
+    for reg in regmap:
+        for f in reg.fields:
+            got = interface.REGISTERS[reg.name]["fields"][f.name]
+            assert (got["lsb"], got["width"], got["access"]) == (f.lsb, f.width, f.access.value)
+    assert interface.ERROR_CODES == {int(e): (e.name, e.description) for e in ErrorCode}
+    assert {c: e["name"] for c, e in interface.ENGINES.items()} == {e.code: e.name for e in ENGINES.values()}
+    assert interface.ENGINES[ENGINES["winograd"].code]["kernel"] == 3

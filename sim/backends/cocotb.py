@@ -1,4 +1,4 @@
-"""``drivers.simulated``: the board driver's API over a Verilator simulation of the design.
+"""``sim.backends.simulated``: the board driver's API over a Verilator simulation of the design.
 
     with simulated("build/vgg16-pynq-z2") as accel:
         y = accel.conv2d(x, w, bias, mult, shift, stride=1, padding=1, relu=True)
@@ -6,7 +6,7 @@
 The deploy folder's ``design.json`` names the configuration; its Verilog (``rtl/*.v``) is built
 once with Verilator (cached) and run by one of two backends:
 
-* ``backend="native"`` (the default, drivers/native.py): the model compiled with a C++ harness
+* ``backend="native"`` (the default, sim/backends/native.py): the model compiled with a C++ harness
   that serves the memory and the control port itself: 0.8-1.35 M cycles per second on direct
   designs, about 0.38 M on F(4,3) pm = pn = 2 (a cycle costs what the datapath's size makes it;
   docs/driver.md). Buffers are views of the simulated DDR.
@@ -21,7 +21,7 @@ once with Verilator (cached) and run by one of two backends:
 
 Both report the same counters for the same layers without pauses. Timeouts are in simulated
 cycles; every call into the simulator is also bounded in wall-clock time (``wall_timeout``), and
-a simulator that died or froze raises :class:`~drivers.simbase.SimulatorFailure`.
+a simulator that died or froze raises :class:`~sim.backends.base.SimulatorFailure`.
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from sim.protocol import ADDRESS_ENV
-from sim.toolchain import PARAMS_ENV, build, run_cocotb
+from drivers.regmap import require_int
 
+from ..protocol import ADDRESS_ENV
+from ..toolchain import PARAMS_ENV, build, run_cocotb
+from .base import (DEFAULT_WALL_TIMEOUT, SimulatedBuffer, SimulatedDriver, SimulatorFailure, check_pauses, design_verilog,
+                   load_design_config)
 from .native import native_simulation
-from .regmap import require_int
-from .simbase import (DEFAULT_WALL_TIMEOUT, SimulatedBuffer, SimulatedDriver, SimulatorFailure, check_pauses, design_verilog,
-                      load_design_config)
 
 __all__ = ["simulated", "SimulatedAccelerator", "SimBuffer", "load_design_config", "BACKENDS",
            "COCOTB_MIN_CYCLES_PER_SECOND"]
@@ -137,7 +137,7 @@ def simulated(design, *, backend: str = "native", pauses: str = "none", seed: in
               period_ns: float | None = None, wall_timeout: float = DEFAULT_WALL_TIMEOUT,
               read_latency: int | None = None, write_latency: int | None = None):
     """Start a Verilator simulation of ``design`` (a deploy folder or an AcceleratorConfig) and
-    yield a driver for it: a :class:`~drivers.native.NativeAccelerator` (``backend="native"``)
+    yield a driver for it: a :class:`~sim.backends.native.NativeAccelerator` (``backend="native"``)
     or a :class:`SimulatedAccelerator` (``backend="cocotb"``).
 
     ``pauses`` ("none", "fixed", "random", seeded by ``seed``) throttles every AXI channel of the

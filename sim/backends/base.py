@@ -1,6 +1,6 @@
-"""What the simulated backends of ``drivers.simulated`` share.
+"""What the simulated backends of ``sim.backends.simulated`` share.
 
-Both backends (cocotb: drivers/simulation.py, native: drivers/native.py) subclass
+Both backends (cocotb: sim/backends/cocotb.py, native: sim/backends/native.py) subclass
 :class:`SimulatedDriver`, which holds the register primitives' argument checks, the simulated
 DDR's address allocation, the cycle budget of a layer and the wait for AP_DONE. A backend
 supplies ``_call(*request)`` with the request vocabulary of sim/protocol.py -- ``("read",
@@ -24,8 +24,8 @@ import numpy as np
 from rtl.config import AcceleratorConfig
 from rtl.top import accelerator_verilog
 
-from .core import AcceleratorDriver, AcceleratorTimeout
-from .regmap import REGISTERS, check_offset, require_int
+from drivers.core import AcceleratorDriver, AcceleratorTimeout
+from drivers.regmap import REGISTERS, check_offset, require_int
 
 __all__ = ["SimulatorFailure", "SimulatedBuffer", "SimulatedDriver", "load_design_config", "design_verilog", "check_pauses", "PAUSES",
            "DEFAULT_WALL_TIMEOUT"]

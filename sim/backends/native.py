@@ -1,4 +1,4 @@
-"""The native backend of ``drivers.simulated`` (the default): the design's Verilator model
+"""The native backend of ``sim.backends.simulated`` (the default): the design's Verilator model
 compiled with the C++ harness of sim/native, 25 to 100 times faster than the cocotb backend on
 long layers (docs/results.md, section sim-speed; what a simulated cycle costs: section sim-cost).
 
@@ -12,7 +12,7 @@ report the same counters (CYCLES, stalls, ...) for the same layers without pause
 
 Every request is bounded in wall-clock time: the harness reports progress twice a second during
 long waits, and a simulator that stays silent for ``wall_timeout`` seconds (frozen) or exits
-raises :class:`~drivers.simbase.SimulatorFailure`. AXI protocol violations by the IP on its memory
+raises :class:`~sim.backends.base.SimulatorFailure`. AXI protocol violations by the IP on its memory
 port -- the master-side rules of the cocotb backend's monitor (sim/axi_monitor.py): VALID and the
 payload held until the handshake, INCR bursts within 4 KiB, WLAST on the last beat, at most the
 design's ``outstanding_reads`` read bursts in flight, ... -- raise :class:`AxiProtocolError` from
@@ -35,11 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from rtl.config import AcceleratorConfig
-from sim.native import build_native
-from sim.protocol import POLL_CYCLES, AxiProtocolError
+from drivers.regmap import AP_DONE, REGISTERS, require_int
 
-from .regmap import AP_DONE, REGISTERS, require_int
-from .simbase import DEFAULT_WALL_TIMEOUT, SimulatedBuffer, SimulatedDriver, SimulatorFailure, check_pauses
+from ..native import build_native
+from ..protocol import POLL_CYCLES, AxiProtocolError
+from .base import DEFAULT_WALL_TIMEOUT, SimulatedBuffer, SimulatedDriver, SimulatorFailure, check_pauses
 
 __all__ = ["NativeAccelerator", "NativeBuffer", "AxiProtocolError", "native_simulation", "MIN_LATENCY"]
 
@@ -63,7 +63,7 @@ class NativeBuffer(SimulatedBuffer):
 
 
 class NativeAccelerator(SimulatedDriver):
-    """Driver over a running native simulator; create it with ``drivers.simulated(design)``."""
+    """Driver over a running native simulator; create it with ``sim.backends.simulated(design)``."""
 
     def __init__(self, process: subprocess.Popen, sock: socket.socket, ddr: np.ndarray, memory_bytes: int,
                  period_ns: float, *, wall_timeout: float, name: str, log_path: Path):

