@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from dse.build import _parser as build_parser, run_build  # noqa: E402
+from dse.build import build  # noqa: E402
 from sim.run import check_network  # noqa: E402
 
 #: Models whose whole-network simulation is long: they check ``--large-inputs`` inputs.
@@ -49,8 +49,7 @@ TOP1_NEEDED = 0.9
 
 def build_row(model: Path, board: str, out: Path) -> dict:
     """``python -m dse.build --network model --board board --out out``, summarised."""
-    _, design = run_build(build_parser().parse_args(["--network", str(model), "--board", board, "--out", str(out),
-                                                     "--quiet"]))
+    _, design = build(model, board, out)
     return {"board": board, "summary": design.genome.label, "fps": design.fps, "gops": design.gops,
             "dsp": design.resources.totals["DSP"], "lut": design.resources.totals["LUT"]}
 

@@ -43,13 +43,14 @@ from rtl.pe.mac_array import MacArray  # noqa: E402
 from rtl.pe.requantiser import Requantiser  # noqa: E402
 from rtl.registers import control_register_map  # noqa: E402
 from rtl.verilog import to_verilog  # noqa: E402
-from dse.build import _parser as build_parser  # noqa: E402
+from dse.build import DEFAULT_GENERATIONS, DEFAULT_POPULATION  # noqa: E402
 from tests.rtl.test_fuzz import BUILDS as FUZZ_BUILDS, DEFAULT_EXAMPLES as FUZZ_DEFAULT_EXAMPLES  # noqa: E402
 from tests.unit.test_timing_guard import COMPONENTS as GUARDED, TARGET_MHZ as GUARD_MHZ  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "examples"))
 sys.path.insert(0, str(ROOT / "bench"))
 import digits_common  # noqa: E402
+import bench_runtime_install  # noqa: E402
 from bench_vgg_conv3_1 import REFERENCE_HLS_ESTIMATE_SECONDS, REFERENCE_SECONDS  # noqa: E402
 
 RESULTS = ROOT / "docs" / "results.md"
@@ -142,7 +143,6 @@ def dse_table(out: str) -> str:
 
 # ----- facts the prose states, computed from where they are defined ---------------------------------
 
-_GA = build_parser().parse_args([])
 
 
 def _build_limits(cfg) -> str:
@@ -252,7 +252,7 @@ SECTIONS = [
     Section(
         "dse", "DSE: evaluations and time to the optimum, default build time (issue 8)",
         ["bench/bench_dse.py", "--pairs", "vgg16:pynq-z2", "--seeds", "0"], dse_table,
-        before=f"The GA (the build's defaults: population {_GA.population}, {_GA.generations} generations) and uniform "
+        before=f"The GA (the build's defaults: population {DEFAULT_POPULATION}, {DEFAULT_GENERATIONS} generations) and uniform "
                "random search against "
                "the exhaustive optimum of an enumerable VGG16/PYNQ-Z2 space (both engines); then the default "
                "build (`python -m dse.build`, VGG16 on PYNQ-Z2, Verilog included) timed, with its predicted "
@@ -326,6 +326,16 @@ SECTIONS = [
                "steps of the output's int8 scale, bit-exactness against the numpy int8 reference, and the "
                "accelerator time per input at the design clock. Depthwise and grouped convolutions run on the "
                "CPU path (`group_conv`)."),
+    Section(
+        "runtime-install", "The board runtime installed where a PYNQ-Z2 image has only pynq and numpy (issue 28)",
+        ["bench/bench_runtime_install.py"], md_passthrough, slow=True,
+        before="The default build's `convforge_runtime-*.whl` (`python -m dse.build`), installed with `pip install "
+               f"--no-deps` into a fresh virtual environment holding only the Python, numpy and pynq of the "
+               f"oldest supported PYNQ image ({bench_runtime_install.IMAGE['name']}: Python "
+               f"{bench_runtime_install.IMAGE['python']}, numpy {bench_runtime_install.IMAGE['numpy']}, pynq "
+               f"{bench_runtime_install.IMAGE['pynq']}; x86, not the board's armv7l, as the runtime has no compiled "
+               "part); one layer runs through `drivers.ConvAccelerator` on a fake board with every PC-side "
+               "package blocked (tests/harness/runtime_check.py)."),
     Section(
         "sweep", "Sweeps on Dask: serial against a LocalCluster (issue 19)",
         ["bench/bench_sweep.py"], md_passthrough, slow=True,

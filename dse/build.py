@@ -6,7 +6,9 @@
 
 Defaults: vgg16 on pynq-z2 into build/<network>-<board>, engine auto, seed 0, population 24,
 20 generations. The folder (spec section 6) gets report.md, report.json, ga_convergence.png,
-roofline.png, design.json and rtl/<name>.v. It is written into a temporary sibling folder and
+roofline.png, design.json, rtl/<name>.v, the Vivado package (ip/, vivado/) and what the board
+needs (the runtime wheel, BOARD.md, example.py and example.ipynb). :func:`build` is the same
+job as a Python call (:func:`explore` runs only the DSE). It is written into a temporary sibling folder and
 renamed into place at the end, so a failed run never leaves a folder that looks complete (an
 existing folder of the same name is replaced only by a complete one).
 
@@ -33,18 +35,27 @@ from tqdm import tqdm
 from rtl.engine import ENGINES
 from rtl.top import accelerator_verilog
 
-from .boards import UnknownBoardError, board_names, get_board
+from .boards import Board, UnknownBoardError, board_names, get_board
 from .design import Design
 from .ga import Evaluator, NoFeasibleDesign, fit_witness, genetic_search, search_space
-from .graph import NetworkError
+from .graph import Network, NetworkError
 from .networks import get_network, zoo_names
 from .onnx_import import OnnxImportWarning
 from .packaging import PackagingError, write_package
+from .packaging.board_files import write_board_files
 from .report import report_dict, write_design_json, write_report
 from .synth import SynthError, synthesize
 from .timing import TimingError, estimate_timing
 
-__all__ = ["main", "run_build", "write_deploy_folder", "check_runnable", "BuildError"]
+__all__ = ["main", "build", "write_deploy_folder", "check_runnable", "BuildError", "DEFAULT_NETWORK", "DEFAULT_BOARD",
+           "DEFAULT_POPULATION", "DEFAULT_GENERATIONS", "DEFAULT_SEED"]
+
+#: What ``python -m dse.build`` builds without arguments, and the GA's defaults.
+DEFAULT_NETWORK = "vgg16"
+DEFAULT_BOARD = "pynq-z2"
+DEFAULT_POPULATION = 24
+DEFAULT_GENERATIONS = 20
+DEFAULT_SEED = 0
 
 
 class BuildError(Exception):
@@ -56,15 +67,19 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m dse.build",
         description="Design a ConvAccelerator for a CNN and an FPGA board (two-stage GA DSE) and write the "
                     "deploy folder: report, design.json, plots and Verilog.")
-    ap.add_argument("--network", default="vgg16",
-                    help=f"zoo network ({', '.join(zoo_names())}) or a path to an .onnx model (default vgg16)")
-    ap.add_argument("--board", default="pynq-z2", help=f"target board ({', '.join(board_names())}; default pynq-z2)")
+    ap.add_argument("--network", default=DEFAULT_NETWORK,
+                    help=f"zoo network ({', '.join(zoo_names())}) or a path to an .onnx model (default {DEFAULT_NETWORK})")
+    ap.add_argument("--board", default=DEFAULT_BOARD,
+                    help=f"target board ({', '.join(board_names())}; default {DEFAULT_BOARD})")
     ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<network>-<board>)")
     ap.add_argument("--engine", choices=(*ENGINES, "auto"), default="auto",
                     help="engine to search (default auto: every engine)")
-    ap.add_argument("--seed", type=int, default=0, help="GA seed (default 0; the same seed gives the same design)")
-    ap.add_argument("--population", type=int, default=24, help="GA population (default 24)")
-    ap.add_argument("--generations", type=int, default=20, help="GA generations (default 20)")
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                    help=f"GA seed (default {DEFAULT_SEED}; the same seed gives the same design)")
+    ap.add_argument("--population", type=int, default=DEFAULT_POPULATION,
+                    help=f"GA population (default {DEFAULT_POPULATION})")
+    ap.add_argument("--generations", type=int, default=DEFAULT_GENERATIONS,
+                    help=f"GA generations (default {DEFAULT_GENERATIONS})")
     ap.add_argument("--data-width", type=int, choices=(8, 16), default=8, help="activation/weight width (default 8)")
     ap.add_argument("--synth", action="store_true",
                     help="run Yosys synth_xilinx on the Verilog and report measured counts and the timing estimate")
@@ -95,37 +110,46 @@ def check_runnable(network) -> None:
                              "the accelerator nor the driver's CPU path can run (README.md lists the supported operators)")
 
 
-def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[Path, Design]:
-    """The whole build; raises :class:`BuildError` with the sentence to print.
-
-    ``write_verilog=False`` (library use, e.g. the tests' sweeps over networks and boards) writes
-    everything but ``rtl/`` (and cannot ``--synth``).
-    """
-    t0 = time.time()
-    try:
-        network = get_network(args.network)
-    except (NetworkError, ValueError, OSError) as exc:
-        raise BuildError(str(exc)) from None
+def _resolve(network, board) -> tuple[Network, Board]:
+    """The :class:`Network` and :class:`Board` named (or given); BuildError for an unknown one."""
+    if not isinstance(network, Network):
+        try:
+            network = get_network(str(network))
+        except (NetworkError, ValueError, OSError) as exc:
+            raise BuildError(str(exc)) from None
     check_runnable(network)
-    try:
-        board = get_board(args.board)
-    except UnknownBoardError as exc:
-        raise BuildError(str(exc)) from None
-    if args.population < 2 or args.generations < 1:
-        raise BuildError("the GA needs --population of at least 2 and --generations of at least 1")
-    out = args.out or Path("build") / f"{network.name}-{board.name}"
-    _check_writable(out)
-    engines = list(ENGINES) if args.engine == "auto" else [args.engine]
+    if not isinstance(board, Board):
+        try:
+            board = get_board(str(board))
+        except UnknownBoardError as exc:
+            raise BuildError(str(exc)) from None
+    return network, board
 
-    space = search_space(engines, args.data_width)
-    evaluator = Evaluator(network, board, args.data_width)
-    witness, closest = fit_witness(space, network, board, args.data_width)
+
+def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto", seed: int = DEFAULT_SEED,
+            population: int = DEFAULT_POPULATION, generations: int = DEFAULT_GENERATIONS, data_width: int = 8,
+            quiet: bool = True):
+    """The DSE of ``network`` (a zoo name, an ONNX path or a :class:`dse.graph.Network`) on
+    ``board`` (a name or a :class:`dse.boards.Board`): ``(network, board, engines, result)``
+    with the GA's ``SearchResult`` (``result.best`` is the design). Nothing is written.
+    Raises :class:`BuildError` with one sentence."""
+    network, board = _resolve(network, board)
+    if engine != "auto" and engine not in ENGINES:
+        raise BuildError(f"engine must be one of {', '.join((*ENGINES, 'auto'))}, got {engine!r}")
+    if data_width not in (8, 16):
+        raise BuildError(f"the data width must be 8 or 16, got {data_width!r}")
+    if population < 2 or generations < 1:
+        raise BuildError("the GA needs --population of at least 2 and --generations of at least 1")
+    engines = list(ENGINES) if engine == "auto" else [engine]
+    space = search_space(engines, data_width)
+    evaluator = Evaluator(network, board, data_width)
+    witness, closest = fit_witness(space, network, board, data_width)
     if witness is None:
         raise BuildError(f"no {'/'.join(engines)} configuration can fit {network.name} on {board.name}: "
                          f"the smallest design {closest.problem or 'is infeasible'}")
     bar = None
-    if not args.quiet:
-        bar = tqdm(total=args.generations + 1, desc=f"DSE {network.name} on {board.name}", unit="gen", file=sys.stderr)
+    if not quiet:
+        bar = tqdm(total=generations + 1, desc=f"DSE {network.name} on {board.name}", unit="gen", file=sys.stderr)
 
     def progress(gen, best):
         if bar is not None:
@@ -133,21 +157,38 @@ def run_build(args: argparse.Namespace, *, write_verilog: bool = True) -> tuple[
             bar.update(1)
 
     try:
-        result = genetic_search(space, evaluator, population=args.population, generations=args.generations,
-                                seed=args.seed, progress=progress)
+        result = genetic_search(space, evaluator, population=population, generations=generations,
+                                seed=seed, progress=progress)
     except NoFeasibleDesign as exc:
         raise BuildError(str(exc)) from None
     finally:
         if bar is not None:
             bar.close()
-    design = result.best
-    if not design.feasible:
-        raise BuildError(f"no configuration can fit {network.name} on {board.name}: {design.problem}")
+    if not result.best.feasible:
+        raise BuildError(f"no configuration can fit {network.name} on {board.name}: {result.best.problem}")
+    return network, board, engines, result
 
-    settings = {"population": args.population, "generations": args.generations, "data_width": args.data_width}
-    write_deploy_folder(design, result, out, engines=engines, settings=settings, started=t0,
-                        write_verilog=write_verilog, synth=args.synth or args.timing, quiet=args.quiet)
-    return out, design
+
+def build(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, out=None, *, engine: str = "auto", seed: int = DEFAULT_SEED,
+          population: int = DEFAULT_POPULATION, generations: int = DEFAULT_GENERATIONS, data_width: int = 8,
+          synth: bool = False, timing: bool = False, quiet: bool = True,
+          write_verilog: bool = True) -> tuple[Path, Design]:
+    """The whole build: :func:`explore`, then the deploy folder ``out`` (default
+    ``build/<network>-<board>``); returns ``(folder, design)``. ``synth``/``timing``: Yosys
+    counts and the Fmax estimate in the report. ``write_verilog=False`` (library use, e.g. the
+    tests' sweeps over networks and boards) writes everything but ``rtl/`` and the Vivado and
+    board files. Raises :class:`BuildError` with the sentence to print, before writing anything
+    when the arguments are wrong."""
+    t0 = time.time()
+    network, board = _resolve(network, board)
+    out = Path("build") / f"{network.name}-{board.name}" if out is None else Path(out)
+    _check_writable(out)
+    network, board, engines, result = explore(network, board, engine=engine, seed=seed, population=population,
+                                              generations=generations, data_width=data_width, quiet=quiet)
+    settings = {"population": population, "generations": generations, "data_width": data_width}
+    write_deploy_folder(result.best, result, out, engines=engines, settings=settings, started=t0,
+                        write_verilog=write_verilog, synth=synth or timing, quiet=quiet)
+    return out, result.best
 
 
 def write_deploy_folder(design: Design, result, out: Path, *, engines: list[str], settings: dict,
@@ -181,6 +222,11 @@ def write_deploy_folder(design: Design, result, out: Path, *, engines: list[str]
                 write_package(design.config, board, tmp, tmp / "rtl" / f"{design.config.name}.v")
             except PackagingError as exc:
                 raise BuildError(f"the Vivado package of {design.config.name} could not be written: {exc}") from None
+            # What the board needs: the runtime wheel, BOARD.md and the example for this design.
+            try:
+                write_board_files(design.config, board, design.network.name, tmp, out.name)
+            except PackagingError as exc:
+                raise BuildError(f"the board files of {design.config.name} could not be written: {exc}") from None
             if synth and measured is None:
                 if not quiet:
                     print(f"synthesising {design.config.name} with Yosys (minutes; cached per design)...", file=sys.stderr)
@@ -224,7 +270,10 @@ def main(argv: list[str] | None = None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", OnnxImportWarning)
             try:
-                out, design = run_build(args)
+                out, design = build(args.network, args.board, args.out, engine=args.engine, seed=args.seed,
+                                    population=args.population, generations=args.generations,
+                                    data_width=args.data_width, synth=args.synth, timing=args.timing,
+                                    quiet=args.quiet)
             finally:
                 for w in caught:
                     if issubclass(w.category, OnnxImportWarning):

@@ -51,7 +51,7 @@ from rtl.top import accelerator_verilog
 from sim.run import simulate_layers
 
 from .boards import UnknownBoardError, get_board
-from .build import check_runnable, write_deploy_folder
+from .build import DEFAULT_GENERATIONS, DEFAULT_POPULATION, check_runnable, write_deploy_folder
 from .design import Design, fitness_key
 from .ga import Evaluator, SearchResult, genetic_search, search_space
 from .graph import NetworkError
@@ -352,15 +352,18 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
     ap.add_argument("--out", type=Path, default=Path("build/sweep"), help="output folder (default build/sweep)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--population", type=int, default=24)
-    ap.add_argument("--generations", type=int, default=20)
+    ap.add_argument("--population", type=int, default=DEFAULT_POPULATION)
+    ap.add_argument("--generations", type=int, default=DEFAULT_GENERATIONS)
     ap.add_argument("--quiet", action="store_true", help="no progress display")
     return ap
 
 
-def _check(args) -> tuple[list[str], list[str]]:
-    networks = [n for n in args.networks.split(",") if n]
-    boards = [b for b in args.boards.split(",") if b]
+def _check(networks: str, boards: str, *, synth: int, verify_rows: int, workers: int, population: int,
+           generations: int) -> tuple[list[str], list[str]]:
+    """The comma-separated ``networks`` and ``boards`` as lists, once every name and number is
+    valid; SweepError with one sentence otherwise."""
+    networks = [n for n in networks.split(",") if n]
+    boards = [b for b in boards.split(",") if b]
     if not networks or not boards:
         raise SweepError("--networks and --boards each need at least one name")
     for b in boards:
@@ -373,9 +376,9 @@ def _check(args) -> tuple[list[str], list[str]]:
             get_network(n)
         except (NetworkError, ValueError, OSError) as exc:
             raise SweepError(str(exc)) from None
-    if args.synth < 0 or args.verify_rows < 1 or args.workers < 1:
+    if synth < 0 or verify_rows < 1 or workers < 1:
         raise SweepError("--synth must be at least 0, --verify-rows and --workers at least 1")
-    if args.population < 2 or args.generations < 1:
+    if population < 2 or generations < 1:
         raise SweepError("the GA needs --population of at least 2 and --generations of at least 1")
     return networks, boards
 
@@ -384,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=UnusedElaboratable)
     args = _parser().parse_args(argv)
     try:
-        networks, boards = _check(args)
+        networks, boards = _check(args.networks, args.boards, synth=args.synth, verify_rows=args.verify_rows,
+                                  workers=args.workers, population=args.population, generations=args.generations)
     except SweepError as exc:
         print(f"error: {str(exc).rstrip('.')}.", file=sys.stderr)
         return 1

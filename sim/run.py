@@ -40,7 +40,7 @@ import onnxruntime as ort
 from drivers import format_table, quantize_network, run_network
 from sim.backends import simulated
 from drivers.quantize import QuantizationError
-from dse.build import BuildError, _parser as build_parser, check_runnable, run_build
+from dse.build import BuildError, build, check_runnable
 from dse.graph import NetworkError
 from dse.networks import get_network
 from dse.perf_model import ideal_memory_port, run_cycles
@@ -167,8 +167,7 @@ def _design_for(network, model: Path, board: str, design_dir: Path | None) -> Pa
             pass
     print(f"building {out} with python -m dse.build (defaults)...", file=sys.stderr)
     try:
-        folder, _ = run_build(build_parser().parse_args(["--network", str(model), "--board", board, "--out", str(out),
-                                                         "--quiet"]))
+        folder, _ = build(model, board, out)
     except BuildError as exc:
         raise UsageError(str(exc).rstrip(".")) from None
     return folder

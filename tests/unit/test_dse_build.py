@@ -8,7 +8,7 @@ import pytest
 
 from dse.boards import BOARDS as BOARD_TABLE
 from dse.boards import get_board
-from dse.build import _parser, run_build
+from dse.build import build
 from dse.networks import get_network, zoo_names
 from dse.report import DESIGN_LAYER_KEYS
 from dse.resource_model import HEADROOM
@@ -25,9 +25,7 @@ def test_every_board_of_the_table_is_built():
 @pytest.mark.parametrize("network,board", CASES, ids=[f"{n}-{b}" for n, b in CASES])
 def test_zoo_network_builds_consistently(tmp_path, network, board):
     out = tmp_path / f"{network}-{board}"
-    args = _parser().parse_args(["--network", network, "--board", board, "--out", str(out), "--population", "8",
-                                 "--generations", "3", "--quiet"])
-    folder, design = run_build(args, write_verilog=False)
+    folder, design = build(network, board, out, population=8, generations=3, write_verilog=False)
     assert folder == out and sorted(p.name for p in out.iterdir()) == [
         "design.json", "ga_convergence.png", "report.json", "report.md", "roofline.png"]
     assert not list(tmp_path.glob(".*partial*"))
@@ -77,7 +75,6 @@ def test_zoo_network_builds_consistently(tmp_path, network, board):
 def test_same_seed_same_design(tmp_path):
     designs = []
     for k in range(2):
-        args = _parser().parse_args(["--network", "lenet", "--out", str(tmp_path / f"l{k}"), "--seed", "3",
-                                     "--population", "6", "--generations", "3", "--quiet"])
-        designs.append(json.loads((run_build(args, write_verilog=False)[0] / "design.json").read_text()))
+        folder, _ = build("lenet", out=tmp_path / f"l{k}", seed=3, population=6, generations=3, write_verilog=False)
+        designs.append(json.loads((folder / "design.json").read_text()))
     assert designs[0] == designs[1]

@@ -9,7 +9,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from dse.build import BuildError, _parser, run_build
+from dse.build import BuildError, build
 from dse.onnx_import import OnnxImportError, OnnxImportWarning, load_onnx, operator_table
 from dse.schedule import Capabilities, eligible_descriptor
 
@@ -98,10 +98,9 @@ def test_an_operator_nothing_runs_is_named_and_refused_at_build_time(tmp_path):
     assert layer.kind == "unsupported" and layer.op_type == "Erf"
     inv, _, reason = eligible_descriptor(layer, Capabilities("direct"))
     assert inv is None and "Erf runs neither on the accelerator nor in the driver" in reason
-    args = _parser().parse_args(["--network", str(path), "--out", str(tmp_path / "o"), "--quiet"])
     with pytest.raises(BuildError, match=r"^layer 'gelu_erf' of erf is the ONNX operator Erf, which neither the "
                                          r"accelerator nor the driver's CPU path can run \(README.md lists"):
-        run_build(args, write_verilog=False)
+        build(path, out=tmp_path / "o", write_verilog=False)
     assert not (tmp_path / "o").exists()
 
 

@@ -3,7 +3,7 @@
 The layering (docs/architecture.md, "Layers"):
 
     dse.sweep               the sweep CLI (Dask): may use everything below
-    sim.run                 the simulation CLI: may use everything below but dse.sweep
+    sim.run  dse.api        the simulation CLI and the Python API: may use everything below but dse.sweep
     dse      sim            dse uses rtl only; sim (references, toolchain, the simulated backends
                             of the driver) uses rtl and drivers
     rtl      drivers        rtl: hardware and its facts; drivers: the board runtime, nothing else
@@ -29,6 +29,7 @@ ALLOWED = {
     "drivers": {"drivers"},
     "dse": {"dse", "rtl"},
     "sim.run": {"sim.run", "sim", "drivers", "dse", "rtl"},
+    "dse.api": {"dse.api", "sim", "drivers", "dse", "rtl"},
     "dse.sweep": {"dse.sweep", "sim.run", "sim", "drivers", "dse", "rtl"},
 }
 
@@ -90,7 +91,7 @@ def imports(name: str, path: Path, modules) -> list[tuple[str, bool, int]]:
 
 
 def group(module: str) -> str:
-    return module if module in ("sim.run", "dse.sweep") else module.split(".")[0]
+    return module if module in ("sim.run", "dse.sweep", "dse.api") else module.split(".")[0]
 
 
 def cycles(modules) -> list[str]:

