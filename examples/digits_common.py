@@ -24,10 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from drivers import float_forward, quantize_network, run_network
+from drivers.model_file import save_network
 from dse.networks import get_network
 
-__all__ = ["NETWORK", "MODEL_PATH", "SPLIT_SEED", "TEST_SIZE", "CALIBRATION_SIZE", "load_split", "load_weights",
-           "design_name", "run_demo", "save_weights", "quantized_model", "float_predictions", "Evaluation", "evaluate", "accuracy"]
+__all__ = ["NETWORK", "MODEL_PATH", "SPLIT_SEED", "TEST_SIZE", "CALIBRATION_SIZE", "BOARD_FILE", "load_split",
+           "load_weights", "design_name", "run_demo", "save_weights", "quantized_model", "float_predictions",
+           "Evaluation", "evaluate", "accuracy", "export_for_board"]
 
 NETWORK = "digits-cnn"
 MODEL_PATH = Path(__file__).resolve().parent / "digits_model.npz"
@@ -37,6 +39,8 @@ SPLIT_SEED = 2024
 TEST_SIZE = 360
 #: Training images whose float activations set the int8 scales.
 CALIBRATION_SIZE = 256
+#: What examples/digits_board.py reads from the deploy folder (:func:`export_for_board`).
+BOARD_FILE = "digits-int8.npz"
 #: The layers that carry weights, in the order digits_model.npz stores them.
 WEIGHT_LAYERS = ("conv1", "conv2", "fc")
 
@@ -213,3 +217,14 @@ def run_demo(accel, design_dir, images: int | None = None, backend: str = "simul
     log(f"| wall time per image (driver + CPU layers + {backend}) | "
         f"{1e3 * result['wall_seconds_per_image']:.1f} ms |")
     return result
+
+
+def export_for_board(design_dir) -> Path:
+    """Write :data:`BOARD_FILE` into the deploy folder ``design_dir``: the int8 network
+    (``drivers.model_file``), the held-out images and labels and the float model's predictions,
+    everything examples/digits_board.py needs besides the runtime, numpy and pynq."""
+    x_train, _, x_test, y_test = load_split()
+    weights, _ = load_weights()
+    qnet = quantized_model(weights, x_train)
+    return save_network(qnet, Path(design_dir) / BOARD_FILE, images=x_test.astype(np.float32), labels=y_test,
+                        float_predictions=float_predictions(weights, x_test))

@@ -15,7 +15,8 @@
 # It prints the float, int8-numpy and accelerator accuracy on the held-out images of the fixed
 # split (examples/digits_common.py), checks that the accelerator's int8 outputs equal the numpy
 # reference bit for bit, and the simulated latency per image at the design clock (the IP's
-# CYCLES counters).
+# CYCLES counters). It also writes `digits-int8.npz` into the deploy folder: the int8 network,
+# the held-out images and labels, which `digits_board.py` runs on the board with the runtime.
 
 # %%
 import argparse
@@ -26,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from digits_common import run_demo  # noqa: E402
+from digits_common import export_for_board, run_demo  # noqa: E402
 from sim.backends import simulated  # noqa: E402
 
 ap = argparse.ArgumentParser(description="The digits-cnn demo on a Verilator simulation of the IP.")
@@ -47,6 +48,9 @@ if not (args.design / "design.json").is_file():
 with simulated(args.design, pauses=args.pauses) as accel:
     print(f"simulated IP: {accel.info}", file=sys.stderr)
     result = run_demo(accel, args.design, args.images, backend="simulation")
+
+# %% What the board script needs besides the runtime: the int8 network and the held-out set
+print(f"wrote {export_for_board(args.design)} for digits_board.py", file=sys.stderr)
 
 # %%
 if args.json:

@@ -228,17 +228,18 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
             "accelerator_seconds": acc_s / n, "cpu_seconds": cpu_s / n, "table": first_table}
 
 
-def _network_main(args) -> int:
-    if args.input is None:
+def _network_main(model: Path, input_path: Path | None, calibration_path: Path | None, board: str,
+                  design_dir: Path | None, as_json: bool) -> int:
+    if input_path is None:
         raise UsageError("--network needs --input (a .npy file of one [C, H, W] image or [N, C, H, W] images)")
-    inputs = _load_array(args.input, "input")
-    cal = _load_array(args.calibration, "calibration data") if args.calibration is not None else None
-    r = check_network(args.network, inputs, cal, args.board, args.design_dir, progress=not args.json)
-    if args.json:
+    inputs = _load_array(input_path, "input")
+    cal = _load_array(calibration_path, "calibration data") if calibration_path is not None else None
+    r = check_network(model, inputs, cal, board, design_dir, progress=not as_json)
+    if as_json:
         print(json.dumps({k: v for k, v in r.items() if k != "table"} | {"layers": r["table"]}, indent=1, default=str))
     else:
         print(format_table(r["table"]))
-        print(f"{args.network.name} on {r['design']} ({r['inputs']} inputs):")
+        print(f"{model.name} on {r['design']} ({r['inputs']} inputs):")
         print(f"  top-1 agreement with onnxruntime (float): {100 * r['top1']:.1f} %")
         print(f"  top-5 agreement with onnxruntime (float): {100 * r['top5']:.1f} %")
         print(f"  largest absolute error: {r['max_abs_error']:.4g} (output step {r['output_scale']:.4g})")
@@ -265,7 +266,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.network is not None:
         try:
-            return _network_main(args)
+            return _network_main(args.network, args.input, args.calibration, args.board, args.design_dir, args.json)
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

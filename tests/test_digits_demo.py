@@ -9,8 +9,10 @@ the IP, and both example scripts on 5 images each. ``-m slow``: the whole held-o
 IP, and retraining reproduces the shipped weights.
 """
 
+import ast
 import json
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -157,12 +159,21 @@ def test_first_held_out_images_on_the_ip_equal_the_int8_reference(design, accel,
         assert seconds == pytest.approx(cycles / clock)
 
 
-def test_board_script_runs_with_the_simulation_behind_the_overlay(design, accel, monkeypatch, capsys):
-    """examples/digits_board.py as on the board, except that ``pynq.Overlay`` (which needs the
-    bitstream and a Zynq) hands out the simulated IP as its ``conv_accelerator_0`` cell."""
+def test_board_script_runs_with_the_simulation_behind_the_overlay(design, accel, split, monkeypatch, capsys):
+    """examples/digits_board.py as on the board -- copied into the deploy folder next to the
+    digits-int8.npz that digits_sim.py writes, run from there -- except that ``pynq.Overlay``
+    (which needs the bitstream and a Zynq) hands out the simulated IP as its cell."""
     import pynq
 
     folder, dj = design
+    script = folder / "digits_board.py"
+    shutil.copyfile(EXAMPLES / "digits_board.py", script)
+    dc.export_for_board(folder)
+    # It imports only the standard library, numpy, pynq and the runtime.
+    tree = ast.parse(script.read_text())
+    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert imported == {"argparse", "json", "time", "pathlib", "numpy", "pynq", "drivers"}
     loaded = []
 
     class SimulatedOverlay:
@@ -171,14 +182,19 @@ def test_board_script_runs_with_the_simulation_behind_the_overlay(design, accel,
             self.conv_accelerator_0 = accel
 
     monkeypatch.setattr(pynq, "Overlay", SimulatedOverlay)
-    monkeypatch.setattr(sys, "argv", ["digits_board.py", "--design", str(folder), "--images", "5", "--json"])
-    runpy.run_path(str(EXAMPLES / "digits_board.py"), run_name="__main__")
+    monkeypatch.setattr(sys, "argv", ["digits_board.py", "--images", "5", "--json"])
+    monkeypatch.chdir(folder)
+    runpy.run_path(str(script), run_name="__main__")
     assert loaded == [str(folder / f"{dj['name']}.bit")]
     out = capsys.readouterr().out
     result = json.loads(out[out.index("{\n"):])
     assert result["images"] == 5 and result["identical_outputs"]
-    assert result["accelerated_layers"] == ["conv1", "conv2", "fc"]
-    assert "| int8 accuracy, accelerator |" in out
+    assert result["accelerated_layers"] == ["conv1", "conv2", "fc"] and result["cpu_layers"] == ["pool1", "pool2"]
+    _, _, x_test, y_test = split
+    weights, _ = dc.load_weights()
+    assert result["float_accuracy"] == dc.accuracy(dc.float_predictions(weights, x_test[:5]), y_test[:5])
+    assert result["int8_accuracy"] == result["accelerator_accuracy"]
+    assert result["cycles_per_image"] > 0
 
 
 def test_sim_script(design):

@@ -406,8 +406,8 @@ that misses timing does not compute correct results. `-tclargs ignore_timing` co
 ## Load it with PYNQ
 
 Copy `@NAME@.bit` and `@NAME@.hwh` to one folder on the board (PYNQ finds the `.hwh` by the
-stem of the `.bit`), install convforge there with its board extra (`pip install ".[board]"` in a
-convforge checkout), and:
+stem of the `.bit`), install the deploy folder's board runtime there (`pip install --no-deps
+convforge_runtime-*.whl`; ../BOARD.md has every step), and:
 
 ```python
 from pynq import Overlay
