@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import layout
+from .interface import BUILD_VERSION
 from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value,
                      require_int)
 from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, refusal
@@ -92,15 +93,19 @@ class AcceleratorDriver:
             magic = self._reg("MAGIC")
             if magic != BUILD_MAGIC:
                 raise RuntimeError(f"no convforge IP answers at this address: MAGIC reads {magic:#010x}, expected {BUILD_MAGIC:#010x}")
+            version = self._reg("VERSION")
+            if version != BUILD_VERSION:
+                raise RuntimeError(f"the IP has register layout version {version} and this runtime drives version "
+                                   f"{BUILD_VERSION}: install the runtime wheel of the deploy folder the bitstream came from")
             self._info = BuildInfo(
-                version=self._reg("VERSION"),
+                version=version,
                 engine=engine_with_code(self._reg("ENGINE")).name,
                 m=self._reg("WINO_M"), pm=self._reg("PM"), pn=self._reg("PN"),
                 data_width=self._reg("DATA_WIDTH"), axi_data_width=self._reg("AXI_DATA_WIDTH"),
                 max_width=self._reg("MAX_WIDTH"), max_height=self._reg("MAX_HEIGHT"),
                 max_channels=self._reg("MAX_CHANNELS"), max_kernel=self._reg("MAX_KERNEL"),
                 max_stride=self._reg("MAX_STRIDE"), acc_width=self._reg("ACC_WIDTH"),
-                clock_mhz=self._reg("CLOCK_KHZ") / 1000.0,
+                clock_mhz=self._reg("CLOCK_HZ") / 1e6,
                 max_row_words=self._reg("MAX_ROW_WORDS"), max_weight_taps=self._reg("MAX_WEIGHT_TAPS"),
                 axi_addr_width=self._reg("AXI_ADDR_WIDTH") or 64,   # 0 on IPs built before the register
             )

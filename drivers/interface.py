@@ -18,7 +18,7 @@ IP_NAME = 'conv_accelerator'
 BUILD_MAGIC = 0x43564647
 
 #: VERSION register value of this register layout.
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 
 #: Address bits the control slave decodes: its window is 2**CONTROL_ADDR_WIDTH bytes.
 CONTROL_ADDR_WIDTH = 8
@@ -92,13 +92,13 @@ REGISTERS = {'CTRL': {'offset': 0,
             'fields': {'DONE': {'lsb': 0,
                                 'width': 1,
                                 'access': 'TOW',
-                                'description': 'ap_done happened while IP_IER.DONE was set (write 1 to '
-                                               'clear)'},
+                                'description': 'ap_done happened while IP_IER.DONE was set (a write of 1 '
+                                               'toggles it: write 1 while it is set to clear it)'},
                        'READY': {'lsb': 1,
                                  'width': 1,
                                  'access': 'TOW',
-                                 'description': 'ap_ready happened while IP_IER.READY was set (write 1 to '
-                                                'clear)'}}},
+                                 'description': 'ap_ready happened while IP_IER.READY was set (a write of 1 '
+                                                'toggles it: write 1 while it is set to clear it)'}}},
  'IN_ADDR_LO': {'offset': 16,
                 'description': 'input feature map address, bits 31:0',
                 'fields': {'IN_ADDR_LO': {'lsb': 0,
@@ -339,12 +339,15 @@ REGISTERS = {'CTRL': {'offset': 0,
                                         'width': 32,
                                         'access': 'RO',
                                         'description': 'accumulator bits (AcceleratorConfig.acc_width)'}}},
- 'CLOCK_KHZ': {'offset': 184,
-               'description': 'design clock in kHz (AcceleratorConfig.clock_mhz)',
-               'fields': {'CLOCK_KHZ': {'lsb': 0,
-                                        'width': 32,
-                                        'access': 'RO',
-                                        'description': 'design clock in kHz (AcceleratorConfig.clock_mhz)'}}},
+ 'CLOCK_HZ': {'offset': 184,
+              'description': "design clock in Hz (AcceleratorConfig.clock_mhz: a PL clock the board's PLL "
+                             'delivers exactly, e.g. 1000/7 MHz = 142857143 Hz on PYNQ-Z2)',
+              'fields': {'CLOCK_HZ': {'lsb': 0,
+                                      'width': 32,
+                                      'access': 'RO',
+                                      'description': 'design clock in Hz (AcceleratorConfig.clock_mhz: a PL '
+                                                     "clock the board's PLL delivers exactly, e.g. 1000/7 "
+                                                     'MHz = 142857143 Hz on PYNQ-Z2)'}}},
  'MAX_ROW_WORDS': {'offset': 188,
                    'description': 'line-buffer row capacity in pn-words: largest W*ceil(C/pn) '
                                   '(AcceleratorConfig.row_words)',

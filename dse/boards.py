@@ -17,7 +17,18 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Board", "BOARDS", "get_board", "board_names", "UnknownBoardError"]
+__all__ = ["Board", "BOARDS", "get_board", "board_names", "UnknownBoardError", "PL_DIVISOR_MAX", "pl_clock_at_most"]
+
+#: The largest value of each of the two 6-bit divisors between a PS PLL and PL clock 0
+#: (Zynq-7000 ``FPGA0_CLK_CTRL.DIVISOR0/1``, UG585; UltraScale+ ``PL0_REF_CTRL.DIVISOR0/1``,
+#: UG1087). PL clock 0 = PLL / (DIVISOR0 x DIVISOR1).
+PL_DIVISOR_MAX = 63
+_DIVIDES = sorted({a * b for a in range(1, PL_DIVISOR_MAX + 1) for b in range(1, PL_DIVISOR_MAX + 1)})
+
+
+def pl_clock_at_most(pll_mhz: float, target_mhz: float) -> float:
+    """The fastest PL clock ``pll_mhz / (d0 * d1)`` that is not above ``target_mhz``."""
+    return pll_mhz / next(n for n in _DIVIDES if pll_mhz / n <= target_mhz * (1 + 1e-12))
 
 
 class UnknownBoardError(ValueError):
@@ -36,7 +47,9 @@ class Board:
     uram: int
     dsp: int
     dsp_type: str
-    #: Clock the DSE builds for (MHz): what designs of this size close timing at on this part.
+    #: Clock the DSE builds for (MHz): a PL clock the board's PLL delivers exactly
+    #: (``pl_pll_mhz`` over integer divisors), the fastest one designs of this size close timing
+    #: at on this part.
     clock_mhz: float
     #: Peak DDR bandwidth reachable from the PL (GB/s), shared by reads and writes.
     ddr_gbps: float
@@ -52,6 +65,10 @@ class Board:
     #: Name of the board in Vivado's board-part VLNV (``vendor:<name>:part0:ver``); "" when no
     #: board files are published (the PS then gets only what the design needs).
     board_file: str = ""
+    #: The PS PLL that PL clock 0 is divided from (MHz): the IO PLL as the board's PYNQ image (or
+    #: Vivado board preset) runs it. PYNQ loads an overlay by dividing that PLL for the frequency
+    #: the .hwh records, so only ``pl_pll_mhz / (d0 * d1)`` is ever delivered.
+    pl_pll_mhz: float = 0.0
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -61,6 +78,17 @@ class Board:
         """Address bits of the PS port the IP's master connects to: 32 on Zynq-7000's S_AXI_HP
         ports (UG585), 49 on Zynq UltraScale+'s S_AXI_HP*_FPD (UG1085), 64 without a PS."""
         return {"zynq7": 32, "zynqmp": 49}.get(self.ps, 64)
+
+    def pl_divisor(self, mhz: float) -> int | None:
+        """``d0 * d1`` when ``pl_pll_mhz / (d0 * d1)`` is ``mhz`` (to 1 ppb), else None."""
+        if self.pl_pll_mhz <= 0:
+            return None
+        n = round(self.pl_pll_mhz / mhz)
+        return n if n in _DIVIDES and abs(self.pl_pll_mhz / n - mhz) <= 1e-9 * mhz else None
+
+    def pl_clocks(self, lo: float = 50.0, hi: float = 300.0) -> tuple[float, ...]:
+        """The PL clocks in ``lo..hi`` MHz the board's PLL delivers, fastest first."""
+        return tuple(self.pl_pll_mhz / n for n in _DIVIDES if lo <= self.pl_pll_mhz / n <= hi)
 
     @property
     def resources(self) -> dict[str, float]:
@@ -86,45 +114,54 @@ class Board:
 #   [UG1182] ZCU102 board user guide: XCZU9EG-2FFVB1156, PS DDR4 4 GB 64-bit SODIMM; Vivado's
 #           board preset configures it at 2133 MT/s.
 #   [UG954] ZC706 board user guide: XC7Z045-2FFG900C, PS DDR3 1 GB 32-bit at 1066 MT/s.
-#   Clocks: Zynq-7000 -1 parts 150 MHz (spec section 7's PYNQ-Z2 figure); ZC706 166 MHz and
-#           ZCU102 200 MHz are the clocks of Lu/Liang et al. (seed 001); the other UltraScale+
-#           boards use the same 200 MHz (the DPU reaches 300 MHz with hand-placed DSP cascades,
-#           which generated RTL should not assume).
+#   Clocks: the fastest clock the PL PLL delivers at or below the target the designs close
+#           timing at: Zynq-7000 -1 parts 150 MHz (spec section 7's PYNQ-Z2 figure) -> 1000/7 =
+#           142.857 MHz; ZC706 166 MHz and ZCU102 200 MHz are the clocks of Lu/Liang et al.
+#           (seed 001) -> 1000/6 = 166.667 and 1499.985/8 = 187.498 MHz; the other UltraScale+
+#           boards use the same 200 MHz target (the DPU reaches 300 MHz with hand-placed DSP
+#           cascades, which generated RTL should not assume).
+#   PL PLLs: Zynq-7000: the IO PLL at 1000 MHz (PYNQ-Z1/Z2: 50 MHz PS_CLK x 20, PYNQ's base
+#           overlay asks 142 MHz and gets 142.857; ZC706: 33.333 MHz x 30); UltraScale+: the
+#           IOPLL of the board presets and PYNQ images, 33.333 MHz x 90 / 2 = 1499.985 MHz
+#           (Kria-PYNQ's KV260 base: PL0 99.999001 = /15, PCAP 187.498123 = /8).
 #   CPU GOP/s: cores x GHz x 16 int8 ops/cycle (NEON) x ~20% (a numpy/NEON GEMM with im2col on
 #           a small cache): an estimate, not a measurement.
 #   Board files: TUL and Digilent publish the PYNQ boards', Avnet the Ultra96's, AMD ships the
 #           rest with Vivado.
+_IO_PLL_Z7 = 1000.0
+_IOPLL_ZUP = 33.333 * 90 / 2
+
 BOARDS: dict[str, Board] = {
     b.name: b
     for b in (
         Board(name="pynq-z1", part="xc7z020clg400-1", family="xc7", lut=53200, ff=106400, bram36=140, uram=0,
-              dsp=220, dsp_type="DSP48E1", clock_mhz=150.0, ddr_gbps=2 * 1.066, hp_port_bits=64,
-              cpu="2x Cortex-A9 @ 650 MHz", cpu_gops=4.0, vendor_name="Digilent PYNQ-Z1", ps="zynq7",
-              board_file="pynq-z1"),
+              dsp=220, dsp_type="DSP48E1", clock_mhz=pl_clock_at_most(_IO_PLL_Z7, 150.0), ddr_gbps=2 * 1.066,
+              hp_port_bits=64, cpu="2x Cortex-A9 @ 650 MHz", cpu_gops=4.0, vendor_name="Digilent PYNQ-Z1",
+              ps="zynq7", board_file="pynq-z1", pl_pll_mhz=_IO_PLL_Z7),
         Board(name="pynq-z2", part="xc7z020clg400-1", family="xc7", lut=53200, ff=106400, bram36=140, uram=0,
-              dsp=220, dsp_type="DSP48E1", clock_mhz=150.0, ddr_gbps=2 * 1.050, hp_port_bits=64,
-              cpu="2x Cortex-A9 @ 650 MHz", cpu_gops=4.0, vendor_name="TUL PYNQ-Z2", ps="zynq7",
-              board_file="pynq-z2"),
+              dsp=220, dsp_type="DSP48E1", clock_mhz=pl_clock_at_most(_IO_PLL_Z7, 150.0), ddr_gbps=2 * 1.050,
+              hp_port_bits=64, cpu="2x Cortex-A9 @ 650 MHz", cpu_gops=4.0, vendor_name="TUL PYNQ-Z2",
+              ps="zynq7", board_file="pynq-z2", pl_pll_mhz=_IO_PLL_Z7),
         Board(name="ultra96-v2", part="xczu3eg-sbva484-1-i", family="xcup", lut=70560, ff=141120, bram36=216,
-              uram=0, dsp=360, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=4 * 2.133, hp_port_bits=128,
+              uram=0, dsp=360, dsp_type="DSP48E2", clock_mhz=pl_clock_at_most(_IOPLL_ZUP, 200.0), ddr_gbps=4 * 2.133, hp_port_bits=128,
               cpu="4x Cortex-A53 @ 1.5 GHz", cpu_gops=19.0, vendor_name="Avnet Ultra96-V2", ps="zynqmp",
-              board_file="ultra96v2"),
+              board_file="ultra96v2", pl_pll_mhz=_IOPLL_ZUP),
         Board(name="kv260", part="xck26-sfvc784-2lv-c", family="xcup", lut=117120, ff=234240, bram36=144, uram=64,
-              dsp=1248, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=8 * 2.400, hp_port_bits=128,
+              dsp=1248, dsp_type="DSP48E2", clock_mhz=pl_clock_at_most(_IOPLL_ZUP, 200.0), ddr_gbps=8 * 2.400, hp_port_bits=128,
               cpu="4x Cortex-A53 @ 1.333 GHz", cpu_gops=17.0, vendor_name="AMD Kria KV260", ps="zynqmp",
-              board_file="kv260_som"),
+              board_file="kv260_som", pl_pll_mhz=_IOPLL_ZUP),
         Board(name="zcu104", part="xczu7ev-ffvc1156-2-e", family="xcup", lut=230400, ff=460800, bram36=312,
-              uram=96, dsp=1728, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=8 * 2.666, hp_port_bits=128,
+              uram=96, dsp=1728, dsp_type="DSP48E2", clock_mhz=pl_clock_at_most(_IOPLL_ZUP, 200.0), ddr_gbps=8 * 2.666, hp_port_bits=128,
               cpu="4x Cortex-A53 @ 1.2 GHz", cpu_gops=15.0, vendor_name="AMD ZCU104", ps="zynqmp",
-              board_file="zcu104"),
+              board_file="zcu104", pl_pll_mhz=_IOPLL_ZUP),
         Board(name="zcu102", part="xczu9eg-ffvb1156-2-e", family="xcup", lut=274080, ff=548160, bram36=912,
-              uram=0, dsp=2520, dsp_type="DSP48E2", clock_mhz=200.0, ddr_gbps=8 * 2.133, hp_port_bits=128,
+              uram=0, dsp=2520, dsp_type="DSP48E2", clock_mhz=pl_clock_at_most(_IOPLL_ZUP, 200.0), ddr_gbps=8 * 2.133, hp_port_bits=128,
               cpu="4x Cortex-A53 @ 1.2 GHz", cpu_gops=15.0, vendor_name="AMD ZCU102", ps="zynqmp",
-              board_file="zcu102"),
+              board_file="zcu102", pl_pll_mhz=_IOPLL_ZUP),
         Board(name="zc706", part="xc7z045ffg900-2", family="xc7", lut=218600, ff=437200, bram36=545, uram=0,
-              dsp=900, dsp_type="DSP48E1", clock_mhz=166.0, ddr_gbps=4 * 1.066, hp_port_bits=64,
-              cpu="2x Cortex-A9 @ 800 MHz", cpu_gops=5.0, vendor_name="AMD ZC706", ps="zynq7",
-              board_file="zc706"),
+              dsp=900, dsp_type="DSP48E1", clock_mhz=pl_clock_at_most(_IO_PLL_Z7, 166.7), ddr_gbps=4 * 1.066,
+              hp_port_bits=64, cpu="2x Cortex-A9 @ 800 MHz", cpu_gops=5.0, vendor_name="AMD ZC706", ps="zynq7",
+              board_file="zc706", pl_pll_mhz=_IO_PLL_Z7),
     )
 }
 

@@ -183,11 +183,11 @@ def ip_interfaces(config: AcceleratorConfig, top: wiring.Component | None = None
         BusInterface(CLOCK, *_signal("clock"), "slave", single(CLOCK, "CLK"), {
             "ASSOCIATED_BUSIF": f"{MEMORY_MASTER}:{CONTROL_SLAVE}",
             "ASSOCIATED_RESET": RESET,
-            # No FREQ_HZ: the PS's PL clock is rarely exactly the requested frequency (a PLL
-            # output divided by integers: 150 MHz asked of a Zynq-7000 gives 142.857 MHz,
-            # UltraScale+ clocks come out as e.g. 199.998 MHz), and a FREQ_HZ fixed in the IP
-            # makes validate_bd_design fail on the mismatch ([BD 41-237]). Without it Vivado
-            # propagates the delivered frequency to ap_clk and times the design against it.
+            # No FREQ_HZ: the PS's PL clock is a PLL output divided by integers, which Vivado
+            # rounds in its own way (1000/7 = 142.857132 MHz, 187.498123 MHz), and a FREQ_HZ
+            # fixed in the IP makes validate_bd_design fail on any mismatch ([BD 41-237]).
+            # Without it Vivado propagates the delivered frequency to ap_clk and times the
+            # design against it; build.tcl checks that it is the design's clock.
         }, "the single clock of the IP and of both AXI interfaces"),
         BusInterface(RESET, *_signal("reset"), "slave", single(RESET, "RST"), {
             "POLARITY": "ACTIVE_LOW",

@@ -27,11 +27,20 @@ Decisions:
   (PYNQ's boot image has already configured DDR and MIO; loading an overlay programs the PL and
   the PL clocks from the ``.hwh``). Either way the ports the design uses are then enabled
   explicitly, so the preset cannot leave one off.
-* HP port width: ``min(config.axi_data_width, board.hp_port_bits)``.
+* HP port width: 64 bits on Zynq-7000 (PYNQ keeps the boot image's setting there), else
+  ``min(config.axi_data_width, board.hp_port_bits)``.
+* Clock: ``config.clock_mhz`` must be a PL clock the board's PLL delivers
+  (``Board.pl_divisor``; :class:`PackagingError` otherwise); after configuring the PS the script
+  reads back the frequency it really makes and stops when it differs by more than 0.5 %.
+* UltraScale+ needs the board files (their preset sets the PS PLLs); the script names the XHub
+  store in ``board.repoPaths`` first, as batch mode does not search it.
 * The interrupt goes straight to the PS (no AXI interrupt controller): the driver polls
   ``AP_DONE``; the line is there for bare-metal and Linux UIO users.
-* Timing: a design that misses timing (WNS < 0) stops the script before the copy (a
-  bitstream that misses timing computes wrong results); ``-tclargs ignore_timing`` copies anyway.
+* Timing: a design that misses timing (WNS, WHS or TPWS < 0: setup, hold or pulse width)
+  stops the script before the copy (a bitstream that misses timing computes wrong results);
+  ``-tclargs ignore_timing`` copies anyway.
+* The ``.hwh`` is taken from the block design's generated files, else from where Vivado writes
+  it (``<project>.gen/sources_1/bd/<bd>/hw_handoff``, ``.srcs`` before 2020.2).
 * ``-tclargs module_reference`` instantiates ``rtl/<name>_modref.v`` (module reference) instead
   of the packaged IP, for a Vivado that rejects ``ip/component.xml``.
 """
@@ -55,6 +64,8 @@ __all__ = [
     "IP_CELL",
     "ps_profile",
     "hp_width",
+    "check_clock",
+    "CLOCK_TOLERANCE",
     "render_build_tcl",
     "render_readme",
     "write_vivado",
@@ -79,6 +90,8 @@ class PsProfile:
     hp_slave: str
     bus_clock_pins: tuple[str, ...]
     hp_widths: tuple[int, ...]
+    #: The read-only PS property holding the PL clock 0 frequency it really makes (MHz).
+    actual_clock_property: str
 
     def config(self, clock_mhz: float, hp_bits: int) -> dict[str, str]:
         """CONFIG properties that enable the ports the block design uses."""
@@ -91,6 +104,7 @@ class PsProfile:
                 "CONFIG.PCW_USE_S_AXI_HP0": "1",
                 "CONFIG.PCW_S_AXI_HP0_DATA_WIDTH": str(hp_bits),
                 "CONFIG.PCW_EN_CLK0_PORT": "1",
+                "CONFIG.PCW_FPGA_FCLK0_ENABLE": "1",
                 "CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ": mhz,
                 "CONFIG.PCW_EN_RST0_PORT": "1",
                 "CONFIG.PCW_USE_FABRIC_INTERRUPT": "1",
@@ -114,12 +128,14 @@ PS_PROFILES = {
         family="zynq7", title="Zynq-7000", ip_name="processing_system7", cell="ps", automation_rule="xilinx.com:bd_rule:processing_system7",
         clock_pin="FCLK_CLK0", reset_pin="FCLK_RESET0_N", irq_pin="IRQ_F2P",
         gp_master="M_AXI_GP0", hp_slave="S_AXI_HP0", bus_clock_pins=("M_AXI_GP0_ACLK", "S_AXI_HP0_ACLK"),
-        hp_widths=(32, 64)),
+        # 64 only: PYNQ reprograms the HP port widths on UltraScale+ alone, so a Zynq-7000 overlay
+        # must keep the boot image's 64-bit setting.
+        hp_widths=(64,), actual_clock_property="CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ"),
     "zynqmp": PsProfile(
         family="zynqmp", title="Zynq UltraScale+", ip_name="zynq_ultra_ps_e", cell="ps", automation_rule="xilinx.com:bd_rule:zynq_ultra_ps_e",
         clock_pin="pl_clk0", reset_pin="pl_resetn0", irq_pin="pl_ps_irq0",
         gp_master="M_AXI_HPM0_FPD", hp_slave="S_AXI_HP0_FPD", bus_clock_pins=("maxihpm0_fpd_aclk", "saxihp0_fpd_aclk"),
-        hp_widths=(32, 64, 128)),
+        hp_widths=(32, 64, 128), actual_clock_property="CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ"),
 }
 
 
@@ -132,8 +148,23 @@ def ps_profile(board: Board) -> PsProfile:
 
 
 def hp_width(config: AcceleratorConfig, board: Board) -> int:
-    """Width of the PS HP port the memory master reaches (the SmartConnect converts the rest)."""
+    """Width of the PS HP port the memory master reaches (the SmartConnect converts the rest):
+    the board's on Zynq-7000 (64, as the boot image sets it), else the narrower of the two."""
+    if board.ps == "zynq7":
+        return board.hp_port_bits
     return min(config.axi_data_width, board.hp_port_bits)
+
+
+#: How far the PL clock the PS makes may be from the design's clock before build.tcl stops.
+CLOCK_TOLERANCE = 0.005
+
+
+def check_clock(config: AcceleratorConfig, board: Board) -> None:
+    """PackagingError unless ``config.clock_mhz`` is a PL clock the board's PLL delivers exactly."""
+    if board.pl_divisor(config.clock_mhz) is None:
+        near = ", ".join(f"{f:.6g}" for f in board.pl_clocks(config.clock_mhz * 0.8, config.clock_mhz * 1.25))
+        raise PackagingError(f"{board.name}'s PL clock is its {board.pl_pll_mhz:.6g} MHz PLL divided by integers, so "
+                             f"it cannot run at {config.clock_mhz:.6g} MHz; nearby it delivers {near} MHz")
 
 
 _TCL = r"""# build.tcl: Vivado block design, bitstream and hardware handoff of @NAME@
@@ -145,7 +176,7 @@ _TCL = r"""# build.tcl: Vivado block design, bitstream and hardware handoff of @
 # Runs from any directory: every path is relative to this script. Options:
 #   module_reference   instantiate rtl/@MODREF@.v (module reference) instead of the IP in ip/
 #   jobs=N             parallel synthesis/implementation jobs (default 4)
-#   ignore_timing      copy the bitstream even when timing is not met (WNS < 0)
+#   ignore_timing      copy the bitstream even when timing is not met (WNS, WHS or TPWS < 0)
 # Result: ../@NAME@.bit and ../@NAME@.hwh, the pair pynq.Overlay loads;
 # reports in vivado/reports, the project in vivado/project.
 
@@ -190,6 +221,13 @@ proc newest_ipdef {name} {
 }
 
 # ----- project ---------------------------------------------------------------------------
+# Board files installed from the XHub store are not searched in batch mode unless named.
+catch {
+    set xhub [file join $::env(HOME) .Xilinx Vivado [version -short] xhub board_store xilinx_board_store]
+    if {[file isdirectory $xhub]} {
+        set_param board.repoPaths [list $xhub]
+    }
+}
 create_project -force $design_name $proj_dir -part $part
 set_property target_language Verilog [current_project]
 set board_part ""
@@ -200,7 +238,7 @@ if {$board_part ne ""} {
     set_property board_part $board_part [current_project]
     puts "build.tcl: board files $board_part installed: the PS gets the board preset"
 } else {
-    puts "build.tcl: no board files for @BOARD@ installed: minimal PS configuration"
+@NO_BOARD_FILES@
 }
 
 if {$flow eq "ip"} {
@@ -221,6 +259,13 @@ set ps [create_bd_cell -type ip -vlnv [newest_ipdef @PS_IP@] @PS_CELL@]
 set_property -dict [list \
 @PS_CONFIG@
 ] $ps
+# The PL clock the PS really makes (its PLL divided by integers) must be the design's clock:
+# PYNQ programs the same divisors, and the IP's CLOCK_HZ, the report and the driver's times
+# all assume it.
+set actual_mhz [get_property @ACT_CLOCK@ $ps]
+if {![string is double -strict $actual_mhz] || abs($actual_mhz - $clock_mhz) > @TOLERANCE@ * $clock_mhz} {
+    error "build.tcl: the PS makes a $actual_mhz MHz PL clock, not the design's $clock_mhz MHz (its PLL is not the one the design was built for: check the board preset, or rebuild the design for this clock)"
+}
 
 if {$flow eq "ip"} {
     create_bd_cell -type ip -vlnv $ip_vlnv $cell_name
@@ -284,21 +329,34 @@ file mkdir $report_dir
 report_timing_summary -file [file join $report_dir timing_summary.rpt]
 report_utilization -file [file join $report_dir utilization.rpt]
 set wns [get_property STATS.WNS [get_runs impl_1]]
-if {$wns < 0} {
+set whs [get_property STATS.WHS [get_runs impl_1]]
+set tpws [get_property STATS.TPWS [get_runs impl_1]]
+if {$wns < 0 || $whs < 0 || $tpws < 0} {
+    set slacks "WNS $wns ns, WHS $whs ns, TPWS $tpws ns"
     if {!$ignore_timing} {
-        error "build.tcl: timing not met at $clock_mhz MHz (WNS $wns ns, vivado/reports/timing_summary.rpt); no bitstream copied (-tclargs ignore_timing copies it anyway)"
+        error "build.tcl: timing not met at $clock_mhz MHz ($slacks; vivado/reports/timing_summary.rpt); no bitstream copied (-tclargs ignore_timing copies it anyway)"
     }
-    puts "build.tcl: WARNING: timing not met (WNS $wns ns); copying the bitstream as asked"
+    puts "build.tcl: WARNING: timing not met ($slacks); copying the bitstream as asked"
 }
 
 # ----- the PYNQ overlay pair, side by side in the deploy folder --------------------------
 set bit [file join [get_property DIRECTORY [get_runs impl_1]] ${bd_name}_wrapper.bit]
-set hwh [lindex [get_files -all -of_objects $bd_file ${bd_name}.hwh] 0]
+set hwh [lindex [get_files -quiet -all -of_objects $bd_file ${bd_name}.hwh] 0]
+if {$hwh eq "" || ![file exists $hwh]} {
+    # Where Vivado writes it: .gen (2020.2 and later), .srcs before.
+    foreach tree [list ${design_name}.gen ${design_name}.srcs] {
+        set candidate [file join $proj_dir $tree sources_1 bd $bd_name hw_handoff ${bd_name}.hwh]
+        if {[file exists $candidate]} {
+            set hwh $candidate
+            break
+        }
+    }
+}
 if {![file exists $bit]} {
     error "build.tcl: no bitstream at $bit"
 }
 if {$hwh eq "" || ![file exists $hwh]} {
-    error "build.tcl: no hardware handoff ${bd_name}.hwh among the block design's generated files"
+    error "build.tcl: no hardware handoff ${bd_name}.hwh among the block design's files or under vivado/project/${design_name}.gen or .srcs"
 }
 file copy -force $bit [file join $deploy_dir ${design_name}.bit]
 file copy -force $hwh [file join $deploy_dir ${design_name}.hwh]
@@ -326,9 +384,22 @@ def _ps_automation(ps: PsProfile) -> str:
             "}")
 
 
+def _no_board_files(ps: PsProfile, board: Board) -> str:
+    """What build.tcl does without the board's files: Zynq-7000 goes on with a minimal PS (the
+    PYNQ boot image has set its PLLs, and the IP's defaults divide the same 1 GHz IO PLL);
+    UltraScale+ stops, as its PLLs would stay at the IP's defaults, which the .hwh divisors
+    would then be computed against."""
+    if ps.family == "zynq7":
+        return f'    puts "build.tcl: no board files for {board.name} installed: minimal PS configuration"'
+    return (f'    error "build.tcl: the board files of {board.name} (*:{board.board_file}:*) are not installed; without them '
+            'the PS PLLs keep the IP defaults and the PL clock would not be the one PYNQ runs: install them from '
+            "the XHub store of Vivado (Tools > Vivado Store > Boards) and run again\"")
+
+
 def render_build_tcl(config: AcceleratorConfig, board: Board) -> str:
     """The text of ``vivado/build.tcl`` for ``config`` on ``board``."""
     ps = ps_profile(board)
+    check_clock(config, board)
     width = hp_width(config, board)
     settings = ps.config(config.clock_mhz, width)
     ps_config = " \\\n".join(f"    {k} {{{v}}}" for k, v in settings.items())
@@ -360,6 +431,9 @@ def render_build_tcl(config: AcceleratorConfig, board: Board) -> str:
         "@PS_RST@": ps.reset_pin,
         "@PS_IRQ@": ps.irq_pin,
         "@BUS_CLOCKS@": bus_clocks,
+        "@ACT_CLOCK@": ps.actual_clock_property,
+        "@TOLERANCE@": f"{CLOCK_TOLERANCE:g}",
+        "@NO_BOARD_FILES@": _no_board_files(ps, board),
     }
     return _fill(_TCL, replacements)
 
@@ -429,7 +503,9 @@ lists no registers (the driver brings its own register map) and the cell's type 
 import drivers
 from pynq import Overlay
 ol = Overlay("@NAME@.bit")
-accel = drivers.ConvAccelerator(ol.ip_dict["@CELL@"])
+# PYNQ lists a module-reference cell under "<cell>/<interface>", e.g. "@CELL@/s_axi_control".
+key = next(k for k in ol.ip_dict if k.split("/")[0] == "@CELL@")
+accel = drivers.ConvAccelerator(ol.ip_dict[key])
 ```
 """
 

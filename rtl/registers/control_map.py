@@ -19,7 +19,7 @@ CONTROL_ADDR_WIDTH = 8
 #: "CVFG" in ASCII: identifies a convforge accelerator.
 BUILD_MAGIC = 0x43564647
 #: Version of this register layout (bump on any incompatible change).
-BUILD_VERSION = 1
+BUILD_VERSION = 2
 
 
 #: Fields implementing the Vitis HLS block-level control protocol. The control slave binds
@@ -68,8 +68,8 @@ def control_register_map(config) -> RegisterMap:
             Field("READY", 1, 1, RW, "interrupt on ap_ready"),
         ), "IP interrupt enable"),
         Register("IP_ISR", 0x0C, (
-            Field("DONE", 0, 1, TOW, "ap_done happened while IP_IER.DONE was set (write 1 to clear)"),
-            Field("READY", 1, 1, TOW, "ap_ready happened while IP_IER.READY was set (write 1 to clear)"),
+            Field("DONE", 0, 1, TOW, "ap_done happened while IP_IER.DONE was set (a write of 1 toggles it: write 1 while it is set to clear it)"),
+            Field("READY", 1, 1, TOW, "ap_ready happened while IP_IER.READY was set (a write of 1 toggles it: write 1 while it is set to clear it)"),
         ), "IP interrupt status"),
         _full("IN_ADDR_LO", 0x10, RW, "input feature map address, bits 31:0"),
         _full("IN_ADDR_HI", 0x14, RW, "input feature map address, bits 63:32"),
@@ -116,7 +116,8 @@ def control_register_map(config) -> RegisterMap:
         ("MAX_KERNEL", 0xAC, config.max_kernel, "largest kernel size (AcceleratorConfig.max_kernel)"),
         ("MAX_STRIDE", 0xB0, config.max_stride, "largest stride (AcceleratorConfig.max_stride)"),
         ("ACC_WIDTH", 0xB4, config.acc_width, "accumulator bits (AcceleratorConfig.acc_width)"),
-        ("CLOCK_KHZ", 0xB8, round(config.clock_mhz * 1000), "design clock in kHz (AcceleratorConfig.clock_mhz)"),
+        ("CLOCK_HZ", 0xB8, round(config.clock_mhz * 1e6), "design clock in Hz (AcceleratorConfig.clock_mhz: a PL "
+         "clock the board's PLL delivers exactly, e.g. 1000/7 MHz = 142857143 Hz on PYNQ-Z2)"),
         ("MAX_ROW_WORDS", 0xBC, config.row_words, "line-buffer row capacity in pn-words: largest W*ceil(C/pn) (AcceleratorConfig.row_words)"),
         ("MAX_WEIGHT_TAPS", 0xC0, config.weight_depth, "weight-buffer bank capacity: largest ceil(C/pn)*K*K (AcceleratorConfig.weight_depth)"),
         ("REQUANT_LANES", 0xC4, config.requant_lanes, "output channels requantised per cycle (AcceleratorConfig.requant_lanes)"),

@@ -72,8 +72,9 @@ cycles after the later of its AW and W handshakes (they may come in either order
 * The core pulses `ap_done` when a run ends: `CTRL.AP_DONE` is set (cleared when CTRL is read),
   and `IP_ISR.DONE` too if `IP_IER.DONE` is set. `ap_ready` does the same for `AP_READY` /
   `IP_ISR.READY`. `CTRL.AP_IDLE` is the core's `ap_idle` level.
-* `interrupt = GIER.ENABLE & |(IP_ISR & IP_IER)`. Write 1 to an `IP_ISR` bit to clear it
-  (toggle on write); a core event in the same cycle as the write wins.
+* `interrupt = GIER.ENABLE & |(IP_ISR & IP_IER)`. A write of 1 toggles an `IP_ISR` bit (toggle
+  on write, as in Vitis HLS): write 1 to a set bit to clear it; a core event in the same cycle
+  as the write wins.
 * A typical run: write the descriptor registers, write `CTRL = 1`, wait for `CTRL.AP_DONE` (or
   the interrupt), then read `STATUS.ERROR` ({error_ok} = success) and the counters.
 

@@ -182,7 +182,7 @@ async def reset_values_build_info_and_unmapped(dut):
     assert await env.read(0x80) == BUILD_MAGIC
     assert await env.read(0x88) == 1 and await env.read(0x8C) == CONFIG.m
     assert await env.read(0x90) == CONFIG.pm and await env.read(0x94) == CONFIG.pn
-    assert await env.read(0xB4) == CONFIG.acc_width and await env.read(0xB8) == 187500
+    assert await env.read(0xB4) == CONFIG.acc_width and await env.read(0xB8) == 187_500_000   # CLOCK_HZ
     # RW outputs show their reset values on the core ports.
     assert int(dut.scratch_low.value) == 0x5A and int(dut.scratch_mid.value) == 0xABC
     assert int(dut.scratch_top.value) == 1

@@ -6,7 +6,11 @@
 #   deploy_root   the deploy folder: every path the script passes to Vivado must lie inside it
 #   state_file    where the final state is written as JSON (also after a failure)
 #   board_parts   board parts "installed" in this Vivado (get_board_parts)
-#   wns           worst negative slack the implementation run reports (ns)
+#   wns, whs, tpws  worst setup, hold and pulse-width slack the implementation run reports (ns)
+#   pl_pll_mhz    the PS PLL the PL clock is divided from: the PS's actual-frequency property
+#                 is that PLL over the integer divisor nearest the request, as in Vivado
+#   hwh_listed    0: get_files does not list the generated .hwh (the script must look for it)
+#   hwh_written   0: generate_target writes no .hwh at all
 #   ipxact        component.xml path -> IP definition (parsed from the file by the test)
 #   modules       Verilog file path -> {module name -> definition} (parsed by the test)
 #
@@ -33,13 +37,14 @@ set stub_xilinx_catalog {
         defaults {
             CONFIG.PCW_USE_M_AXI_GP0 0 CONFIG.PCW_USE_S_AXI_HP0 0 CONFIG.PCW_S_AXI_HP0_DATA_WIDTH 64
             CONFIG.PCW_EN_CLK0_PORT 0 CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ 50 CONFIG.PCW_EN_RST0_PORT 0
-            CONFIG.PCW_USE_FABRIC_INTERRUPT 0 CONFIG.PCW_IRQ_F2P_INTR 0
+            CONFIG.PCW_USE_FABRIC_INTERRUPT 0 CONFIG.PCW_IRQ_F2P_INTR 0 CONFIG.PCW_FPGA_FCLK0_ENABLE 0
         }
         choices {
             CONFIG.PCW_USE_M_AXI_GP0 {0 1} CONFIG.PCW_USE_S_AXI_HP0 {0 1} CONFIG.PCW_S_AXI_HP0_DATA_WIDTH {32 64}
             CONFIG.PCW_EN_CLK0_PORT {0 1} CONFIG.PCW_EN_RST0_PORT {0 1} CONFIG.PCW_USE_FABRIC_INTERRUPT {0 1}
-            CONFIG.PCW_IRQ_F2P_INTR {0 1}
+            CONFIG.PCW_IRQ_F2P_INTR {0 1} CONFIG.PCW_FPGA_FCLK0_ENABLE {0 1}
         }
+        actual {CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ}
         pins {
             FCLK_CLK0      {dir O required 0 when {CONFIG.PCW_EN_CLK0_PORT == 1}}
             FCLK_RESET0_N  {dir O required 0 when {CONFIG.PCW_EN_RST0_PORT == 1}}
@@ -76,6 +81,7 @@ set stub_xilinx_catalog {
             saxihp0_fpd_aclk  {dir I required 1 when {CONFIG.PSU__USE__S_AXI_GP2 == 1}}
             pl_ps_irq0        {dir I required 0 when {CONFIG.PSU__USE__IRQ0 == 1}}
         }
+        actual {CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ}
         intf_pins {
             M_AXI_HPM0_FPD {mode Master required 0 when {CONFIG.PSU__USE__M_AXI_GP0 == 1}}
             M_AXI_HPM1_FPD {mode Master required 0 when {CONFIG.PSU__USE__M_AXI_GP1 == 1}}
@@ -291,6 +297,8 @@ proc create_project {args} {
     if {[file exists $dir] && [llength [glob -nocomplain -directory $dir *]] && !$force} {
         stub_fail "project folder $dir exists (use -force)"
     }
+    # -force replaces the project: nothing of an earlier run survives.
+    file delete -force $dir
     file mkdir $dir
     array set ::stub_project [list name $name dir $dir part $part]
     return $name
@@ -385,13 +393,37 @@ proc get_property {name obj} {
         switch -- $name {
             PROGRESS { return [expr {[dict get $run done] ? "100%" : "0%"}] }
             DIRECTORY { return [file join $::stub_project(dir) $::stub_project(name).runs $obj] }
-            STATS.WNS {
-                if {$obj ne "impl_1" || ![dict get $run done]} { stub_fail "STATS.WNS of a run that has not finished" }
-                return [dict get $::stub_setup wns]
+            STATS.WNS - STATS.WHS - STATS.TPWS {
+                if {$obj ne "impl_1" || ![dict get $run done]} { stub_fail "$name of a run that has not finished" }
+                return [dict get $::stub_setup [string tolower [string range $name 6 end]]]
             }
         }
     }
+    if {[dict exists $::stub_cells [string trimleft $obj /]]} {
+        set c [dict get $::stub_cells [string trimleft $obj /]]
+        set def [dict get $c def]
+        # The PL clock the PS makes: its PLL over the nearest integer divisor (what Vivado reports).
+        if {[dict exists $def actual] && $name eq [lindex [dict get $def actual] 0]} {
+            set asked [dict get $c config [lindex [dict get $def actual] 1]]
+            set pll [dict get $::stub_setup pl_pll_mhz]
+            set n [expr {max(1, round($pll / double($asked)))}]
+            return [format %.6f [expr {$pll / $n}]]
+        }
+        if {[dict exists $c config $name]} { return [dict get $c config $name] }
+        stub_fail "cell $obj ([dict get $c vlnv]) has no property $name"
+    }
     stub_fail "get_property $name of '$obj' is not stubbed"
+}
+
+proc version {args} {
+    stub_log
+    if {$args ne "-short"} { stub_fail "version $args is not stubbed" }
+    return 2024.1
+}
+
+proc set_param {name value} {
+    stub_log
+    if {$name ne "board.repoPaths"} { stub_fail "set_param $name is not stubbed" }
 }
 
 proc update_ip_catalog {args} {
@@ -675,6 +707,7 @@ proc get_files {args} {
         set a [lindex $args $i]
         switch -- $a {
             -all { set all 1 }
+            -quiet { }
             -of_objects { incr i; set of [lindex $args $i] }
             default {
                 if {[string match -* $a]} { stub_fail "get_files: unsupported option $a" }
@@ -686,6 +719,7 @@ proc get_files {args} {
     if {$of ne "" && $of ne [dict get $::stub_bd file]} { stub_fail "get_files -of_objects $of is not the block design" }
     set out {}
     foreach f $pool {
+        if {[file extension $f] eq ".hwh" && ![dict get $::stub_setup hwh_listed]} { continue }
         if {[string match $pattern [file tail $f]]} { lappend out $f }
     }
     return $out
@@ -698,11 +732,13 @@ proc generate_target {what obj} {
     if {![dict get $::stub_flags validated]} { stub_fail "generate_target on a block design that did not validate" }
     set bd [dict get $::stub_bd name]
     set hwh [file join [stub_gen_dir] hw_handoff $bd.hwh]
-    file mkdir [file dirname $hwh]
-    set fh [open $hwh w]
-    puts $fh "<!-- vivado stub hardware handoff of $bd: cells [lsort [dict keys $::stub_cells]] -->"
-    close $fh
-    lappend ::stub_generated $hwh
+    if {[dict get $::stub_setup hwh_written]} {
+        file mkdir [file dirname $hwh]
+        set fh [open $hwh w]
+        puts $fh "<!-- vivado stub hardware handoff of $bd: cells [lsort [dict keys $::stub_cells]] -->"
+        close $fh
+        lappend ::stub_generated $hwh
+    }
     dict set ::stub_flags generated 1
 }
 

@@ -14,6 +14,7 @@ board (kv260), and the block-design script on every board of the table:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from dse.boards import BOARDS, Board, get_board
+from drivers.board import ConvAccelerator
 from dse.packaging import PackagingError, write_package
 from dse.packaging.ipxact import scaled_size
 from rtl.top import accelerator_verilog
@@ -36,7 +38,7 @@ from rtl.registers import Access, control_register_map
 from tests.harness.tcl import TKINTER_TCLSH, run_tcl, tcl_command
 
 CONFIG = AcceleratorConfig(pm=4, pn=8, max_width=20, max_height=20, max_channels=24, max_kernel=5,
-                           requant_lanes=2, clock_mhz=150.0)
+                           requant_lanes=2, clock_mhz=get_board("pynq-z2").clock_mhz)
 NAME = CONFIG.name
 SP = "{http://www.spiritconsortium.org/XMLSchema/SPIRIT/1685-2009}"
 STUB = Path(__file__).resolve().parent.parent / "tcl" / "vivado_stub.tcl"
@@ -57,13 +59,17 @@ PS_PINS = {
     "processing_system7": dict(clock="FCLK_CLK0", reset="FCLK_RESET0_N", irq="IRQ_F2P", gp="M_AXI_GP0",
                                hp="S_AXI_HP0", bus_clocks=("M_AXI_GP0_ACLK", "S_AXI_HP0_ACLK"),
                                freq="CONFIG.PCW_FPGA0_PERIPHERAL_FREQMHZ", hp_width="CONFIG.PCW_S_AXI_HP0_DATA_WIDTH",
+                               actual="CONFIG.PCW_ACT_FPGA0_PERIPHERAL_FREQMHZ",
                                newest="5.5"),
     "zynq_ultra_ps_e": dict(clock="pl_clk0", reset="pl_resetn0", irq="pl_ps_irq0", gp="M_AXI_HPM0_FPD",
                             hp="S_AXI_HP0_FPD", bus_clocks=("maxihpm0_fpd_aclk", "saxihp0_fpd_aclk"),
                             freq="CONFIG.PSU__CRL_APB__PL0_REF_CTRL__FREQMHZ", hp_width="CONFIG.PSU__SAXIGP2__DATA_WIDTH",
+                            actual="CONFIG.PSU__CRL_APB__PL0_REF_CTRL__ACT_FREQMHZ",
                             newest="3.10"),
 }
 BOARD_PARTS = ["tul.com.tw:pynq-z2:part0:1.0", "xilinx.com:kv260_som:part0:1.4", "xilinx.com:zcu104:part0:1.1"]
+#: Board files of every board of the table, as an XHub store installs them.
+ALL_BOARD_PARTS = [f"vendor.com:{b.board_file}:part0:1.0" for b in BOARDS.values() if b.board_file]
 
 
 # ----- fixtures ------------------------------------------------------------------------------
@@ -74,12 +80,18 @@ def verilog(tmp_path_factory) -> Path:
     return path
 
 
+def config_for(board) -> AcceleratorConfig:
+    """CONFIG at the clock ``board`` delivers (build.tcl refuses any other)."""
+    board = get_board(board) if isinstance(board, str) else board
+    return dataclasses.replace(CONFIG, clock_mhz=board.clock_mhz)
+
+
 def _deploy(root: Path, board: str, verilog: Path) -> Path:
     """A deploy folder as python -m dse.build leaves it (rtl/<name>.v), then packaged."""
     out = root / f"deploy-{board}"
     (out / "rtl").mkdir(parents=True)
     shutil.copyfile(verilog, out / "rtl" / f"{NAME}.v")
-    write_package(CONFIG, board, out, out / "rtl" / f"{NAME}.v")
+    write_package(config_for(board), board, out, out / "rtl" / f"{NAME}.v")
     return out
 
 
@@ -160,13 +172,20 @@ def test_component_xml_validates_against_the_1685_2009_schema(deploys):
     assert not schema.is_valid(text.replace(lib, "").replace("<spirit:version>1.0</spirit:version>", f"<spirit:version>1.0</spirit:version>{lib}", 1))
 
 
-def test_component_xml_is_the_same_for_every_board_and_names_the_vlnv(deploys, component):
-    texts = {(out / "ip" / "component.xml").read_text() for out in deploys.values()}
-    assert len(texts) == 1, "component.xml depends on the configuration only"
+def test_component_xml_depends_on_the_configuration_only_and_names_the_vlnv(deploys, component, tmp_path, verilog):
+    # The same configuration on another board of the same clock gives the same file.
+    write_package(config_for("pynq-z1"), "pynq-z1", tmp_path, verilog)
+    assert (tmp_path / "ip" / "component.xml").read_text() == (deploys["pynq-z2"] / "ip" / "component.xml").read_text()
+    # The two boards here run different clocks: only CLOCK_KHZ's value and the clock in the
+    # description differ.
+    texts = set()
+    for b, out in deploys.items():
+        mhz = get_board(b).clock_mhz
+        texts.add((out / "ip" / "component.xml").read_text().replace(f"0x{round(mhz * 1e6):08X}", "HZ")
+                  .replace(f"{mhz:g} MHz", "MHZ"))
+    assert len(texts) == 1
     vlnv = ":".join(_text(component, f"{SP}{k}") for k in ("vendor", "library", "name", "version"))
     assert vlnv == ip_identity.VLNV == "convforge.org:convforge:conv_accelerator:1.0"
-    from drivers.board import ConvAccelerator
-
     assert ConvAccelerator.bindto == [vlnv], "the PYNQ driver must bind to the packaged IP's VLNV"
 
 
@@ -260,7 +279,7 @@ def test_memory_map_lists_every_register_and_field_of_rtl_registers(component):
     by_name = {_text(r, f"{SP}name"): r for r in regs}
     assert int(_text(by_name["MAGIC"], f"{SP}reset/{SP}value"), 16) == 0x43564647
     assert int(_text(by_name["PM"], f"{SP}reset/{SP}value"), 16) == CONFIG.pm
-    assert int(_text(by_name["CLOCK_KHZ"], f"{SP}reset/{SP}value"), 16) == 150000
+    assert int(_text(by_name["CLOCK_HZ"], f"{SP}reset/{SP}value"), 16) == 142857143   # 1000 MHz / 7
     assert int(_text(by_name["CYCLES_LO"], f"{SP}reset/{SP}mask"), 16) == 0, "counters have no known reset value"
 
 
@@ -290,7 +309,7 @@ def test_generated_files_hold_no_machine_paths(deploys):
 
 def test_write_package_returns_the_files_it_wrote(tmp_path, verilog):
     out = tmp_path / "deploy"
-    files = write_package(CONFIG, get_board("zcu104"), out, verilog)   # Verilog outside the folder
+    files = write_package(config_for("zcu104"), get_board("zcu104"), out, verilog)   # Verilog outside the folder
     rel = sorted(str(f.relative_to(out)) for f in files)
     assert rel == sorted([
         "ip/component.xml", f"ip/hdl/verilog/{NAME}.v", "ip/xgui/conv_accelerator_v1_0.tcl",
@@ -473,7 +492,15 @@ def _module_definition(wrapper: Path) -> dict:
     return {"vlnv": "", "defaults": {}, "choices": {}, "pins": pins, "intf_pins": intf}
 
 
-def _run_stub(deploy: Path, *args: str, board_parts=(), wns=0.25, script: Path | None = None):
+def _board_of(deploy: Path) -> Board:
+    """The board the deploy folder's build.tcl was written for (by its board files' name)."""
+    board_file = re.search(r"^set board_file\s+\{([^}]*)\}", (deploy / "vivado" / "build.tcl").read_text(), re.M)[1]
+    (board,) = [b for b in BOARDS.values() if b.board_file == board_file]
+    return board
+
+
+def _run_stub(deploy: Path, *args: str, board_parts=(), wns=0.25, whs=0.03, tpws=0.0, pl_pll_mhz=None,
+              hwh_listed=True, hwh_written=True, script: Path | None = None):
     state_file = deploy / "stub_state.json"
     if state_file.exists():
         state_file.unlink()
@@ -483,8 +510,11 @@ def _run_stub(deploy: Path, *args: str, board_parts=(), wns=0.25, script: Path |
     modules = {}
     for wrapper in deploy.glob("rtl/*_modref.v"):
         modules[str(wrapper.resolve())] = {wrapper.stem: _module_definition(wrapper)}
+    if pl_pll_mhz is None:   # the PLL of the board the script was written for
+        pl_pll_mhz = _board_of(deploy).pl_pll_mhz
     setup = {"deploy_root": str(deploy.resolve()), "state_file": str(state_file), "board_parts": list(board_parts),
-             "wns": wns, "ipxact": ipxact, "modules": modules}
+             "wns": wns, "whs": whs, "tpws": tpws, "pl_pll_mhz": pl_pll_mhz, "hwh_listed": int(hwh_listed),
+             "hwh_written": int(hwh_written), "ipxact": ipxact, "modules": modules}
     setup_file = deploy.parent / f"{deploy.name}-stub-setup.tcl"
     setup_file.write_text(f"set stub_setup {_tcl_word(_tcl(setup))}\n")
     script = script or deploy / "vivado" / "build.tcl"
@@ -553,8 +583,9 @@ def _check_built(deploy: Path, state: dict, board: Board, flow: str, with_board_
     ps = _cell(state, f"xilinx.com:ip:{ps_name}:")
     assert state["cells"][ps]["vlnv"] == f"xilinx.com:ip:{ps_name}:{pins['newest']}", "the newest IP version"
     ps_config = state["cells"][ps]["config"]
-    assert float(ps_config[pins["freq"]]) == CONFIG.clock_mhz
-    assert int(ps_config[pins["hp_width"]]) == min(CONFIG.axi_data_width, board.hp_port_bits)
+    assert float(ps_config[pins["freq"]]) == pytest.approx(board.clock_mhz, rel=1e-5)
+    assert int(ps_config[pins["hp_width"]]) == (64 if board.ps == "zynq7" else min(CONFIG.axi_data_width,
+                                                                                   board.hp_port_bits))
     # One clock: the PS's PL clock drives the IP, the PS bus clocks and every interconnect clock.
     clock = _net(state, f"/{ps}/{pins['clock']}")
     assert {f"/{cell}/ap_clk", *(f"/{ps}/{p}" for p in pins["bus_clocks"])} <= clock
@@ -582,13 +613,13 @@ def _check_built(deploy: Path, state: dict, board: Board, flow: str, with_board_
 
 
 CASES = [("pynq-z2", "ip", False), ("pynq-z2", "module_reference", True),
-         ("kv260", "ip", True), ("kv260", "module_reference", False)]
+         ("kv260", "ip", True), ("kv260", "module_reference", True)]
 
 
 @pytest.mark.parametrize("board,flow,with_board_files", CASES, ids=[f"{b}-{f}-{'preset' if p else 'minimal'}" for b, f, p in CASES])
 def test_build_tcl_builds_the_block_design(deploys, tmp_path, board, flow, with_board_files):
     deploy = _copy_deploy(deploys[board], tmp_path / "deploy")
-    write_vivado(CONFIG, get_board(board), deploy)
+    write_vivado(config_for(get_board(board)), get_board(board), deploy)
     args = ["module_reference"] if flow == "module_reference" else []
     result, state = _run_stub(deploy, *args, board_parts=BOARD_PARTS if with_board_files else ())
     assert result.returncode == 0, result.stderr
@@ -605,29 +636,96 @@ def test_build_tcl_supports_every_board_of_the_table(deploys, tmp_path, board):
     b = get_board(board)
     family = "pynq-z2" if b.part.startswith("xc7z") else "kv260"
     deploy = _copy_deploy(deploys[family], tmp_path / "deploy")
-    write_vivado(CONFIG, b, deploy)
-    result, state = _run_stub(deploy)
+    write_vivado(config_for(b), b, deploy)
+    result, state = _run_stub(deploy, board_parts=ALL_BOARD_PARTS)
     assert result.returncode == 0, result.stderr
-    _check_built(deploy, state, b, "ip", False)
+    _check_built(deploy, state, b, "ip", True)
+    # The PS was asked for the design's clock and made it (the script read it back).
+    ps = state["cells"]["ps"]["config"]
+    assert any(c[:2] == ["get_property", PS_PINS[_ps_name(b)]["actual"]] for c in state["calls"])
+    assert float(ps[PS_PINS[_ps_name(b)]["freq"]]) == pytest.approx(b.clock_mhz, rel=1e-5)
+
+
+def _ps_name(board: Board) -> str:
+    return "processing_system7" if board.ps == "zynq7" else "zynq_ultra_ps_e"
 
 
 def test_build_tcl_stops_on_missed_timing_unless_told(deploys, tmp_path):
+    """Setup (WNS), hold (WHS) and pulse-width (TPWS) slack: any one negative stops the copy."""
     deploy = _copy_deploy(deploys["kv260"], tmp_path / "deploy")
-    write_vivado(CONFIG, get_board("kv260"), deploy)
-    result, state = _run_stub(deploy, wns=-0.4)
-    assert result.returncode != 0 and "timing not met at 150 MHz (WNS -0.4 ns" in result.stderr
-    assert not (deploy / f"{NAME}.bit").exists() and not (deploy / f"{NAME}.hwh").exists()
-    result, state = _run_stub(deploy, "ignore_timing", "jobs=2", wns=-0.4)
+    write_vivado(config_for("kv260"), get_board("kv260"), deploy)
+    for slacks, shown in ((dict(wns=-0.4), "WNS -0.4 ns, WHS 0.03 ns, TPWS 0.0 ns"),
+                          (dict(whs=-0.012), "WNS 0.25 ns, WHS -0.012 ns, TPWS 0.0 ns"),
+                          (dict(tpws=-0.1), "WNS 0.25 ns, WHS 0.03 ns, TPWS -0.1 ns")):
+        result, state = _run_stub(deploy, board_parts=BOARD_PARTS, **slacks)
+        assert result.returncode != 0
+        assert result.stderr.strip().splitlines()[-1] == (
+            f"build.tcl: timing not met at 187.498 MHz ({shown}; vivado/reports/timing_summary.rpt); "
+            "no bitstream copied (-tclargs ignore_timing copies it anyway)"), result.stderr
+        assert not (deploy / f"{NAME}.bit").exists() and not (deploy / f"{NAME}.hwh").exists()
+    result, state = _run_stub(deploy, "ignore_timing", "jobs=2", board_parts=BOARD_PARTS, whs=-0.4)
     assert result.returncode == 0, result.stderr
     assert (deploy / f"{NAME}.bit").exists() and (deploy / f"{NAME}.hwh").exists()
-    result, _ = _run_stub(deploy, "--fast")
+    result, _ = _run_stub(deploy, "--fast", board_parts=BOARD_PARTS)
     assert result.returncode != 0 and "unknown option '--fast'" in result.stderr
+
+
+def test_build_tcl_stops_when_the_ps_makes_another_clock(deploys, tmp_path):
+    """A PS whose PLL is not the one the design was built for (here 1500 MHz on a PYNQ-Z2, where
+    142.857 MHz asked gives 1500/11 = 136.364 MHz) stops the script before anything is built."""
+    deploy = _copy_deploy(deploys["pynq-z2"], tmp_path / "deploy")
+    write_vivado(config_for("pynq-z2"), get_board("pynq-z2"), deploy)
+    result, state = _run_stub(deploy, pl_pll_mhz=1500.0)
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        "build.tcl: the PS makes a 136.363636 MHz PL clock, not the design's 142.857 MHz (its PLL is not the one the "
+        "design was built for: check the board preset, or rebuild the design for this clock)")
+    assert state["runs"] == {"synth_1": "0", "impl_1": "0"} and not (deploy / f"{NAME}.bit").exists()
+    # Within 0.5 %: Vivado's own rounding of the PLL (33.333 MHz x 45 = 1499.985 on UltraScale+).
+    result, _ = _run_stub(deploy, pl_pll_mhz=1000.0 * 1.004)
+    assert result.returncode == 0, result.stderr
+
+
+def test_build_tcl_refuses_ultrascale_without_board_files(deploys, tmp_path):
+    deploy = _copy_deploy(deploys["kv260"], tmp_path / "deploy")
+    write_vivado(config_for("kv260"), get_board("kv260"), deploy)
+    result, state = _run_stub(deploy)
+    assert result.returncode != 0
+    assert "build.tcl: the board files of kv260 (*:kv260_som:*) are not installed; without them the PS PLLs keep " \
+           "the IP defaults" in result.stderr
+    assert state["bd"] == ""
+    # The XHub store is named to Vivado first (inside catch: no store, no harm).
+    assert any(c[0] == "version" for c in state["calls"])
+
+
+def test_the_hwh_is_found_where_vivado_writes_it(deploys, tmp_path):
+    """When get_files does not list the .hwh the script copies it from the project's .gen tree;
+    when there is none at all it stops with one sentence."""
+    deploy = _copy_deploy(deploys["pynq-z2"], tmp_path / "deploy")
+    write_vivado(config_for("pynq-z2"), get_board("pynq-z2"), deploy)
+    result, state = _run_stub(deploy, hwh_listed=False)
+    assert result.returncode == 0, result.stderr
+    generated = Path(state["generated"][0])
+    assert ".gen/sources_1/bd/" in str(generated) and (deploy / f"{NAME}.hwh").read_text() == generated.read_text()
+    (deploy / f"{NAME}.hwh").unlink()
+    result, state = _run_stub(deploy, hwh_listed=False, hwh_written=False)
+    assert result.returncode != 0 and not (deploy / f"{NAME}.hwh").exists()
+    assert result.stderr.strip().splitlines()[-1].endswith(
+        f"build.tcl: no hardware handoff {NAME}_bd.hwh among the block design's files or under "
+        f"vivado/project/{NAME}.gen or .srcs")
+
+
+def test_a_clock_the_board_cannot_make_is_refused_before_writing(tmp_path):
+    with pytest.raises(PackagingError, match=r"^pynq-z2's PL clock is its 1000 MHz PLL divided by integers, so it "
+                                             r"cannot run at 150 MHz; nearby it delivers 166.667, 142.857, 125 MHz$"):
+        write_vivado(dataclasses.replace(CONFIG, clock_mhz=150.0), get_board("pynq-z2"), tmp_path)
+    assert not (tmp_path / "vivado" / "build.tcl").exists()
 
 
 def test_the_stub_catches_broken_scripts(deploys, tmp_path):
     """Each check of the stubbed Vivado fails on a script (or deploy folder) with a defect."""
     deploy = _copy_deploy(deploys["pynq-z2"], tmp_path / "deploy")
-    write_vivado(CONFIG, get_board("pynq-z2"), deploy)
+    write_vivado(config_for(get_board("pynq-z2")), get_board("pynq-z2"), deploy)
     good = (deploy / "vivado" / "build.tcl").read_text()
 
     def run_edited(old: str, new: str):

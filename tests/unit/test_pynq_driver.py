@@ -91,6 +91,18 @@ def test_register_map_supplied_by_the_driver():
     assert ip.info.pm == 4 and ip.info.pn == 8 and ip.info.clock_mhz == 125.0
 
 
+def test_an_ip_of_another_register_layout_is_refused():
+    """CLOCK_HZ replaced CLOCK_KHZ in layout version 2: an IP of version 1 would read 1000 times
+    too slow a clock, so the driver refuses it before using any build-info value."""
+    values = reset_values(CONFIG)
+    values["VERSION"] = 1
+    ip = overlay_ip(FakeBoard(values))
+    with pytest.raises(RuntimeError, match=r"^the IP has register layout version 1 and this runtime drives version 2: "
+                                           r"install the runtime wheel of the deploy folder the bitstream came from$"):
+        ip.info
+    assert overlay_ip(fake_board()).info.clock_mhz == CONFIG.clock_mhz == 125.0
+
+
 def test_register_map_from_the_hwh_is_kept():
     board = fake_board()
     hwh_regs = {"CTRL": {"address_offset": 0, "size": 32, "access": "read-write", "description": "control",

@@ -44,7 +44,7 @@ def test_hls_compatible_offsets(regmap):
                 "VERSION": 0x84, "ENGINE": 0x88, "WINO_M": 0x8C, "PM": 0x90, "PN": 0x94,
                 "DATA_WIDTH": 0x98, "AXI_DATA_WIDTH": 0x9C, "MAX_WIDTH": 0xA0, "MAX_HEIGHT": 0xA4,
                 "MAX_CHANNELS": 0xA8, "MAX_KERNEL": 0xAC, "MAX_STRIDE": 0xB0, "ACC_WIDTH": 0xB4,
-                "CLOCK_KHZ": 0xB8, "MAX_ROW_WORDS": 0xBC, "MAX_WEIGHT_TAPS": 0xC0, "REQUANT_LANES": 0xC4,
+                "CLOCK_HZ": 0xB8, "MAX_ROW_WORDS": 0xBC, "MAX_WEIGHT_TAPS": 0xC0, "REQUANT_LANES": 0xC4,
                 "AXI_ADDR_WIDTH": 0xC8}
     assert {r.name: r.offset for r in regmap} == expected
     assert [r.offset for r in regmap] == sorted(expected.values())   # iteration by offset
@@ -67,7 +67,7 @@ def test_build_info_comes_from_the_config():
     assert values == {
         "MAGIC": BUILD_MAGIC, "VERSION": BUILD_VERSION, "ENGINE": 1, "WINO_M": 4, "PM": 16, "PN": 4,
         "DATA_WIDTH": 8, "AXI_DATA_WIDTH": 128, "MAX_WIDTH": 56, "MAX_HEIGHT": 100, "MAX_CHANNELS": 128,
-        "MAX_KERNEL": 3, "MAX_STRIDE": 2, "ACC_WIDTH": cfg.acc_width, "CLOCK_KHZ": 150500,
+        "MAX_KERNEL": 3, "MAX_STRIDE": 2, "ACC_WIDTH": cfg.acc_width, "CLOCK_HZ": 150500000,
         "MAX_ROW_WORDS": cfg.row_words, "MAX_WEIGHT_TAPS": cfg.weight_depth, "REQUANT_LANES": cfg.requant_lanes,
         "AXI_ADDR_WIDTH": cfg.axi_addr_width,
     }

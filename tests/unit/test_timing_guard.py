@@ -33,7 +33,8 @@ from rtl.stream import SkidBuffer, StreamFifo
 from rtl.top import ConvAccelerator
 from rtl.verilog import to_verilog
 
-#: The clock every Zynq-7000 design claims (the board table's 150 MHz).
+#: The guard's clock on 7-series: 150 MHz, a margin above the 1000/7 = 142.857 MHz every
+#: Zynq-7000 design claims (the board table).
 TARGET_MHZ = 150.0
 
 #: name -> a function building the component (small, but with every feature of the full size:
