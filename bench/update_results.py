@@ -327,6 +327,16 @@ SECTIONS = [
                "accelerator time per input at the design clock. Depthwise and grouped convolutions run on the "
                "CPU path (`group_conv`)."),
     Section(
+        "cpu-kernels", "The runtime's CPU kernels on zoo layers, and the DSE's CPU floor (issue 30)",
+        ["bench/bench_cpu_kernels.py"], md_passthrough, slow=True,
+        before="Every layer of VGG16, ResNet-18 and Tiny-YOLO run with the board runtime's numpy kernels "
+               "(`drivers.run_network` without an accelerator: max-pools as `np.maximum` over strided int8 views, "
+               "sums in int32, convolutions as exact float64 matrix products), on this machine. The first table "
+               "fits the floor the DSE prices CPU layers with (`dse/cpu_floor.py`: per kind `a + b * work`, raised "
+               "to cover every fitted layer) and checks it on the torchvision exports, which it was not fitted on; "
+               "the second sets the DSE's CPU estimates for two boards against the measurement. "
+               "`bench/bench_cpu_kernels.py --write` stores the fit in `dse/cpu_kernels.json`."),
+    Section(
         "runtime-install", "The board runtime installed where a PYNQ-Z2 image has only pynq and numpy (issue 28)",
         ["bench/bench_runtime_install.py"], md_passthrough, slow=True,
         before="The default build's `convforge_runtime-*.whl` (`python -m dse.build`), installed with `pip install "

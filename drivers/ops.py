@@ -44,13 +44,37 @@ def quantize_tensor(x, scale: float) -> np.ndarray:
 
 
 
-def _as_int(name: str, x, ndim: int = 3) -> np.ndarray:
+def _checked(name: str, x, ndim: int = 3) -> np.ndarray:
+    """``x`` as an integer array of ``ndim`` dimensions, in its own dtype (no widening copy)."""
     arr = np.asarray(x)
     if not np.issubdtype(arr.dtype, np.integer):
         raise ValueError(f"{name} must be an integer array, got dtype {arr.dtype}")
     if arr.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
-    return arr.astype(np.int64)
+    return arr
+
+
+def _as_int(name: str, x, ndim: int = 3) -> np.ndarray:
+    """``x`` checked and widened to int64 (the layers whose products need it)."""
+    return _checked(name, x, ndim).astype(np.int64)
+
+
+def _strided_taps(xp: np.ndarray, kernel: int, stride: int, ho: int, wo: int):
+    """The ``K*K`` views ``xp[:, u::S, v::S]`` cut to ``Ho x Wo``: one per window tap, no copy."""
+    for u in range(kernel):
+        for v in range(kernel):
+            yield xp[:, u: u + stride * (ho - 1) + 1: stride, v: v + stride * (wo - 1) + 1: stride]
+
+
+def _pool_padded(x: np.ndarray, kernel: int, stride: int, padding: int, out_size, fill):
+    """``(padded x, Ho, Wo, real pixels per window [Ho, Wo])`` of a pooling layer."""
+    c, h, w = x.shape
+    ho, wo, eh, ew = _pool_geometry(h, w, kernel, stride, padding, out_size)
+    widths = ((0, 0), (padding, padding + eh), (padding, padding + ew))
+    xp = np.pad(x, widths, constant_values=fill) if padding or eh or ew else x
+    inside = np.pad(np.ones((1, h, w), dtype=np.int32), widths)
+    real = sum(_strided_taps(inside, kernel, stride, ho, wo))[0]
+    return xp, ho, wo, real
 
 
 def _round_shift(v: np.ndarray, shift: int) -> np.ndarray:
@@ -91,21 +115,26 @@ def conv2d(x, w, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Accumulators of a convolution: ``y[m, i, j] = sum_{c,u,v} w[m,c,u,v] * xp[c, i*S+u, j*S+v]``
     over the zero-padded ``x[C, H, W]`` with integer ``w[M, C, K, K]``; int64 ``[M, Ho, Wo]``.
 
-    One matrix product over all taps (im2col on strided views), exact in int64 for int8/int16
-    data (the products of one output fit for any channel count below 2^32)."""
-    x, w = _as_int("x", x), _as_int("w", w, 4)
+    One matrix product over all taps (im2col on strided views) in float64, which BLAS runs fast
+    and which is exact while every partial sum stays below 2^53 (int8 and int16 data with fewer
+    than 2^22 products per output); beyond that, an int64 product."""
+    x, w = _checked("x", x), _checked("w", w, 4)
     c, h, wd = x.shape
     m, cw, k, k2 = w.shape
     if cw != c or k != k2:
         raise ValueError(f"w must be [M, {c}, K, K] for x with {c} channels, got shape {w.shape}")
     if stride < 1 or padding < 0 or h + 2 * padding < k or wd + 2 * padding < k:
         raise ValueError(f"a {k}x{k} kernel with stride {stride} and padding {padding} does not fit a {h}x{wd} input")
-    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding))) if padding else x
     ho, wo = (h + 2 * padding - k) // stride + 1, (wd + 2 * padding - k) // stride + 1
-    cols = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(1, 2))[:, ::stride, ::stride][:, :ho, :wo]
-    # cols [C, Ho, Wo, K, K] -> [C*K*K, Ho*Wo] against w [M, C*K*K]
-    patches = cols.transpose(0, 3, 4, 1, 2).reshape(c * k * k, ho * wo)
-    return (w.reshape(m, c * k * k) @ patches).reshape(m, ho, wo)
+    peak = int(np.abs(x).max(initial=0)) * int(np.abs(w).max(initial=0)) * c * k * k
+    exact = np.float64 if peak < 1 << 53 else np.int64
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding))) if padding else x
+    # cols [C, K, K, Ho, Wo] -> [C*K*K, Ho*Wo] against w [M, C*K*K]
+    cols = np.empty((c, k, k, ho, wo), dtype=exact)
+    for tap, view in enumerate(_strided_taps(xp, k, stride, ho, wo)):
+        cols[:, tap // k, tap % k] = view
+    acc = w.reshape(m, c * k * k).astype(exact) @ cols.reshape(c * k * k, ho * wo)
+    return (acc if exact is np.int64 else np.rint(acc).astype(np.int64)).reshape(m, ho, wo)
 
 
 def requantize(acc, bias=None, mult=1, shift=0, relu: bool = False, out_bits: int = 8) -> np.ndarray:
@@ -143,16 +172,22 @@ def maxpool(x, kernel: int, stride: int, padding: int = 0, out_size=None) -> np.
     ``out_size=(Ho, Wo)`` overrides the floor formula (ceil mode / darknet: the missing
     bottom/right rows and columns are padding too). Returns int8 ``[C, Ho, Wo]``.
     """
-    x = _as_int("x", x)
-    win, valid = pool_windows(x, kernel, stride, padding, out_size, fill=np.iinfo(np.int64).min)
-    if not valid.any(axis=(2, 3)).all():
+    x = _checked("x", x)
+    # Padding at the dtype's minimum never wins over a real pixel (it can only tie with one).
+    xp, ho, wo, real = _pool_padded(x, kernel, stride, padding, out_size, fill=np.iinfo(x.dtype).min)
+    if not (real > 0).all():
         raise ValueError("a pooling window lies entirely in the padding")
-    return win.max(axis=(3, 4)).astype(np.int8)
+    taps = _strided_taps(xp, kernel, stride, ho, wo)
+    out = np.array(next(taps))
+    for view in taps:
+        np.maximum(out, view, out=out)
+    return out.astype(np.int8)
 
 
 def _mean_round_half_up(total: np.ndarray, count) -> np.ndarray:
-    """``floor(total / count + 1/2)`` exactly in integers."""
-    return (2 * total + count) // (2 * np.asarray(count, dtype=np.int64))
+    """``floor(total / count + 1/2)`` exactly in integers (in the dtype of ``total``)."""
+    count = np.asarray(count, dtype=total.dtype)
+    return (2 * total + count) // (2 * count)
 
 
 def avgpool(x, kernel: int, stride: int, padding: int = 0, out_size=None, count_include_pad: bool = False) -> np.ndarray:
@@ -162,12 +197,16 @@ def avgpool(x, kernel: int, stride: int, padding: int = 0, out_size=None, count_
     AveragePool's default ``count_include_pad=0``) or all ``K*K`` with ``count_include_pad``.
     The result keeps the input's scale. Returns int8 ``[C, Ho, Wo]``.
     """
-    x = _as_int("x", x)
-    win, valid = pool_windows(x, kernel, stride, padding, out_size, fill=0)
-    count = pool_counts(x.shape, kernel, stride, padding, out_size, valid, count_include_pad)
+    x = _checked("x", x)
+    xp, ho, wo, real = _pool_padded(x, kernel, stride, padding, out_size, fill=0)
+    count = real if not count_include_pad else pool_counts(x.shape, kernel, stride, padding, out_size, None, True)
     if not (count > 0).all():
         raise ValueError("a pooling window lies entirely in the padding")
-    return _mean_round_half_up(win.sum(axis=(3, 4)), count).astype(np.int8)
+    # Sums in int32: at most K*K * 2^15 per window.
+    total = np.zeros((x.shape[0], ho, wo), dtype=np.int32)
+    for view in _strided_taps(xp, kernel, stride, ho, wo):
+        total += view
+    return _mean_round_half_up(total, count).astype(np.int8)
 
 
 def pool_counts(shape, kernel, stride, padding, out_size, valid, count_include_pad: bool) -> np.ndarray:
@@ -185,9 +224,9 @@ def pool_counts(shape, kernel, stride, padding, out_size, valid, count_include_p
 
 def global_avgpool(x) -> np.ndarray:
     """Mean of every channel of int8 ``x[C, H, W]`` (round half up): int8 ``[C, 1, 1]``."""
-    x = _as_int("x", x)
+    x = _checked("x", x)
     c, h, w = x.shape
-    return _mean_round_half_up(x.reshape(c, -1).sum(axis=1), h * w).reshape(c, 1, 1).astype(np.int8)
+    return _mean_round_half_up(x.reshape(c, -1).sum(axis=1, dtype=np.int64), h * w).reshape(c, 1, 1).astype(np.int8)
 
 
 def add(a, b, mult_a: int, mult_b: int, shift: int, relu: bool = False) -> np.ndarray:
@@ -228,13 +267,13 @@ def concat(inputs, mults, shifts) -> np.ndarray:
 
 def clip(x, lo: int, hi: int) -> np.ndarray:
     """``min(max(x, lo), hi)`` on int8 (same scale; ``lo``/``hi`` are the bounds quantised with it)."""
-    return np.clip(_as_int("x", x, np.ndim(x)), lo, hi).astype(np.int8)
+    x = _checked("x", x, np.ndim(x))
+    return np.clip(x, max(lo, -128), min(hi, 127)).astype(np.int8)
 
 
 def global_maxpool(x) -> np.ndarray:
     """Maximum of every channel of int8 ``x[C, H, W]``: int8 ``[C, 1, 1]``."""
-    x = _as_int("x", x)
-    return x.max(axis=(1, 2), keepdims=True).astype(np.int8)
+    return _checked("x", x).max(axis=(1, 2), keepdims=True).astype(np.int8)
 
 
 def pad(x, pads, mode: str = "constant", value=0) -> np.ndarray:
@@ -274,23 +313,24 @@ def slice_channels(x, start: int, end: int) -> np.ndarray:
 def group_conv2d(x, w, groups: int, stride: int = 1, padding: int = 0) -> np.ndarray:
     """Exact grouped convolution accumulators: integer ``x[C, H, W]``, ``w[M, C/g, K, K]``;
     output channel ``m`` of group ``m // (M/g)`` reads input channels ``[j*C/g, (j+1)*C/g)``.
-    Returns int64 ``[M, Ho, Wo]`` (requantise with ``sim.reference.requantize``)."""
-    x = _as_int("x", x)
-    w = _as_int("w", w, 4)
+    Returns int64 ``[M, Ho, Wo]`` (requantise with :func:`requantize`). One batched float64
+    matrix product over the groups (exact, as in :func:`conv2d`)."""
+    x = _checked("x", x)
+    w = _checked("w", w, 4)
     c, h, wd = x.shape
     m, cg, k, k2 = w.shape
     if k != k2 or cg * groups != c or m % groups:
         raise ValueError(f"weights {w.shape} do not fit a {c}-channel input in {groups} groups")
-    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding)))
     ho, wo = (h + 2 * padding - k) // stride + 1, (wd + 2 * padding - k) // stride + 1
-    xg = xp.reshape(groups, cg, h + 2 * padding, wd + 2 * padding)
-    wg = w.reshape(groups, m // groups, cg, k, k)
-    out = np.zeros((groups, m // groups, ho, wo), dtype=np.int64)
-    for u in range(k):
-        for v in range(k):
-            patch = xg[:, :, u : u + stride * (ho - 1) + 1 : stride, v : v + stride * (wo - 1) + 1 : stride]
-            out += np.einsum("gmc,gchw->gmhw", wg[:, :, :, u, v], patch)
-    return out.reshape(m, ho, wo)
+    peak = int(np.abs(x).max(initial=0)) * int(np.abs(w).max(initial=0)) * cg * k * k
+    exact = np.float64 if peak < 1 << 53 else np.int64
+    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding))) if padding else x
+    cols = np.empty((c, k, k, ho, wo), dtype=exact)
+    for tap, view in enumerate(_strided_taps(xp, k, stride, ho, wo)):
+        cols[:, tap // k, tap % k] = view
+    acc = np.matmul(w.reshape(groups, m // groups, cg * k * k).astype(exact),
+                    cols.reshape(groups, cg * k * k, ho * wo))
+    return (acc if exact is np.int64 else np.rint(acc).astype(np.int64)).reshape(m, ho, wo)
 
 
 def affine(x, w) -> np.ndarray:
@@ -303,7 +343,7 @@ def affine(x, w) -> np.ndarray:
 
 def relu(x) -> np.ndarray:
     """``max(x, 0)`` on int8 (same scale)."""
-    return np.maximum(_as_int("x", x, np.ndim(x)), 0).astype(np.int8)
+    return np.maximum(_checked("x", x, np.ndim(x)), 0).astype(np.int8)
 
 
 def leaky_relu(x, mult: int, shift: int) -> np.ndarray:

@@ -41,6 +41,8 @@ from rtl.control.read_issuer import ReadIssuer
 from rtl.numerics import QUANT_ENTRY_BYTES
 from rtl.pe.requantiser import Requantiser
 
+from .cpu_floor import cpu_floor_seconds
+
 __all__ = [
     "CycleConstants",
     "CONSTANTS",
@@ -285,10 +287,14 @@ def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = C
     at their true ``2*Cin/groups*K*K*Cout*Ho*Wo`` -- or fc layer, else the layer's element
     operations) or memory traffic at the DDR's sustained bandwidth (everything the layer reads
     from all its inputs, its weights and its output), whichever is slower, plus a fixed
-    per-layer overhead.
+    per-layer overhead; and never less than the time the runtime's kernels took for the layer on
+    the development machine (:func:`dse.cpu_floor.cpu_floor_seconds`, measured by
+    bench/bench_cpu_kernels.py).
     """
     ebytes = data_width / 8
     traffic = (layer.read_elements + layer.output_elements + layer.weight_count) * ebytes
     ops = layer.ops if layer.ops else layer.element_ops
     bw = board.ddr_gbps * 1e9 * constants.ddr_efficiency
-    return max(ops / (board.cpu_gops * 1e9), traffic / bw) + constants.cpu_layer_overhead_s
+    estimate = max(ops / (board.cpu_gops * 1e9), traffic / bw) + constants.cpu_layer_overhead_s
+    # Never faster than the runtime's numpy kernels measured on the development machine.
+    return max(estimate, cpu_floor_seconds(layer))
