@@ -4,7 +4,8 @@
                         [--engine direct|winograd|auto] [--seed N] [--population N]
                         [--generations N] [--synth] [--data-width 8|16] [--quiet]
 
-Defaults: vgg16 on pynq-z2 into build/<network>-<board>, engine auto, seed 0, population 24,
+Defaults: vgg16 on pynq-z2 into build/<network>-<board> (-<engine> appended when --engine names
+one), engine auto, seed 0, population 24,
 20 generations. The folder (spec section 6) gets report.md, report.json, ga_convergence.png,
 roofline.png, design.json, rtl/<name>.v, the Vivado package (ip/, vivado/) and what the board
 needs (the runtime wheel, BOARD.md, example.py and example.ipynb). :func:`build` is the same
@@ -12,10 +13,12 @@ job as a Python call (:func:`explore` runs only the DSE). It is written into a t
 renamed into place at the end, so a failed run never leaves a folder that looks complete (an
 existing folder of the same name is replaced only by a complete one).
 
-Bad input (unknown network or board, an ONNX file that does not parse, an ONNX operator that
-neither the accelerator nor the driver's CPU path can run, a network no configuration can fit,
-an output folder that cannot be written) ends with one sentence on stderr and exit status 1 (2
-for malformed arguments). Warnings of the ONNX import (missing weights) are printed as
+Exit status (the same for every CLI: python -m dse.build, dse.sweep and sim.run): 0 done;
+2 bad input, found before anything is built (malformed arguments, an unknown network or board,
+an ONNX file that cannot be read, an operator that neither the accelerator nor the driver's CPU
+path can run, an output folder that cannot be written); 1 the job ran and failed (no
+configuration fits, Yosys failed, a simulation was not bit-exact). Either ends with one
+sentence on stderr. Warnings of the ONNX import (missing weights) are printed as
 ``warning: ...`` lines on stderr.
 """
 
@@ -43,11 +46,11 @@ from .networks import get_network, zoo_names
 from .onnx_import import OnnxImportWarning
 from .packaging import PackagingError, write_package
 from .packaging.board_files import write_board_files
-from .report import report_dict, write_design_json, write_report
+from .report import fmt_number, report_dict, write_design_json, write_report
 from .synth import SynthError, synthesize
 from .timing import TimingError, estimate_timing
 
-__all__ = ["main", "build", "write_deploy_folder", "check_runnable", "BuildError", "DEFAULT_NETWORK", "DEFAULT_BOARD",
+__all__ = ["main", "build", "write_deploy_folder", "check_runnable", "BuildError", "BuildUsageError", "DEFAULT_NETWORK", "DEFAULT_BOARD",
            "DEFAULT_POPULATION", "DEFAULT_GENERATIONS", "DEFAULT_SEED"]
 
 #: What ``python -m dse.build`` builds without arguments, and the GA's defaults.
@@ -59,7 +62,13 @@ DEFAULT_SEED = 0
 
 
 class BuildError(Exception):
-    """A build that cannot go on; the message is the one sentence printed."""
+    """A build that cannot go on; the message is the one sentence printed (exit status 1)."""
+
+
+class BuildUsageError(BuildError):
+    """Bad input, found before anything was built: an unknown network or board, an ONNX file
+    that cannot be read or run, an argument out of range, an output folder that cannot be
+    written (exit status 2, as for malformed arguments)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -71,7 +80,8 @@ def _parser() -> argparse.ArgumentParser:
                     help=f"zoo network ({', '.join(zoo_names())}) or a path to an .onnx model (default {DEFAULT_NETWORK})")
     ap.add_argument("--board", default=DEFAULT_BOARD,
                     help=f"target board ({', '.join(board_names())}; default {DEFAULT_BOARD})")
-    ap.add_argument("--out", type=Path, default=None, help="output folder (default build/<network>-<board>)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="output folder (default build/<network>-<board>, with -<engine> when --engine names one)")
     ap.add_argument("--engine", choices=(*ENGINES, "auto"), default="auto",
                     help="engine to search (default auto: every engine)")
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED,
@@ -94,11 +104,11 @@ def _check_writable(out: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BuildError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
+        raise BuildUsageError(f"cannot create the output folder {out}: {exc.strerror or exc}") from None
     if out.exists() and not out.is_dir():
-        raise BuildError(f"cannot write the output folder {out}: a file of that name exists")
+        raise BuildUsageError(f"cannot write the output folder {out}: a file of that name exists")
     if not os.access(parent, os.W_OK | os.X_OK):
-        raise BuildError(f"cannot write the output folder {out}: {parent} is not writable")
+        raise BuildUsageError(f"cannot write the output folder {out}: {parent} is not writable")
 
 
 def check_runnable(network) -> None:
@@ -106,7 +116,7 @@ def check_runnable(network) -> None:
     the deploy folder would promise a CPU layer the driver has no implementation for."""
     for layer in network.layers:
         if layer.kind == "unsupported":
-            raise BuildError(f"layer {layer.name!r} of {network.name} is the ONNX operator {layer.op_type}, which neither "
+            raise BuildUsageError(f"layer {layer.name!r} of {network.name} is the ONNX operator {layer.op_type}, which neither "
                              "the accelerator nor the driver's CPU path can run (README.md lists the supported operators)")
 
 
@@ -116,13 +126,13 @@ def _resolve(network, board) -> tuple[Network, Board]:
         try:
             network = get_network(str(network))
         except (NetworkError, ValueError, OSError) as exc:
-            raise BuildError(str(exc)) from None
+            raise BuildUsageError(str(exc)) from None
     check_runnable(network)
     if not isinstance(board, Board):
         try:
             board = get_board(str(board))
         except UnknownBoardError as exc:
-            raise BuildError(str(exc)) from None
+            raise BuildUsageError(str(exc)) from None
     return network, board
 
 
@@ -135,11 +145,11 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
     Raises :class:`BuildError` with one sentence."""
     network, board = _resolve(network, board)
     if engine != "auto" and engine not in ENGINES:
-        raise BuildError(f"engine must be one of {', '.join((*ENGINES, 'auto'))}, got {engine!r}")
+        raise BuildUsageError(f"engine must be one of {', '.join((*ENGINES, 'auto'))}, got {engine!r}")
     if data_width not in (8, 16):
-        raise BuildError(f"the data width must be 8 or 16, got {data_width!r}")
+        raise BuildUsageError(f"the data width must be 8 or 16, got {data_width!r}")
     if population < 2 or generations < 1:
-        raise BuildError("the GA needs --population of at least 2 and --generations of at least 1")
+        raise BuildUsageError("the GA needs --population of at least 2 and --generations of at least 1")
     engines = list(ENGINES) if engine == "auto" else [engine]
     space = search_space(engines, data_width)
     evaluator = Evaluator(network, board, data_width)
@@ -159,6 +169,9 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
     try:
         result = genetic_search(space, evaluator, population=population, generations=generations,
                                 seed=seed, progress=progress)
+        if bar is not None:   # the bar ends on the chosen design (after the refinement), not the GA's best
+            bar.set_postfix_str(f"chosen {fmt_number(result.best.fps)} fps after refinement, {evaluator.evaluations:,} designs",
+                                refresh=True)
     except NoFeasibleDesign as exc:
         raise BuildError(str(exc)) from None
     finally:
@@ -181,7 +194,10 @@ def build(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, out=None, *, engine: str
     when the arguments are wrong."""
     t0 = time.time()
     network, board = _resolve(network, board)
-    out = Path("build") / f"{network.name}-{board.name}" if out is None else Path(out)
+    if out is None:   # build/<network>-<board>, and -<engine> when one engine was asked for
+        suffix = "" if engine == "auto" else f"-{engine}"
+        out = Path("build") / f"{network.name}-{board.name}{suffix}"
+    out = Path(out)
     _check_writable(out)
     network, board, engines, result = explore(network, board, engine=engine, seed=seed, population=population,
                                               generations=generations, data_width=data_width, quiet=quiet)
@@ -283,9 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     except BuildError as exc:
         msg = str(exc).strip().rstrip(".")
         print(f"error: {msg}.", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, BuildUsageError) else 1
     cfg = design.config
-    print(f"wrote {out}: {design.genome.label}; predicted {design.fps:.3g} fps, {design.gops:.3g} GOP/s; "
+    print(f"wrote {out}: {design.genome.label}; predicted {fmt_number(design.fps)} fps, {design.gops:.3g} GOP/s; "
           f"LUT {design.resources.totals['LUT']}, DSP {design.resources.totals['DSP']}, "
           f"BRAM36 {design.resources.totals['BRAM36']:g} of {design.board.name}; rtl/{cfg.name}.v")
     return 0

@@ -15,6 +15,7 @@ Zoo (``ZOO``; shapes are asserted in ``tests/unit/test_dse_networks.py``):
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable
 
 from .graph import Network, NetworkBuilder, UnknownNetworkError
@@ -141,5 +142,8 @@ def get_network(name_or_path: str) -> Network:
         return ZOO[key.lower()]()
     if key.lower().endswith(".onnx"):
         return load_onnx(key)
+    if Path(key).is_dir():
+        raise UnknownNetworkError(f"{name_or_path!r} is a folder: --network takes a zoo name ({', '.join(ZOO)}) "
+                                  "or a path to an .onnx file")
     raise UnknownNetworkError(
         f"unknown network {name_or_path!r}: use one of {', '.join(ZOO)} or a path to an .onnx file")

@@ -913,9 +913,15 @@ def load_onnx(path: str | Path) -> Network:
     warns with :class:`OnnxImportWarning` when weights are missing.
     """
     path = Path(path)
+    if path.is_dir():
+        raise OnnxImportError(f"{path} is a folder, not an ONNX file")
     if not path.is_file():
         raise OnnxImportError(f"ONNX file {path} does not exist")
+    if path.stat().st_size == 0:
+        raise OnnxImportError(f"ONNX file {path} is empty")
     model = _read(path)
+    if not model.graph.node and not model.ir_version:
+        raise OnnxImportError(f"{path} holds no ONNX model (no graph and no IR version)")
     missing = _load_external_weights(model, path)
     try:
         onnx.checker.check_model(model)

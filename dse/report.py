@@ -117,11 +117,20 @@ def write_design_json(design: Design, path: Path) -> None:
 
 
 def plot_convergence(history: list[dict], path: Path, title: str) -> None:
-    gens = [h["generation"] for h in history]
+    """Best and mean feasible fps per generation; the refinement (the last history entry,
+    ``refined``) is drawn apart as its own labelled point, not as one more generation."""
+    ga = [h for h in history if not h.get("refined")]
+    refined = [h for h in history if h.get("refined")]
+    gens = [h["generation"] for h in ga]
     fig = Figure(figsize=(6.4, 4.0), dpi=100)
     ax = fig.subplots()
-    ax.plot(gens, [h["best_fps"] for h in history], marker="o", label="best fps")
-    ax.plot(gens, [h["mean_feasible_fps"] for h in history], marker=".", linestyle="--", label="mean fps (feasible)")
+    ax.plot(gens, [h["best_fps"] for h in ga], marker="o", label="best fps (GA)")
+    ax.plot(gens, [h["mean_feasible_fps"] for h in ga], marker=".", linestyle="--", label="mean fps (feasible)")
+    for h in refined:
+        x = h["generation"]
+        ax.plot([gens[-1], x], [ga[-1]["best_fps"], h["best_fps"]], linestyle=":", color="tab:red")
+        ax.plot([x], [h["best_fps"]], marker="*", markersize=12, color="tab:red", linestyle="none",
+                label=f"after refinement ({h['evaluations']:,} evaluations)")
     ax.set_xlabel("generation")
     ax.set_ylabel("frames per second (predicted)")
     ax.set_ylim(bottom=0)
@@ -174,7 +183,7 @@ def plot_roofline(design: Design, path: Path) -> None:
     fig.savefig(path)
 
 
-def _fmt(v: float) -> str:
+def fmt_number(v: float) -> str:
     """One format for every count and figure of the report: whole numbers with thousands
     separators (53,200; 110), fractions to one decimal from 100 on (110.5), else 3 digits."""
     if v == int(v):
@@ -240,7 +249,7 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
     lines = [
         f"# convforge design: {design.network.name} on {design.board.name}",
         "",
-        f"Predicted **{t['fps']:.3g} fps** ({t['seconds_per_frame'] * 1e3:.4g} ms per frame), "
+        f"Predicted **{fmt_number(t['fps'])} fps** ({t['seconds_per_frame'] * 1e3:.4g} ms per frame), "
         f"**{t['gops']:.3g} GOP/s** over the whole network ({t['ops'] / 1e9:.4g} GOP per frame, "
         f"{t['accelerated_ops_fraction']:.1%} of it on the accelerator at {t['accelerator_gops']:.3g} GOP/s; "
         f"design peak {t['peak_gops']:.4g} GOP/s at {cfg.clock_mhz:g} MHz).",
@@ -251,7 +260,9 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
         "| --- | --- |",
     ]
     for k, v in cfg.to_dict().items():
-        lines.append(f"| {k} | {v} |")
+        if k == "m" and not design.config.engine_description.tiled_columns:
+            continue        # the tile size: a Winograd parameter, 0 on other engines
+        lines.append(f"| {k} | {v:g} |" if isinstance(v, float) else f"| {k} | {v} |")
     lines += ["", f"Top module `{cfg.name}` (rtl/{cfg.name}.v).", "", "## Resources", "",
               f"Predicted by the resource model (dse/resource_model.py); headroom: a design may use "
               f"{HEADROOM['LUT']:.0%} of each resource.", ""]
@@ -262,10 +273,10 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
     head = "| resource | predicted | board | limit | utilisation |" + (" Yosys synth_xilinx |" if measured else "")
     lines += [head, "| --- | ---: | ---: | ---: | ---: |" + (" ---: |" if measured else "")]
     for k in ("LUT", "FF", "DSP", "BRAM36"):
-        row = (f"| {k} | {_fmt(r['predicted'][k])} | {_fmt(r['board'][k])} | {_fmt(HEADROOM[k] * r['board'][k])} | "
+        row = (f"| {k} | {fmt_number(r['predicted'][k])} | {fmt_number(r['board'][k])} | {fmt_number(HEADROOM[k] * r['board'][k])} | "
                f"{r['utilisation'][k]:.1%} |")
         if measured:
-            row += f" {_fmt(measured.get(k, 0))} |"
+            row += f" {fmt_number(measured.get(k, 0))} |"
         lines.append(row)
     if synth_error:
         lines += ["", f"`--synth`: Yosys failed ({synth_error.splitlines()[0][:200]}); no measured counts."]
@@ -307,7 +318,12 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
     lines += ["", "Chosen genome: `" + design.genome.label + "`." + fc_note, "",
               "| generation | best fps | mean fps (feasible) | feasible | evaluations |", "| ---: | ---: | ---: | ---: | ---: |"]
     for h in s["history"]:
-        lines.append(f"| {h['generation']} | {h['best_fps']:.4g} | {h['mean_feasible_fps']:.4g} | {h['feasible']} | {h['evaluations']} |")
+        gen = "refinement" if h.get("refined") else h["generation"]
+        lines.append(f"| {gen} | {fmt_number(h['best_fps'])} | {fmt_number(h['mean_feasible_fps'])} | {h['feasible']} | "
+                     f"{h['evaluations']:,} |")
+    if s["history"] and s["history"][-1].get("refined"):
+        lines += ["", "The last row is not a generation: the refinement, a steepest-ascent search from the GA's best "
+                      "genotype over every engine seen, which the chosen design comes from."]
     lines += ["", "![GA convergence](ga_convergence.png)", "", "![Roofline](roofline.png)", ""]
     (out_dir / "report.md").write_text("\n".join(lines))
 

@@ -389,9 +389,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         networks, boards = _check(args.networks, args.boards, synth=args.synth, verify_rows=args.verify_rows,
                                   workers=args.workers, population=args.population, generations=args.generations)
-    except SweepError as exc:
+    except SweepError as exc:   # bad input: exit status 2, as python -m dse.build
         print(f"error: {str(exc).rstrip('.')}.", file=sys.stderr)
-        return 1
+        return 2
     t0 = time.time()
     kwargs = dict(synth=args.synth, verify=args.verify, verify_rows=args.verify_rows, seed=args.seed,
                   population=args.population, generations=args.generations, progress=not args.quiet)

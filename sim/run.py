@@ -57,6 +57,8 @@ class UsageError(Exception):
 
 def _load(design_dir: Path) -> dict:
     meta = design_dir / "design.json"
+    if not design_dir.exists():
+        raise UsageError(f"the deploy folder {design_dir} does not exist; build it with python -m dse.build")
     if not meta.is_file():
         raise UsageError(f"{design_dir} is not a convforge deploy folder (no design.json); build one with python -m dse.build")
     try:

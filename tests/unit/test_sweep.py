@@ -84,7 +84,7 @@ def test_a_failing_task_is_reported_with_its_reason(tmp_path):
 
 
 def test_cli_refuses_bad_arguments_in_one_sentence(capsys):
-    assert main(["--networks", "lenet", "--boards", "pynq-z9", "--serial"]) == 1
+    assert main(["--networks", "lenet", "--boards", "pynq-z9", "--serial"]) == 2   # bad input
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: unknown board 'pynq-z9'") and err[0].endswith(".")
 
