@@ -39,7 +39,7 @@ from rtl.engine import ENGINES
 from rtl.top import accelerator_verilog
 
 from .boards import Board, UnknownBoardError, board_names, get_board
-from .design import Design
+from .design import Design, binding_utilisation, design_size, fitness_key, target_key
 from .ga import Evaluator, NoFeasibleDesign, fit_witness, genetic_search, search_space
 from .graph import Network, NetworkError
 from .networks import get_network, zoo_names
@@ -47,10 +47,11 @@ from .onnx_import import OnnxImportWarning
 from .packaging import PackagingError, write_package
 from .packaging.board_files import write_board_files
 from .report import fmt_number, report_dict, write_design_json, write_report
+from .resource_model import HEADROOM
 from .synth import SynthError, synthesize
 from .timing import TimingError, estimate_timing
 
-__all__ = ["main", "build", "write_deploy_folder", "check_runnable", "BuildError", "BuildUsageError", "DEFAULT_NETWORK", "DEFAULT_BOARD",
+__all__ = ["main", "build", "explore", "parse_budget", "write_deploy_folder", "check_runnable", "BuildError", "BuildUsageError", "DEFAULT_NETWORK", "DEFAULT_BOARD",
            "DEFAULT_POPULATION", "DEFAULT_GENERATIONS", "DEFAULT_SEED"]
 
 #: What ``python -m dse.build`` builds without arguments, and the GA's defaults.
@@ -95,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
                     help="run Yosys synth_xilinx on the Verilog and report measured counts and the timing estimate")
     ap.add_argument("--timing", action="store_true",
                     help="estimate Fmax from the synthesised netlist (Yosys + dse/timing.py) and report the worst paths")
+    ap.add_argument("--target-fps", type=float, default=None, metavar="F",
+                    help="the smallest design (by its binding resource) that predicts at least F frames per second, "
+                         "instead of the fastest")
+    ap.add_argument("--budget", default=None, metavar="RES=V,...",
+                    help="cap the design's resources: per resource (LUT, FF, DSP, BRAM36) a fraction of the board "
+                         "(0..1) or a count, e.g. DSP=0.5 or DSP=110,BRAM36=60")
     ap.add_argument("--quiet", action="store_true", help="no progress display")
     return ap
 
@@ -136,13 +143,45 @@ def _resolve(network, board) -> tuple[Network, Board]:
     return network, board
 
 
+def parse_budget(text: str) -> dict[str, float]:
+    """``"DSP=0.5,LUT=20000"`` -> ``{"DSP": 0.5, "LUT": 20000.0}``: per resource a fraction of the
+    board (at most 1) or a count (above 1). BuildUsageError for anything else."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        name, sep, value = part.partition("=")
+        name = name.strip().upper()
+        try:
+            number = float(value) if sep else float("nan")
+        except ValueError:
+            number = float("nan")
+        if name not in HEADROOM or not number > 0:
+            raise BuildUsageError(f"--budget takes RESOURCE=VALUE pairs with a resource of {', '.join(HEADROOM)} and "
+                                  f"a fraction of the board (0..1) or a count, got {part!r}")
+        out[name] = number
+    if not out:
+        raise BuildUsageError("--budget needs at least one RESOURCE=VALUE pair, e.g. DSP=0.5")
+    return out
+
+
+def _headroom(budget: dict[str, float] | None, board: Board) -> dict[str, float]:
+    """The share of each resource a design may use: the model's headroom, capped by ``budget``."""
+    headroom = dict(HEADROOM)
+    for name, value in (budget or {}).items():
+        share = value if value <= 1 else value / board.resources[name]
+        headroom[name] = min(headroom[name], share)
+    return headroom
+
+
 def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto", seed: int = DEFAULT_SEED,
             population: int = DEFAULT_POPULATION, generations: int = DEFAULT_GENERATIONS, data_width: int = 8,
-            quiet: bool = True):
+            quiet: bool = True, target_fps: float | None = None, budget: dict[str, float] | None = None):
     """The DSE of ``network`` (a zoo name, an ONNX path or a :class:`dse.graph.Network`) on
     ``board`` (a name or a :class:`dse.boards.Board`): ``(network, board, engines, result)``
     with the GA's ``SearchResult`` (``result.best`` is the design). Nothing is written.
-    Raises :class:`BuildError` with one sentence."""
+    ``target_fps``: the smallest design (by its binding resource) that meets this frame rate,
+    instead of the fastest. ``budget``: per resource a fraction of the board or a count the
+    design may not exceed (see :func:`parse_budget`). Raises :class:`BuildError` with one
+    sentence."""
     network, board = _resolve(network, board)
     if engine != "auto" and engine not in ENGINES:
         raise BuildUsageError(f"engine must be one of {', '.join((*ENGINES, 'auto'))}, got {engine!r}")
@@ -150,10 +189,13 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
         raise BuildUsageError(f"the data width must be 8 or 16, got {data_width!r}")
     if population < 2 or generations < 1:
         raise BuildUsageError("the GA needs --population of at least 2 and --generations of at least 1")
+    if target_fps is not None and not target_fps > 0:
+        raise BuildUsageError(f"--target-fps must be a positive frame rate, got {target_fps}")
     engines = list(ENGINES) if engine == "auto" else [engine]
+    headroom = _headroom(budget, board)
     space = search_space(engines, data_width)
-    evaluator = Evaluator(network, board, data_width)
-    witness, closest = fit_witness(space, network, board, data_width)
+    evaluator = Evaluator(network, board, data_width, headroom=headroom)
+    witness, closest = fit_witness(space, network, board, data_width, headroom)
     if witness is None:
         raise BuildError(f"no {'/'.join(engines)} configuration can fit {network.name} on {board.name}: "
                          f"the smallest design {closest.problem or 'is infeasible'}")
@@ -167,8 +209,9 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
             bar.update(1)
 
     try:
+        key = fitness_key if target_fps is None else target_key(target_fps)
         result = genetic_search(space, evaluator, population=population, generations=generations,
-                                seed=seed, progress=progress)
+                                seed=seed, progress=progress, key=key)
         if bar is not None:   # the bar ends on the chosen design (after the refinement), not the GA's best
             bar.set_postfix_str(f"chosen {fmt_number(result.best.fps)} fps after refinement, {evaluator.evaluations:,} designs",
                                 refresh=True)
@@ -179,13 +222,44 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
             bar.close()
     if not result.best.feasible:
         raise BuildError(f"no configuration can fit {network.name} on {board.name}: {result.best.problem}")
+    if budget:
+        result.choice["budget"] = {k: round(v * board.resources[k]) for k, v in headroom.items()
+                                   if k in budget}
+        result.choice["rule"] = ("the fastest design within the budget "
+                                 + ", ".join(f"{k} <= {n:,}" for k, n in result.choice["budget"].items()))
+    if target_fps is not None:
+        _choose_for_target(result, evaluator, target_fps, network, board)
     return network, board, engines, result
+
+
+def _choose_for_target(result, evaluator, target_fps: float, network, board) -> None:
+    """Check that the chosen design meets ``target_fps`` and record why it was chosen: the
+    binding resource, and the next smaller design evaluated, which misses the target."""
+    chosen = result.best
+    if chosen.fps < target_fps:
+        raise BuildError(f"no design of {network.name} on {board.name} reaches {target_fps:g} fps: the fastest "
+                         f"found makes {fmt_number(chosen.fps)} fps")
+    bind = binding_utilisation(chosen)
+    size = design_size(chosen)
+    smaller = [d for d in evaluator.cache.values() if d.feasible and design_size(d) < size]
+    nearest = max(smaller, key=lambda d: (design_size(d), d.fps), default=None)
+    util = chosen.resources.utilisation(board)
+    result.choice.update({
+        "target_fps": target_fps,
+        "binding": {"resource": max(util, key=util.get), "utilisation": bind},
+        "next_smaller": None if nearest is None else {
+            "genome": nearest.genome.label, "fps": nearest.fps, "binding_utilisation": binding_utilisation(nearest),
+            "dsp": nearest.resources.totals["DSP"]},
+    })
+    rule = f"the smallest design (by its binding resource, {max(util, key=util.get)} at {bind:.1%}) that meets " \
+           f"{target_fps:g} fps"
+    result.choice["rule"] = rule + (f"; {result.choice['rule']}" if "rule" in result.choice else "")
 
 
 def build(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, out=None, *, engine: str = "auto", seed: int = DEFAULT_SEED,
           population: int = DEFAULT_POPULATION, generations: int = DEFAULT_GENERATIONS, data_width: int = 8,
-          synth: bool = False, timing: bool = False, quiet: bool = True,
-          write_verilog: bool = True) -> tuple[Path, Design]:
+          synth: bool = False, timing: bool = False, quiet: bool = True, write_verilog: bool = True,
+          target_fps: float | None = None, budget: dict[str, float] | None = None) -> tuple[Path, Design]:
     """The whole build: :func:`explore`, then the deploy folder ``out`` (default
     ``build/<network>-<board>``); returns ``(folder, design)``. ``synth``/``timing``: Yosys
     counts and the Fmax estimate in the report. ``write_verilog=False`` (library use, e.g. the
@@ -200,7 +274,8 @@ def build(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, out=None, *, engine: str
     out = Path(out)
     _check_writable(out)
     network, board, engines, result = explore(network, board, engine=engine, seed=seed, population=population,
-                                              generations=generations, data_width=data_width, quiet=quiet)
+                                              generations=generations, data_width=data_width, quiet=quiet,
+                                              target_fps=target_fps, budget=budget)
     settings = {"population": population, "generations": generations, "data_width": data_width}
     write_deploy_folder(result.best, result, out, engines=engines, settings=settings, started=t0,
                         write_verilog=write_verilog, synth=synth or timing, quiet=quiet)
@@ -289,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
                 out, design = build(args.network, args.board, args.out, engine=args.engine, seed=args.seed,
                                     population=args.population, generations=args.generations,
                                     data_width=args.data_width, synth=args.synth, timing=args.timing,
-                                    quiet=args.quiet)
+                                    quiet=args.quiet, target_fps=args.target_fps,
+                                    budget=None if args.budget is None else parse_budget(args.budget))
             finally:
                 for w in caught:
                     if issubclass(w.category, OnnxImportWarning):

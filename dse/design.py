@@ -34,7 +34,7 @@ from .perf_model import CONSTANTS, CycleConstants, memory_port, peak_ops_per_cyc
 from .resource_model import HEADROOM, ResourceEstimate, estimate_resources
 from .schedule import Capabilities, LayerPlan, eligible_descriptor, plan_layer
 
-__all__ = ["Genome", "Design", "evaluate", "fitness_key"]
+__all__ = ["binding_utilisation", "design_size", "target_key", "Genome", "Design", "evaluate", "fitness_key"]
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,32 @@ def fitness_key(design: Design) -> tuple:
     if math.isfinite(design.forced_seconds):
         return (1, round(1.0 / design.forced_seconds, 9), 0.0)
     return (0, -design.overuse if math.isfinite(design.overuse) else -1e9, 0.0)
+
+
+def binding_utilisation(design: Design) -> float:
+    """The design's largest fraction of any board resource (LUT, FF, DSP, BRAM36): the one that
+    binds it."""
+    return max(design.resources.utilisation(design.board).values())
+
+
+def design_size(design: Design) -> tuple[float, float]:
+    """What "smaller" means for a target frame rate: the binding resource's fraction, then the
+    sum of the fractions of all four (designs whose fixed logic binds them alike differ there)."""
+    util = design.resources.utilisation(design.board)
+    return round(max(util.values()), 9), round(sum(util.values()), 9)
+
+
+def target_key(target_fps: float):
+    """A fitness order (bigger is better) for the smallest design that meets ``target_fps``:
+    feasible designs that meet it first, by :func:`design_size` (smaller first), then the
+    faster; then feasible designs that miss it, by fps (so the search climbs towards it); then
+    the infeasible ones as in :func:`fitness_key`."""
+    def key(design: Design) -> tuple:
+        if design.feasible and design.fps >= target_fps:
+            binding, total = design_size(design)
+            return (3, -binding, -total, round(design.fps, 9))
+        return fitness_key(design)
+    return key
 
 
 def _round_kernel(k: int) -> int:

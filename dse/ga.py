@@ -126,8 +126,8 @@ class Evaluator:
     def evaluations(self) -> int:
         return len(self.cache)
 
-    def best(self) -> Design:
-        return max(self.cache.values(), key=fitness_key)
+    def best(self, key: Callable[[Design], tuple] = fitness_key) -> Design:
+        return max(self.cache.values(), key=key)
 
     def best_by_engine(self) -> dict[str, Design]:
         """The best design evaluated for each engine (what the report compares the choice with)."""
@@ -151,6 +151,9 @@ class SearchResult:
     evaluations_to_best: int = 0
     #: The best design evaluated for each engine searched.
     engine_best: dict[str, Design] = field(default_factory=dict)
+    #: How the design was chosen when not by the fastest (a target frame rate, a budget):
+    #: ``rule`` (a sentence) and the figures behind it (report.json ``search.choice``).
+    choice: dict = field(default_factory=dict)
 
 
 def smallest_genotypes(space: SearchSpace) -> list[tuple[int, ...]]:
@@ -171,14 +174,15 @@ def smallest_designs(space: SearchSpace, evaluator: Evaluator) -> list[tuple[tup
     return [(g, evaluator(space.decode(g))) for g in smallest_genotypes(space)]
 
 
-def fit_witness(space: SearchSpace, network: Network, board: Board, data_width: int = 8) -> tuple[Design | None, Design]:
+def fit_witness(space: SearchSpace, network: Network, board: Board, data_width: int = 8,
+                headroom: dict | None = None) -> tuple[Design | None, Design]:
     """A smallest design that fits while running every layer it can on the accelerator.
 
     Returns ``(witness or None, closest design)``: when the witness is ``None`` no configuration
     of ``space`` fits ``board`` (resources grow with pm, pn, bus width and lanes, so the smallest
     ones decide), and the closest design's ``problem`` says why.
     """
-    designs = [evaluate(space.decode(g), network, board, data_width, force_accelerator=True)
+    designs = [evaluate(space.decode(g), network, board, data_width, headroom=headroom, force_accelerator=True)
                for g in smallest_genotypes(space)]
     for d in designs:
         if d.feasible:
@@ -193,18 +197,21 @@ def _tournament(rng, population, keys, k=3):
 
 def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int = 24, generations: int = 20,
                    seed: int = 0, crossover: float = 0.9, mutation: float | None = None, elite: int = 2,
-                   refine: bool = True, progress: Callable[[int, Design], None] | None = None) -> SearchResult:
+                   refine: bool = True, progress: Callable[[int, Design], None] | None = None,
+                   key: Callable[[Design], tuple] = fitness_key) -> SearchResult:
     """Run the GA; ``progress(generation, best)`` is called after every generation.
 
     ``refine``: finish with a steepest-ascent local search from the best genotype (every
     single-gene change, repeated until none improves), which turns the GA's near-optimum into
-    a local optimum at the cost of a few dozen evaluations.
+    a local optimum at the cost of a few dozen evaluations. ``key``: the fitness order (bigger
+    is better; :func:`dse.design.fitness_key` by default, :func:`dse.design.target_key` to find
+    the smallest design that meets a frame rate).
     """
     if population < 2 or generations < 1:
         raise ValueError("the GA needs a population of at least 2 and at least 1 generation")
     rng = random.Random(seed)
     mutation = mutation if mutation is not None else max(1.0 / len(space.genes), 0.1)
-    seeds = [geno for geno, d in sorted(smallest_designs(space, evaluator), key=lambda t: fitness_key(t[1]),
+    seeds = [geno for geno, d in sorted(smallest_designs(space, evaluator), key=lambda t: key(t[1]),
                                          reverse=True)[: max(1, population // 4)]]
     pop = seeds + [space.random(rng) for _ in range(population - len(seeds))]
     history = []
@@ -212,7 +219,7 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
     best_key, found_at = None, 0
     for gen in range(generations + 1):
         designs = [evaluator(space.decode(g)) for g in pop]
-        keys = [fitness_key(d) for d in designs]
+        keys = [key(d) for d in designs]
         seen.update(zip(pop, keys))
         order = sorted(range(len(pop)), key=lambda i: keys[i], reverse=True)
         top = designs[order[0]]
@@ -252,7 +259,7 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
         gi_pe, gi_pm, gi_lanes, gi_rows = (next(i for i, g in enumerate(space.genes) if g.name == n)
                                            for n in ("pe", "pm", "requant_lanes", "row_divisor"))
         for current in starts.values():
-            current_key = fitness_key(evaluator(space.decode(current)))
+            current_key = key(evaluator(space.decode(current)))
             improved = True
             while improved:
                 improved = False
@@ -273,15 +280,15 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
                                 c[gi] = v
                             cands.append(tuple(c))
                 for cand in cands:
-                    k = fitness_key(evaluator(space.decode(cand)))
+                    k = key(evaluator(space.decode(cand)))
                     if k > current_key:
                         current, current_key, improved = cand, k, True
                 if current_key > best_key:
                     best_key, found_at = current_key, evaluator.evaluations
-        top = evaluator.best()
+        top = evaluator.best(key)
         history.append({**history[-1], "generation": generations + 1, "refined": True, "best_fps": top.fps,
                         "best_feasible": top.feasible, "best": top.genome.label, "evaluations": evaluator.evaluations})
-    best = evaluator.best()
+    best = evaluator.best(key)
     return SearchResult(best, evaluator.evaluations, space.size, history, seed, "ga", found_at,
                         evaluator.best_by_engine())
 

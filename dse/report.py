@@ -104,6 +104,7 @@ def report_dict(design: Design, search: SearchResult, *, engines: list[str],
             "evaluations_to_best": search.evaluations_to_best,
             "space_size": search.space_size,
             "history": search.history,
+            "choice": search.choice,
             **(settings or {}),
         },
         "engine_choice": engine_choice(design, search),
@@ -183,6 +184,20 @@ def plot_roofline(design: Design, path: Path) -> None:
     fig.savefig(path)
 
 
+def _choice_lines(choice: dict) -> list[str]:
+    """How the design was chosen, when not as the fastest: the rule, and for a target frame
+    rate the next smaller design evaluated, which misses it."""
+    if not choice:
+        return ["Chosen as the fastest design that fits the board.", ""]
+    lines = [f"Chosen as {choice['rule']}."]
+    nxt = choice.get("next_smaller")
+    if "target_fps" in choice:
+        lines.append(f"The next smaller design evaluated, `{nxt['genome']}` ({nxt['binding_utilisation']:.1%} of its "
+                     f"binding resource), predicts {fmt_number(nxt['fps'])} fps: below the target of "
+                     f"{choice['target_fps']:g}." if nxt else "No smaller design fits the board.")
+    return [" ".join(lines), ""]
+
+
 def fmt_number(v: float) -> str:
     """One format for every count and figure of the report: whole numbers with thousands
     separators (53,200; 110), fractions to one decimal from 100 on (110.5), else 3 digits."""
@@ -254,6 +269,7 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
         f"{t['accelerated_ops_fraction']:.1%} of it on the accelerator at {t['accelerator_gops']:.3g} GOP/s; "
         f"design peak {t['peak_gops']:.4g} GOP/s at {cfg.clock_mhz:g} MHz).",
         "",
+        *_choice_lines(report["search"].get("choice") or {}),
         "## Configuration",
         "",
         "| parameter | value |",
