@@ -43,6 +43,7 @@ from pathlib import Path
 from amaranth.hdl import UnusedElaboratable
 from distributed import Client, LocalCluster
 from matplotlib.figure import Figure
+from matplotlib.ticker import PercentFormatter
 from tqdm import tqdm
 
 from rtl.config import AcceleratorConfig
@@ -61,6 +62,11 @@ from .synth import SynthError, synthesize
 
 __all__ = ["Exploration", "explore", "synthesize_config", "synthesize_candidate", "yosys_violations", "choose",
            "write_design", "finish_pair", "verify_folder", "verify_pair", "PairOutcome", "run_sweep", "main"]
+
+# The Dask workers import this module to run its tasks, and they build components only to read
+# their signatures (packaging, the resource model): Amaranth's UnusedElaboratable warning would
+# print from every worker. The CLI's own process filters it in main() too.
+warnings.filterwarnings("ignore", category=UnusedElaboratable)
 
 #: Counts compared with the board (the resource model's totals).
 RESOURCES = ("LUT", "FF", "DSP", "BRAM36")
@@ -328,6 +334,7 @@ def write_summary(outcomes: list[PairOutcome], out: Path) -> None:
             for x, y, n in pts:
                 ax.annotate(n, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0))   # the tables give utilisation in %
     ax.set_ylim(bottom=0)
     ax.set_xlabel("utilisation of the binding resource (LUT, FF, DSP or BRAM)")
     ax.set_ylabel("frames per second (predicted)")

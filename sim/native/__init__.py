@@ -144,7 +144,7 @@ def build_native(verilog_text: str, toplevel: str, *, verilator_flags: tuple[str
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (stamp.exists() and executable.exists()):
-            print(f"compiling the native simulator for {toplevel} (takes a few minutes on 2 cores; cached in "
+            print(f"compiling the native simulator for {toplevel} (about a minute on 2 cores, once per design; cached in "
                   f"{build_dir})", file=sys.stderr, flush=True)
             _compile(build_dir, native_top_verilog(verilog_text, toplevel), NATIVE_TOP, verilator_flags, cxx_opt,
                      threads)
