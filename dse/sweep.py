@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.hdl import UnusedElaboratable
-from distributed import Client, LocalCluster
+from distributed import Client, LocalCluster, Security
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 from tqdm import tqdm
@@ -60,7 +60,7 @@ from .networks import get_network
 from .resource_model import HEADROOM
 from .synth import SynthError, synthesize
 
-__all__ = ["Exploration", "explore", "synthesize_config", "synthesize_candidate", "yosys_violations", "choose",
+__all__ = ["LOCAL_HOST", "local_cluster", "tls_security", "open_client", "Exploration", "explore", "synthesize_config", "synthesize_candidate", "yosys_violations", "choose",
            "write_design", "finish_pair", "verify_folder", "verify_pair", "PairOutcome", "run_sweep", "main"]
 
 # The Dask workers import this module to run its tasks, and they build components only to read
@@ -354,15 +354,64 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--verify", action="store_true", help="simulate every accelerated layer of each chosen design")
     ap.add_argument("--verify-rows", type=int, default=4, help="input rows per simulated layer (default 4)")
     where = ap.add_mutually_exclusive_group()
-    where.add_argument("--scheduler", default=None, help="address of a running Dask scheduler (tcp://host:8786)")
+    where.add_argument("--scheduler", default=None,
+                       help="address of a running Dask scheduler (tls://host:8786 with the --tls-* files, or "
+                            "tcp://host:8786 on a trusted network only: docs/dse.md)")
     where.add_argument("--serial", action="store_true", help="run every task in this process, one after the other")
-    ap.add_argument("--workers", type=int, default=2, help="worker processes of the local cluster (default 2)")
+    ap.add_argument("--tls-ca-file", type=Path, default=None, help="CA certificate the scheduler's certificate is signed by")
+    ap.add_argument("--tls-cert", type=Path, default=None, help="this client's certificate (signed by that CA)")
+    ap.add_argument("--tls-key", type=Path, default=None, help="this client's private key")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="worker processes of the local cluster (default 2; it listens on loopback only)")
     ap.add_argument("--out", type=Path, default=Path("build/sweep"), help="output folder (default build/sweep)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--population", type=int, default=DEFAULT_POPULATION)
     ap.add_argument("--generations", type=int, default=DEFAULT_GENERATIONS)
     ap.add_argument("--quiet", action="store_true", help="no progress display")
     return ap
+
+
+#: Where the local cluster's scheduler and workers listen: loopback only (a Dask scheduler runs
+#: whatever a client sends it, so it must not be reachable from the network by default).
+LOCAL_HOST = "127.0.0.1"
+
+
+def local_cluster(workers: int) -> LocalCluster:
+    """The default cluster: ``workers`` single-threaded worker processes and a scheduler, all on
+    loopback, without the dashboard."""
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host=LOCAL_HOST,
+                        dashboard_address=None)
+
+
+def tls_security(ca_file=None, cert=None, key=None) -> Security | None:
+    """Dask TLS settings from a CA file and this client's certificate and key (all three, or
+    none: None). SweepError with one sentence for a partial set or a missing file."""
+    files = {"--tls-ca-file": ca_file, "--tls-cert": cert, "--tls-key": key}
+    if not any(files.values()):
+        return None
+    missing = [flag for flag, path in files.items() if not path]
+    if missing:
+        raise SweepError(f"{', '.join(missing)} missing: a TLS connection needs --tls-ca-file, --tls-cert and "
+                         "--tls-key together")
+    for flag, path in files.items():
+        if not Path(path).is_file():
+            raise SweepError(f"{flag} {path} does not exist")
+    return Security(tls_ca_file=str(ca_file), tls_client_cert=str(cert), tls_client_key=str(key),
+                    require_encryption=True)
+
+
+def open_client(scheduler: str, security: Security | None = None, timeout: str = "30s") -> Client:
+    """A client of the running scheduler at ``scheduler``: ``tls://`` needs ``security``
+    (:func:`tls_security`), and ``security`` needs ``tls://``. SweepError otherwise."""
+    tls = scheduler.startswith("tls://")
+    if tls and security is None:
+        raise SweepError(f"{scheduler} is a TLS scheduler: give --tls-ca-file, --tls-cert and --tls-key")
+    if security is not None and not tls:
+        raise SweepError(f"the TLS settings need a tls:// scheduler address, got {scheduler}")
+    try:
+        return Client(scheduler, security=security, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise SweepError(f"cannot connect to the scheduler {scheduler}: {str(exc).splitlines()[0]}") from None
 
 
 def _check(networks: str, boards: str, *, synth: int, verify_rows: int, workers: int, population: int,
@@ -399,19 +448,27 @@ def main(argv: list[str] | None = None) -> int:
     except SweepError as exc:   # bad input: exit status 2, as python -m dse.build
         print(f"error: {str(exc).rstrip('.')}.", file=sys.stderr)
         return 2
+    try:
+        security = tls_security(args.tls_ca_file, args.tls_cert, args.tls_key)
+        if security is not None and not args.scheduler:
+            raise SweepError("the --tls-* files are for a --scheduler tls://... address; the local cluster stays "
+                             "on loopback")
+        client = open_client(args.scheduler, security) if args.scheduler else None
+    except SweepError as exc:
+        print(f"error: {str(exc).rstrip('.')}.", file=sys.stderr)
+        return 2
     t0 = time.time()
     kwargs = dict(synth=args.synth, verify=args.verify, verify_rows=args.verify_rows, seed=args.seed,
                   population=args.population, generations=args.generations, progress=not args.quiet)
     if args.serial:
         outcomes = run_sweep(networks, boards, args.out, **kwargs)
     else:
-        if args.scheduler:
-            with Client(args.scheduler) as client:
+        if client is not None:
+            with client:
                 outcomes = run_sweep(networks, boards, args.out, client=client, **kwargs)
         else:
-            with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
-                              dashboard_address=None) as cluster, Client(cluster) as client:
-                outcomes = run_sweep(networks, boards, args.out, client=client, **kwargs)
+            with local_cluster(args.workers) as cluster, Client(cluster) as local:
+                outcomes = run_sweep(networks, boards, args.out, client=local, **kwargs)
     write_summary(outcomes, args.out)
     print((args.out / "summary.md").read_text())
     print(f"{len(outcomes)} pairs in {time.time() - t0:.0f} s; summary in {args.out}")
