@@ -3,8 +3,9 @@
 Every layer of VGG16, ResNet-18 and Tiny-YOLO (the fitted set) runs with the runtime's numpy
 kernels: ``drivers.run_network`` with no accelerator, int8 random weights quantised on one
 random input, best of ``--repeats`` runs of the whole network. Per layer kind the bench fits
-``a + b * work`` (``dse.cpu_floor.work``: MACs, or the elements read, written and combined) by
-least squares and raises ``b`` until the line is at or above every measured layer of that kind.
+non-negative coefficients on ``dse.cpu_floor.features`` (a fixed cost; MACs, im2col patch
+elements and outputs, or the elements read, written and combined) by relative least squares and
+scales them until the line is at or above every measured layer of that kind.
 ``--write`` stores the rows, the fit and this machine's description in dse/cpu_kernels.json,
 which the DSE uses as the floor of its CPU time. The check set -- the torchvision exports of
 bench/export_torchvision.py in build/zoo, when present, never fitted -- shows how the floor
@@ -33,7 +34,7 @@ import numpy as np  # noqa: E402
 
 from drivers import quantize_network, random_weights, run_network  # noqa: E402
 from dse.boards import get_board  # noqa: E402
-from dse.cpu_floor import TABLE_PATH, fit_floor, work  # noqa: E402
+from dse.cpu_floor import TABLE_PATH, features, fit_floor, floor_of  # noqa: E402
 from dse.networks import get_network  # noqa: E402
 from dse.onnx_import import load_onnx  # noqa: E402
 from dse.perf_model import cpu_seconds  # noqa: E402
@@ -42,7 +43,7 @@ FITTED = ("vgg16", "resnet18", "tiny-yolo")
 
 
 def measure(net, repeats: int, seed: int = 0) -> list[dict]:
-    """Rows ``{network, layer, kind, work, seconds}``: the best of ``repeats`` whole-network runs."""
+    """Rows ``{network, layer, kind, features, seconds}``: the best of ``repeats`` whole-network runs."""
     rng = np.random.default_rng(seed)
     x = rng.random(tuple(net.input_shape))
     weights = net.weights or random_weights(net, seed)
@@ -52,7 +53,7 @@ def measure(net, repeats: int, seed: int = 0) -> list[dict]:
         _, table = run_network(qnet, x)
         for r in table:
             best[r["name"]] = min(best.get(r["name"], float("inf")), r["wall_seconds"])
-    return [{"network": net.name, "layer": layer.name, "kind": layer.kind, "work": work(layer),
+    return [{"network": net.name, "layer": layer.name, "kind": layer.kind, "features": features(layer),
              "seconds": best[layer.name]} for layer in net.layers]
 
 
@@ -67,7 +68,7 @@ def _machine() -> dict:
 
 
 def _ratios(rows, table) -> list[float]:
-    return [(table[r["kind"]]["a"] + table[r["kind"]]["b"] * r["work"]) / r["seconds"]
+    return [floor_of(table[r["kind"]]["coefficients"], r["features"]) / r["seconds"]
             for r in rows if r["kind"] in table and r["seconds"] > 0]
 
 
@@ -95,14 +96,17 @@ def main(argv=None) -> int:
             if path.is_file():
                 check_nets.append(load_onnx(path))
     check = [row for net in check_nets for row in measure(net, args.repeats)]
-    print("| kind | layers fitted | a (us) | b (ns per unit) | floor / measured, fitted (min / median / max) "
-          "| floor / measured, check set | layers checked |")
-    print("| --- | ---: | ---: | ---: | --- | --- | ---: |")
+    print("| kind | layers fitted | fixed (us) | ns per MAC | ns per patch element | ns per output or element "
+          "| floor / measured, fitted (min / median / max) | floor / measured, check set | layers checked |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |")
     for kind, f in table.items():
+        c = f["coefficients"]
         fr = _ratios([r for r in fitted if r["kind"] == kind], table)
         cr = _ratios([r for r in check if r["kind"] == kind], table)
-        print(f"| {kind} | {f['layers']} | {1e6 * f['a']:.1f} | {1e9 * f['b']:.3f} | {_summary(fr)} | {_summary(cr)} "
-              f"| {len(cr)} |")
+        cols = [f"{1e9 * c[n]:.3g}" if n in c else "-" for n in ("macs", "patch_elements")]
+        per = c.get("outputs", c.get("elements", 0.0))
+        print(f"| {kind} | {f['layers']} | {1e6 * c['fixed']:.1f} | {' | '.join(cols)} | {1e9 * per:.3g} "
+              f"| {_summary(fr)} | {_summary(cr)} | {len(cr)} |")
     unseen = sorted({r["kind"] for r in check} - set(table))
     print()
     print(f"Fitted on {len(fitted)} layers of {', '.join(FITTED)}; checked on {len(check)} layers of "

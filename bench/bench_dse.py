@@ -37,7 +37,7 @@ def bench_pair(network: str, board: str, seeds: list[int]) -> None:
     t_ex = time.time() - t0
     best = truth.best
     print(f"\n{network} on {board}: {space.size} genotypes, {truth.evaluations} distinct designs, exhaustive "
-          f"{t_ex:.1f} s; optimum {best.genome.label}: {best.fps:.4g} fps, {best.gops:.4g} GOP/s")
+          f"{t_ex:.1f} s; optimum {best.label}: {best.fps:.4g} fps, {best.gops:.4g} GOP/s")
     print(f"{'method':10s} {'seed':>4s} {'evaluations':>11s} {'to best':>8s} {'found optimum':>13s} {'fps':>9s} {'s':>6s}")
     for seed in seeds:
         t0 = time.time()

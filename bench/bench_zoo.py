@@ -50,7 +50,7 @@ TOP1_NEEDED = 0.9
 def build_row(model: Path, board: str, out: Path) -> dict:
     """``python -m dse.build --network model --board board --out out``, summarised."""
     _, design = build(model, board, out)
-    return {"board": board, "summary": design.genome.label, "fps": design.fps, "gops": design.gops,
+    return {"board": board, "summary": design.label, "fps": design.fps, "gops": design.gops,
             "dsp": design.resources.totals["DSP"], "lut": design.resources.totals["LUT"]}
 
 

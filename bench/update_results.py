@@ -332,7 +332,7 @@ SECTIONS = [
         before="Every layer of VGG16, ResNet-18 and Tiny-YOLO run with the board runtime's numpy kernels "
                "(`drivers.run_network` without an accelerator: max-pools as `np.maximum` over strided int8 views, "
                "sums in int32, convolutions as exact float64 matrix products), on this machine. The first table "
-               "fits the floor the DSE prices CPU layers with (`dse/cpu_floor.py`: per kind `a + b * work`, raised "
+               "fits the floor the DSE prices CPU layers with (`dse/cpu_floor.py`: per kind non-negative coefficients on a fixed cost and the work, scaled "
                "to cover every fitted layer) and checks it on the torchvision exports, which it was not fitted on; "
                "the second sets the DSE's CPU estimates for two boards against the measurement. "
                "`bench/bench_cpu_kernels.py --write` stores the fit in `dse/cpu_kernels.json`."),

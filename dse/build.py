@@ -39,7 +39,8 @@ from rtl.engine import ENGINES
 from rtl.top import accelerator_verilog
 
 from .boards import Board, UnknownBoardError, board_names, get_board
-from .design import Design, binding_utilisation, design_size, fitness_key, target_key
+from .design import (FPS_TOLERANCE, Design, binding_utilisation, design_size, fitness_key, smallest_near_fastest,
+                     target_key)
 from .ga import Evaluator, NoFeasibleDesign, fit_witness, genetic_search, search_space
 from .graph import Network, NetworkError
 from .networks import get_network, zoo_names
@@ -212,6 +213,8 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
         key = fitness_key if target_fps is None else target_key(target_fps)
         result = genetic_search(space, evaluator, population=population, generations=generations,
                                 seed=seed, progress=progress, key=key)
+        if target_fps is None and result.best.feasible:
+            _choose_near_fastest(result)
         if bar is not None:   # the bar ends on the chosen design (after the refinement), not the GA's best
             bar.set_postfix_str(f"chosen {fmt_number(result.best.fps)} fps after refinement, {evaluator.evaluations:,} designs",
                                 refresh=True)
@@ -225,11 +228,29 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
     if budget:
         result.choice["budget"] = {k: round(v * board.resources[k]) for k, v in headroom.items()
                                    if k in budget}
-        result.choice["rule"] = ("the fastest design within the budget "
-                                 + ", ".join(f"{k} <= {n:,}" for k, n in result.choice["budget"].items()))
+        within = "within the budget " + ", ".join(f"{k} <= {n:,}" for k, n in result.choice["budget"].items())
+        result.choice["rule"] = (result.choice["rule"].replace("that fits the board", within)
+                                 if "rule" in result.choice else f"the fastest design {within}")
     if target_fps is not None:
         _choose_for_target(result, evaluator, target_fps, network, board)
     return network, board, engines, result
+
+
+def _choose_near_fastest(result) -> None:
+    """The default rule: of the designs evaluated within :data:`FPS_TOLERANCE` of the fastest
+    one's frame rate, the smallest (by its binding resource) becomes ``result.best``; the rule
+    and the fastest design go into ``result.choice``."""
+    chosen, fastest = smallest_near_fastest(result.evaluated)
+    util = chosen.resources.utilisation(chosen.board)
+    binding = max(util, key=util.get)
+    result.choice.update({
+        "tolerance": FPS_TOLERANCE,
+        "fastest": {"genome": fastest.label, "fps": fastest.fps, "binding_utilisation": binding_utilisation(fastest),
+                    "dsp": fastest.resources.totals["DSP"]},
+        "rule": (f"the smallest design (by its binding resource, {binding} at {util[binding]:.1%}) that fits the "
+                 f"board, with a frame rate within {FPS_TOLERANCE:.0%} of the fastest design's"),
+    })
+    result.best = chosen
 
 
 def _choose_for_target(result, evaluator, target_fps: float, network, board) -> None:
@@ -248,7 +269,7 @@ def _choose_for_target(result, evaluator, target_fps: float, network, board) -> 
         "target_fps": target_fps,
         "binding": {"resource": max(util, key=util.get), "utilisation": bind},
         "next_smaller": None if nearest is None else {
-            "genome": nearest.genome.label, "fps": nearest.fps, "binding_utilisation": binding_utilisation(nearest),
+            "genome": nearest.label, "fps": nearest.fps, "binding_utilisation": binding_utilisation(nearest),
             "dsp": nearest.resources.totals["DSP"]},
     })
     rule = f"the smallest design (by its binding resource, {max(util, key=util.get)} at {bind:.1%}) that meets " \
@@ -377,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {msg}.", file=sys.stderr)
         return 2 if isinstance(exc, BuildUsageError) else 1
     cfg = design.config
-    print(f"wrote {out}: {design.genome.label}; predicted {fmt_number(design.fps)} fps, {design.gops:.3g} GOP/s; "
+    print(f"wrote {out}: {design.label}; predicted {fmt_number(design.fps)} fps, {design.gops:.3g} GOP/s; "
           f"LUT {design.resources.totals['LUT']}, DSP {design.resources.totals['DSP']}, "
           f"BRAM36 {design.resources.totals['BRAM36']:g} of {design.board.name}; rtl/{cfg.name}.v")
     return 0

@@ -5,11 +5,14 @@ estimate comes from the board's figures (its CPU's int8 throughput, its DDR), an
 priced layers 2 to 8 times below what efficient numpy takes even on an x86 PC (issue 30). So it
 is floored by measurement: bench/bench_cpu_kernels.py times every layer of the zoo networks with
 the runtime's own kernels (``drivers.run_network`` on the CPU) and writes ``cpu_kernels.json``
-next to this module: the rows it measured and, per layer kind, a line ``a + b * work`` (work:
-multiply-accumulates for conv, fc and grouped convolutions, else the elements read, written
-and combined; :func:`work`) raised until it is at or above every measured row of that kind.
-No board's CPU is faster than the development machine's core at these kernels (a Cortex-A9 at
-650 MHz or an A53 at 1.5 GHz against a desktop x86 core), so no layer is predicted faster.
+next to this module: the rows it measured (each with its :func:`features`) and, per layer
+kind, non-negative coefficients ``c`` such that ``c . features(layer)`` is at or above every
+measured row of that kind. The features are what a kernel's time grows with: a fixed cost, and
+for layers with weights the multiply-accumulates, the im2col patch elements (MACs per output
+channel) and the outputs (requantised one by one); for the others the elements read, written
+and combined. The fit minimises the relative error, then is scaled up until it covers every
+row. No board's CPU is faster than the development machine's core at these kernels (a Cortex-A9
+at 650 MHz or an A53 at 1.5 GHz against a desktop x86 core), so no layer is predicted faster.
 
 Kinds the table does not hold get no floor (0), and a table that is missing gives none at all.
 """
@@ -22,46 +25,72 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TABLE_PATH", "work", "fit_floor", "cpu_floor_seconds", "floor_table"]
+__all__ = ["TABLE_PATH", "FEATURES", "features", "fit_floor", "floor_of", "cpu_floor_seconds", "floor_table"]
 
 #: The measured table (bench/bench_cpu_kernels.py --write).
 TABLE_PATH = Path(__file__).resolve().with_name("cpu_kernels.json")
 
+#: The feature names, for layers with weights and for the others.
+FEATURES = {True: ("fixed", "macs", "patch_elements", "outputs"), False: ("fixed", "elements")}
 
-def work(layer) -> int:
-    """The amount a kernel's time grows with: MACs of a layer with weights, else the elements it
-    reads and writes plus its element operations (``dse.graph.Layer`` counts)."""
+
+def features(layer) -> dict[str, float]:
+    """What ``layer``'s kernel time grows with (``dse.graph.Layer`` counts): see the module."""
     if layer.macs:
-        return int(layer.macs)
-    return int(layer.read_elements + layer.output_elements + layer.element_ops)
+        return {"fixed": 1.0, "macs": float(layer.macs), "patch_elements": layer.macs / max(1, layer.out_channels),
+                "outputs": float(layer.output_elements)}
+    return {"fixed": 1.0, "elements": float(layer.read_elements + layer.output_elements + layer.element_ops)}
+
+
+def _relative_nnls(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Non-negative ``c`` minimising ``sum(((x @ c) - t) / t) ** 2)``: least squares, dropping
+    the most negative coefficient until none is (a few features: the active set is tiny)."""
+    w = x / t[:, None]
+    active = list(range(x.shape[1]))
+    while active:
+        c, *_ = np.linalg.lstsq(w[:, active], np.ones(len(t)), rcond=None)
+        if (c >= 0).all():
+            out = np.zeros(x.shape[1])
+            out[active] = c
+            return out
+        del active[int(np.argmin(c))]
+    return np.zeros(x.shape[1])
 
 
 def fit_floor(rows: list[dict]) -> dict:
-    """Per kind ``{a, b, layers}`` from measured rows ``{kind, work, seconds}``: a least-squares
-    line ``a + b * work`` (``a`` kept within ``0 .. the fastest row``), then ``b`` raised until the
-    line is at or above every row of the kind."""
+    """Per kind ``{coefficients: {feature: value}, layers}`` from measured rows ``{kind, features,
+    seconds}``: the relative non-negative least-squares fit, scaled up until it is at or above
+    every row of the kind."""
     out = {}
     for kind in sorted({r["kind"] for r in rows}):
         ks = [r for r in rows if r["kind"] == kind]
-        u = np.array([r["work"] for r in ks], dtype=float)
+        names = list(ks[0]["features"])
+        x = np.array([[r["features"][n] for n in names] for r in ks], dtype=float)
         t = np.array([r["seconds"] for r in ks], dtype=float)
-        b, a = np.polyfit(u, t, 1) if len(ks) >= 2 and np.ptp(u) > 0 else (0.0, t.min())
-        a = max(0.0, min(float(a), float(t.min())))
-        b = max(float(b), float(np.max((t - a) / np.maximum(u, 1))))
-        out[kind] = {"a": a, "b": b, "layers": len(ks)}
+        c = _relative_nnls(x, t)
+        if not (x @ c > 0).all():              # degenerate: a constant at the slowest row
+            c = np.zeros(len(names))
+            c[names.index("fixed")] = t.max()
+        c *= max(1.0, float(np.max(t / (x @ c))))
+        out[kind] = {"coefficients": {n: float(v) for n, v in zip(names, c)}, "layers": len(ks)}
     return out
 
 
 @lru_cache(maxsize=None)
 def floor_table() -> dict:
-    """``{kind: (a seconds, b seconds per unit of work)}`` from the table (empty without one)."""
+    """``{kind: {feature: coefficient}}`` from the table (empty without one)."""
     if not TABLE_PATH.is_file():
         return {}
     data = json.loads(TABLE_PATH.read_text())
-    return {kind: (float(v["a"]), float(v["b"])) for kind, v in data["fit"].items()}
+    return {kind: dict(v["coefficients"]) for kind, v in data["fit"].items()}
+
+
+def floor_of(coefficients: dict[str, float], feats: dict[str, float]) -> float:
+    """The floor line ``coefficients . feats`` (a feature the line lacks counts 0)."""
+    return float(sum(v * feats.get(n, 0.0) for n, v in coefficients.items()))
 
 
 def cpu_floor_seconds(layer) -> float:
     """The development machine's time for ``layer``'s kernel (0 for a kind it has not measured)."""
     fit = floor_table().get(layer.kind)
-    return 0.0 if fit is None else fit[0] + fit[1] * work(layer)
+    return 0.0 if fit is None else floor_of(fit, features(layer))

@@ -34,7 +34,7 @@ from .perf_model import CONSTANTS, CycleConstants, memory_port, peak_ops_per_cyc
 from .resource_model import HEADROOM, ResourceEstimate, estimate_resources
 from .schedule import Capabilities, LayerPlan, eligible_descriptor, plan_layer
 
-__all__ = ["binding_utilisation", "design_size", "target_key", "Genome", "Design", "evaluate", "fitness_key"]
+__all__ = ["FPS_TOLERANCE", "binding_utilisation", "design_size", "smallest_near_fastest", "target_key", "Genome", "Design", "evaluate", "fitness_key"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,13 @@ class Genome:
 
     @property
     def label(self) -> str:
+        """The genes in one line (``kcap``: the kernel-size cap gene; a design's label gives the
+        kernel it is built for)."""
+        return self.describe(f"kcap={self.kernel_cap}")
+
+    def describe(self, kernel: str) -> str:
         eng = engine_named(self.engine).label(self.m)
-        return (f"{eng} pm={self.pm} pn={self.pn} axi={self.axi_data_width} kmax={self.kernel_cap} "
+        return (f"{eng} pm={self.pm} pn={self.pn} axi={self.axi_data_width} {kernel} "
                 f"lanes={self.requant_lanes} fc={'acc' if self.fc_on_accelerator else 'cpu'} rows/{self.row_divisor}")
 
 
@@ -78,6 +83,14 @@ class Design:
     seconds: float = math.inf
     #: For a design whose layers all run faster on the CPU: the time with them forced onto it.
     forced_seconds: float = math.inf
+
+    @property
+    def label(self) -> str:
+        """The configuration in one line, with the largest kernel it is built for (``kmax``, the
+        configuration's ``max_kernel``) once it has a configuration, else the genome's cap."""
+        if self.config is None:
+            return self.genome.label
+        return self.genome.describe(f"kmax={self.config.max_kernel}")
 
     @property
     def accelerated(self) -> list[LayerPlan]:
@@ -136,6 +149,24 @@ def design_size(design: Design) -> tuple[float, float]:
     sum of the fractions of all four (designs whose fixed logic binds them alike differ there)."""
     util = design.resources.utilisation(design.board)
     return round(max(util.values()), 9), round(sum(util.values()), 9)
+
+
+#: Designs within this fraction of the fastest design's frame rate count as equally fast: the
+#: default choice is the smallest of them (hls4ml and FINN users would trade 1 % for area).
+FPS_TOLERANCE = 0.01
+
+
+def smallest_near_fastest(designs, tolerance: float = FPS_TOLERANCE) -> tuple[Design, Design]:
+    """``(chosen, fastest)`` among the feasible ``designs``: the fastest by :func:`fitness_key`,
+    and the smallest (by :func:`design_size`, then the faster) of those whose frame rate is at
+    least ``1 - tolerance`` of it. Raises ValueError when none is feasible."""
+    feasible = [d for d in designs if d.feasible]
+    if not feasible:
+        raise ValueError("no feasible design to choose from")
+    fastest = max(feasible, key=fitness_key)
+    near = [d for d in feasible if d.fps >= (1.0 - tolerance) * fastest.fps]
+    chosen = min(near, key=lambda d: (design_size(d), -d.fps, fitness_key(d) != fitness_key(fastest)))
+    return chosen, fastest
 
 
 def target_key(target_fps: float):

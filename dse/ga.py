@@ -154,6 +154,8 @@ class SearchResult:
     #: How the design was chosen when not by the fastest (a target frame rate, a budget):
     #: ``rule`` (a sentence) and the figures behind it (report.json ``search.choice``).
     choice: dict = field(default_factory=dict)
+    #: Every design the search evaluated, in evaluation order.
+    evaluated: list[Design] = field(default_factory=list, repr=False)
 
 
 def smallest_genotypes(space: SearchSpace) -> list[tuple[int, ...]]:
@@ -227,7 +229,7 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
             best_key, found_at = keys[order[0]], evaluator.evaluations
         feasible = [d.fps for d in designs if d.feasible]
         history.append({
-            "generation": gen, "best_fps": top.fps, "best_feasible": top.feasible, "best": top.genome.label,
+            "generation": gen, "best_fps": top.fps, "best_feasible": top.feasible, "best": top.label,
             "mean_feasible_fps": sum(feasible) / len(feasible) if feasible else 0.0,
             "feasible": len(feasible), "evaluations": evaluator.evaluations,
         })
@@ -287,10 +289,10 @@ def genetic_search(space: SearchSpace, evaluator: Evaluator, *, population: int 
                     best_key, found_at = current_key, evaluator.evaluations
         top = evaluator.best(key)
         history.append({**history[-1], "generation": generations + 1, "refined": True, "best_fps": top.fps,
-                        "best_feasible": top.feasible, "best": top.genome.label, "evaluations": evaluator.evaluations})
+                        "best_feasible": top.feasible, "best": top.label, "evaluations": evaluator.evaluations})
     best = evaluator.best(key)
     return SearchResult(best, evaluator.evaluations, space.size, history, seed, "ga", found_at,
-                        evaluator.best_by_engine())
+                        evaluator.best_by_engine(), evaluated=list(evaluator.cache.values()))
 
 
 def exhaustive_search(space: SearchSpace, evaluator: Evaluator) -> SearchResult:
@@ -302,7 +304,7 @@ def exhaustive_search(space: SearchSpace, evaluator: Evaluator) -> SearchResult:
         if best_key is None or k > best_key:
             best, best_key, found_at = d, k, evaluator.evaluations
     return SearchResult(best, evaluator.evaluations, space.size, [], None, "exhaustive", found_at,
-                        evaluator.best_by_engine())
+                        evaluator.best_by_engine(), evaluated=list(evaluator.cache.values()))
 
 
 def random_search(space: SearchSpace, evaluator: Evaluator, budget: int, seed: int = 0,
@@ -319,4 +321,4 @@ def random_search(space: SearchSpace, evaluator: Evaluator, budget: int, seed: i
             if target is not None and k >= target:
                 break
     return SearchResult(best, evaluator.evaluations, space.size, [], seed, "random", found_at,
-                        evaluator.best_by_engine())
+                        evaluator.best_by_engine(), evaluated=list(evaluator.cache.values()))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -142,55 +143,89 @@ def plot_convergence(history: list[dict], path: Path, title: str) -> None:
     fig.savefig(path)
 
 
+def roofline_points(design: Design) -> list[dict]:
+    """The roofline's points, one per accelerated layer with operations: ``name``, ``intensity``
+    (ops per DDR byte the model moves), ``gops`` (predicted), ``bound`` (the cycle model's word,
+    which colours the point) and ``ceiling`` (the GOP/s the layer could reach if only its slower
+    side counted: its PE-array beats or its transfers at the port rate its word width allows;
+    the gap below it is setup, pipeline fill and what the two sides do not overlap)."""
+    hz = design.config.clock_mhz * 1e6
+    points = []
+    for p in design.accelerated:
+        if not p.layer.ops:
+            continue
+        slower = max(p.alternatives["compute_cycles"], p.alternatives["transfer_cycles"], 1)
+        points.append({"name": p.layer.name, "intensity": p.layer.ops / max(1, p.read_bytes + p.write_bytes),
+                       "gops": p.gops, "bound": p.bound, "ceiling": p.layer.ops * hz / slower / 1e9})
+    return points
+
+
+#: Roofline colours, by the cycle model's bound.
+BOUND_COLOURS = {"compute": "tab:blue", "memory": "tab:red"}
+
+
 def plot_roofline(design: Design, path: Path) -> None:
+    """The design's roof (peak GOP/s, the port's bandwidth) and its layers (:func:`roofline_points`),
+    numbered left to right; the names are listed beside the plot, so no label covers another."""
     cfg = design.config
     peak = design.peak_gops
     port = memory_port(cfg, design.board)
     bw = min(port.read_bpc, port.shared_bpc) * cfg.clock_mhz * 1e6 / 1e9  # GB/s
-    pts = [(p.layer.ops / max(1, p.read_bytes + p.write_bytes), p.gops, p.layer.name, p.bound)
-           for p in design.accelerated if p.layer.ops]
-    fig = Figure(figsize=(7.2, 4.8), dpi=100)
-    ax = fig.subplots()
+    pts = sorted(roofline_points(design), key=lambda q: (q["intensity"], q["gops"]))
+    fig = Figure(figsize=(9.6, 5.0), dpi=100)
+    ax = fig.add_axes((0.09, 0.11, 0.56, 0.8))
     ridge = peak / bw
-    lo = min([x for x, *_ in pts] + [ridge]) / 4
-    hi = max([x for x, *_ in pts] + [ridge]) * 4
+    lo = min([q["intensity"] for q in pts] + [ridge]) / 4
+    hi = max([q["intensity"] for q in pts] + [ridge]) * 4
     xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
     ax.plot(xs, [min(peak, bw * x) for x in xs], color="black", label=f"roof: {peak:.0f} GOP/s, {bw:.2f} GB/s")
-    for bound, color in (("compute", "tab:blue"), ("memory", "tab:red")):
-        sel = [(x, y, n) for x, y, n, b in pts if b == bound]
+    for bound, colour in BOUND_COLOURS.items():
+        sel = [q for q in pts if q["bound"] == bound]
         if sel:
-            ax.scatter([x for x, _, _ in sel], [y for _, y, _ in sel], color=color, label=f"{bound}-bound layers", zorder=3)
-    # Layers at (nearly) the same point share one label; labels of neighbouring points are
-    # stacked so that none covers another.
-    groups: dict[tuple, list] = {}
-    for x, y, n, _ in pts:
-        groups.setdefault((round(math.log10(x), 1), round(math.log10(y), 1)), []).append((x, y, n))
-    for k, members in enumerate(sorted(groups.values(), key=lambda g: g[0][0])):
-        names = [n for _, _, n in members]
-        label = ", ".join(names) if len(names) <= 3 else f"{names[0]} .. {names[-1]} ({len(names)} layers)"
-        x, y = members[0][0], members[0][1]
-        ax.annotate(label, (x, y), fontsize=7, xytext=(6, -14 - 10 * (k % 4)), textcoords="offset points",
-                    arrowprops={"arrowstyle": "-", "color": "0.6", "lw": 0.5})
+            ax.scatter([q["intensity"] for q in sel], [q["gops"] for q in sel], color=colour, zorder=3,
+                       label=f"{bound}-bound layers (cycle model)")
+            ax.scatter([q["intensity"] for q in sel], [q["ceiling"] for q in sel], color=colour, marker="_", s=120,
+                       zorder=3, label=f"their own ceiling ({'PE occupancy' if bound == 'compute' else 'port rate'})")
+            for q in sel:
+                ax.plot([q["intensity"]] * 2, [q["gops"], q["ceiling"]], color=colour, lw=0.6, ls=":")
+    # Points at (nearly) the same place share a number; the numbers' names are listed on the right.
+    groups: list[list[dict]] = []
+    for q in pts:
+        if groups and all(abs(math.log10(q[k] / groups[-1][0][k])) < 0.05 for k in ("intensity", "gops")):
+            groups[-1].append(q)
+        else:
+            groups.append([q])
+    listing = []
+    for k, members in enumerate(groups, 1):
+        ax.annotate(str(k), (members[0]["intensity"], members[0]["gops"]), fontsize=7, xytext=(4, -10),
+                    textcoords="offset points")
+        listing += textwrap.wrap(", ".join(q["name"] for q in members), 44, initial_indent=f"{k:>2}  ",
+                                 subsequent_indent="    ")
+    shown = listing[:48] + ([f"    ... {len(listing) - 47} more lines"] if len(listing) > 48 else [])
+    fig.text(0.67, 0.91, "\n".join(shown[:48]), fontsize=7, family="monospace", va="top")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
-    ax.set_ylim(min([y for _, y, *_ in pts] + [peak]) / 4, peak * 2)
+    ax.set_ylim(min([q["gops"] for q in pts] + [peak]) / 4, peak * 2)
     ax.set_xlabel("operational intensity (ops per DDR byte)")
     ax.set_ylabel("GOP/s (predicted)")
-    ax.set_title(f"{design.network.name} on {design.board.name}: {cfg.name}")
+    ax.set_title(f"{design.network.name} on {design.board.name}: {cfg.name}", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
+    ax.legend(fontsize=7, loc="lower right")
     fig.savefig(path)
 
 
-def _choice_lines(choice: dict) -> list[str]:
+def _choice_lines(choice: dict, design_label: str) -> list[str]:
     """How the design was chosen, when not as the fastest: the rule, and for a target frame
     rate the next smaller design evaluated, which misses it."""
     if not choice:
         return ["Chosen as the fastest design that fits the board.", ""]
     lines = [f"Chosen as {choice['rule']}."]
-    nxt = choice.get("next_smaller")
+    nxt, fastest = choice.get("next_smaller"), choice.get("fastest")
+    if fastest and "target_fps" not in choice:
+        lines.append("It is the fastest design found." if fastest["genome"] == design_label else
+                     f"The fastest design found, `{fastest['genome']}` ({fastest['binding_utilisation']:.1%} of its "
+                     f"binding resource, {fmt_number(fastest['dsp'])} DSPs), predicts {fmt_number(fastest['fps'])} fps.")
     if "target_fps" in choice:
         lines.append(f"The next smaller design evaluated, `{nxt['genome']}` ({nxt['binding_utilisation']:.1%} of its "
                      f"binding resource), predicts {fmt_number(nxt['fps'])} fps: below the target of "
@@ -213,8 +248,10 @@ def engine_choice(design: Design, search: SearchResult) -> dict:
     and, layer by layer, the predicted time of the chosen design against each other engine's
     best feasible design."""
     engines = {}
-    for name, best in sorted(search.engine_best.items()):
-        engines[name] = {"genome": best.genome.label, "feasible": best.feasible,
+    # The chosen engine's row is the chosen design (the default rule may pick a smaller design
+    # within 1 % of that engine's fastest).
+    for name, best in sorted({**search.engine_best, design.genome.engine: design}.items()):
+        engines[name] = {"genome": best.label, "feasible": best.feasible,
                          "fps": best.fps if best.feasible else 0.0,
                          "problem": "" if best.feasible else best.problem}
     layers = []
@@ -269,7 +306,7 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
         f"{t['accelerated_ops_fraction']:.1%} of it on the accelerator at {t['accelerator_gops']:.3g} GOP/s; "
         f"design peak {t['peak_gops']:.4g} GOP/s at {cfg.clock_mhz:g} MHz).",
         "",
-        *_choice_lines(report["search"].get("choice") or {}),
+        *_choice_lines(report["search"].get("choice") or {}, design.label),
         "## Configuration",
         "",
         "| parameter | value |",
@@ -327,11 +364,7 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
                    f"{on_acc} of {len(fcs)} run there (the layer table says where each runs and why)."
                    if design.genome.fc_on_accelerator else
                    f" `fc=cpu`: the {len(fcs)} fully-connected layers run on the CPU.")
-    if design.genome.kernel_cap != design.config.max_kernel:
-        fc_note += (f" `kmax={design.genome.kernel_cap}` is the genome's cap on the kernel size; the build's "
-                    f"max_kernel ({design.config.max_kernel}, configuration table) is the largest kernel under it "
-                    f"that a layer of the network has.")
-    lines += ["", "Chosen genome: `" + design.genome.label + "`." + fc_note, "",
+    lines += ["", "Chosen design: `" + design.label + "`." + fc_note, "",
               "| generation | best fps | mean fps (feasible) | feasible | evaluations |", "| ---: | ---: | ---: | ---: | ---: |"]
     for h in s["history"]:
         gen = "refinement" if h.get("refined") else h["generation"]

@@ -174,7 +174,7 @@ def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port
     bound = "compute" if sum(r.cycles for r in results if r.bound == "compute") * 2 >= cycles else "memory"
     plan = LayerPlan(layer, "accelerator", reason, mapping, len(runs), runs, cycles, seconds, bound,
                      sum(r.read_bytes for r in results), sum(r.write_bytes for r in results), t_cpu,
-                     {"compute_cycles": compute})
+                     {"compute_cycles": compute, "transfer_cycles": sum(r.transfer_cycles for r in results)})
     if t_cpu < seconds and not force_accelerator:
         return LayerPlan(layer, "cpu", f"the CPU is faster ({t_cpu * 1e3:.3g} ms against {seconds * 1e3:.3g} ms "
                          "on the accelerator)", "cpu", seconds=t_cpu, cpu_seconds=t_cpu,

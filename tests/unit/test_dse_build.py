@@ -9,6 +9,7 @@ import pytest
 from dse.boards import BOARDS as BOARD_TABLE
 from dse.boards import get_board
 from dse.build import build
+from dse.design import FPS_TOLERANCE
 from dse.networks import get_network, zoo_names
 from dse.report import DESIGN_LAYER_KEYS
 from dse.resource_model import HEADROOM
@@ -65,7 +66,10 @@ def test_zoo_network_builds_consistently(tmp_path, network, board):
     # and the per-layer times are the plans' (the chosen column equals the layers' seconds).
     choice = rj["engine_choice"]
     assert choice["chosen"] == dj["config"]["engine"] and set(choice["engines"]) == set(rj["search"]["engines"])
-    assert all(e["fps"] <= t["fps"] * (1 + 1e-9) for e in choice["engines"].values())
+    # (the default rule chooses the smallest design within FPS_TOLERANCE of the fastest)
+    assert all(e["fps"] <= t["fps"] / (1 - FPS_TOLERANCE) * (1 + 1e-9) for e in choice["engines"].values())
+    assert choice["engines"][choice["chosen"]]["fps"] == pytest.approx(t["fps"], rel=1e-12)
+    assert rj["search"]["choice"]["tolerance"] == FPS_TOLERANCE and "a frame rate within 1%" in rj["search"]["choice"]["rule"]
     assert [r[choice["chosen"]] for r in choice["layers"]] == [l["seconds"] for l in rj["layers"]]
     md = (out / "report.md").read_text()
     assert f"{network} on {board}" in md and "![Roofline](roofline.png)" in md

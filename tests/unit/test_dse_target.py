@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from dse.build import BuildError, BuildUsageError, build, parse_budget
-from dse.design import design_size
+from dse.build import BuildError, BuildUsageError, build, explore, parse_budget
+from dse.design import FPS_TOLERANCE, design_size, smallest_near_fastest
 
 FAST = dict(population=8, generations=3, write_verilog=False)
 
@@ -55,3 +55,36 @@ def test_unreachable_targets_and_bad_budgets_are_refused(tmp_path):
     with pytest.raises(BuildUsageError, match="--target-fps must be a positive frame rate"):
         build("lenet", "pynq-z2", tmp_path / "y", target_fps=0.0, **FAST)
     assert not (tmp_path / "x").exists() and not (tmp_path / "y").exists()
+
+
+def test_the_default_rule_takes_the_smallest_design_within_one_percent(tmp_path):
+    """No target: of every design the search evaluated within FPS_TOLERANCE of the fastest one's
+    frame rate, the chosen design is the smallest, and the report says so and names the fastest."""
+    network, board, _, result = explore("lenet", "pynq-z2", **{k: FAST[k] for k in ("population", "generations")})
+    feasible = [d for d in result.evaluated if d.feasible]
+    fastest = max(d.fps for d in feasible)
+    near = [d for d in feasible if d.fps >= (1 - FPS_TOLERANCE) * fastest]
+    assert result.best in near
+    assert all(design_size(result.best) <= design_size(d) for d in near)
+    choice = result.choice
+    assert choice["fastest"]["fps"] == fastest and choice["tolerance"] == FPS_TOLERANCE
+    folder, design = build("lenet", "pynq-z2", tmp_path / "l", **FAST)
+    md = (folder / "report.md").read_text()
+    assert design.label == result.best.label
+    assert "Chosen as the smallest design (by its binding resource" in md and "with a frame rate within 1% of the fastest" in md
+    if design.fps < fastest:            # the fastest is named, with its frame rate
+        assert f"`{choice['fastest']['genome']}`" in md
+
+
+def test_smallest_near_fastest_on_made_up_designs():
+    """The rule alone: a 0.5 % slower design half the size wins; a 2 % slower one does not."""
+    network, board, _, result = explore("lenet", "pynq-z2", **{k: FAST[k] for k in ("population", "generations")})
+    feasible = sorted((d for d in result.evaluated if d.feasible), key=lambda d: -d.fps)
+    fastest = feasible[0]
+    chosen, top = smallest_near_fastest([fastest])
+    assert chosen is top is fastest
+    smaller = min(feasible, key=design_size)
+    assert design_size(smaller) < design_size(fastest)
+    for slower, wins in ((0.995, True), (0.98, False)):
+        smaller.seconds = fastest.seconds / slower
+        assert smallest_near_fastest([fastest, smaller])[0] is (smaller if wins else fastest)
