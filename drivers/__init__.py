@@ -9,17 +9,18 @@ IP's build-info registers and the deploy folder's ``design.json``.
   :class:`AcceleratorDriver` is the layer API it shares with the simulators of ``sim.backends``,
   which run this same code against a Verilator model on a PC.
 * :func:`run_network`: a quantised network, conv/fc layers on the accelerator as the plan
-  (design.json) places them, the rest with :mod:`drivers.ops`.
+  (design.json) places them, the rest with :mod:`drivers.ops`; :func:`load_weights` packs the
+  accelerated layers' weights once, so that frames after the first pack none.
 * :func:`quantize_network` (int8 post-training quantisation), :func:`float_forward`,
   :func:`random_weights`: pure numpy, used on the PC; see docs/driver.md.
 """
 
 from .board import PYNQ_AVAILABLE, ConvAccelerator
-from .core import AcceleratorBusy, AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo
+from .core import AcceleratorBusy, AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo, ResidentWeights
 from .float_model import float_forward, random_weights
-from .network import format_table, run_network
+from .network import format_table, load_weights, run_network
 from .quantize import QuantizedNetwork, quantize_network
 
 __all__ = ["ConvAccelerator", "PYNQ_AVAILABLE", "AcceleratorDriver", "AcceleratorBusy", "AcceleratorError",
-           "AcceleratorTimeout", "BuildInfo", "run_network", "format_table", "quantize_network", "QuantizedNetwork",
+           "AcceleratorTimeout", "BuildInfo", "ResidentWeights", "load_weights", "run_network", "format_table", "quantize_network", "QuantizedNetwork",
            "float_forward", "random_weights"]

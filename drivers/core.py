@@ -20,7 +20,7 @@ from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, 
                      require_int)
 from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, refusal
 
-__all__ = ["AcceleratorDriver", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
+__all__ = ["AcceleratorDriver", "ResidentWeights", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
 
 
 class AcceleratorError(RuntimeError):
@@ -69,6 +69,22 @@ class BuildInfo:
                       self.max_kernel, self.max_stride, self.max_row_words, self.max_weight_taps)
 
 
+@dataclass(frozen=True)
+class ResidentWeights:
+    """A layer's weights and quant table packed once into DDR buffers of their own
+    (:meth:`AcceleratorDriver.load_weights`); ``shape`` is the weights' [M, C, K, K]."""
+
+    shape: tuple
+    weights: object
+    quant: object
+
+    def free(self) -> None:
+        """Give the buffers back (PYNQ's ``freebuffer``; simulated DDR is freed with the simulator)."""
+        for buf in (self.weights, self.quant):
+            if hasattr(buf, "freebuffer"):
+                buf.freebuffer()
+
+
 class AcceleratorDriver:
     """Mixin with the layer API; see :meth:`conv2d`."""
 
@@ -82,6 +98,8 @@ class AcceleratorDriver:
         self._info: BuildInfo | None = None
         self._buffers: dict[str, np.ndarray] = {}
         self.counters: dict[str, int] = {}
+        #: How many times a layer's weights and quant table were packed (load_weights, conv2d).
+        self.weight_packs = 0
 
     # ----- discovery ----------------------------------------------------------------------
     def _reg(self, name: str) -> int:
@@ -152,21 +170,7 @@ class AcceleratorDriver:
         return buf
 
     # ----- the layer API ------------------------------------------------------------------
-    def conv2d(self, x, w, bias=None, mult=1, shift=0, stride: int = 1, padding: int = 0, relu: bool = False):
-        """Run one conv layer: ``requantize(conv2d(x, w, stride, padding), bias, mult, shift, relu)``.
-
-        ``x`` int [C, H, W], ``w`` int [M, C, K, K] (int8, or int16 on a 16-bit IP); ``bias``
-        int32 [M] or None; ``mult`` int32 and ``shift`` 0..63, scalars or [M]. Returns int8
-        [M, Ho, Wo], bit-exact with ``sim.reference``. ValueError for what the IP cannot run.
-        """
-        info = self.info
-        if not (isinstance(relu, (bool, np.bool_)) or isinstance(relu, (int, np.integer)) and relu in (0, 1)):
-            raise ValueError(f"relu must be a bool, got {relu!r}")
-        x = self._check_values("x", x, info.data_width)
-        w = self._check_values("w", w, info.data_width)
-        ho, wo = self.check_layer(x.shape, w.shape, stride, padding)
-        c, h, wd = x.shape
-        m, _, k, _ = w.shape
+    def _check_quant(self, m: int, bias, mult, shift) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         bias_arr = np.zeros(m, dtype=np.int64) if bias is None else np.asarray(bias)
         self._check_values("bias", bias_arr, 32)
         if bias_arr.shape not in ((), (m,)):
@@ -178,24 +182,85 @@ class AcceleratorDriver:
         for name, arr in (("mult", mult_arr), ("shift", shift_arr)):
             if arr.shape not in ((), (m,)):
                 raise ValueError(f"{name} must be a scalar or have shape ({m},), got {arr.shape}")
+        return bias_arr, mult_arr, shift_arr
 
-        pm, pn, dw = info.pm, info.pn, info.data_width
-        xin = layout.pack_input(x, pn, dw)
-        win = layout.pack_weights(w, pm, pn, dw)
-        qin = layout.pack_quant(bias_arr, mult_arr, shift_arr, m, pm)
-        out_n = layout.output_bytes(m, ho, wo, pm)
-        bx, bw, bq, bo = (self._buffer("input", xin.nbytes), self._buffer("weights", win.nbytes),
-                          self._buffer("quant", qin.nbytes), self._buffer("output", out_n))
-        top = 1 << info.axi_addr_width
-        for name, buf, n in (("input", bx, xin.nbytes), ("weights", bw, win.nbytes), ("quant", bq, qin.nbytes),
-                             ("output", bo, out_n)):
-            if buf.device_address + n > top:
-                raise ValueError(f"the {name} buffer at {buf.device_address:#x} ({n} bytes) passes the top of the "
-                                 f"IP's {info.axi_addr_width}-bit address space; allocate it below {top:#x}")
-        bx[: xin.nbytes] = xin
-        bw[: win.nbytes] = win
-        bq[: qin.nbytes] = qin
-        for buf in (bx, bw, bq):
+    def _pack_weights(self, w, bias, mult, shift) -> tuple[np.ndarray, np.ndarray]:
+        """``w`` and its quant table in the IP's layouts (counted in :attr:`weight_packs`)."""
+        info = self.info
+        w = self._check_values("w", w, info.data_width)
+        if w.ndim != 4 or w.shape[2] != w.shape[3]:
+            raise ValueError(f"w must be [M, C, K, K], got shape {tuple(w.shape)}")
+        bias_arr, mult_arr, shift_arr = self._check_quant(w.shape[0], bias, mult, shift)
+        self.weight_packs += 1
+        return (layout.pack_weights(w, info.pm, info.pn, info.data_width),
+                layout.pack_quant(bias_arr, mult_arr, shift_arr, w.shape[0], info.pm))
+
+    def _below_top(self, name: str, buf, n: int) -> None:
+        top = 1 << self.info.axi_addr_width
+        if buf.device_address + n > top:
+            raise ValueError(f"the {name} buffer at {buf.device_address:#x} ({n} bytes) passes the top of the "
+                             f"IP's {self.info.axi_addr_width}-bit address space; allocate it below {top:#x}")
+
+    def load_weights(self, w, bias=None, mult=1, shift=0) -> ResidentWeights:
+        """Pack a layer's weights and quant table once, into DDR buffers of their own; run the
+        layer with :meth:`conv2d_resident` as often as needed without repacking. Arguments as
+        for :meth:`conv2d`; ValueError for values the IP cannot hold. Free the buffers with
+        :meth:`ResidentWeights.free` (a PYNQ board) or let them live as long as the driver."""
+        wp, qp = self._pack_weights(w, bias, mult, shift)
+        wbuf, qbuf = self.allocate((max(1, wp.nbytes),), dtype=np.uint8), self.allocate((max(1, qp.nbytes),), dtype=np.uint8)
+        for name, buf, data in (("weights", wbuf, wp), ("quant", qbuf, qp)):
+            self._below_top(name, buf, data.nbytes)
+            buf[: data.nbytes] = data
+            buf.flush()
+        return ResidentWeights(tuple(int(n) for n in np.shape(w)), wbuf, qbuf)
+
+    def conv2d(self, x, w, bias=None, mult=1, shift=0, stride: int = 1, padding: int = 0, relu: bool = False):
+        """Run one conv layer: ``requantize(conv2d(x, w, stride, padding), bias, mult, shift, relu)``.
+
+        ``x`` int [C, H, W], ``w`` int [M, C, K, K] (int8, or int16 on a 16-bit IP); ``bias``
+        int32 [M] or None; ``mult`` int32 and ``shift`` 0..63, scalars or [M]. Returns int8
+        [M, Ho, Wo], bit-exact with ``sim.reference``. ValueError for what the IP cannot run.
+        The weights are packed on every call; :meth:`load_weights` packs them once.
+        """
+        wp, qp = self._pack_weights(w, bias, mult, shift)
+        self._check_run(x, np.shape(w), stride, padding, relu)       # before anything is allocated
+        bw, bq = self._buffer("weights", wp.nbytes), self._buffer("quant", qp.nbytes)
+        return self._run(x, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp))
+
+    def conv2d_resident(self, x, weights: ResidentWeights, stride: int = 1, padding: int = 0, relu: bool = False):
+        """:meth:`conv2d` with weights and quant table loaded by :meth:`load_weights`: only the
+        input is packed and the output unpacked."""
+        if not isinstance(weights, ResidentWeights):
+            raise ValueError(f"weights must come from load_weights(), got {type(weights).__name__}")
+        self._check_run(x, weights.shape, stride, padding, relu)
+        return self._run(x, weights.shape, weights.weights, weights.quant, stride, padding, relu)
+
+    def _check_run(self, x, w_shape, stride, padding, relu) -> tuple[int, int]:
+        if not (isinstance(relu, (bool, np.bool_)) or isinstance(relu, (int, np.integer)) and relu in (0, 1)):
+            raise ValueError(f"relu must be a bool, got {relu!r}")
+        x = self._check_values("x", x, self.info.data_width)
+        return self.check_layer(x.shape, tuple(w_shape), stride, padding)
+
+    def _run(self, x, w_shape, bw, bq, stride, padding, relu, weights=None):
+        """Pack ``x``, run the layer with the weight and quant buffers ``bw``/``bq`` (first
+        writing ``weights``, the packed ``(weights, quant)``, into them when given), unpack."""
+        info = self.info
+        x = np.asarray(x)
+        ho, wo = self.check_layer(x.shape, tuple(w_shape), stride, padding)
+        c, h, wd = x.shape
+        m, _, k, _ = w_shape
+        xin = layout.pack_input(x, info.pn, info.data_width)
+        out_n = layout.output_bytes(m, ho, wo, info.pm)
+        bx, bo = self._buffer("input", xin.nbytes), self._buffer("output", out_n)
+        writes = [("input", bx, xin)]
+        if weights is not None:
+            writes += [("weights", bw, weights[0]), ("quant", bq, weights[1])]
+        for name, buf, data in writes:
+            self._below_top(name, buf, data.nbytes)
+        self._below_top("output", bo, out_n)
+        for _, buf, data in writes:
+            buf[: data.nbytes] = data
+        for _, buf, _ in writes:
             buf.flush()
 
         self.start_layer(dict(in_addr=bx.device_address, weight_addr=bw.device_address,
@@ -212,7 +277,7 @@ class AcceleratorDriver:
         if code:
             raise AcceleratorError(f"the accelerator reported error {code} ({ERROR_DESCRIPTIONS.get(code, 'unknown')})")
         bo.invalidate()
-        return layout.unpack_output(np.asarray(bo)[:out_n], m, ho, wo, pm)
+        return layout.unpack_output(np.asarray(bo)[:out_n], m, ho, wo, info.pm)
 
     def start_layer(self, desc: dict) -> None:
         """Program the descriptor registers from ``desc`` and set AP_START.

@@ -4,6 +4,10 @@
     y, table = run_network(qnet, x, accel, plan="build/lenet-pynq-z2")
     print(format_table(table))
 
+    resident = load_weights(qnet, accel, plan="build/lenet-pynq-z2")     # once, at load
+    for x in frames:                                                       # no weight packing here
+        y, table = run_network(qnet, x, accel, plan="build/lenet-pynq-z2", resident=resident)
+
 :func:`run_network` walks the layers in order. A conv or fc layer runs on the accelerator
 (``accel.conv2d``, one call per descriptor) when ``accel`` is given and the plan places it there,
 or, without a plan entry, when the IP can run it (:func:`place_layer` maps it the way the DSE
@@ -44,7 +48,7 @@ import numpy as np
 from . import ops, rules
 from . import quantize as q
 
-__all__ = ["LayerRun", "Placement", "accelerator_runs", "place_layer", "load_plan", "run_layer_numpy",
+__all__ = ["LayerRun", "Placement", "accelerator_runs", "place_layer", "load_plan", "load_weights", "run_layer_numpy",
            "run_network", "format_table"]
 
 _DESCRIPTOR_KEYS = ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding")
@@ -81,12 +85,13 @@ class Placement:
 
 # ----- mapping a layer onto accelerator runs --------------------------------------------------------
 
-def _geometry(ql: q.QuantizedLayer, x: np.ndarray, mapping: str):
-    """The convolution the accelerator computes for ``mapping``: ``(x, w, stride, padding)``."""
+def _geometry(ql: q.QuantizedLayer, x, mapping: str):
+    """The convolution the accelerator computes for ``mapping``: ``(x, w, stride, padding)``
+    (``x`` None: the weights alone, as :func:`load_weights` packs them)."""
     layer = ql.layer
     w = ql.conv_weight()
     if layer.kind == "fc":
-        x = ops.flatten(x)
+        x = None if x is None else ops.flatten(x)
         stride, padding = 1, 0
         if mapping == "native":
             mapping = "fc-as-1x1"
@@ -280,14 +285,35 @@ def _last_uses(network) -> dict[str, int]:
     return last
 
 
-def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None) -> tuple[np.ndarray, list[dict]]:
+def load_weights(qnet: q.QuantizedNetwork, accel, plan=None) -> dict:
+    """Pack the weights and quant tables of every layer the accelerator runs, once, into DDR
+    buffers of their own (``accel.load_weights``): ``{layer name: ResidentWeights}`` for
+    :func:`run_network`'s ``resident``, which then packs no weights per frame. The layers and
+    mappings are those :func:`run_network` uses (``plan`` as there)."""
+    entries = load_plan(plan)
+    resident = {}
+    for layer in qnet.network.layers:
+        where = place_layer(layer, accel, entries.get(layer.name))
+        if where.runs_on == "accelerator":
+            ql = qnet.layers[layer.name]
+            _, w, _, _ = _geometry(ql, None, where.mapping)
+            try:
+                resident[layer.name] = accel.load_weights(w, bias=ql.bias, mult=ql.mult, shift=ql.shift)
+            except ValueError as exc:
+                raise ValueError(f"layer {layer.name!r}: its weights cannot be loaded onto this IP: {exc}") from None
+    return resident
+
+
+def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=None) -> tuple[np.ndarray, list[dict]]:
     """Run the quantised network on one input; returns ``(int8 output of the last layer, table)``.
 
     ``x``: float ``[C, H, W]`` (quantised with ``qnet.input_scale``) or the int8 input itself.
     ``accel``: an :class:`drivers.core.AcceleratorDriver` (``ConvAccelerator`` on the board,
     ``simulated(...)``) or None for numpy only. ``plan``: the design's placement (deploy folder,
     design.json path or contents; see :func:`load_plan`) or None to decide per layer
-    (:func:`place_layer`). See the module docstring for the mappings and the table.
+    (:func:`place_layer`). ``resident``: what :func:`load_weights` loaded for this ``accel`` and
+    ``plan``; the accelerated layers then pack only their activations (without it, every run
+    packs its weights). See the module docstring for the mappings and the table.
     """
     network = qnet.network
     xin = np.asarray(x)
@@ -318,10 +344,15 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None) -> tuple[np.
             runs, shape = accelerator_runs(ql, inputs[0], where.mapping, where.descriptors)
             y = np.empty(shape, dtype=np.int8)
             cycles = nread = nwritten = 0
+            loaded = (resident or {}).get(layer.name)
             for r in runs:
                 try:
-                    y[:, :, r.columns] = accel.conv2d(r.x, r.w, bias=ql.bias, mult=ql.mult, shift=ql.shift,
-                                                      stride=r.stride, padding=r.padding, relu=layer.relu)
+                    if loaded is None:
+                        y[:, :, r.columns] = accel.conv2d(r.x, r.w, bias=ql.bias, mult=ql.mult, shift=ql.shift,
+                                                          stride=r.stride, padding=r.padding, relu=layer.relu)
+                    else:
+                        y[:, :, r.columns] = accel.conv2d_resident(r.x, loaded, stride=r.stride, padding=r.padding,
+                                                                   relu=layer.relu)
                 except ValueError as exc:
                     raise ValueError(f"layer {layer.name!r}: the run {r.descriptor} cannot run on this IP: {exc}") from None
                 counters = accel.counters

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from drivers import run_network
+from drivers import load_weights, run_network
 from sim.backends import simulated
 from drivers import float_forward, quantize_network, random_weights
 from dse.networks import get_network
@@ -85,6 +85,29 @@ def test_lenet_on_the_accelerator_equals_numpy(lenet_design, accel, lenet_qnet):
     assert any(placed[n]["mapping"] == "fc-as-1x1" for n in on_accel)
 
 
+def test_weights_packed_once_at_load(lenet_design, accel, lenet_qnet):
+    """load_weights packs each accelerated layer once; frames after it pack no weights and stay
+    bit-exact, and a frame without resident weights packs one per run (issue 30, item 2)."""
+    folder, design = lenet_design
+    runs = {l["name"]: max(1, len(l["descriptors"])) for l in design["layers"] if l["runs_on"] == "accelerator"}
+    before = accel.weight_packs
+    resident = load_weights(lenet_qnet, accel, plan=folder)
+    assert sorted(resident) == sorted(runs) and accel.weight_packs - before == len(runs)
+    rng = np.random.default_rng(21)
+    for _ in range(3):
+        x = rng.normal(size=(1, 28, 28))
+        want, _ = run_network(lenet_qnet, x)
+        packs = accel.weight_packs
+        ip = InteriorRecorder(accel)
+        got, table = run_network(lenet_qnet, x, ip, plan=folder, resident=resident)
+        assert accel.weight_packs == packs                       # nothing packed per frame
+        assert np.array_equal(got, want) and len(ip.outputs) == sum(runs.values())
+        ip.assert_interior("lenet, resident weights")
+    packs = accel.weight_packs
+    run_network(lenet_qnet, x, accel, plan=folder)
+    assert accel.weight_packs - packs == sum(runs.values())      # the per-call path packs every run
+
+
 def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
     """A plan that cuts conv2 into 3 column strips (as the DSE does when rows exceed the line
     buffer) and runs every layer the IP can hold on the accelerator."""
@@ -102,6 +125,11 @@ def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
     ip.assert_interior("lenet in strips")
     row = next(r for r in table if r["name"] == "conv2")
     assert row["runs_on"] == "accelerator" and row["runs"] == 3 and row["cycles"] > 0
+    # The three strips share the layer's one resident copy of the weights.
+    resident = load_weights(lenet_qnet, accel, plan={"layers": layers})
+    packs = accel.weight_packs
+    again, _ = run_network(lenet_qnet, x, accel, plan={"layers": layers}, resident=resident)
+    assert np.array_equal(again, want) and accel.weight_packs == packs
 
 
 def test_onnx_model_placed_by_the_driver(tmp_path, accel):

@@ -107,7 +107,7 @@ def random_layer(rng, c, m, h, w, k, stride, padding, relu, data_width: int = 8)
 
 class InteriorRecorder:
     """A driver seen through a recorder: every call and attribute goes to ``accel`` unchanged, and
-    the output of every ``conv2d`` is kept with its ReLU flag, so that a network test can assert
+    the output of every ``conv2d`` (and ``conv2d_resident``) is kept with its ReLU flag, so that a network test can assert
     :data:`MIN_INTERIOR` on what the IP really produced (:meth:`assert_interior`)."""
 
     def __init__(self, accel):
@@ -119,6 +119,11 @@ class InteriorRecorder:
 
     def conv2d(self, *args, relu: bool = False, **kwargs):
         y = self._accel.conv2d(*args, relu=relu, **kwargs)
+        self.outputs.append((y.copy(), bool(relu)))
+        return y
+
+    def conv2d_resident(self, *args, relu: bool = False, **kwargs):
+        y = self._accel.conv2d_resident(*args, relu=relu, **kwargs)
         self.outputs.append((y.copy(), bool(relu)))
         return y
 
