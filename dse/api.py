@@ -106,11 +106,13 @@ class AcceleratedNetwork:
 
 def build_design(network, board=DEFAULT_BOARD, *, engine: str = "auto", seed: int = DEFAULT_SEED,
                  population: int = DEFAULT_POPULATION, generations: int = DEFAULT_GENERATIONS, data_width: int = 8,
-                 quiet: bool = True) -> AcceleratedNetwork:
+                 quiet: bool = True, input_shape=None) -> AcceleratedNetwork:
     """Run the DSE of ``network`` (a zoo name, a path to an .onnx model or a
     :class:`dse.graph.Network`) on ``board`` and return the :class:`AcceleratedNetwork`; nothing
-    is written. Raises :class:`BuildError` with one sentence."""
+    is written. ``input_shape`` (``(1, C, H, W)``): the input size of an ONNX model that leaves
+    it symbolic. Raises :class:`BuildError` with one sentence."""
     network, board, engines, result = explore(network, board, engine=engine, seed=seed, population=population,
-                                              generations=generations, data_width=data_width, quiet=quiet)
+                                              generations=generations, data_width=data_width, quiet=quiet,
+                                              input_shape=input_shape)
     settings = {"population": population, "generations": generations, "data_width": data_width}
     return AcceleratedNetwork(result.best, result, engines, settings)

@@ -3,6 +3,7 @@
     python -m dse.build [--network NAME|PATH.onnx] [--board NAME] [--out DIR]
                         [--engine direct|winograd|auto] [--seed N] [--population N]
                         [--generations N] [--synth] [--data-width 8|16] [--quiet]
+                        [--target-fps F] [--budget RES=V,...] [--input-shape 1,C,H,W]
 
 Defaults: vgg16 on pynq-z2 into build/<network>-<board> (-<engine> appended when --engine names
 one), engine auto, seed 0, population 24,
@@ -103,6 +104,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--budget", default=None, metavar="RES=V,...",
                     help="cap the design's resources: per resource (LUT, FF, DSP, BRAM36) a fraction of the board "
                          "(0..1) or a count, e.g. DSP=0.5 or DSP=110,BRAM36=60")
+    ap.add_argument("--input-shape", default=None, metavar="1,C,H,W",
+                    help="the input size of an ONNX model whose height, width (or channels) are symbolic")
     ap.add_argument("--quiet", action="store_true", help="no progress display")
     return ap
 
@@ -128,11 +131,12 @@ def check_runnable(network) -> None:
                              "the accelerator nor the driver's CPU path can run (README.md lists the supported operators)")
 
 
-def _resolve(network, board) -> tuple[Network, Board]:
-    """The :class:`Network` and :class:`Board` named (or given); BuildError for an unknown one."""
+def _resolve(network, board, input_shape=None) -> tuple[Network, Board]:
+    """The :class:`Network` and :class:`Board` named (or given; ``input_shape`` for an ONNX
+    model with symbolic sizes); BuildError for an unknown one."""
     if not isinstance(network, Network):
         try:
-            network = get_network(str(network))
+            network = get_network(str(network), input_shape)
         except (NetworkError, ValueError, OSError) as exc:
             raise BuildUsageError(str(exc)) from None
     check_runnable(network)
@@ -175,15 +179,17 @@ def _headroom(budget: dict[str, float] | None, board: Board) -> dict[str, float]
 
 def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto", seed: int = DEFAULT_SEED,
             population: int = DEFAULT_POPULATION, generations: int = DEFAULT_GENERATIONS, data_width: int = 8,
-            quiet: bool = True, target_fps: float | None = None, budget: dict[str, float] | None = None):
+            quiet: bool = True, target_fps: float | None = None, budget: dict[str, float] | None = None,
+            input_shape=None):
     """The DSE of ``network`` (a zoo name, an ONNX path or a :class:`dse.graph.Network`) on
     ``board`` (a name or a :class:`dse.boards.Board`): ``(network, board, engines, result)``
     with the GA's ``SearchResult`` (``result.best`` is the design). Nothing is written.
     ``target_fps``: the smallest design (by its binding resource) that meets this frame rate,
     instead of the fastest. ``budget``: per resource a fraction of the board or a count the
-    design may not exceed (see :func:`parse_budget`). Raises :class:`BuildError` with one
+    design may not exceed (see :func:`parse_budget`). ``input_shape``: ``"1,C,H,W"`` or a tuple,
+    the input size of an ONNX model that leaves it symbolic. Raises :class:`BuildError` with one
     sentence."""
-    network, board = _resolve(network, board)
+    network, board = _resolve(network, board, input_shape)
     if engine != "auto" and engine not in ENGINES:
         raise BuildUsageError(f"engine must be one of {', '.join((*ENGINES, 'auto'))}, got {engine!r}")
     if data_width not in (8, 16):
@@ -280,7 +286,8 @@ def _choose_for_target(result, evaluator, target_fps: float, network, board) -> 
 def build(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, out=None, *, engine: str = "auto", seed: int = DEFAULT_SEED,
           population: int = DEFAULT_POPULATION, generations: int = DEFAULT_GENERATIONS, data_width: int = 8,
           synth: bool = False, timing: bool = False, quiet: bool = True, write_verilog: bool = True,
-          target_fps: float | None = None, budget: dict[str, float] | None = None) -> tuple[Path, Design]:
+          target_fps: float | None = None, budget: dict[str, float] | None = None,
+          input_shape=None) -> tuple[Path, Design]:
     """The whole build: :func:`explore`, then the deploy folder ``out`` (default
     ``build/<network>-<board>``); returns ``(folder, design)``. ``synth``/``timing``: Yosys
     counts and the Fmax estimate in the report. ``write_verilog=False`` (library use, e.g. the
@@ -288,7 +295,7 @@ def build(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, out=None, *, engine: str
     board files. Raises :class:`BuildError` with the sentence to print, before writing anything
     when the arguments are wrong."""
     t0 = time.time()
-    network, board = _resolve(network, board)
+    network, board = _resolve(network, board, input_shape)
     if out is None:   # build/<network>-<board>, and -<engine> when one engine was asked for
         suffix = "" if engine == "auto" else f"-{engine}"
         out = Path("build") / f"{network.name}-{board.name}{suffix}"
@@ -386,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
                                     population=args.population, generations=args.generations,
                                     data_width=args.data_width, synth=args.synth, timing=args.timing,
                                     quiet=args.quiet, target_fps=args.target_fps,
-                                    budget=None if args.budget is None else parse_budget(args.budget))
+                                    budget=None if args.budget is None else parse_budget(args.budget),
+                                    input_shape=args.input_shape)
             finally:
                 for w in caught:
                     if issubclass(w.category, OnnxImportWarning):

@@ -49,7 +49,7 @@ COMPUTE_KINDS = ("conv", "group_conv", "fc")
 #: Kinds whose output has the input's shape.
 SHAPE_KEEPING_KINDS = ("relu", "leaky_relu", "clip", "batchnorm", "lrn", "softmax", "channel_shuffle")
 #: Kinds with several inputs.
-MULTI_INPUT_KINDS = ("add", "concat")
+MULTI_INPUT_KINDS = ("add", "concat", "unsupported")
 
 
 class NetworkError(ValueError):

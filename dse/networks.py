@@ -18,10 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from .graph import Network, NetworkBuilder, UnknownNetworkError
+from .graph import Network, NetworkBuilder, NetworkError, UnknownNetworkError
 from .onnx_import import load_onnx
 
-__all__ = ["ZOO", "zoo_names", "get_network", "vgg16", "alexnet", "resnet18", "tiny_yolo", "lenet", "digits_cnn"]
+__all__ = ["ZOO", "zoo_names", "get_network", "parse_input_shape", "vgg16", "alexnet", "resnet18", "tiny_yolo", "lenet", "digits_cnn"]
 
 
 # ----- the zoo ---------------------------------------------------------------------------------
@@ -135,13 +135,38 @@ def zoo_names() -> list[str]:
     return list(ZOO)
 
 
-def get_network(name_or_path: str) -> Network:
-    """A zoo network by name, or an ONNX model by path (``*.onnx``, with its weights)."""
+def parse_input_shape(shape) -> tuple[int, ...] | None:
+    """``"1,3,224,224"`` (``--input-shape``), a sequence of ints or None -> a tuple (or None);
+    NetworkError with one sentence for anything else."""
+    if shape is None:
+        return None
+    parts = shape.replace("x", ",").split(",") if isinstance(shape, str) else list(shape)
+    try:
+        dims = tuple(int(str(p).strip()) for p in parts)
+    except ValueError:
+        raise NetworkError(f"--input-shape takes sizes separated by commas, e.g. 1,3,224,224; got {shape!r}") from None
+    if len(dims) < 2 or dims[0] != 1 or any(d < 1 for d in dims):
+        raise NetworkError(f"--input-shape is a batch of 1 followed by positive sizes, e.g. 1,3,224,224; got "
+                           f"{','.join(map(str, dims))}")
+    return dims
+
+
+def get_network(name_or_path: str, input_shape=None) -> Network:
+    """A zoo network by name, or an ONNX model by path (``*.onnx``, with its weights).
+    ``input_shape`` (``"1,3,H,W"`` or a tuple): the size of an ONNX model's input where the model
+    leaves it symbolic (:func:`dse.onnx_import.load_onnx`); zoo networks have fixed sizes."""
     key = name_or_path.strip()
+    shape = parse_input_shape(input_shape)
     if key.lower() in ZOO:
+        if shape is not None:
+            net = ZOO[key.lower()]()
+            if tuple(shape[1:]) != tuple(net.input_shape):
+                raise NetworkError(f"--input-shape applies to ONNX models: the zoo network {net.name} has the fixed "
+                                   f"input {'x'.join(map(str, net.input_shape))}")
+            return net
         return ZOO[key.lower()]()
     if key.lower().endswith(".onnx"):
-        return load_onnx(key)
+        return load_onnx(key, shape)
     if Path(key).is_dir():
         raise UnknownNetworkError(f"{name_or_path!r} is a folder: --network takes a zoo name ({', '.join(ZOO)}) "
                                   "or a path to an .onnx file")

@@ -159,7 +159,13 @@ def _load_external_weights(model: onnx.ModelProto, path: Path) -> dict[str, str]
     return missing
 
 
-def _normalise(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
+def _dims_text(dims) -> str:
+    return ",".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
+                    for d in dims)
+
+
+def _normalise(model: onnx.ModelProto, path: Path, input_shape: tuple[int, ...] | None = None,
+               missing: dict[str, str] | None = None) -> onnx.ModelProto:
     if model.functions:
         model = onnx.inliner.inline_local_functions(model)
     graph = model.graph
@@ -168,19 +174,49 @@ def _normalise(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
     del graph.input[:]
     graph.input.extend(inputs)
     model.ir_version = max(model.ir_version, 4)  # initializers need not be graph inputs from IR 4 on
+    data = [vi for vi in graph.input if vi.name not in (missing or {})]
+    if len(data) > 1:       # weights given as graph inputs: the image is the one with a size to fix
+        data = [vi for vi in data if any(not (d.HasField("dim_value") and d.dim_value > 0)
+                                         for d in vi.type.tensor_type.shape.dim[1:])] or data
+    if input_shape is not None:
+        if len(data) != 1:
+            raise OnnxImportError(f"{path.name} has {len(data)} data inputs ({', '.join(repr(v.name) for v in data)}); "
+                                  "--input-shape fixes the size of a model with one")
+        dims = data[0].type.tensor_type.shape.dim
+        if len(dims) != len(input_shape):
+            raise OnnxImportError(f"input {data[0].name!r} of {path.name} has {len(dims)} axes ({_dims_text(dims)}), "
+                                  f"but --input-shape gives {len(input_shape)} ({','.join(map(str, input_shape))})")
+        for i, (d, n) in enumerate(zip(dims, input_shape)):
+            if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != n and i > 0:
+                raise OnnxImportError(f"input {data[0].name!r} of {path.name} has the fixed size {d.dim_value} at "
+                                      f"axis {i}, but --input-shape gives {n}")
+            d.Clear()
+            d.dim_value = n
     for vi in graph.input:
         dims = vi.type.tensor_type.shape.dim
         for i, d in enumerate(dims):
             if not d.HasField("dim_value") or d.dim_value <= 0:
                 if i > 0:
                     raise OnnxImportError(f"input {vi.name!r} of {path.name} has the symbolic dimension "
-                                          f"{d.dim_param or '?'!r} at axis {i}; export the model with a fixed input size")
+                                          f"{d.dim_param or '?'!r} at axis {i} (shape {_dims_text(dims)}); give its size "
+                                          f"with --input-shape (input_shape= in Python), e.g. "
+                                          f"--input-shape {_example_shape(dims)}")
                 d.Clear()
                 d.dim_value = 1
     del graph.value_info[:]  # re-inferred with the fixed batch
     for vi in graph.output:
         vi.type.tensor_type.ClearField("shape")
     return model
+
+
+def _example_shape(dims) -> str:
+    """A concrete shape for a message: 1 for the batch, the model's sizes where fixed, 224 for
+    symbolic spatial axes and 3 for a symbolic channel axis."""
+    out = []
+    for i, d in enumerate(dims):
+        fixed = d.HasField("dim_value") and d.dim_value > 0
+        out.append(str(d.dim_value) if fixed and i > 0 else "1" if i == 0 else "3" if i == 1 else "224")
+    return ",".join(out)
 
 
 def _fold_constants(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
@@ -256,6 +292,8 @@ class _Importer:
             for i in node.input:
                 self.consumers.setdefault(i, []).append(node)
         self.outputs = {o.name for o in g.output}
+        #: Outputs of unsupported layers whose shape is not a batch-1 2-D or 4-D tensor.
+        self.opaque: set[str] = set()
         # Graph inputs that are weights without data: external data not found, a parameter slot
         # of a layer, or read only as a second operand (a bias) or through Identity.
         inputs = [vi.name for vi in g.input if vi.name not in self.consts]
@@ -336,12 +374,19 @@ class _Importer:
                 self.constant_node(node)
                 continue
             handler = getattr(self, f"op_{node.op_type}", None)
+            blocked = next((t for t in data_in if t in self.opaque), None)
             try:
+                if blocked is not None:
+                    raise _Unsupported(f"it reads {blocked!r}, a tensor of a layer nothing runs")
                 if handler is None:
                     raise _Unsupported("")
                 handler(node)
             except _Unsupported as why:
                 self.unsupported(node, str(why))
+            except (IndexError, KeyError, ValueError, TypeError, ZeroDivisionError) as exc:
+                # A node the importer has no rule for in this form: a layer nothing runs (the
+                # build refuses it in one sentence), never a traceback.
+                self.unsupported(node, f"the importer cannot follow it: {type(exc).__name__} {_first_line(exc)}")
         if not self.layers:
             raise OnnxImportError(f"{self.path} contains no layer the importer recognises")
         self.keep_to_output()
@@ -410,10 +455,13 @@ class _Importer:
         op = f"{node.op_type} ({why})" if why else node.op_type
         layer = Layer(self.unique(self.label(node)), "unsupported", max(1, c), max(1, oc), max(1, h), max(1, w),
                       max(1, oh), max(1, ow), 1, 1, 0, False, self.inputs_of(*data_in), op)
-        self.add(layer, out, oshape if oshape and len(oshape) in (2, 4) else None)
+        known = bool(oshape) and len(oshape) in (2, 4)
+        self.add(layer, out, oshape if known else None)
         for other in node.output[1:]:  # further outputs: only the fact that they exist
             if other:
                 self.tensors[other] = self.tensors[out]
+        if not known:   # its output is no NCHW tensor: what reads it cannot be followed either
+            self.opaque.update(t for t in node.output if t)
 
     def alias(self, node, out_shape: tuple[int, ...]) -> None:
         src = self.data(node.input[0], node)
@@ -763,7 +811,8 @@ class _Importer:
         if len(shape) == 5 and node.op_type == "Reshape" and self._channel_shuffle(node, src, shape):
             return
         if shape[0] != 1 or len(shape) not in (2, 4):
-            raise _Unsupported(f"output shape {shape} (batch-1 2-D or 4-D tensors only)")
+            raise _Unsupported(f"its output has the {len(shape)}-D shape {'x'.join(map(str, shape))}; the importer "
+                               "follows batch-1 2-D and 4-D tensors")
         new = _Tensor(src.producer, shape)
         users = self.consumers.get(node.output[0], [])
         flat_for_fc = len(shape) == 2 and users and all(u.op_type in ("Gemm", "MatMul") for u in users)
@@ -801,8 +850,9 @@ class _Importer:
         src = self.data(node.input[0], node)
         rank = len(src.shape)
         perm = list(_attrs(node).get("perm", reversed(range(rank))))
-        if rank != 4 or perm[0] != 0:
-            raise _Unsupported(f"perm {perm} of a {rank}-D tensor (4-D, batch axis kept)")
+        if rank != 4 or len(perm) != 4 or perm[0] != 0:
+            raise _Unsupported(f"it permutes a {rank}-D tensor by {perm}; the importer follows 4-D permutations "
+                               "that keep the batch axis")
         chw_perm = tuple(p - 1 for p in perm[1:])
         shape = (1,) + tuple(src.chw[i] for i in chw_perm)
         if chw_perm == (0, 1, 2):
@@ -906,13 +956,21 @@ class _Importer:
         self.op_Identity(node)
 
 
-def load_onnx(path: str | Path) -> Network:
+def load_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Network:
     """Read ``path`` and return the network (see the module docstring).
 
-    Raises :class:`OnnxImportError` (one sentence) when the file cannot be read or followed;
-    warns with :class:`OnnxImportWarning` when weights are missing.
+    ``input_shape`` (``--input-shape`` on the command lines): the size of the model's one data
+    input, e.g. ``(1, 3, 224, 224)``, for a model whose height, width (or channels) are symbolic;
+    it must agree with the sizes the model fixes, and the batch is 1. Raises
+    :class:`OnnxImportError` (one sentence) when the file cannot be read or followed; warns
+    with :class:`OnnxImportWarning` when weights are missing.
     """
     path = Path(path)
+    if input_shape is not None:
+        input_shape = tuple(int(n) for n in input_shape)
+        if len(input_shape) < 2 or any(n < 1 for n in input_shape) or input_shape[0] != 1:
+            raise OnnxImportError(f"an input shape is a batch of 1 followed by positive sizes, e.g. 1,3,224,224; got "
+                                  f"{','.join(map(str, input_shape))}")
     if path.is_dir():
         raise OnnxImportError(f"{path} is a folder, not an ONNX file")
     if not path.is_file():
@@ -927,7 +985,7 @@ def load_onnx(path: str | Path) -> Network:
         onnx.checker.check_model(model)
     except Exception as exc:  # noqa: BLE001 - ValidationError and friends
         raise OnnxImportError(f"cannot parse ONNX file {path}: {_first_line(exc)}") from None
-    model = _normalise(model, path)
+    model = _normalise(model, path, input_shape, missing)
     model = _fold_constants(model, path)
     try:
         model = shape_inference.infer_shapes(model, data_prop=True)

@@ -53,7 +53,7 @@ from sim.run import simulate_layers
 
 from .boards import UnknownBoardError, get_board
 from .build import DEFAULT_GENERATIONS, DEFAULT_POPULATION, check_runnable, write_deploy_folder
-from .design import Design, fitness_key
+from .design import Design, fitness_key, smallest_near_fastest
 from .ga import Evaluator, SearchResult, genetic_search, search_space
 from .graph import NetworkError
 from .networks import get_network
@@ -88,17 +88,28 @@ class Exploration:
     candidates: list[Design]
 
 
+def _shape_for(network: str, input_shape):
+    """``--input-shape`` applies to the ONNX models of a sweep (zoo networks have fixed sizes)."""
+    return input_shape if network.strip().lower().endswith(".onnx") else None
+
+
 def explore(network: str, board: str, *, seed: int = 0, population: int = 24, generations: int = 20,
-            top_k: int = 1, data_width: int = 8) -> Exploration:
-    """The GA of ``dse.build`` for ``network`` (a zoo name or an ONNX path) on ``board``; the
-    ``top_k`` best feasible designs with distinct configurations."""
-    net = get_network(network)
+            top_k: int = 1, data_width: int = 8, input_shape=None) -> Exploration:
+    """The GA of ``dse.build`` for ``network`` (a zoo name or an ONNX path; ``input_shape`` for
+    an ONNX model with symbolic sizes) on ``board``; the ``top_k`` best feasible designs with
+    distinct configurations, the first the one ``dse.build`` chooses (the smallest within
+    ``FPS_TOLERANCE`` of the fastest), then the others by fps."""
+    net = get_network(network, _shape_for(network, input_shape))
     check_runnable(net)
     brd = get_board(board)
     evaluator = Evaluator(net, brd, data_width)
     result = genetic_search(search_space(tuple(ENGINES), data_width), evaluator, population=population,
                             generations=generations, seed=seed)
     ranked = sorted((d for d in evaluator.cache.values() if d.feasible), key=fitness_key, reverse=True)
+    if ranked:
+        chosen, _ = smallest_near_fastest(ranked)
+        ranked.remove(chosen)
+        ranked.insert(0, chosen)
     candidates, names = [], set()
     for d in ranked:
         if d.config.name not in names:
@@ -263,10 +274,11 @@ def verify_pair(finished: dict, rows: int, seed: int) -> list[dict] | None:
 
 def run_sweep(networks: list[str], boards: list[str], out: Path, *, client=None, synth: int = 0,
               verify: bool = False, verify_rows: int = 4, seed: int = 0, population: int = 24,
-              generations: int = 20, progress: bool = False) -> list[PairOutcome]:
+              generations: int = 20, progress: bool = False, input_shape=None) -> list[PairOutcome]:
     """The sweep (module docstring) on ``client`` (a ``distributed.Client``; None: in this
     process). Every pair's chain of tasks is submitted at once (the cluster pipelines the pairs);
-    one outcome per pair, in the order networks x boards."""
+    one outcome per pair, in the order networks x boards. ``input_shape``: the input size of the
+    ONNX models among ``networks`` that leave it symbolic."""
     ex = client if client is not None else _Serial()
     out = Path(out)
     pairs = [(n, b) for n in networks for b in boards]
@@ -275,7 +287,7 @@ def run_sweep(networks: list[str], boards: list[str], out: Path, *, client=None,
     chains = {}
     for p in pairs:
         f_explore = ex.submit(explore, *p, seed=seed, population=population, generations=generations,
-                              top_k=max(1, synth), **opts)
+                              top_k=max(1, synth), input_shape=input_shape, **opts)
         f_synth = [ex.submit(synthesize_candidate, f_explore, i, **opts) for i in range(synth)]
         f_finish = ex.submit(finish_pair, f_explore, f_synth, str(out / f"{p[0]}-{p[1]}"), settings, **opts)
         f_verify = ex.submit(verify_pair, f_finish, verify_rows, seed, **opts) if verify else None
@@ -348,6 +360,8 @@ def write_summary(outcomes: list[PairOutcome], out: Path) -> None:
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="python -m dse.sweep", description=__doc__.splitlines()[0])
     ap.add_argument("--networks", required=True, help="comma-separated zoo networks or .onnx paths")
+    ap.add_argument("--input-shape", default=None, metavar="1,C,H,W",
+                    help="the input size of the ONNX models whose height, width (or channels) are symbolic")
     ap.add_argument("--boards", required=True, help="comma-separated boards")
     ap.add_argument("--synth", type=int, default=0, metavar="K",
                     help="synthesise the K best designs of each pair and choose by the measured counts")
@@ -415,7 +429,7 @@ def open_client(scheduler: str, security: Security | None = None, timeout: str =
 
 
 def _check(networks: str, boards: str, *, synth: int, verify_rows: int, workers: int, population: int,
-           generations: int) -> tuple[list[str], list[str]]:
+           generations: int, input_shape=None) -> tuple[list[str], list[str]]:
     """The comma-separated ``networks`` and ``boards`` as lists, once every name and number is
     valid; SweepError with one sentence otherwise."""
     networks = [n for n in networks.split(",") if n]
@@ -429,7 +443,7 @@ def _check(networks: str, boards: str, *, synth: int, verify_rows: int, workers:
             raise SweepError(str(exc)) from None
     for n in networks:
         try:
-            get_network(n)
+            get_network(n, _shape_for(n, input_shape))
         except (NetworkError, ValueError, OSError) as exc:
             raise SweepError(str(exc)) from None
     if synth < 0 or verify_rows < 1 or workers < 1:
@@ -444,7 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         networks, boards = _check(args.networks, args.boards, synth=args.synth, verify_rows=args.verify_rows,
-                                  workers=args.workers, population=args.population, generations=args.generations)
+                                  workers=args.workers, population=args.population, generations=args.generations,
+                                  input_shape=args.input_shape)
     except SweepError as exc:   # bad input: exit status 2, as python -m dse.build
         print(f"error: {str(exc).rstrip('.')}.", file=sys.stderr)
         return 2
@@ -459,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     t0 = time.time()
     kwargs = dict(synth=args.synth, verify=args.verify, verify_rows=args.verify_rows, seed=args.seed,
-                  population=args.population, generations=args.generations, progress=not args.quiet)
+                  population=args.population, generations=args.generations, progress=not args.quiet,
+                  input_shape=args.input_shape)
     if args.serial:
         outcomes = run_sweep(networks, boards, args.out, **kwargs)
     else:

@@ -150,7 +150,7 @@ def _batch(arr: np.ndarray, shape: tuple, what: str) -> np.ndarray:
     raise UsageError(f"the {what} must have shape {shape} or [N, {', '.join(map(str, shape))}], got {arr.shape}")
 
 
-def _design_for(network, model: Path, board: str, design_dir: Path | None) -> Path:
+def _design_for(network, model: Path, board: str, design_dir: Path | None, input_shape=None) -> Path:
     """The deploy folder to run ``network`` on: ``design_dir``, or build/<name>-<board>, built
     with dse.build's defaults when it is missing or belongs to another network or board."""
     if design_dir is not None:
@@ -169,14 +169,14 @@ def _design_for(network, model: Path, board: str, design_dir: Path | None) -> Pa
             pass
     print(f"building {out} with python -m dse.build (defaults)...", file=sys.stderr)
     try:
-        folder, _ = build(model, board, out)
+        folder, _ = build(model, board, out, input_shape=input_shape)
     except BuildError as exc:
         raise UsageError(str(exc).rstrip(".")) from None
     return folder
 
 
 def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | None = None, board: str = "pynq-z2",
-                  design_dir: Path | None = None, progress: bool = True) -> dict:
+                  design_dir: Path | None = None, progress: bool = True, input_shape=None) -> dict:
     """Run ``model`` (an ONNX file) on the simulated accelerator for every input and compare it
     with onnxruntime's float result and the numpy int8 reference (see the module docstring).
 
@@ -185,7 +185,7 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
     times per input (mean), ``table`` the per-layer table of the first input.
     """
     try:
-        network = get_network(str(model))
+        network = get_network(str(model), input_shape)
         check_runnable(network)
     except (NetworkError, BuildError) as exc:
         raise UsageError(str(exc).rstrip(".")) from None
@@ -193,7 +193,7 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
     cal = xs if calibration is None else _batch(calibration, tuple(network.input_shape), "calibration data")
     if not network.weights:
         raise UsageError(f"{model} has no weights, so there is nothing to check")
-    design_dir = _design_for(network, model, board, design_dir)
+    design_dir = _design_for(network, model, board, design_dir, input_shape)
     try:
         qnet = quantize_network(network, cal)
     except QuantizationError as exc:
@@ -231,12 +231,12 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
 
 
 def _network_main(model: Path, input_path: Path | None, calibration_path: Path | None, board: str,
-                  design_dir: Path | None, as_json: bool) -> int:
+                  design_dir: Path | None, as_json: bool, input_shape=None) -> int:
     if input_path is None:
         raise UsageError("--network needs --input (a .npy file of one [C, H, W] image or [N, C, H, W] images)")
     inputs = _load_array(input_path, "input")
     cal = _load_array(calibration_path, "calibration data") if calibration_path is not None else None
-    r = check_network(model, inputs, cal, board, design_dir, progress=not as_json)
+    r = check_network(model, inputs, cal, board, design_dir, progress=not as_json, input_shape=input_shape)
     if as_json:
         print(json.dumps({k: v for k, v in r.items() if k != "table"} | {"layers": r["table"]}, indent=1, default=str))
     else:
@@ -261,6 +261,8 @@ def main(argv=None) -> int:
     ap.add_argument("--calibration", type=Path, default=None,
                     help="with --network: .npy of [N,C,H,W] calibration images (default: the inputs)")
     ap.add_argument("--board", default="pynq-z2", help="with --network and no DESIGN_DIR: the board to build for")
+    ap.add_argument("--input-shape", default=None, metavar="1,C,H,W",
+                    help="with --network: the input size of an ONNX model whose height, width (or channels) are symbolic")
     ap.add_argument("--layer", default="all", help="layer name, or 'all' (default) for every accelerated layer")
     ap.add_argument("--seed", type=int, default=0, help="seed of the random data (default 0)")
     ap.add_argument("--json", action="store_true", help="print the results as JSON")
@@ -268,7 +270,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.network is not None:
         try:
-            return _network_main(args.network, args.input, args.calibration, args.board, args.design_dir, args.json)
+            return _network_main(args.network, args.input, args.calibration, args.board, args.design_dir, args.json,
+                                 args.input_shape)
         except UsageError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -2,6 +2,7 @@
 checked exactly; an operator nothing can run is reported by name and refused by the build;
 unreadable files are refused; the README's operator table is the importer's."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,12 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from dse.build import BuildError, build
+from dse.build import main as build_main
+from dse.graph import NetworkError
+from dse.networks import get_network
 from dse.onnx_import import OnnxImportError, OnnxImportWarning, load_onnx, operator_table
+from dse.sweep import SweepError
+from dse.sweep import _check as sweep_check
 from dse.schedule import Capabilities, eligible_descriptor
 
 
@@ -135,5 +141,143 @@ def test_a_symbolic_image_size_is_refused(tmp_path):
     model.graph.input[0].type.tensor_type.shape.dim[2].dim_param = "height"
     onnx.save(model, str(path))
     with pytest.raises(OnnxImportError, match=r"^input 'x' of sym\.onnx has the symbolic dimension 'height' at axis "
-                                              r"2; export the model with a fixed input size$"):
+                                              r"2 \(shape 1,3,height,8\); give its size with --input-shape"):
         load_onnx(path)
+
+
+# ----- symbolic sizes and graphs the importer cannot follow (issue 34) ---------------------------------
+
+def _symbolic(path, axes=(2, 3)):
+    _model(path)
+    model = onnx.load(str(path))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    for axis in axes:
+        dims[axis].dim_param = ("batch", "channels", "height", "width")[axis]
+    onnx.save(model, str(path))
+
+
+def test_input_shape_fixes_symbolic_sizes(tmp_path):
+    path = tmp_path / "sym.onnx"
+    _symbolic(path)
+    with pytest.raises(OnnxImportError, match=r"^input 'x' of sym\.onnx has the symbolic dimension 'height' at axis 2 "
+                                              r"\(shape 1,3,height,width\); give its size with --input-shape .*"
+                                              r"e\.g\. --input-shape 1,3,224,224$"):
+        load_onnx(path)
+    net = load_onnx(path, (1, 3, 8, 8))
+    assert net.input_shape == (3, 8, 8) and net.layers[0].height == 8 and net.layer("fc").in_channels == 128
+    assert get_network(str(path), "1,3,8,8").input_shape == (3, 8, 8)
+    with pytest.raises(OnnxImportError, match=r"has the fixed size 3 at axis 1, but --input-shape gives 4$"):
+        load_onnx(path, (1, 4, 8, 8))
+    with pytest.raises(OnnxImportError, match=r"has 4 axes \(1,3,height,width\), but --input-shape gives 3"):
+        load_onnx(path, (1, 8, 8))
+    for bad in ("2,3,8,8", "1,3,x8", "1,0,8,8"):
+        with pytest.raises(NetworkError, match="^--input-shape "):
+            get_network(str(path), bad)
+    with pytest.raises(NetworkError, match=r"^--input-shape applies to ONNX models: the zoo network lenet has the "
+                                           r"fixed input 1x28x28$"):
+        get_network("lenet", "1,1,32,32")
+
+
+def test_input_shape_on_the_command_lines(tmp_path, capsys):
+    path = tmp_path / "sym.onnx"
+    _symbolic(path)
+    out = tmp_path / "o"
+    assert build_main(["--network", str(path), "--input-shape", "1,3,8,8", "--out", str(out), "--population", "4",
+                       "--generations", "1", "--quiet"]) == 0
+    assert json.loads((out / "design.json").read_text())["layers"][0]["height"] == 8
+    assert build_main(["--network", str(path), "--out", str(tmp_path / "p"), "--quiet"]) == 2
+    assert "give its size with --input-shape" in capsys.readouterr().err
+    assert sweep_check(str(path), "pynq-z2", synth=0, verify_rows=1, workers=1, population=4, generations=1,
+                       input_shape="1,3,8,8") == ([str(path)], ["pynq-z2"])
+    with pytest.raises(SweepError, match="symbolic dimension"):
+        sweep_check(str(path), "pynq-z2", synth=0, verify_rows=1, workers=1, population=4, generations=1)
+
+
+def _save(path, nodes, inits, out_shape, in_shape=(1, 3, 16, 16)):
+    graph = helper.make_graph(nodes, path.stem, [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(in_shape))],
+                              [helper.make_tensor_value_info(nodes[-1].output[0], TensorProto.FLOAT, out_shape)], inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def _w(name, *shape):
+    return numpy_helper.from_array(np.random.default_rng(0).normal(0, 0.3, size=shape).astype(np.float32), name)
+
+
+def _i64(name, *values):
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+UNFOLLOWABLE = {
+    # HardSwish as x * HardSigmoid(x): an operator the runtime lacks, then a Mul of two tensors.
+    "hardswish": ([helper.make_node("Conv", ["x", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+                   helper.make_node("HardSigmoid", ["c"], ["hs"], name="hsig", alpha=1 / 6, beta=0.5),
+                   helper.make_node("Mul", ["c", "hs"], ["y"], name="Mul_0")],
+                  [_w("w", 8, 3, 3, 3)], [1, 8, 16, 16], "'hsig' of hardswish is the ONNX operator HardSigmoid"),
+    # A YOLOv5 head: Reshape to 5-D, Transpose, Reshape to 3-D.
+    "yolo_head": ([helper.make_node("Conv", ["x", "w"], ["c"], name="head"),
+                   helper.make_node("Reshape", ["c", "s5"], ["r"], name="reshape5"),
+                   helper.make_node("Transpose", ["r"], ["t"], name="tr", perm=[0, 1, 3, 4, 2]),
+                   helper.make_node("Reshape", ["t", "s3"], ["y"], name="reshape3")],
+                  [_w("w", 18, 3, 1, 1), _i64("s5", 1, 3, 6, 16, 16), _i64("s3", 1, 768, 6)], [1, 768, 6],
+                  "'reshape5' of yolo_head is the ONNX operator Reshape (its output has the 5-D shape 1x3x6x16x16"),
+    # A Transpose of a 3-D tensor (the IndexError of issue 34).
+    "transpose3d": ([helper.make_node("Conv", ["x", "w"], ["c"], name="head"),
+                     helper.make_node("Reshape", ["c", "s"], ["r"], name="flat3"),
+                     helper.make_node("Transpose", ["r"], ["y"], name="tr3", perm=[0, 2, 1])],
+                    [_w("w", 6, 3, 1, 1), _i64("s", 1, 6, 256)], [1, 256, 6],
+                    "'flat3' of transpose3d is the ONNX operator Reshape (its output has the 3-D shape 1x6x256"),
+    # UltraFace's head: Reshape to 3-D and Concat along a spatial axis.
+    "spatial_concat": ([helper.make_node("Conv", ["x", "w"], ["c"], name="head"),
+                        helper.make_node("Transpose", ["c"], ["t"], name="t1", perm=[0, 2, 3, 1]),
+                        helper.make_node("Reshape", ["t", "s"], ["r"], name="r1"),
+                        helper.make_node("Concat", ["r", "r"], ["y"], name="Concat_55", axis=1)],
+                       [_w("w", 4, 3, 1, 1), _i64("s", 1, -1, 2)], [1, 1024, 2],
+                       "'r1' of spatial_concat is the ONNX operator Reshape (its output has the 3-D shape 1x512x2"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNFOLLOWABLE))
+def test_graphs_the_importer_cannot_follow_are_refused_in_one_sentence(tmp_path, name):
+    nodes, inits, out_shape, expected = UNFOLLOWABLE[name]
+    path = _save(tmp_path / f"{name}.onnx", nodes, inits, out_shape)
+    net = load_onnx(path)                                   # imports: the unfollowable layers are named
+    assert net.layers[0].kind == "conv" and any(layer.kind == "unsupported" for layer in net.layers)
+    with pytest.raises(BuildError) as info:
+        build(path, out=tmp_path / "o", write_verilog=False, population=4, generations=1)
+    msg = str(info.value)
+    assert msg.startswith(f"layer {expected}") and "\n" not in msg, msg
+    assert msg.endswith("which neither the accelerator nor the driver's CPU path can run (README.md lists the "
+                        "supported operators)")
+    assert not (tmp_path / "o").exists()
+
+
+MALFORMED = [
+    ("gemm_3d_weight", [helper.make_node("Flatten", ["x"], ["f"], name="flat"),
+                        helper.make_node("Gemm", ["f", "w"], ["y"], name="fc")], [_w("w", 2, 768, 5)], [1, 5]),
+    ("conv_weight_missing_dims", [helper.make_node("Conv", ["x", "w"], ["y"], name="conv")], [_w("w", 4, 3)],
+     [1, 4, 16, 16]),
+    ("concat_axis_2", [helper.make_node("Conv", ["x", "w"], ["c"], name="conv"),
+                       helper.make_node("Concat", ["c", "c"], ["y"], name="cat", axis=2)],
+     [_w("w", 4, 3, 1, 1)], [1, 4, 32, 16]),
+    ("maxpool_no_kernel", [helper.make_node("MaxPool", ["x"], ["y"], name="pool")], [], [1, 3, 16, 16]),
+    ("split_uneven", [helper.make_node("Split", ["x", "parts"], ["a", "b"], name="split", axis=1),
+                      helper.make_node("Add", ["a", "a"], ["y"], name="add")], [_i64("parts", 1, 2)], [1, 1, 16, 16]),
+    ("softmax_spatial", [helper.make_node("Softmax", ["x"], ["y"], name="sm", axis=2)], [], [1, 3, 16, 16]),
+    ("slice_height", [helper.make_node("Slice", ["x", "st", "en", "ax"], ["y"], name="crop")],
+     [_i64("st", 2), _i64("en", 10), _i64("ax", 2)], [1, 3, 8, 16]),
+]
+
+
+@pytest.mark.parametrize("name,nodes,inits,out_shape", MALFORMED, ids=[m[0] for m in MALFORMED])
+def test_unsupported_and_malformed_nodes_give_one_sentence(tmp_path, name, nodes, inits, out_shape):
+    """Whatever the importer makes of these -- a refusal while reading, or a layer nothing runs
+    that the build refuses -- the user gets one sentence, never a traceback."""
+    path = _save(tmp_path / f"{name}.onnx", nodes, inits, out_shape)
+    try:
+        build(path, out=tmp_path / "o", write_verilog=False, population=4, generations=1)
+    except BuildError as exc:
+        msg = str(exc)
+        assert msg and "\n" not in msg and "Traceback" not in msg and len(msg) < 400, msg
+    else:                                       # it may run: then every layer is one the build accepted
+        assert (tmp_path / "o" / "design.json").is_file()
