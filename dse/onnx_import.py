@@ -60,7 +60,8 @@ class OnnxImportWarning(UserWarning):
 #: report); "CPU" means the driver's numpy path (drivers/quantize.py, int8 where it follows int8
 #: layers); "folded" means no layer of its own.
 OPERATORS: dict[str, tuple[str, str, str]] = {
-    "Conv": ("conv", "accelerator (or CPU)", "group 1, square kernel, equal strides, no dilation; asymmetric or "
+    "Conv": ("conv", "accelerator (or CPU)", "group 1, square kernel, equal strides; a dilated kernel as the dense "
+             "kernel it spans (zeros between the taps); asymmetric or "
              "'SAME' padding adds a pad layer"),
     "Conv (group > 1)": ("group_conv", "CPU", "grouped and depthwise convolutions, counted at "
                          "2*Cin/groups*K*K*Cout*Ho*Wo ops"),
@@ -511,13 +512,15 @@ class _Importer:
             problems.append(f"non-square kernel {kh}x{kw}")
         if len(set(strides)) > 1:
             problems.append(f"unequal strides {strides}")
-        if any(d != 1 for d in a.get("dilations", [1, 1])):
-            problems.append("dilation")
+        dil = list(a.get("dilations", [1, 1]))
+        if len(set(dil)) > 1:
+            problems.append(f"unequal dilations {dil}")
         if cg * group != c:
             problems.append(f"{cg}x{group} weight channels for a {c}-channel input")
         if problems:
             raise _Unsupported(", ".join(problems))
-        k, s = kh, strides[0]
+        d = int(dil[0])
+        k, s = d * (kh - 1) + 1, strides[0]     # a dilated kernel as the dense kernel it spans (exact)
         pads = self._pads(a, h, w, k, s)
         if len(set(pads)) == 1 and pads[0] < k:
             p = pads[0]
@@ -527,6 +530,10 @@ class _Importer:
             p = 0
         ho, wo = conv_output_size(h, k, s, p), conv_output_size(w, k, s, p)
         wt = self.const(node.input[1])
+        if wt is not None and d > 1:            # zeros between the taps
+            dense = np.zeros((mo, cg, k, k), dtype=np.asarray(wt).dtype)
+            dense[:, :, ::d, ::d] = wt
+            wt = dense
         bias = self.const(node.input[2]) if len(node.input) > 2 else None
         has_weights = wt is not None and (len(node.input) < 3 or not node.input[2] or bias is not None)
         out = node.output[0]

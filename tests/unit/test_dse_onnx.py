@@ -281,3 +281,28 @@ def test_unsupported_and_malformed_nodes_give_one_sentence(tmp_path, name, nodes
         assert msg and "\n" not in msg and "Traceback" not in msg and len(msg) < 400, msg
     else:                                       # it may run: then every layer is one the build accepted
         assert (tmp_path / "o" / "design.json").is_file()
+
+
+def test_dilated_convolutions_import_as_the_dense_kernels_they_span(tmp_path):
+    """A dilated 3x3 (dilation 2, pad 2) and a dilated depthwise 3x3 (dilation 3, pad 3), as
+    UltraFace's RFB blocks have them: imported as 5x5 and 7x7 kernels with zeros between the
+    taps, the float forward pass equals onnxruntime's, and the network builds."""
+    import onnxruntime as ort
+    from drivers import float_forward
+
+    nodes = [helper.make_node("Conv", ["x", "w1"], ["c1"], name="dil2", pads=[2, 2, 2, 2], dilations=[2, 2]),
+             helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+             helper.make_node("Conv", ["r1", "w2", "b2"], ["y"], name="dw_dil3", pads=[3, 3, 3, 3], dilations=[3, 3],
+                              group=8)]
+    path = _save(tmp_path / "dilated.onnx", nodes, [_w("w1", 8, 3, 3, 3), _w("w2", 8, 1, 3, 3), _w("b2", 8)],
+                 [1, 8, 16, 16])
+    net = load_onnx(path)
+    assert [(l.name, l.kind, l.kernel, l.padding) for l in net.layers] == [("dil2", "conv", 5, 2),
+                                                                             ("dw_dil3", "group_conv", 7, 3)]
+    w = net.weights["dil2"]["weight"]
+    assert w.shape == (8, 3, 5, 5) and not w[:, :, 1::2, :].any() and not w[:, :, :, 1::2].any()
+    x = np.random.default_rng(4).normal(size=(1, 3, 16, 16)).astype(np.float32)
+    want = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0][0]
+    np.testing.assert_allclose(float_forward(net, x[0]), want, rtol=1e-4, atol=1e-4)
+    folder, design = build(path, out=tmp_path / "o", write_verilog=False, population=4, generations=1)
+    assert design.feasible
