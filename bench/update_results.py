@@ -329,13 +329,17 @@ SECTIONS = [
     Section(
         "cpu-kernels", "The runtime's CPU kernels on zoo layers, and the DSE's CPU floor (issue 30)",
         ["bench/bench_cpu_kernels.py"], md_passthrough, slow=True,
-        before="Every layer of VGG16, ResNet-18 and Tiny-YOLO run with the board runtime's numpy kernels "
-               "(`drivers.run_network` without an accelerator: max-pools as `np.maximum` over strided int8 views, "
-               "sums in int32, convolutions as exact float64 matrix products), on this machine. The first table "
-               "fits the floor the DSE prices CPU layers with (`dse/cpu_floor.py`: per kind non-negative coefficients on a fixed cost and the work, scaled "
-               "to cover every fitted layer) and checks it on the torchvision exports, which it was not fitted on; "
-               "the second sets the DSE's CPU estimates for two boards against the measurement. "
-               "`bench/bench_cpu_kernels.py --write` stores the fit in `dse/cpu_kernels.json`."),
+        before="Every layer of VGG16, ResNet-18, Tiny-YOLO and two torchvision exports (MobileNetV2, DenseNet-121) "
+               "run with the board runtime's numpy kernels (`drivers.run_network` without an accelerator: max-pools "
+               "as `np.maximum` over strided int8 views, sums in int32, convolutions as exact float64 matrix "
+               "products), on this machine, and every conv and fc layer as one accelerator run through the "
+               "driver on an in-process register file (`accelerator_run`: checks, input and output relayout, "
+               "registers). The first table fits the floor the DSE prices CPU time with (`dse/cpu_floor.py`: per "
+               "kind non-negative coefficients on a fixed cost and the work, scaled to cover every fitted row) and "
+               "checks it on the other torchvision exports, which it was not fitted on; the next two set the "
+               "DSE's estimates for two boards against a new measurement (CPU layers, then the driver's time "
+               "around the runs). `bench/bench_cpu_kernels.py --write` stores the fit in "
+               "`dse/cpu_kernels.json`."),
     Section(
         "runtime-install", "The board runtime installed where a PYNQ-Z2 image has only pynq and numpy (issue 28)",
         ["bench/bench_runtime_install.py"], md_passthrough, slow=True,

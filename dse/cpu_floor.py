@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TABLE_PATH", "FEATURES", "features", "fit_floor", "floor_of", "cpu_floor_seconds", "floor_table"]
+__all__ = ["TABLE_PATH", "FEATURES", "RUN_KIND", "features", "run_features", "fit_floor", "floor_of", "cpu_floor_seconds",
+           "run_floor_seconds", "floor_table"]
 
 #: The measured table (bench/bench_cpu_kernels.py --write).
 TABLE_PATH = Path(__file__).resolve().with_name("cpu_kernels.json")
@@ -40,6 +41,21 @@ def features(layer) -> dict[str, float]:
         return {"fixed": 1.0, "macs": float(layer.macs), "patch_elements": layer.macs / max(1, layer.out_channels),
                 "outputs": float(layer.output_elements)}
     return {"fixed": 1.0, "elements": float(layer.read_elements + layer.output_elements + layer.element_ops)}
+
+
+#: The table's kind for the driver's work around one accelerator run (``conv2d_resident``:
+#: the checks, the input packed into the IP's layout, the registers, the output unpacked).
+RUN_KIND = "accelerator_run"
+
+
+def run_features(in_channels: int, height: int, width: int, out_channels: int, out_height: int, out_width: int,
+                 pm: int, pn: int) -> dict[str, float]:
+    """What the driver's time around one run grows with: a fixed cost (checks, registers) and
+    the elements it re-lays out: the input padded to ``pn``-channel words, the output padded to
+    ``pm``-channel groups."""
+    cin = -(-in_channels // pn) * pn
+    cout = -(-out_channels // pm) * pm
+    return {"fixed": 1.0, "elements": float(cin * height * width + cout * out_height * out_width)}
 
 
 def _relative_nnls(x: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -94,3 +110,10 @@ def cpu_floor_seconds(layer) -> float:
     """The development machine's time for ``layer``'s kernel (0 for a kind it has not measured)."""
     fit = floor_table().get(layer.kind)
     return 0.0 if fit is None else floor_of(fit, features(layer))
+
+
+def run_floor_seconds(feats: dict[str, float]) -> float:
+    """The development machine's time for the driver's work around one run with ``feats``
+    (:func:`run_features`); 0 without a measured table."""
+    fit = floor_table().get(RUN_KIND)
+    return 0.0 if fit is None else floor_of(fit, feats)

@@ -41,7 +41,7 @@ from rtl.control.read_issuer import ReadIssuer
 from rtl.numerics import QUANT_ENTRY_BYTES
 from rtl.pe.requantiser import Requantiser
 
-from .cpu_floor import cpu_floor_seconds
+from .cpu_floor import cpu_floor_seconds, run_features, run_floor_seconds
 
 __all__ = [
     "CycleConstants",
@@ -52,6 +52,7 @@ __all__ = [
     "ideal_memory_port",
     "run_cycles",
     "cpu_seconds",
+    "host_seconds",
     "peak_ops_per_cycle",
 ]
 
@@ -74,7 +75,8 @@ class CycleConstants:
     write_latency: int = 30
     #: Fraction of the peak DDR bandwidth that long INCR bursts sustain.
     ddr_efficiency: float = 0.75
-    #: Host time per accelerator run: register writes, start, done poll (seconds).
+    #: Host time per accelerator run on the board: register writes, start, done poll (seconds;
+    #: the measured driver time around a run, bench/bench_cpu_kernels.py, is its floor).
     host_overhead_s: float = 20e-6
     #: Host time per software layer: Python/numpy call overhead (seconds).
     cpu_layer_overhead_s: float = 50e-6
@@ -298,3 +300,18 @@ def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = C
     estimate = max(ops / (board.cpu_gops * 1e9), traffic / bw) + constants.cpu_layer_overhead_s
     # Never faster than the runtime's numpy kernels measured on the development machine.
     return max(estimate, cpu_floor_seconds(layer))
+
+
+def host_seconds(inv: Descriptor, config: AcceleratorConfig, board, constants: CycleConstants = CONSTANTS) -> float:
+    """The CPU's time around one accelerator run of ``inv``: the driver's checks and register
+    programming (``host_overhead_s``) and the activation relayout -- the input packed into the
+    IP's ``[H][CG][W][pn]`` layout, the ``[MG][Ho][Wo][pm]`` output unpacked to NCHW -- at the
+    CPU's copy bandwidth (``cpu_copy_efficiency`` of the DDR, every byte read and written);
+    never less than the driver took for it on the development machine
+    (:func:`dse.cpu_floor.run_floor_seconds`). Weights are packed once, at load
+    (``drivers.load_weights``), so they cost nothing per frame."""
+    feats = run_features(inv.in_channels, inv.height, inv.width, inv.out_channels, inv.out_height, inv.out_width,
+                         config.pm, config.pn)
+    moved = 2 * feats["elements"] * config.data_width / 8
+    estimate = constants.host_overhead_s + moved / (board.ddr_gbps * 1e9 * constants.cpu_copy_efficiency)
+    return max(estimate, run_floor_seconds(feats))

@@ -35,7 +35,7 @@ from rtl.descriptor import KERNEL_SIZES, Descriptor
 from rtl.engine import EngineDescription, engine_named
 
 from .graph import Layer
-from .perf_model import CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, run_cycles
+from .perf_model import CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, host_seconds, run_cycles
 
 __all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer"]
 
@@ -163,7 +163,8 @@ def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port
                          f"line buffer's {row_capacity}-word rows", "cpu", seconds=t_cpu, cpu_seconds=t_cpu)
     results = [run_cycles(r, config, port, constants) for r in runs]
     cycles = sum(r.cycles for r in results)
-    seconds = cycles / (config.clock_mhz * 1e6) + constants.host_overhead_s * len(runs)
+    host = sum(host_seconds(r, config, board, constants) for r in runs)
+    seconds = cycles / (config.clock_mhz * 1e6) + host
     if len(runs) > 1:
         # The driver pads the input and cuts strips on the CPU, then stitches the outputs.
         ebytes = config.data_width / 8
@@ -174,7 +175,8 @@ def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port
     bound = "compute" if sum(r.cycles for r in results if r.bound == "compute") * 2 >= cycles else "memory"
     plan = LayerPlan(layer, "accelerator", reason, mapping, len(runs), runs, cycles, seconds, bound,
                      sum(r.read_bytes for r in results), sum(r.write_bytes for r in results), t_cpu,
-                     {"compute_cycles": compute, "transfer_cycles": sum(r.transfer_cycles for r in results)})
+                     {"compute_cycles": compute, "transfer_cycles": sum(r.transfer_cycles for r in results),
+                      "host_seconds": host})
     if t_cpu < seconds and not force_accelerator:
         return LayerPlan(layer, "cpu", f"the CPU is faster ({t_cpu * 1e3:.3g} ms against {seconds * 1e3:.3g} ms "
                          "on the accelerator)", "cpu", seconds=t_cpu, cpu_seconds=t_cpu,

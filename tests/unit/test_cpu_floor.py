@@ -79,3 +79,35 @@ def test_the_checked_in_table_covers_its_own_rows():
     for r in data["rows"]:
         coefficients = data["fit"][r["kind"]]["coefficients"]
         assert cpu_floor.floor_of(coefficients, r["features"]) >= r["seconds"] * (1 - 1e-9), r["layer"]
+
+
+def test_an_accelerated_layer_pays_the_drivers_time_around_each_run():
+    """plan_layer's time = the runs' cycles at the clock + host_seconds per run, and host_seconds
+    is the board's relayout estimate or the measured floor of the driver, whichever is larger."""
+    from dse.design import Genome, evaluate
+    from dse.perf_model import CONSTANTS, host_seconds
+
+    for network, board_name, genome in (("vgg16", "pynq-z2", Genome("direct", 0, 8, 8, 64, 1, 3)),
+                                        ("resnet18", "kv260", Genome("direct", 0, 16, 8, 128, 2, 7, True, 2))):
+        board = get_board(board_name)
+        design = evaluate(genome, get_network(network), board)
+        assert design.feasible
+        cfg = design.config
+        for plan in design.accelerated:
+            host = [host_seconds(d, cfg, board) for d in plan.descriptors]
+            assert plan.alternatives["host_seconds"] == pytest.approx(sum(host))
+            extra = plan.seconds - plan.predicted_cycles / (cfg.clock_mhz * 1e6) - sum(host)
+            assert extra == pytest.approx(0.0, abs=1e-12) if len(plan.descriptors) == 1 else extra > 0  # strip copies
+            for d in plan.descriptors:
+                feats = cpu_floor.run_features(d.in_channels, d.height, d.width, d.out_channels, d.out_height,
+                                               d.out_width, cfg.pm, cfg.pn)
+                moved = 2 * feats["elements"] * cfg.data_width / 8
+                estimate = CONSTANTS.host_overhead_s + moved / (board.ddr_gbps * 1e9 * CONSTANTS.cpu_copy_efficiency)
+                assert host_seconds(d, cfg, board) == pytest.approx(max(estimate, cpu_floor.run_floor_seconds(feats)))
+                assert host_seconds(d, cfg, board) >= cpu_floor.run_floor_seconds(feats) > 0
+
+
+def test_run_features_count_the_padded_words():
+    f = cpu_floor.run_features(3, 224, 224, 64, 224, 224, pm=16, pn=8)
+    assert f == {"fixed": 1.0, "elements": 8 * 224 * 224 + 64 * 224 * 224}
+    assert cpu_floor.run_features(10, 4, 4, 5, 2, 2, pm=4, pn=8)["elements"] == 16 * 16 + 8 * 4
