@@ -126,15 +126,30 @@ def conv2d(x, w, stride: int = 1, padding: int = 0) -> np.ndarray:
     if stride < 1 or padding < 0 or h + 2 * padding < k or wd + 2 * padding < k:
         raise ValueError(f"a {k}x{k} kernel with stride {stride} and padding {padding} does not fit a {h}x{wd} input")
     ho, wo = (h + 2 * padding - k) // stride + 1, (wd + 2 * padding - k) // stride + 1
-    peak = int(np.abs(x).max(initial=0)) * int(np.abs(w).max(initial=0)) * c * k * k
-    exact = np.float64 if peak < 1 << 53 else np.int64
+    exact = _exact_type(x, w, c * k * k)
+    # cols [C*K*K, Ho*Wo] against w [M, C*K*K]
+    cols = _columns(x, k, stride, padding, ho, wo, exact).reshape(c * k * k, ho * wo)
+    return _as_int64(w.reshape(m, c * k * k).astype(exact) @ cols).reshape(m, ho, wo)
+
+
+def _exact_type(x: np.ndarray, w: np.ndarray, products: int):
+    """float64 when every partial sum of ``products`` terms stays below 2^53 (exact), else int64."""
+    peak = int(np.abs(x).max(initial=0)) * int(np.abs(w).max(initial=0)) * products
+    return np.float64 if peak < 1 << 53 else np.int64
+
+
+def _columns(x: np.ndarray, k: int, stride: int, padding: int, ho: int, wo: int, dtype) -> np.ndarray:
+    """im2col of ``x[C, H, W]``: ``[C, K, K, Ho, Wo]`` in ``dtype``, from strided views of the
+    zero-padded input."""
     xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding))) if padding else x
-    # cols [C, K, K, Ho, Wo] -> [C*K*K, Ho*Wo] against w [M, C*K*K]
-    cols = np.empty((c, k, k, ho, wo), dtype=exact)
+    cols = np.empty((x.shape[0], k, k, ho, wo), dtype=dtype)
     for tap, view in enumerate(_strided_taps(xp, k, stride, ho, wo)):
         cols[:, tap // k, tap % k] = view
-    acc = w.reshape(m, c * k * k).astype(exact) @ cols.reshape(c * k * k, ho * wo)
-    return (acc if exact is np.int64 else np.rint(acc).astype(np.int64)).reshape(m, ho, wo)
+    return cols
+
+
+def _as_int64(acc: np.ndarray) -> np.ndarray:
+    return acc if acc.dtype == np.int64 else np.rint(acc).astype(np.int64)
 
 
 def requantize(acc, bias=None, mult=1, shift=0, relu: bool = False, out_bits: int = 8) -> np.ndarray:
@@ -322,15 +337,9 @@ def group_conv2d(x, w, groups: int, stride: int = 1, padding: int = 0) -> np.nda
     if k != k2 or cg * groups != c or m % groups:
         raise ValueError(f"weights {w.shape} do not fit a {c}-channel input in {groups} groups")
     ho, wo = (h + 2 * padding - k) // stride + 1, (wd + 2 * padding - k) // stride + 1
-    peak = int(np.abs(x).max(initial=0)) * int(np.abs(w).max(initial=0)) * cg * k * k
-    exact = np.float64 if peak < 1 << 53 else np.int64
-    xp = np.pad(x, ((0, 0), (padding, padding), (padding, padding))) if padding else x
-    cols = np.empty((c, k, k, ho, wo), dtype=exact)
-    for tap, view in enumerate(_strided_taps(xp, k, stride, ho, wo)):
-        cols[:, tap // k, tap % k] = view
-    acc = np.matmul(w.reshape(groups, m // groups, cg * k * k).astype(exact),
-                    cols.reshape(groups, cg * k * k, ho * wo))
-    return (acc if exact is np.int64 else np.rint(acc).astype(np.int64)).reshape(m, ho, wo)
+    exact = _exact_type(x, w, cg * k * k)
+    cols = _columns(x, k, stride, padding, ho, wo, exact).reshape(groups, cg * k * k, ho * wo)
+    return _as_int64(np.matmul(w.reshape(groups, m // groups, cg * k * k).astype(exact), cols)).reshape(m, ho, wo)
 
 
 def affine(x, w) -> np.ndarray:
