@@ -17,6 +17,8 @@ STALE = {
     "cycle count": re.compile(r"\b\d[\d,]* cycles =|\b\d[\d,]+ cycles per image"),
     "time at a clock": re.compile(r"\d+(?:\.\d+)? (?:ms|us) (?:per image )?at \d+(?:\.\d+)? MHz"),
     "predicted frame rate": re.compile(r"\d+(?:\.\d+)? fps predicted"),
+    # a row of drivers.format_table's output: layer, kind, where it ran, mapping, runs, cycles, ms
+    "run table row": re.compile(r"^\S+ +\S+ +(?:accelerator|cpu) +\S+ +\d+ +(?:\d+|-) +\d+\.\d+ *$", re.M),
 }
 
 
@@ -29,5 +31,6 @@ def test_no_hand_quoted_figures(page):
 
 def test_the_check_sees_what_it_looks_for():
     stale = ('Overlay("lenet/convforge_direct_pm16_pn8_w8.bit"), 2,102 cycles = 14.0 us per image at 150 MHz, '
-             "3.55 fps predicted")
+             "3.55 fps predicted\n"
+             "conv2            conv           accelerator native          1       3278     0.022\n")
     assert [what for what, rx in STALE.items() if rx.search(stale)] == list(STALE)
