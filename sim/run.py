@@ -181,8 +181,9 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
     with onnxruntime's float result and the numpy int8 reference (see the module docstring).
 
     Returns ``{"design", "clock_mhz", "inputs", "top1", "top5", "max_abs_error", "bit_exact",
-    "accelerator_seconds", "cpu_seconds", "table"}``: agreements as fractions of the inputs,
-    times per input (mean), ``table`` the per-layer table of the first input.
+    "accelerator_seconds", "cpu_seconds", "table", "predictions", "reference_predictions"}``:
+    agreements as fractions of the inputs, times per input (mean), ``table`` the per-layer
+    table of the first input, and per input the int8 result's best class and onnxruntime's.
     """
     try:
         network = get_network(str(model), input_shape)
@@ -205,6 +206,7 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
     exact = True
     acc_s = cpu_s = 0.0
     first_table = None
+    predictions, reference_predictions = [], []
     with simulated(design_dir) as accel:
         bar = tqdm(total=len(xs), desc="inputs", unit="input", disable=not progress, file=sys.stderr)
         for x in xs:
@@ -217,6 +219,8 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
                 raise UsageError(f"the network's output has {got.size} values, onnxruntime's {want.size}")
             max_err = max(max_err, float(np.abs(got - want).max()))
             top1 += int(got.argmax() == want.argmax())
+            predictions.append(int(got.argmax()))
+            reference_predictions.append(int(want.argmax()))
             top5 += int(want.argmax() in np.argsort(-got, kind="stable")[:5])
             acc_s += sum(r["seconds"] for r in table if r["runs_on"] == "accelerator")
             cpu_s += sum(r["seconds"] for r in table if r["runs_on"] == "cpu")
@@ -227,7 +231,8 @@ def check_network(model: Path, inputs: np.ndarray, calibration: np.ndarray | Non
     n = len(xs)
     return {"design": str(design_dir), "clock_mhz": clock, "inputs": n, "top1": top1 / n, "top5": top5 / n,
             "max_abs_error": max_err, "output_scale": qnet.output_scale, "bit_exact": exact,
-            "accelerator_seconds": acc_s / n, "cpu_seconds": cpu_s / n, "table": first_table}
+            "accelerator_seconds": acc_s / n, "cpu_seconds": cpu_s / n, "table": first_table,
+            "predictions": predictions, "reference_predictions": reference_predictions}
 
 
 def _network_main(model: Path, input_path: Path | None, calibration_path: Path | None, board: str,
