@@ -63,9 +63,9 @@ from .synth import SynthError, synthesize
 __all__ = ["LOCAL_HOST", "local_cluster", "tls_security", "open_client", "Exploration", "explore", "synthesize_config", "synthesize_candidate", "yosys_violations", "choose",
            "write_design", "finish_pair", "verify_folder", "verify_pair", "PairOutcome", "run_sweep", "main"]
 
-# The Dask workers import this module to run its tasks, and they build components only to read
-# their signatures (packaging, the resource model): Amaranth's UnusedElaboratable warning would
-# print from every worker. The CLI's own process filters it in main() too.
+# The Dask workers import this module to run its tasks; should any of them build a component it
+# never elaborates, Amaranth's UnusedElaboratable warning would print from every worker (the
+# packaging reads rtl.top.accelerator_signature and builds none). main() filters it too.
 warnings.filterwarnings("ignore", category=UnusedElaboratable)
 
 #: Counts compared with the board (the resource model's totals).

@@ -29,7 +29,18 @@ from .registers import CONTROL_ADDR_WIDTH, control_register_map
 from .stream import SkidBuffer, StreamFifo
 from .verilog import to_verilog
 
-__all__ = ["ConvAccelerator", "accelerator_verilog"]
+__all__ = ["ConvAccelerator", "accelerator_signature", "accelerator_verilog"]
+
+
+def accelerator_signature(config: AcceleratorConfig) -> wiring.Signature:
+    """The ports of :class:`ConvAccelerator` built from ``config`` (what packaging reads without
+    building the component): clock, active-low reset, interrupt, the flat AXI4 master
+    ``m_axi_gmem_*`` and AXI4-Lite slave ``s_axi_control_*``."""
+    members = {"ap_clk": In(1), "ap_rst_n": In(1), "interrupt": Out(1)}
+    members.update(flat_members("m_axi_gmem", AXI4Signature(addr_width=config.axi_addr_width,
+                                                            data_width=config.axi_data_width)))
+    members.update(flat_members("s_axi_control", AXI4LiteSignature(addr_width=CONTROL_ADDR_WIDTH, data_width=32).flip()))
+    return wiring.Signature(members)
 
 
 class ConvAccelerator(wiring.Component):
@@ -58,10 +69,7 @@ class ConvAccelerator(wiring.Component):
     def __init__(self, config: AcceleratorConfig):
         self.config = config
         self.register_map = control_register_map(config)
-        members = {"ap_clk": In(1), "ap_rst_n": In(1), "interrupt": Out(1)}
-        members.update(flat_members("m_axi_gmem", AXI4Signature(addr_width=config.axi_addr_width, data_width=config.axi_data_width)))
-        members.update(flat_members("s_axi_control", AXI4LiteSignature(addr_width=CONTROL_ADDR_WIDTH, data_width=32).flip()))
-        super().__init__(members)
+        super().__init__(accelerator_signature(config))
 
     def elaborate(self, platform):
         m = Module()

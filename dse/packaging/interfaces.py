@@ -1,6 +1,6 @@
 """The IP's Vivado view: its RTL ports and how they group into bus interfaces.
 
-One description, read from ``rtl.top.ConvAccelerator(config).signature`` (never a hand-written
+One description, read from ``rtl.top.accelerator_signature(config)`` (never a hand-written
 port list), feeds ``component.xml`` (:mod:`dse.packaging.ipxact`), the module-reference wrapper's
 ``X_INTERFACE_INFO`` attributes (:mod:`dse.packaging.module_reference`) and the block-design Tcl
 (:mod:`dse.packaging.vivado_tcl`).
@@ -34,7 +34,7 @@ from amaranth.lib import wiring
 from rtl.axi.signature import AXI_MAX_BURST
 from rtl.axi.write_master import AXI4WriteMaster
 from rtl.config import AcceleratorConfig
-from rtl.top import ConvAccelerator
+from rtl.top import accelerator_signature
 
 __all__ = [
     "PackagingError",
@@ -131,11 +131,11 @@ def _signal(name: str) -> tuple[tuple, tuple]:
     return ("xilinx.com", "signal", name, "1.0"), ("xilinx.com", "signal", f"{name}_rtl", "1.0")
 
 
-def _rtl_ports(top: wiring.Component) -> tuple[Port, ...]:
+def _rtl_ports(signature: wiring.Signature, owner: str) -> tuple[Port, ...]:
     ports = []
-    for name, member in top.signature.members.items():
+    for name, member in signature.members.items():
         if not member.is_port:
-            raise PackagingError(f"member {name!r} of {type(top).__name__} is not a port; the IP needs a flat signature")
+            raise PackagingError(f"member {name!r} of {owner} is not a port; the IP needs a flat signature")
         ports.append(Port(name, "in" if member.flow == wiring.In else "out", Shape.cast(member.shape).width))
     return tuple(ports)
 
@@ -147,9 +147,10 @@ def _write_outstanding_default() -> int:
 
 
 def ip_interfaces(config: AcceleratorConfig, top: wiring.Component | None = None) -> IpInterfaces:
-    """The Vivado view of ``rtl.top.ConvAccelerator(config)`` (``top`` may be passed if built)."""
-    top = top if top is not None else ConvAccelerator(config)
-    ports = _rtl_ports(top)
+    """The Vivado view of ``rtl.top.ConvAccelerator(config)`` (``top`` may be passed if built;
+    else its signature is read from ``rtl.top.accelerator_signature``, with no component built)."""
+    owner = type(top).__name__ if top is not None else "ConvAccelerator"
+    ports = _rtl_ports(top.signature if top is not None else accelerator_signature(config), owner)
     by_name = {p.name: p for p in ports}
 
     def prefixed(prefix: str) -> dict[str, str]:
@@ -157,13 +158,13 @@ def ip_interfaces(config: AcceleratorConfig, top: wiring.Component | None = None
 
     def single(name: str, logical: str) -> dict[str, str]:
         if name not in by_name:
-            raise PackagingError(f"{type(top).__name__} has no port {name!r}")
+            raise PackagingError(f"{owner} has no port {name!r}")
         return {logical: name}
 
     gmem, control = prefixed(MEMORY_MASTER), prefixed(CONTROL_SLAVE)
     for required, group in (("ARADDR", gmem), ("RDATA", gmem), ("ARID", gmem), ("AWADDR", control), ("WDATA", control)):
         if required not in group:
-            raise PackagingError(f"{type(top).__name__} lacks the {required} port of an AXI interface")
+            raise PackagingError(f"{owner} lacks the {required} port of an AXI interface")
     bus_type, abstraction = _aximm()
     interfaces = (
         BusInterface(MEMORY_MASTER, bus_type, abstraction, "master", gmem, {
@@ -199,7 +200,7 @@ def ip_interfaces(config: AcceleratorConfig, top: wiring.Component | None = None
     placed = [p for b in interfaces for p in b.port_map.values()]
     unplaced = [p.name for p in ports if p.name not in placed]
     if unplaced:
-        raise PackagingError(f"ports {unplaced} of {type(top).__name__} belong to no bus interface of the IP")
+        raise PackagingError(f"ports {unplaced} of {owner} belong to no bus interface of the IP")
     if len(placed) != len(set(placed)):
         raise PackagingError("a port was placed in two bus interfaces")
     return IpInterfaces(
