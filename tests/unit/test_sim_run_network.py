@@ -42,3 +42,19 @@ def test_without_network_a_design_dir_is_required():
     with pytest.raises(SystemExit) as exc:
         main([])
     assert exc.value.code == 2
+
+
+def test_a_symbolic_model_needs_its_input_shape(tmp_path, capsys):
+    """--input-shape reaches the importer: without it one sentence says which axis is symbolic;
+    with a shape of the wrong rank another says what the model has."""
+    import onnx
+
+    model = onnx.load(str(FIXTURE))
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    path = tmp_path / "sym.onnx"
+    onnx.save(model, str(path))
+    np.save(tmp_path / "x.npy", np.zeros((3, 32, 32), np.float32))
+    argv = ["--network", str(path), "--input", str(tmp_path / "x.npy")]
+    assert "has the symbolic dimension 'height' at axis 2" in _error(capsys, argv)
+    assert "but --input-shape gives 3" in _error(capsys, argv + ["--input-shape", "1,32,32"])
