@@ -343,9 +343,10 @@ SECTIONS = [
                "as `np.maximum` over strided int8 views, sums in int32, convolutions as exact float64 matrix "
                "products), on this machine, and every conv and fc layer as one accelerator run through the "
                "driver on an in-process register file (`accelerator_run`: checks, input and output relayout, "
-               "registers). The first table fits the floor the DSE prices CPU time with (`dse/cpu_floor.py`: per "
-               "kind non-negative coefficients on a fixed cost and the work, scaled to cover every fitted row) and "
-               "checks it on the other torchvision exports, which it was not fitted on; the next two set the "
+               "registers). The first table is the floor the DSE prices CPU time with (`dse/cpu_floor.py`, the checked-in "
+               "`dse/cpu_kernels.json`: per kind non-negative coefficients on a fixed cost and the work, scaled to "
+               "cover every row it was fitted on) against this run's measurement, on the fitted networks and on the "
+               "other torchvision exports, which it was not fitted on; the next two set the "
                "DSE's estimates for two boards against a new measurement (CPU layers, then the driver's time "
                "around the runs). `bench/bench_cpu_kernels.py --write` stores the fit in "
                "`dse/cpu_kernels.json`."),
