@@ -71,6 +71,8 @@ def report_dict(design: Design, search: SearchResult, *, engines: list[str],
         "ops": design.network.ops,
         "accelerated_ops_fraction": acc_ops / design.network.ops if design.network.ops else 0.0,
         "accelerator_seconds": design.accelerator_seconds,
+        # Of those, the CPU's work around the runs (driver, activation relayout; host_seconds).
+        "host_seconds": sum(p.alternatives.get("host_seconds", 0.0) for p in design.accelerated),
         "cpu_seconds": design.cpu_seconds,
         "accelerator_gops": acc_ops / design.accelerator_seconds / 1e9 if design.accelerator_seconds else 0.0,
         "peak_gops": design.peak_gops,
@@ -305,6 +307,11 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
         f"**{t['gops']:.3g} GOP/s** over the whole network ({t['ops'] / 1e9:.4g} GOP per frame, "
         f"{t['accelerated_ops_fraction']:.1%} of it on the accelerator at {t['accelerator_gops']:.3g} GOP/s; "
         f"design peak {t['peak_gops']:.4g} GOP/s at {cfg.clock_mhz:g} MHz).",
+        "",
+        f"Per frame: {t['accelerator_seconds'] * 1e3:.4g} ms for the accelerated layers, of which "
+        f"{t['host_seconds'] * 1e3:.4g} ms is the CPU's work around their runs (the driver's registers and the "
+        f"activation relayout, `dse.perf_model.host_seconds`), and {t['cpu_seconds'] * 1e3:.4g} ms for the layers "
+        "on the CPU.",
         "",
         *_choice_lines(report["search"].get("choice") or {}, design.label),
         "## Configuration",

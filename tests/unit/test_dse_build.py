@@ -59,6 +59,9 @@ def test_zoo_network_builds_consistently(tmp_path, network, board):
     assert math.isclose(t["fps"], 1 / seconds, rel_tol=1e-9)
     assert math.isclose(t["gops"], net.ops / seconds / 1e9, rel_tol=1e-9)
     assert 0 < t["accelerator_gops"] <= t["peak_gops"] * 1.0001
+    host = sum(p.alternatives["host_seconds"] for p in design.accelerated)
+    assert 0 < t["host_seconds"] == pytest.approx(host) and t["host_seconds"] < t["accelerator_seconds"]
+    assert math.isclose(t["accelerator_seconds"] + t["cpu_seconds"], seconds, rel_tol=1e-9)
     for k, v in rj["resources"]["predicted"].items():
         assert v <= HEADROOM[k] * rj["resources"]["board"][k]
     assert rj["search"]["history"] and rj["search"]["evaluations"] >= 1
