@@ -223,30 +223,32 @@ class AcceleratorDriver:
         The weights are packed on every call; :meth:`load_weights` packs them once.
         """
         wp, qp = self._pack_weights(w, bias, mult, shift)
-        self._check_run(x, np.shape(w), stride, padding, relu)       # before anything is allocated
+        x, out = self._check_run(x, np.shape(w), stride, padding, relu)       # before anything is allocated
         bw, bq = self._buffer("weights", wp.nbytes), self._buffer("quant", qp.nbytes)
-        return self._run(x, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp))
+        return self._run(x, out, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp))
 
     def conv2d_resident(self, x, weights: ResidentWeights, stride: int = 1, padding: int = 0, relu: bool = False):
         """:meth:`conv2d` with weights and quant table loaded by :meth:`load_weights`: only the
         input is packed and the output unpacked."""
         if not isinstance(weights, ResidentWeights):
             raise ValueError(f"weights must come from load_weights(), got {type(weights).__name__}")
-        self._check_run(x, weights.shape, stride, padding, relu)
-        return self._run(x, weights.shape, weights.weights, weights.quant, stride, padding, relu)
+        x, out = self._check_run(x, weights.shape, stride, padding, relu)
+        return self._run(x, out, weights.shape, weights.weights, weights.quant, stride, padding, relu)
 
-    def _check_run(self, x, w_shape, stride, padding, relu) -> tuple[int, int]:
+    def _check_run(self, x, w_shape, stride, padding, relu) -> tuple[np.ndarray, tuple[int, int]]:
+        """``x`` as a checked array and the output's ``(Ho, Wo)``; ValueError for what the IP
+        cannot run."""
         if not (isinstance(relu, (bool, np.bool_)) or isinstance(relu, (int, np.integer)) and relu in (0, 1)):
             raise ValueError(f"relu must be a bool, got {relu!r}")
         x = self._check_values("x", x, self.info.data_width)
-        return self.check_layer(x.shape, tuple(w_shape), stride, padding)
+        return x, self.check_layer(x.shape, tuple(w_shape), stride, padding)
 
-    def _run(self, x, w_shape, bw, bq, stride, padding, relu, weights=None):
-        """Pack ``x``, run the layer with the weight and quant buffers ``bw``/``bq`` (first
-        writing ``weights``, the packed ``(weights, quant)``, into them when given), unpack."""
+    def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None):
+        """Pack ``x`` (checked by :meth:`_check_run`, which gave ``out`` = (Ho, Wo)), run the layer
+        with the weight and quant buffers ``bw``/``bq`` (first writing ``weights``, the packed
+        ``(weights, quant)``, into them when given), unpack."""
         info = self.info
-        x = np.asarray(x)
-        ho, wo = self.check_layer(x.shape, tuple(w_shape), stride, padding)
+        ho, wo = out
         c, h, wd = x.shape
         m, _, k, _ = w_shape
         xin = layout.pack_input(x, info.pn, info.data_width)
