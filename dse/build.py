@@ -215,12 +215,14 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
             bar.set_postfix_str(f"best {best.fps:.3g} fps, {evaluator.evaluations} designs")
             bar.update(1)
 
+    caps = {k: round(v * board.resources[k]) for k, v in headroom.items() if k in budget} if budget else {}
+    within = "within the budget " + ", ".join(f"{k} <= {n:,}" for k, n in caps.items()) if caps else ""
     try:
         key = fitness_key if target_fps is None else target_key(target_fps)
         result = genetic_search(space, evaluator, population=population, generations=generations,
                                 seed=seed, progress=progress, key=key)
         if target_fps is None and result.best.feasible:
-            _choose_near_fastest(result)
+            _choose_near_fastest(result, within or "that fits the board")
         if bar is not None:   # the bar ends on the chosen design (after the refinement), not the GA's best
             bar.set_postfix_str(f"chosen {fmt_number(result.best.fps)} fps after refinement, {evaluator.evaluations:,} designs",
                                 refresh=True)
@@ -231,21 +233,19 @@ def explore(network=DEFAULT_NETWORK, board=DEFAULT_BOARD, *, engine: str = "auto
             bar.close()
     if not result.best.feasible:
         raise BuildError(f"no configuration can fit {network.name} on {board.name}: {result.best.problem}")
-    if budget:
-        result.choice["budget"] = {k: round(v * board.resources[k]) for k, v in headroom.items()
-                                   if k in budget}
-        within = "within the budget " + ", ".join(f"{k} <= {n:,}" for k, n in result.choice["budget"].items())
-        result.choice["rule"] = (result.choice["rule"].replace("that fits the board", within)
-                                 if "rule" in result.choice else f"the fastest design {within}")
+    if caps:
+        result.choice["budget"] = caps
+        result.choice.setdefault("rule", f"the fastest design {within}")
     if target_fps is not None:
         _choose_for_target(result, evaluator, target_fps, network, board)
     return network, board, engines, result
 
 
-def _choose_near_fastest(result) -> None:
+def _choose_near_fastest(result, fits: str) -> None:
     """The default rule: of the designs evaluated within :data:`FPS_TOLERANCE` of the fastest
     one's frame rate, the smallest (by its binding resource) becomes ``result.best``; the rule
-    and the fastest design go into ``result.choice``."""
+    (``fits``: what bounds the designs, the board or a budget) and the fastest design go into
+    ``result.choice``."""
     chosen, fastest = smallest_near_fastest(result.evaluated)
     util = chosen.resources.utilisation(chosen.board)
     binding = max(util, key=util.get)
@@ -253,8 +253,8 @@ def _choose_near_fastest(result) -> None:
         "tolerance": FPS_TOLERANCE,
         "fastest": {"genome": fastest.label, "fps": fastest.fps, "binding_utilisation": binding_utilisation(fastest),
                     "dsp": fastest.resources.totals["DSP"]},
-        "rule": (f"the smallest design (by its binding resource, {binding} at {util[binding]:.1%}) that fits the "
-                 f"board, with a frame rate within {FPS_TOLERANCE:.0%} of the fastest design's"),
+        "rule": (f"the smallest design (by its binding resource, {binding} at {util[binding]:.1%}) {fits}, with a "
+                 f"frame rate within {FPS_TOLERANCE:.0%} of the fastest design's"),
     })
     result.best = chosen
 
