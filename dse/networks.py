@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from .graph import Network, NetworkBuilder, NetworkError, UnknownNetworkError
-from .onnx_import import load_onnx
+from .onnx_import import check_input_shape, load_onnx
 
 __all__ = ["ZOO", "zoo_names", "get_network", "parse_input_shape", "vgg16", "alexnet", "resnet18", "tiny_yolo", "lenet", "digits_cnn"]
 
@@ -145,10 +145,7 @@ def parse_input_shape(shape) -> tuple[int, ...] | None:
         dims = tuple(int(str(p).strip()) for p in parts)
     except ValueError:
         raise NetworkError(f"--input-shape takes sizes separated by commas, e.g. 1,3,224,224; got {shape!r}") from None
-    if len(dims) < 2 or dims[0] != 1 or any(d < 1 for d in dims):
-        raise NetworkError(f"--input-shape is a batch of 1 followed by positive sizes, e.g. 1,3,224,224; got "
-                           f"{','.join(map(str, dims))}")
-    return dims
+    return check_input_shape(dims)
 
 
 def get_network(name_or_path: str, input_shape=None) -> Network:

@@ -43,7 +43,7 @@ from onnx.reference import ReferenceEvaluator
 
 from .graph import Layer, Network, NetworkError, conv_output_size
 
-__all__ = ["load_onnx", "OnnxImportError", "OnnxImportWarning", "OPERATORS", "SUPPORTED_OPS", "operator_table"]
+__all__ = ["load_onnx", "check_input_shape", "OnnxImportError", "OnnxImportWarning", "OPERATORS", "SUPPORTED_OPS", "operator_table"]
 
 
 class OnnxImportError(NetworkError):
@@ -160,9 +160,13 @@ def _load_external_weights(model: onnx.ModelProto, path: Path) -> dict[str, str]
     return missing
 
 
+def _fixed(d) -> bool:
+    """An ONNX dimension with a size (not a symbol, not unknown)."""
+    return d.HasField("dim_value") and d.dim_value > 0
+
+
 def _dims_text(dims) -> str:
-    return ",".join(str(d.dim_value) if d.HasField("dim_value") and d.dim_value > 0 else (d.dim_param or "?")
-                    for d in dims)
+    return ",".join(str(d.dim_value) if _fixed(d) else (d.dim_param or "?") for d in dims)
 
 
 def _normalise(model: onnx.ModelProto, path: Path, input_shape: tuple[int, ...] | None = None,
@@ -177,8 +181,7 @@ def _normalise(model: onnx.ModelProto, path: Path, input_shape: tuple[int, ...] 
     model.ir_version = max(model.ir_version, 4)  # initializers need not be graph inputs from IR 4 on
     data = [vi for vi in graph.input if vi.name not in (missing or {})]
     if len(data) > 1:       # weights given as graph inputs: the image is the one with a size to fix
-        data = [vi for vi in data if any(not (d.HasField("dim_value") and d.dim_value > 0)
-                                         for d in vi.type.tensor_type.shape.dim[1:])] or data
+        data = [vi for vi in data if not all(_fixed(d) for d in vi.type.tensor_type.shape.dim[1:])] or data
     if input_shape is not None:
         if len(data) != 1:
             raise OnnxImportError(f"{path.name} has {len(data)} data inputs ({', '.join(repr(v.name) for v in data)}); "
@@ -188,7 +191,7 @@ def _normalise(model: onnx.ModelProto, path: Path, input_shape: tuple[int, ...] 
             raise OnnxImportError(f"input {data[0].name!r} of {path.name} has {len(dims)} axes ({_dims_text(dims)}), "
                                   f"but --input-shape gives {len(input_shape)} ({','.join(map(str, input_shape))})")
         for i, (d, n) in enumerate(zip(dims, input_shape)):
-            if d.HasField("dim_value") and d.dim_value > 0 and d.dim_value != n and i > 0:
+            if _fixed(d) and d.dim_value != n and i > 0:
                 raise OnnxImportError(f"input {data[0].name!r} of {path.name} has the fixed size {d.dim_value} at "
                                       f"axis {i}, but --input-shape gives {n}")
             d.Clear()
@@ -196,7 +199,7 @@ def _normalise(model: onnx.ModelProto, path: Path, input_shape: tuple[int, ...] 
     for vi in graph.input:
         dims = vi.type.tensor_type.shape.dim
         for i, d in enumerate(dims):
-            if not d.HasField("dim_value") or d.dim_value <= 0:
+            if not _fixed(d):
                 if i > 0:
                     raise OnnxImportError(f"input {vi.name!r} of {path.name} has the symbolic dimension "
                                           f"{d.dim_param or '?'!r} at axis {i} (shape {_dims_text(dims)}); give its size "
@@ -215,8 +218,7 @@ def _example_shape(dims) -> str:
     symbolic spatial axes and 3 for a symbolic channel axis."""
     out = []
     for i, d in enumerate(dims):
-        fixed = d.HasField("dim_value") and d.dim_value > 0
-        out.append(str(d.dim_value) if fixed and i > 0 else "1" if i == 0 else "3" if i == 1 else "224")
+        out.append(str(d.dim_value) if _fixed(d) and i > 0 else "1" if i == 0 else "3" if i == 1 else "224")
     return ",".join(out)
 
 
@@ -963,6 +965,16 @@ class _Importer:
         self.op_Identity(node)
 
 
+def check_input_shape(dims) -> tuple[int, ...]:
+    """``dims`` as a tuple of ints, a batch of 1 followed by positive sizes; OnnxImportError with
+    one sentence otherwise."""
+    dims = tuple(int(n) for n in dims)
+    if len(dims) < 2 or dims[0] != 1 or any(d < 1 for d in dims):
+        raise OnnxImportError(f"--input-shape is a batch of 1 followed by positive sizes, e.g. 1,3,224,224; got "
+                              f"{','.join(map(str, dims))}")
+    return dims
+
+
 def load_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> Network:
     """Read ``path`` and return the network (see the module docstring).
 
@@ -974,10 +986,7 @@ def load_onnx(path: str | Path, input_shape: tuple[int, ...] | None = None) -> N
     """
     path = Path(path)
     if input_shape is not None:
-        input_shape = tuple(int(n) for n in input_shape)
-        if len(input_shape) < 2 or any(n < 1 for n in input_shape) or input_shape[0] != 1:
-            raise OnnxImportError(f"an input shape is a batch of 1 followed by positive sizes, e.g. 1,3,224,224; got "
-                                  f"{','.join(map(str, input_shape))}")
+        input_shape = check_input_shape(input_shape)
     if path.is_dir():
         raise OnnxImportError(f"{path} is a folder, not an ONNX file")
     if not path.is_file():
