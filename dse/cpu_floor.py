@@ -106,14 +106,17 @@ def floor_of(coefficients: dict[str, float], feats: dict[str, float]) -> float:
     return float(sum(v * feats.get(n, 0.0) for n, v in coefficients.items()))
 
 
+def _floor(kind: str, feats: dict[str, float]) -> float:
+    fit = floor_table().get(kind)
+    return 0.0 if fit is None else floor_of(fit, feats)
+
+
 def cpu_floor_seconds(layer) -> float:
     """The development machine's time for ``layer``'s kernel (0 for a kind it has not measured)."""
-    fit = floor_table().get(layer.kind)
-    return 0.0 if fit is None else floor_of(fit, features(layer))
+    return _floor(layer.kind, features(layer))
 
 
 def run_floor_seconds(feats: dict[str, float]) -> float:
     """The development machine's time for the driver's work around one run with ``feats``
     (:func:`run_features`); 0 without a measured table."""
-    fit = floor_table().get(RUN_KIND)
-    return 0.0 if fit is None else floor_of(fit, feats)
+    return _floor(RUN_KIND, feats)
