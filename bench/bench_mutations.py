@@ -200,6 +200,12 @@ MUTANTS: list[Mutant] = [
         "more.eq(group + 2 < plan.mg)",
         "read issuer (direct engine): the group counter stops one output-channel group short",
         (DIRECT_E2E,)),
+    Mutant(
+        "write-row-pitch", "rtl/control/write_issuer.py",
+        "m.d.sync += [addr.eq(addr + plan.row_stride), left.eq(left - plan.row_bytes),",
+        "m.d.sync += [addr.eq(addr + plan.row_bytes), left.eq(left - plan.row_bytes),",
+        "write issuer: a visit's rows one group's row apart instead of a row of every group",
+        ("tests/unit/test_write_issuer.py",)),
     # ----- the driver
     Mutant(
         "layout-quant-byte", "drivers/layout.py",
@@ -209,8 +215,8 @@ MUTANTS: list[Mutant] = [
         ("tests/unit/test_layout.py",)),
     Mutant(
         "unpack-output", "drivers/layout.py",
-        "arr.transpose(0, 3, 1, 2)",
-        "arr.transpose(0, 3, 2, 1)",
+        "arr.transpose(1, 3, 0, 2)",
+        "arr.transpose(1, 3, 2, 0)",
         "driver unpack_output: output rows and columns exchanged",
         ("tests/unit/test_layout.py",)),
     # ----- AXI4 masters (docs/results-axi.md lists these)

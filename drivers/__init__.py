@@ -16,11 +16,12 @@ IP's build-info registers and the deploy folder's ``design.json``.
 """
 
 from .board import PYNQ_AVAILABLE, ConvAccelerator
-from .core import AcceleratorBusy, AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo, ResidentWeights
+from .core import (AcceleratorBusy, AcceleratorDriver, AcceleratorError, AcceleratorTimeout, BuildInfo, DeviceActivation,
+                   ResidentWeights)
 from .float_model import float_forward, random_weights
 from .network import format_table, load_weights, run_network
 from .quantize import QuantizedNetwork, quantize_network
 
 __all__ = ["ConvAccelerator", "PYNQ_AVAILABLE", "AcceleratorDriver", "AcceleratorBusy", "AcceleratorError",
-           "AcceleratorTimeout", "BuildInfo", "ResidentWeights", "load_weights", "run_network", "format_table", "quantize_network", "QuantizedNetwork",
+           "AcceleratorTimeout", "BuildInfo", "DeviceActivation", "ResidentWeights", "load_weights", "run_network", "format_table", "quantize_network", "QuantizedNetwork",
            "float_forward", "random_weights"]

@@ -20,7 +20,7 @@ from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, 
                      require_int)
 from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, refusal
 
-__all__ = ["AcceleratorDriver", "ResidentWeights", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
+__all__ = ["AcceleratorDriver", "ResidentWeights", "DeviceActivation", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
 
 
 class AcceleratorError(RuntimeError):
@@ -85,6 +85,19 @@ class ResidentWeights:
                 buf.freebuffer()
 
 
+@dataclass(frozen=True)
+class DeviceActivation:
+    """An int8 activation ``[C, H, W]`` the IP left in DDR (``conv2d_resident(..., keep=name)``),
+    in its row-major output layout ``[H][CG][W][p]``. On an IP with ``pm == pn`` that is the
+    input layout too, so the next accelerated layer reads it where it lies: nothing is
+    relaid out on the CPU (docs/memory-layout.md). :meth:`AcceleratorDriver.fetch` brings it
+    to numpy. It is valid until the driver runs another layer that keeps its output under the
+    same name."""
+
+    buffer: object
+    shape: tuple
+
+
 class AcceleratorDriver:
     """Mixin with the layer API; see :meth:`conv2d`."""
 
@@ -100,6 +113,9 @@ class AcceleratorDriver:
         self.counters: dict[str, int] = {}
         #: How many times a layer's weights and quant table were packed (load_weights, conv2d).
         self.weight_packs = 0
+        #: How many activations were relaid out on the CPU: inputs packed into the IP's layout,
+        #: outputs unpacked from it (a DeviceActivation input or a kept output is neither).
+        self.activation_relayouts = 0
 
     # ----- discovery ----------------------------------------------------------------------
     def _reg(self, name: str) -> int:
@@ -214,47 +230,79 @@ class AcceleratorDriver:
             buf.flush()
         return ResidentWeights(tuple(int(n) for n in np.shape(w)), wbuf, qbuf)
 
-    def conv2d(self, x, w, bias=None, mult=1, shift=0, stride: int = 1, padding: int = 0, relu: bool = False):
+    def conv2d(self, x, w, bias=None, mult=1, shift=0, stride: int = 1, padding: int = 0, relu: bool = False,
+               keep: str | None = None):
         """Run one conv layer: ``requantize(conv2d(x, w, stride, padding), bias, mult, shift, relu)``.
 
         ``x`` int [C, H, W], ``w`` int [M, C, K, K] (int8, or int16 on a 16-bit IP); ``bias``
         int32 [M] or None; ``mult`` int32 and ``shift`` 0..63, scalars or [M]. Returns int8
         [M, Ho, Wo], bit-exact with ``sim.reference``. ValueError for what the IP cannot run.
-        The weights are packed on every call; :meth:`load_weights` packs them once.
+        The weights are packed on every call; :meth:`load_weights` packs them once. ``x`` may be
+        a :class:`DeviceActivation` and ``keep`` a name, as for :meth:`conv2d_resident`.
         """
         wp, qp = self._pack_weights(w, bias, mult, shift)
         x, out = self._check_run(x, np.shape(w), stride, padding, relu)       # before anything is allocated
         bw, bq = self._buffer("weights", wp.nbytes), self._buffer("quant", qp.nbytes)
-        return self._run(x, out, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp))
+        return self._run(x, out, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp), keep=keep)
 
-    def conv2d_resident(self, x, weights: ResidentWeights, stride: int = 1, padding: int = 0, relu: bool = False):
+    def conv2d_resident(self, x, weights: ResidentWeights, stride: int = 1, padding: int = 0, relu: bool = False,
+                        keep: str | None = None):
         """:meth:`conv2d` with weights and quant table loaded by :meth:`load_weights`: only the
-        input is packed and the output unpacked."""
+        input is packed and the output unpacked.
+
+        ``x`` may also be a :class:`DeviceActivation` an earlier run kept (the IP must have
+        ``pm == pn``): the IP then reads it where it lies. With ``keep`` (a name), the output
+        stays in DDR, in a buffer of that name allocated once and reused, and a
+        :class:`DeviceActivation` is returned instead of an array."""
         if not isinstance(weights, ResidentWeights):
             raise ValueError(f"weights must come from load_weights(), got {type(weights).__name__}")
         x, out = self._check_run(x, weights.shape, stride, padding, relu)
-        return self._run(x, out, weights.shape, weights.weights, weights.quant, stride, padding, relu)
+        return self._run(x, out, weights.shape, weights.weights, weights.quant, stride, padding, relu, keep=keep)
 
-    def _check_run(self, x, w_shape, stride, padding, relu) -> tuple[np.ndarray, tuple[int, int]]:
-        """``x`` as a checked array and the output's ``(Ho, Wo)``; ValueError for what the IP
-        cannot run."""
+    def fetch(self, act: DeviceActivation) -> np.ndarray:
+        """A kept activation as a new int8 ``[C, H, W]`` array (one unpack on the CPU)."""
+        if not isinstance(act, DeviceActivation):
+            raise ValueError(f"fetch() takes a DeviceActivation, got {type(act).__name__}")
+        c, h, w = act.shape
+        act.buffer.invalidate()
+        self.activation_relayouts += 1
+        return layout.unpack_output(np.asarray(act.buffer)[:layout.output_bytes(c, h, w, self.info.pm)], c, h, w,
+                                    self.info.pm)
+
+    def _check_run(self, x, w_shape, stride, padding, relu):
+        """``x`` as a checked array (or the :class:`DeviceActivation` it is) and the output's
+        ``(Ho, Wo)``; ValueError for what the IP cannot run."""
         if not (isinstance(relu, (bool, np.bool_)) or isinstance(relu, (int, np.integer)) and relu in (0, 1)):
             raise ValueError(f"relu must be a bool, got {relu!r}")
-        x = self._check_values("x", x, self.info.data_width)
+        if isinstance(x, DeviceActivation):
+            if self.info.pm != self.info.pn:
+                raise ValueError(f"this IP writes {self.info.pm}-channel groups and reads {self.info.pn}-channel groups, "
+                                 "so a kept activation is not its input layout: fetch() it and pass the array")
+        else:
+            x = self._check_values("x", x, self.info.data_width)
         return x, self.check_layer(x.shape, tuple(w_shape), stride, padding)
 
-    def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None):
-        """Pack ``x`` (checked by :meth:`_check_run`, which gave ``out`` = (Ho, Wo)), run the layer
-        with the weight and quant buffers ``bw``/``bq`` (first writing ``weights``, the packed
-        ``(weights, quant)``, into them when given), unpack."""
+    def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None, keep=None):
+        """Pack ``x`` (checked by :meth:`_check_run`, which gave ``out`` = (Ho, Wo); a
+        :class:`DeviceActivation` is read where it lies), run the layer with the weight and quant
+        buffers ``bw``/``bq`` (first writing ``weights``, the packed ``(weights, quant)``, into
+        them when given), unpack -- or, with ``keep``, leave the output in DDR."""
         info = self.info
         ho, wo = out
         c, h, wd = x.shape
         m, _, k, _ = w_shape
-        xin = layout.pack_input(x, info.pn, info.data_width)
         out_n = layout.output_bytes(m, ho, wo, info.pm)
-        bx, bo = self._buffer("input", xin.nbytes), self._buffer("output", out_n)
-        writes = [("input", bx, xin)]
+        bo = self._buffer("output" if keep is None else f"activation:{keep}", out_n)
+        writes = []
+        if isinstance(x, DeviceActivation):
+            bx = x.buffer
+            if bx is bo:
+                raise ValueError(f"the output cannot be kept in {keep!r}: that buffer holds this run's input")
+        else:
+            xin = layout.pack_input(x, info.pn, info.data_width)
+            self.activation_relayouts += 1
+            bx = self._buffer("input", xin.nbytes)
+            writes.append(("input", bx, xin))
         if weights is not None:
             writes += [("weights", bw, weights[0]), ("quant", bq, weights[1])]
         for name, buf, data in writes:
@@ -278,8 +326,9 @@ class AcceleratorDriver:
         code = field_value(status, STATUS_ERROR)
         if code:
             raise AcceleratorError(f"the accelerator reported error {code} ({ERROR_DESCRIPTIONS.get(code, 'unknown')})")
-        bo.invalidate()
-        return layout.unpack_output(np.asarray(bo)[:out_n], m, ho, wo, info.pm)
+        if keep is not None:
+            return DeviceActivation(bo, (m, ho, wo))
+        return self.fetch(DeviceActivation(bo, (m, ho, wo)))
 
     def start_layer(self, desc: dict) -> None:
         """Program the descriptor registers from ``desc`` and set AP_START.

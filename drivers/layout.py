@@ -5,7 +5,7 @@ See docs/memory-layout.md. All layouts are little-endian; ``pm``/``pn`` come fro
 * input   ``[H][CG][W][pn]``  (channel c = cg*pn + k; channels >= C are zero)
 * weights ``[MG][CG][K][K][pm][pn]`` (output channel mg*pm + i, input channel cg*pn + j)
 * quant   ``[MG*pm]`` entries of 16 bytes: bias int32, mult int32, shift uint8, 7 zero bytes
-* output  ``[MG][Ho][Wo][pm]`` int8
+* output  ``[Ho][MG][Wo][pm]`` int8 (row-major: with ``pm == pn`` it is the next layer's input as it lies)
 """
 
 from __future__ import annotations
@@ -86,8 +86,8 @@ def pack_quant(bias, mult, shift, m: int, pm: int) -> np.ndarray:
 
 
 def unpack_output(raw: np.ndarray, m: int, ho: int, wo: int, pm: int) -> np.ndarray:
-    """Bytes of the ``[MG][Ho][Wo][pm]`` output layout -> ``y[M, Ho, Wo]`` int8, a new array (never
-    a view of ``raw``: with pm = 1 the reorder is one, and the driver reuses its output buffer)."""
+    """Bytes of the ``[Ho][MG][Wo][pm]`` output layout -> ``y[M, Ho, Wo]`` int8, a new array
+    (never a view of ``raw``: the driver reuses its output buffer)."""
     mg = math.ceil(m / pm)
-    arr = np.asarray(raw, dtype=np.uint8)[: mg * ho * wo * pm].view(np.int8).reshape(mg, ho, wo, pm)
-    return np.array(arr.transpose(0, 3, 1, 2).reshape(mg * pm, ho, wo)[:m], order="C", copy=True)
+    arr = np.asarray(raw, dtype=np.uint8)[: ho * mg * wo * pm].view(np.int8).reshape(ho, mg, wo, pm)
+    return np.array(arr.transpose(1, 3, 0, 2).reshape(mg * pm, ho, wo)[:m], order="C", copy=True)

@@ -47,6 +47,7 @@ import numpy as np
 
 from . import ops, rules
 from . import quantize as q
+from .core import DeviceActivation
 
 __all__ = ["LayerRun", "Placement", "accelerator_runs", "place_layer", "load_plan", "load_weights", "run_layer_numpy",
            "run_network", "format_table"]
@@ -116,8 +117,15 @@ def accelerator_runs(ql: q.QuantizedLayer, x, mapping: str = "native", descripto
     """The accelerator calls that compute ``ql`` on input ``x`` under ``mapping`` and the plan's
     ``descriptors`` (none or one: a single run; several: column strips). Returns
     ``(runs, output_shape)``; ValueError when the descriptors do not describe this layer."""
-    x = np.asarray(x)
-    xe, w, s, p = _geometry(ql, x, mapping)
+    if isinstance(x, DeviceActivation):
+        # Read where it lies: one run, on the tensor itself (an fc layer's only when it is C x 1 x 1).
+        if len(descriptors) > 1 or ql.layer.kind == "fc" and tuple(x.shape[1:]) != (1, 1):
+            raise ValueError(f"layer {ql.name!r}: an activation kept in DDR is read by one run of the layer itself")
+        _, w, s, p = _geometry(ql, None, mapping)
+        xe = x
+    else:
+        x = np.asarray(x)
+        xe, w, s, p = _geometry(ql, x, mapping)
     c, h, wd = xe.shape
     m, _, k, _ = w.shape
     ho, wo = (h + 2 * p - k) // s + 1, (wd + 2 * p - k) // s + 1
@@ -330,51 +338,89 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
     entries = load_plan(plan)
     clock_hz = accel.info.clock_mhz * 1e6 if accel is not None else None
     last = _last_uses(network)
-    acts = {"": xin}
+    places = {layer.name: place_layer(layer, accel, entries.get(layer.name)) for layer in network.layers}
+    # On an IP that writes the layout it reads (pm == pn), an accelerated layer's output stays in
+    # DDR: the accelerated layers that read it take it where it lies, and it is unpacked only
+    # for a CPU layer or the network's output (docs/memory-layout.md).
+    keeps = accel is not None and accel.info.pm == accel.info.pn
+    acts = {"": _Activation(xin)}
     table = []
     for i, layer in enumerate(network.layers):
         ql = qnet.layers[layer.name]
+        where = places[layer.name]
+        single = where.runs_on == "accelerator" and len(where.descriptors) <= 1
         inputs = [acts[p] for p in (layer.inputs or ("",))]
-        where = place_layer(layer, accel, entries.get(layer.name))
         row = dict(name=layer.name, kind=layer.kind, runs_on=where.runs_on, mapping=where.mapping, runs=0,
                    cycles=None, seconds=0.0, wall_seconds=0.0, bytes_read=None, bytes_written=None,
                    shape=None, reason=where.reason)
         t0 = time.perf_counter()
         if where.runs_on == "accelerator":
-            runs, shape = accelerator_runs(ql, inputs[0], where.mapping, where.descriptors)
-            y = np.empty(shape, dtype=np.int8)
+            source = inputs[0].device_for(layer) if single else None
+            runs, shape = accelerator_runs(ql, inputs[0].array() if source is None else source, where.mapping,
+                                           where.descriptors)
+            keep = layer.name if keeps and single else None
+            y = None if keep else np.empty(shape, dtype=np.int8)
             cycles = nread = nwritten = 0
             loaded = (resident or {}).get(layer.name)
             for r in runs:
                 try:
                     if loaded is None:
-                        y[:, :, r.columns] = accel.conv2d(r.x, r.w, bias=ql.bias, mult=ql.mult, shift=ql.shift,
-                                                          stride=r.stride, padding=r.padding, relu=layer.relu)
+                        out = accel.conv2d(r.x, r.w, bias=ql.bias, mult=ql.mult, shift=ql.shift, stride=r.stride,
+                                           padding=r.padding, relu=layer.relu, keep=keep)
                     else:
-                        y[:, :, r.columns] = accel.conv2d_resident(r.x, loaded, stride=r.stride, padding=r.padding,
-                                                                   relu=layer.relu)
+                        out = accel.conv2d_resident(r.x, loaded, stride=r.stride, padding=r.padding, relu=layer.relu,
+                                                    keep=keep)
                 except ValueError as exc:
                     raise ValueError(f"layer {layer.name!r}: the run {r.descriptor} cannot run on this IP: {exc}") from None
+                if keep:
+                    y = out
+                else:
+                    y[:, :, r.columns] = out
                 counters = accel.counters
                 cycles += counters["cycles"]
                 nread += counters.get("bytes_read", 0)
                 nwritten += counters.get("bytes_written", 0)
             row.update(runs=len(runs), cycles=cycles, seconds=cycles / clock_hz, bytes_read=nread, bytes_written=nwritten)
+            act = _Activation(device=y, accel=accel) if keep else _Activation(y)
         else:
-            y = run_layer_numpy(ql, inputs)
+            act = _Activation(run_layer_numpy(ql, [a.array() for a in inputs]))
         row["wall_seconds"] = time.perf_counter() - t0
         if where.runs_on == "cpu":
             row["seconds"] = row["wall_seconds"]
         want = (layer.out_channels, layer.out_height, layer.out_width)
-        if y.shape != want:
-            raise ValueError(f"layer {layer.name!r} produced shape {y.shape}, the network says {want}")
+        if act.shape != want:
+            raise ValueError(f"layer {layer.name!r} produced shape {act.shape}, the network says {want}")
         row["shape"] = want
-        acts[layer.name] = y
+        acts[layer.name] = act
         for p in list(acts):
             if last.get(p, -1) <= i:
                 del acts[p]
         table.append(row)
-    return acts[network.layers[-1].name], table
+    return acts[network.layers[-1].name].array(), table
+
+
+class _Activation:
+    """A layer's output in a frame: a numpy array, or a :class:`DeviceActivation` the IP kept in
+    DDR, fetched to numpy (once) only when a CPU layer or the caller needs it."""
+
+    def __init__(self, host=None, device=None, accel=None):
+        self.host, self.device, self.accel = host, device, accel
+
+    @property
+    def shape(self) -> tuple:
+        return tuple((self.host if self.host is not None else self.device).shape)
+
+    def array(self) -> np.ndarray:
+        if self.host is None:
+            self.host = self.accel.fetch(self.device)
+        return self.host
+
+    def device_for(self, layer):
+        """The kept activation when ``layer`` (one run on the accelerator) can read it where it
+        lies: a convolution, or an fc layer on a ``C x 1 x 1`` map; else None."""
+        if self.device is None or layer.kind == "fc" and self.shape[1:] != (1, 1):
+            return None
+        return self.device
 
 
 def format_table(table: list[dict]) -> str:

@@ -305,7 +305,7 @@ def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = C
 def host_seconds(inv: Descriptor, config: AcceleratorConfig, board, constants: CycleConstants = CONSTANTS) -> float:
     """The CPU's time around one accelerator run of ``inv``: the driver's checks and register
     programming (``host_overhead_s``) and the activation relayout -- the input packed into the
-    IP's ``[H][CG][W][pn]`` layout, the ``[MG][Ho][Wo][pm]`` output unpacked to NCHW -- at the
+    IP's ``[H][CG][W][pn]`` layout, the ``[Ho][MG][Wo][pm]`` output unpacked to NCHW -- at the
     CPU's copy bandwidth (``cpu_copy_efficiency`` of the DDR, every byte read and written);
     never less than the driver took for it on the development machine
     (:func:`dse.cpu_floor.run_floor_seconds`). Weights are packed once, at load

@@ -20,6 +20,7 @@ from .control.read_issuer import ROUTE_INPUT, ROUTE_QUANT, ROUTE_WEIGHTS, ROUTES
 from .control.run_counters import RunCounters
 from .control.write_issuer import WriteIssuer
 from .dma.beats_to_words import BeatsToWords
+from .dma.line_marker import LineMarker
 from .dma.router import BeatRouter
 from .dma.words_to_beats import WordsToBeats
 from .engine import DatapathSignature
@@ -140,6 +141,9 @@ class ConvAccelerator(wiring.Component):
         core.submodules.w_words = w_words = BeatsToWords(bus_bits, dp.w.payload.data.shape())
         core.submodules.x_words = x_words = BeatsToWords(bus_bits, dp.x.payload.shape(), last=False)
         core.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes)
+        # A write command per output row (the row-major output layout): each row's last pixel
+        # ends the packer's words.
+        core.submodules.rows = rows = LineMarker(rq.o.payload.shape())
         core.submodules.packer = packer = WordsToBeats(rq.o.payload.data.shape(), bus_bits)
         # The write master's data ready depends on WREADY and its command queue: a register
         # slice keeps that chain out of the engine's pipeline enables.
@@ -181,7 +185,8 @@ class ConvAccelerator(wiring.Component):
         wiring.connect(m, w_words.o, dp.w)
         wiring.connect(m, x_words.o, dp.x)
         wiring.connect(m, dp.o, rq.i)
-        wiring.connect(m, rq.o, packer.i)
+        wiring.connect(m, rq.o, rows.i)
+        wiring.connect(m, rows.o, packer.i)
         wiring.connect(m, packer.o, wr_slice.i)
         wiring.connect(m, wr_slice.o, wr.data)
         m.d.comb += [
@@ -198,6 +203,7 @@ class ConvAccelerator(wiring.Component):
             reads.visit_end.eq(dp.visit_end), reads.x_rows.eq(dp.x_rows), reads.x_need.eq(dp.x_need),
             reads.params_taken.eq(rq.params.valid & rq.params.ready),
             rq.relu.eq(layer.relu),
+            rows.length.eq(plan.wo), rows.whole.eq(plan.mg == 1), rows.restart.eq(seq.run.launch),
             rq.clear.eq(seq.clear),
             passes.busy.eq(dp.busy), passes.pass_end.eq(dp.pass_end), dp.start.eq(passes.start),
         ]

@@ -175,3 +175,67 @@ def test_onnx_model_placed_by_the_driver(tmp_path, wide_accel):
     p = qnet.dequantize(got).ravel()
     assert np.abs(p - float_forward(net, x).ravel()).max() < 0.05
     assert abs(p.sum() - 1) < 0.05
+
+
+def _conv_chain_model(path, seed=4):
+    """conv 3x3 (2 -> 8) + ReLU -> conv 3x3 (8 -> 8) + ReLU, whose output feeds a 1x1 conv
+    (8 -> 8) and, with it, a residual Add on the CPU; a 2x2 max-pool; two unpadded 3x3 convs down
+    to 6 x 1 x 1. Every convolution fits WIDE."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def init(name, *shape, scale=0.3):
+        return numpy_helper.from_array(rng.normal(0, scale, size=shape).astype(np.float32), name)
+
+    inits = [init("w1", 8, 2, 3, 3), init("b1", 8, scale=0.1), init("w2", 8, 8, 3, 3, scale=0.2),
+             init("b2", 8, scale=0.1), init("w3", 8, 8, 1, 1), init("b3", 8, scale=0.1),
+             init("w4", 8, 8, 3, 3, scale=0.2), init("b4", 8, scale=0.1), init("w5", 6, 8, 3, 3, scale=0.2),
+             init("b5", 6, scale=0.1)]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("Conv", ["r1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("Conv", ["r2", "w3", "b3"], ["c3"], name="conv3"),
+        helper.make_node("Add", ["r2", "c3"], ["s"], name="add"),
+        helper.make_node("MaxPool", ["s"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p", "w4", "b4"], ["c4"], name="conv4"),      # 5x5 map -> 3x3
+        helper.make_node("Relu", ["c4"], ["r4"], name="relu4"),
+        helper.make_node("Conv", ["r4", "w5", "b5"], ["y"], name="conv5"),      # 3x3 map -> 1x1
+    ]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 1, 1])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_activations_stay_in_ddr_between_accelerated_layers(tmp_path, wide_accel):
+    """One activation layout (issue 30, item 1): on an IP with pm == pn an accelerated layer's
+    output is the next accelerated layer's input where it lies. Per frame the CPU relays out
+    only the network's input, what CPU layers read and write, and the network's output; the
+    frames stay bit-exact with numpy, with resident weights and without."""
+    accel = wide_accel
+    assert accel.info.pm == accel.info.pn
+    _conv_chain_model(tmp_path / "chain.onnx")
+    net = get_network(str(tmp_path / "chain.onnx"))
+    assert [l.kind for l in net.layers] == ["conv", "conv", "conv", "add", "maxpool", "conv", "conv"]
+    rng = np.random.default_rng(7)
+    qnet = quantize_network(net, rng.normal(size=(6, 2, 10, 10)))
+    resident = load_weights(qnet, accel)
+    assert sorted(resident) == ["conv1", "conv2", "conv3", "conv4", "conv5"]
+    for frame in range(3):
+        x = rng.normal(size=(2, 10, 10))
+        want, _ = run_network(qnet, x)
+        before = accel.activation_relayouts
+        ip = InteriorRecorder(accel)
+        got, table = run_network(qnet, x, ip, resident=resident if frame else None)
+        assert np.array_equal(got, want)
+        assert all(r["runs_on"] == "accelerator" for r in table if r["kind"] == "conv")
+        # The input packed for conv1; conv2's output fetched once for the add (conv3 reads it in
+        # DDR); conv3's fetched for the add; the pool's packed for conv4; conv5's output
+        # fetched. conv1 -> conv2 -> conv3 and conv4 -> conv5 relay nothing out.
+        assert accel.activation_relayouts - before == 5
+        ip.assert_interior("the conv chain")

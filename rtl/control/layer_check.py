@@ -40,6 +40,8 @@ def plan_layout() -> data.StructLayout:
         "w_bytes": 64,     # weights of one group
         "out_pixels": 32,  # ho * wo
         "out_bytes": 64,   # output of one group
+        "row_bytes": 32,   # one output row of one group: wo * pm
+        "row_stride": 64,  # one output row of every group: mg * row_bytes ([Ho][MG][Wo][pm])
         "passes": 16,      # datapath passes: mg, or 1 when the engine reuses the input
         "strip_bytes": 32, # output bytes of one group per visit (all of them: out_bytes)
         "seg_bytes": 32,   # one channel group's segment of an input row: W pn-words
@@ -71,7 +73,7 @@ class LayerCheck(wiring.Component):
         ``done``: Out(1) one-cycle pulse; then ``error`` (Out(8), an ``ErrorCode``) and
         ``plan`` (Out(plan_layout())) are valid and held until the next ``start``.
 
-    Latency: a few cycles for a refused descriptor; about 7 x 33 + 20 cycles for an accepted
+    Latency: a few cycles for a refused descriptor; about 8 x 33 + 20 cycles for an accepted
     one (sizes are computed with one shift-and-add multiplier: no DSP is spent on control).
     The checks run one per cycle, each a compare of registers, and every buffer's end address
     is summed in a state of its own before it is compared: the check is sequential, once per
@@ -167,7 +169,8 @@ class LayerCheck(wiring.Component):
         multiply("IN_WORDS", d.height, plan.row_words, lambda p: in_words.eq(p))
         multiply("OUT_PIXELS", plan.ho, plan.wo, lambda p: plan.out_pixels.eq(p))
         multiply("W_TOTAL", plan.w_bytes[:32], plan.mg, lambda p: w_total.eq(p))
-        step("OUT_BYTES", [plan.out_bytes.eq(times(plan.out_pixels, cfg.pm))])
+        step("OUT_BYTES", [plan.out_bytes.eq(times(plan.out_pixels, cfg.pm)), plan.row_bytes.eq(times(plan.wo, cfg.pm))])
+        multiply("ROW_STRIDE", plan.row_bytes, plan.mg, lambda p: plan.row_stride.eq(p))
         multiply("OUT_TOTAL", plan.out_bytes[:32], plan.mg, lambda p: out_total.eq(p))
         step("SIZES", [plan.in_bytes.eq(times(in_words, in_word_bytes)), plan.in_words.eq(in_words),
                        plan.seg_bytes.eq(times(d.width, in_word_bytes))])

@@ -50,9 +50,11 @@ def expected_quant(bias, mult, shift, pm) -> bytes:
 
 
 def expected_output(raw: bytes, m, ho, wo, pm) -> list:
-    """``y[M][Ho][Wo]`` from the ``[MG][Ho][Wo][pm]`` int8 output layout."""
+    """``y[M][Ho][Wo]`` from the ``[Ho][MG][Wo][pm]`` int8 output layout."""
+    groups = -(-m // pm)
+
     def element(oc, r, col):
         mg, i = divmod(oc, pm)
-        at = ((mg * ho + r) * wo + col) * pm + i
+        at = ((r * groups + mg) * wo + col) * pm + i
         return int.from_bytes(raw[at:at + 1], "little", signed=True)
     return [[[element(oc, r, col) for col in range(wo)] for r in range(ho)] for oc in range(m)]

@@ -1,6 +1,6 @@
 """drivers.layout against byte strings written out by hand from docs/memory-layout.md: input
 ``[H][CG][W][pn]``, weights ``[MG][CG][K][K][pm][pn]``, 16-byte quant entries, output
-``[MG][Ho][Wo][pm]``; little-endian, padding channels zero; data width 8 or 16 only."""
+``[Ho][MG][Wo][pm]``; little-endian, padding channels zero; data width 8 or 16 only."""
 
 import numpy as np
 import pytest
@@ -70,8 +70,8 @@ def test_quant_entries_m3_pm2():
 
 def test_unpack_output_m3_pm2_with_negative_values():
     raw = np.frombuffer(bytes.fromhex(
-        "01ff 02fe 03fd 04fc"     # mg=0: (r0,c0) (r0,c1) (r1,c0) (r1,c1), each [out 0, out 1]
-        "8055 7f55 0055 9c55"),   # mg=1: [out 2, padding 0x55]
+        "01ff 02fe 8055 7f55"     # row 0: mg=0 (c0) (c1), each [out 0, out 1]; mg=1 [out 2, padding 0x55]
+        "03fd 04fc 0055 9c55"),   # row 1
         dtype=np.uint8)
     y = layout.unpack_output(raw, 3, 2, 2, 2)
     assert y.dtype == np.int8
@@ -80,11 +80,21 @@ def test_unpack_output_m3_pm2_with_negative_values():
 
 
 def test_unpack_output_is_a_copy_even_when_pm_is_1():
-    raw = np.frombuffer(bytes.fromhex("01 02 ff fe"), dtype=np.uint8).copy()   # [MG=2][Ho=1][Wo=2][pm=1]
+    raw = np.frombuffer(bytes.fromhex("01 02 ff fe"), dtype=np.uint8).copy()   # [Ho=1][MG=2][Wo=2][pm=1]
     y = layout.unpack_output(raw, 2, 1, 2, 1)
     raw[:] = 0
     assert y.tolist() == [[[1, 2]], [[-1, -2]]]
     assert layout.output_bytes(2, 1, 2, 1) == 4
+
+
+def test_output_with_pm_equal_pn_is_the_next_layers_input():
+    """One activation layout: what a pm == p IP writes is what a pn == p IP reads."""
+    rng = np.random.default_rng(3)
+    for m, ho, wo, p in ((5, 3, 4, 2), (7, 2, 5, 3), (8, 1, 1, 8), (1, 4, 3, 4)):
+        y = rng.integers(-128, 128, size=(m, ho, wo)).astype(np.int8)
+        raw = layout.pack_input(y, p)
+        assert raw.size == layout.output_bytes(m, ho, wo, p) == layout.input_bytes(m, ho, wo, p)
+        assert np.array_equal(layout.unpack_output(raw, m, ho, wo, p), y)
 
 
 def test_input_int16_is_little_endian():
