@@ -30,6 +30,11 @@ Mappings (``design.json`` ``"mapping"``; :mod:`drivers.rules`, which follows the
   ``[o_j*S, o_j*S + W_j)`` with ``W_j = (wo_j - 1)*S + K`` (descriptor width, padding 0, height
   ``H + 2P``); the outputs are stitched side by side.
 
+Kept activations: on an IP with ``pm == pn`` (its output layout is its input layout), an
+accelerated layer that runs in one call keeps its output in DDR (``keep=`` the layer's name; a
+:class:`drivers.core.DeviceActivation`); accelerated layers read it where it lies, and it is
+unpacked (``accel.fetch``) once, only when a CPU layer, column strips or the caller need it.
+
 ``table``: one dict per layer, in order: ``name``, ``kind``, ``runs_on`` ("accelerator" or
 "cpu"), ``mapping``, ``runs`` (accelerator calls), ``cycles`` (sum of ``accel.counters["cycles"]``,
 None on the CPU), ``seconds`` (cycles at the IP's clock on the accelerator, wall time on the
@@ -342,23 +347,22 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
     # On an IP that writes the layout it reads (pm == pn), an accelerated layer's output stays in
     # DDR: the accelerated layers that read it take it where it lies, and it is unpacked only
     # for a CPU layer or the network's output (docs/memory-layout.md).
-    keeps = accel is not None and accel.info.pm == accel.info.pn
     acts = {"": _Activation(xin)}
     table = []
     for i, layer in enumerate(network.layers):
         ql = qnet.layers[layer.name]
         where = places[layer.name]
-        single = where.runs_on == "accelerator" and len(where.descriptors) <= 1
         inputs = [acts[p] for p in (layer.inputs or ("",))]
         row = dict(name=layer.name, kind=layer.kind, runs_on=where.runs_on, mapping=where.mapping, runs=0,
                    cycles=None, seconds=0.0, wall_seconds=0.0, bytes_read=None, bytes_written=None,
                    shape=None, reason=where.reason)
         t0 = time.perf_counter()
         if where.runs_on == "accelerator":
-            source = inputs[0].device_for(layer) if single else None
+            runs_n = max(1, len(where.descriptors))
+            source = inputs[0].device if rules.reads_in_place(layer.kind, runs_n, inputs[0].shape) else None
             runs, shape = accelerator_runs(ql, inputs[0].array() if source is None else source, where.mapping,
                                            where.descriptors)
-            keep = layer.name if keeps and single else None
+            keep = layer.name if rules.keeps_output(accel.info.pm, accel.info.pn, runs_n) else None
             y = None if keep else np.empty(shape, dtype=np.int8)
             cycles = nread = nwritten = 0
             loaded = (resident or {}).get(layer.name)
@@ -414,13 +418,6 @@ class _Activation:
         if self.host is None:
             self.host = self.accel.fetch(self.device)
         return self.host
-
-    def device_for(self, layer):
-        """The kept activation when ``layer`` (one run on the accelerator) can read it where it
-        lies: a convolution, or an fc layer on a ``C x 1 x 1`` map; else None."""
-        if self.device is None or layer.kind == "fc" and self.shape[1:] != (1, 1):
-            return None
-        return self.device
 
 
 def format_table(table: list[dict]) -> str:

@@ -12,6 +12,9 @@ descriptions' on random descriptors and layers, for every engine.
 * :func:`map_layer`: how a ``conv`` or ``fc`` layer becomes a descriptor (``native``,
   ``fc-as-1x1``, ``embedded-3x3``), or why it stays on the CPU.
 * :func:`strips`: a descriptor whose rows exceed the line buffer, cut into column strips.
+* :func:`keeps_output`, :func:`reads_in_place`: where activations stay in DDR between two
+  accelerated layers (``run_network`` follows them; the DSE prices the CPU's work around each
+  run with ``rtl.descriptor``'s, the same rule).
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import NamedTuple, Optional, Tuple
 from .interface import ENGINES, ERROR_CODES, KERNEL_SIZES, MAX_DIMENSION, STRIDES
 
 __all__ = ["Descriptor", "Limits", "Engine", "Refusal", "LayerMapping", "engine_with_code", "engine_named",
-           "refusal", "map_layer", "strips", "column_multiple"]
+           "refusal", "map_layer", "strips", "column_multiple", "keeps_output", "reads_in_place"]
 
 _CODES = {name: value for value, (name, _) in ERROR_CODES.items()}
 
@@ -225,3 +228,18 @@ def strips(engine: Engine, d: Descriptor, pn: int, row_words: int, m: int) -> Op
         out.append(Descriptor(d.in_channels, d.out_channels, height, (w_out - 1) * s + k, k, s, 0))
         done += w_out
     return tuple(out)
+
+
+def keeps_output(pm: int, pn: int, runs: int) -> bool:
+    """Whether a layer's output stays in DDR after its runs (``run_network``'s kept
+    activations): it is one run, and the IP writes the layout it reads (``pm == pn``).
+    ``rtl.descriptor.keeps_output`` is the build side's (tests/unit/test_runtime.py compares)."""
+    return pm == pn and runs == 1
+
+
+def reads_in_place(kind: str, runs: int, in_shape) -> bool:
+    """Whether an accelerated layer of ``runs`` calls reads an activation of ``in_shape``
+    ``(C, H, W)`` kept in DDR where it lies: one run of a convolution, or of a fully-connected
+    layer on a ``C x 1 x 1`` map (whose flattening changes nothing); as
+    ``rtl.descriptor.reads_in_place``."""
+    return runs == 1 and (kind == "conv" or kind == "fc" and tuple(in_shape[1:]) == (1, 1))

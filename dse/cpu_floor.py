@@ -49,12 +49,13 @@ RUN_KIND = "accelerator_run"
 
 
 def run_features(in_channels: int, height: int, width: int, out_channels: int, out_height: int, out_width: int,
-                 pm: int, pn: int) -> dict[str, float]:
+                 pm: int, pn: int, packs_input: bool = True, unpacks_output: bool = True) -> dict[str, float]:
     """What the driver's time around one run grows with: a fixed cost (checks, registers) and
-    the elements it re-lays out: the input padded to ``pn``-channel words, the output padded to
-    ``pm``-channel groups."""
-    cin = -(-in_channels // pn) * pn
-    cout = -(-out_channels // pm) * pm
+    the elements it re-lays out: the input padded to ``pn``-channel words (unless it is read
+    where the previous run left it), the output padded to ``pm``-channel groups (unless it stays
+    in DDR)."""
+    cin = -(-in_channels // pn) * pn if packs_input else 0
+    cout = -(-out_channels // pm) * pm if unpacks_output else 0
     return {"fixed": 1.0, "elements": float(cin * height * width + cout * out_height * out_width)}
 
 

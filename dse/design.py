@@ -32,7 +32,7 @@ from .boards import Board
 from .graph import Network
 from .perf_model import CONSTANTS, CycleConstants, memory_port, peak_ops_per_cycle
 from .resource_model import HEADROOM, ResourceEstimate, estimate_resources
-from .schedule import Capabilities, LayerPlan, eligible_descriptor, plan_layer
+from .schedule import Capabilities, LayerPlan, eligible_descriptor, plan_layer, price_kept_activations
 
 __all__ = ["FPS_TOLERANCE", "binding_utilisation", "design_size", "smallest_near_fastest", "target_key", "Genome", "Design", "evaluate", "fitness_key"]
 
@@ -215,8 +215,9 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
         design.problem = str(exc)
         return design
     port = memory_port(provisional, board, constants)
-    plans = [plan_layer(l, provisional, caps, port, board, row_capacity, constants, force_accelerator)
-             for l in network.layers]
+    plans = price_kept_activations([plan_layer(l, provisional, caps, port, board, row_capacity, constants,
+                                               force_accelerator) for l in network.layers],
+                                   provisional, board, constants)
     runs = [d for p in plans for d in p.descriptors]
     design.plans = plans
     if not runs:

@@ -302,16 +302,19 @@ def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = C
     return max(estimate, cpu_floor_seconds(layer))
 
 
-def host_seconds(inv: Descriptor, config: AcceleratorConfig, board, constants: CycleConstants = CONSTANTS) -> float:
+def host_seconds(inv: Descriptor, config: AcceleratorConfig, board, constants: CycleConstants = CONSTANTS,
+                 packs_input: bool = True, unpacks_output: bool = True) -> float:
     """The CPU's time around one accelerator run of ``inv``: the driver's checks and register
     programming (``host_overhead_s``) and the activation relayout -- the input packed into the
-    IP's ``[H][CG][W][pn]`` layout, the ``[Ho][MG][Wo][pm]`` output unpacked to NCHW -- at the
-    CPU's copy bandwidth (``cpu_copy_efficiency`` of the DDR, every byte read and written);
-    never less than the driver took for it on the development machine
+    IP's ``[H][CG][W][pn]`` layout (unless ``packs_input`` is False: the previous layer's output
+    is read where it lies), the ``[Ho][MG][Wo][pm]`` output unpacked to NCHW (unless
+    ``unpacks_output`` is False: it stays in DDR for the next layer) -- at the CPU's copy
+    bandwidth (``cpu_copy_efficiency`` of the DDR, every byte read and written); never less
+    than the driver took for it on the development machine
     (:func:`dse.cpu_floor.run_floor_seconds`). Weights are packed once, at load
     (``drivers.load_weights``), so they cost nothing per frame."""
     feats = run_features(inv.in_channels, inv.height, inv.width, inv.out_channels, inv.out_height, inv.out_width,
-                         config.pm, config.pn)
+                         config.pm, config.pn, packs_input, unpacks_output)
     moved = 2 * feats["elements"] * config.data_width / 8
     estimate = constants.host_overhead_s + moved / (board.ddr_gbps * 1e9 * constants.cpu_copy_efficiency)
     return max(estimate, run_floor_seconds(feats))

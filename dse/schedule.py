@@ -28,16 +28,16 @@ calls it for every candidate configuration (dse/ga.py).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rtl.config import AcceleratorConfig
-from rtl.descriptor import KERNEL_SIZES, Descriptor
+from rtl.descriptor import KERNEL_SIZES, Descriptor, keeps_output, reads_in_place
 from rtl.engine import EngineDescription, engine_named
 
 from .graph import Layer
 from .perf_model import CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, host_seconds, run_cycles
 
-__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer"]
+__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "relayouts", "price_kept_activations"]
 
 
 @dataclass(frozen=True)
@@ -182,3 +182,56 @@ def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port
                          "on the accelerator)", "cpu", seconds=t_cpu, cpu_seconds=t_cpu,
                          alternatives={"accelerator_seconds": seconds})
     return plan
+
+
+def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool, bool]]:
+    """For each accelerated layer of ``plans`` (a network's, in order): whether the driver packs
+    its input into the IP's layout and whether it unpacks its output, as ``run_network`` does:
+    an output kept in DDR (``rtl.descriptor.keeps_output``, the driver's rule) is read where it
+    lies by the accelerated layers that can (``reads_in_place``) and unpacked only for another reader or
+    for the network's output."""
+    by_name = {p.layer.name: p for p in plans}
+
+    def kept(name: str) -> bool:
+        p = by_name.get(name)
+        return p is not None and p.runs_on == "accelerator" and keeps_output(pm, pn, len(p.descriptors))
+
+    def in_place(p: LayerPlan) -> bool:
+        source = by_name.get((p.layer.inputs or ("",))[0])
+        if source is None or not kept(source.layer.name):
+            return False
+        shape = (source.layer.out_channels, source.layer.out_height, source.layer.out_width)
+        return reads_in_place(p.layer.kind, len(p.descriptors), shape)
+
+    readers: dict[str, list[LayerPlan]] = {}
+    for p in plans:
+        for k, name in enumerate(p.layer.inputs or ("",)):
+            readers.setdefault(name, []).append((k, p))
+    last = plans[-1].layer.name if plans else None
+    out = {}
+    for p in plans:
+        if p.runs_on != "accelerator":
+            continue
+        name = p.layer.name
+        unpacks = not kept(name) or name == last or any(
+            k != 0 or r.runs_on != "accelerator" or not in_place(r) for k, r in readers.get(name, []))
+        out[name] = (not in_place(p), unpacks)
+    return out
+
+
+def price_kept_activations(plans: list[LayerPlan], config: AcceleratorConfig, board,
+                           constants: CycleConstants = CONSTANTS) -> list[LayerPlan]:
+    """``plans`` with the CPU's work around each single-run accelerated layer priced for the
+    activations it really relays out (:func:`relayouts`); placements are kept (the price only
+    falls, so an accelerated layer stays faster than the CPU)."""
+    flags = relayouts(plans, config.pm, config.pn)
+    out = []
+    for p in plans:
+        if p.runs_on != "accelerator" or len(p.descriptors) != 1 or flags[p.layer.name] == (True, True):
+            out.append(p)
+            continue
+        packs, unpacks = flags[p.layer.name]
+        host = host_seconds(p.descriptors[0], config, board, constants, packs, unpacks)
+        old = p.alternatives.get("host_seconds", 0.0)
+        out.append(replace(p, seconds=p.seconds - old + host, alternatives={**p.alternatives, "host_seconds": host}))
+    return out

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Descriptor", "Limits", "MAX_DIMENSION", "KERNEL_SIZES", "STRIDES"]
+__all__ = ["Descriptor", "Limits", "MAX_DIMENSION", "KERNEL_SIZES", "STRIDES", "keeps_output", "reads_in_place"]
 
 #: Largest channel count, height and width any build accepts.
 MAX_DIMENSION = 4096
@@ -73,3 +73,17 @@ class Limits:
     max_stride: int
     row_words: int
     weight_taps: int
+
+
+def keeps_output(pm: int, pn: int, runs: int) -> bool:
+    """Whether a layer's output can stay in DDR for the next accelerated layer: the IP writes
+    its output in the layout it reads its input (row-major, docs/memory-layout.md) when
+    ``pm == pn``, and the layer is one run (column strips are stitched on the CPU)."""
+    return pm == pn and runs == 1
+
+
+def reads_in_place(kind: str, runs: int, in_shape) -> bool:
+    """Whether an accelerated layer of ``runs`` runs reads an activation of ``in_shape``
+    ``(C, H, W)`` kept in DDR where it lies: one run of a convolution, or of a fully-connected
+    layer on a ``C x 1 x 1`` map (whose flattening changes nothing)."""
+    return runs == 1 and (kind == "conv" or kind == "fc" and tuple(in_shape[1:]) == (1, 1))

@@ -83,9 +83,11 @@ def test_the_checked_in_table_covers_its_own_rows():
 
 def test_an_accelerated_layer_pays_the_drivers_time_around_each_run():
     """plan_layer's time = the runs' cycles at the clock + host_seconds per run, and host_seconds
-    is the board's relayout estimate or the measured floor of the driver, whichever is larger."""
+    is the board's relayout estimate or the measured floor of the driver, whichever is larger;
+    an activation kept in DDR between two accelerated layers (pm == pn) is relaid out by neither."""
     from dse.design import Genome, evaluate
     from dse.perf_model import CONSTANTS, host_seconds
+    from dse.schedule import relayouts
 
     for network, board_name, genome in (("vgg16", "pynq-z2", Genome("direct", 0, 8, 8, 64, 1, 3)),
                                         ("resnet18", "kv260", Genome("direct", 0, 16, 8, 128, 2, 7, True, 2))):
@@ -93,18 +95,57 @@ def test_an_accelerated_layer_pays_the_drivers_time_around_each_run():
         design = evaluate(genome, get_network(network), board)
         assert design.feasible
         cfg = design.config
+        flags = relayouts(design.plans, cfg.pm, cfg.pn)
         for plan in design.accelerated:
-            host = [host_seconds(d, cfg, board) for d in plan.descriptors]
+            relaid = flags[plan.layer.name] if len(plan.descriptors) == 1 else (True, True)
+            host = [host_seconds(d, cfg, board, CONSTANTS, *relaid) for d in plan.descriptors]
             assert plan.alternatives["host_seconds"] == pytest.approx(sum(host))
             extra = plan.seconds - plan.predicted_cycles / (cfg.clock_mhz * 1e6) - sum(host)
             assert extra == pytest.approx(0.0, abs=1e-12) if len(plan.descriptors) == 1 else extra > 0  # strip copies
             for d in plan.descriptors:
                 feats = cpu_floor.run_features(d.in_channels, d.height, d.width, d.out_channels, d.out_height,
-                                               d.out_width, cfg.pm, cfg.pn)
+                                               d.out_width, cfg.pm, cfg.pn, *relaid)
                 moved = 2 * feats["elements"] * cfg.data_width / 8
                 estimate = CONSTANTS.host_overhead_s + moved / (board.ddr_gbps * 1e9 * CONSTANTS.cpu_copy_efficiency)
-                assert host_seconds(d, cfg, board) == pytest.approx(max(estimate, cpu_floor.run_floor_seconds(feats)))
-                assert host_seconds(d, cfg, board) >= cpu_floor.run_floor_seconds(feats) > 0
+                assert host_seconds(d, cfg, board, CONSTANTS, *relaid) == pytest.approx(
+                    max(estimate, cpu_floor.run_floor_seconds(feats)))
+                assert host_seconds(d, cfg, board, CONSTANTS, *relaid) >= cpu_floor.run_floor_seconds(feats) > 0
+        if cfg.pm == cfg.pn:
+            # VGG16: within a block the conv outputs stay in DDR; a pool (CPU) ends each block.
+            assert flags["conv1_1"] == (True, False) and flags["conv1_2"] == (False, True)
+            assert flags["conv3_2"] == (False, False)
+        else:
+            assert set(flags.values()) == {(True, True)}
+
+
+def test_relayouts_follow_the_driver():
+    """dse.schedule.relayouts says what run_network does: an accelerated layer packs its input
+    unless its producer kept its output (one run, pm == pn) and it reads it in place; it unpacks
+    its output for a CPU reader, a second input, a strip-cut reader or the network's output."""
+    from dse.graph import NetworkBuilder
+    from dse.schedule import LayerPlan, relayouts
+    from rtl.descriptor import Descriptor
+
+    b = NetworkBuilder("t", (4, 8, 8))
+    b.conv("a", 8, 3, padding=1)
+    b.conv("b", 8, 3, padding=1)
+    b.conv("c", 8, 1)
+    b.add("s", "b", "c")
+    b.conv("d", 8, 3, padding=1, src="s")
+    b.conv("e", 8, 8)           # 8x8 -> 1x1
+    b.fc("f", 10)
+    net = b.build()
+    one = (Descriptor(1, 1, 1, 1, 1, 1, 0),)
+
+    def plans(strips_on=()):
+        return [LayerPlan(l, "accelerator" if l.kind != "add" else "cpu", "", "native",
+                          descriptors=one * (2 if l.name in strips_on else 1)) for l in net.layers]
+
+    assert relayouts(plans(), 8, 8) == {"a": (True, False), "b": (False, True), "c": (False, True),
+                                        "d": (True, False), "e": (False, False), "f": (False, True)}
+    assert set(relayouts(plans(), 8, 4).values()) == {(True, True)}
+    cut = relayouts(plans(strips_on=("c",)), 8, 8)
+    assert cut["b"] == (False, True) and cut["c"] == (True, True)
 
 
 def test_run_features_count_the_padded_words():

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from drivers import ops, rules
 from rtl.config import AcceleratorConfig
+from rtl import descriptor as build_rules
 from rtl.descriptor import Descriptor, Limits
 from rtl.engine import ENGINES
 from sim import reference
@@ -130,6 +131,21 @@ def test_the_rules_see_every_engine_and_a_real_build():
         assert (None if want is None else int(want.code)) == (None if got is None else got.code)
     assert rules.refusal(_runtime(Descriptor(8, 8, 20, 20, 1, 1, 0)), _runtime_limits(lim),
                          rules.engine_named("winograd")).code == 3   # BAD_KERNEL
+
+
+def test_kept_activations_agree_with_the_build_side():
+    """Where activations stay in DDR: the runtime's rule is the build side's, everywhere."""
+    for pm in (1, 2, 3, 4, 8):
+        for pn in (1, 2, 3, 4, 8):
+            for runs in (1, 2, 3):
+                assert rules.keeps_output(pm, pn, runs) == build_rules.keeps_output(pm, pn, runs) == \
+                    (pm == pn and runs == 1)
+    for kind in ("conv", "fc", "maxpool", "add"):
+        for runs in (1, 2):
+            for shape in ((8, 1, 1), (8, 2, 1), (8, 1, 3), (1, 5, 5)):
+                assert rules.reads_in_place(kind, runs, shape) == build_rules.reads_in_place(kind, runs, shape)
+    assert build_rules.reads_in_place("fc", 1, (8, 1, 1)) and not build_rules.reads_in_place("fc", 1, (8, 2, 2))
+    assert build_rules.reads_in_place("conv", 1, (8, 2, 2)) and not build_rules.reads_in_place("conv", 2, (8, 2, 2))
 
 
 # ----- the CPU's convolution against the reference -----------------------------------------------------
