@@ -64,9 +64,9 @@ class CycleConstants:
     #: Cycles from the engine's last output to its word leaving for the write master
     #: (requantiser + write packing 1); the engine's own drain comes from its description.
     back_end_latency: int = Requantiser.LATENCY + 1
-    #: Descriptor checks (rtl.control.layer_check: ~7 sequential 33-cycle products) and the first
-    #: command issue at the start of a run.
-    layer_setup: int = 290
+    #: Descriptor checks (rtl.control.layer_check: ~8 sequential 33-cycle products, the output row
+    #: pitch among them) and the first command issue at the start of a run.
+    layer_setup: int = 325
     #: Bookkeeping between output-channel groups (bank swap, counter reload).
     group_setup: int = 4
     #: Cycles from an AR handshake to its first R beat on the board (HP port + DDR controller).
