@@ -292,12 +292,13 @@ class AcceleratorDriver:
         c, h, wd = x.shape
         m, _, k, _ = w_shape
         out_n = layout.output_bytes(m, ho, wo, info.pm)
-        bo = self._buffer("output" if keep is None else f"activation:{keep}", out_n)
+        out_name = "output" if keep is None else f"activation:{keep}"
+        if isinstance(x, DeviceActivation) and self._buffers.get(out_name) is x.buffer:
+            raise ValueError(f"the output cannot be kept in {keep!r}: that buffer holds this run's input")
+        bo = self._buffer(out_name, out_n)
         writes = []
         if isinstance(x, DeviceActivation):
             bx = x.buffer
-            if bx is bo:
-                raise ValueError(f"the output cannot be kept in {keep!r}: that buffer holds this run's input")
         else:
             xin = layout.pack_input(x, info.pn, info.data_width)
             self.activation_relayouts += 1

@@ -15,7 +15,7 @@ import pytest
 import pynq  # noqa: F401 -- the dev extra installs it (pyproject.toml): missing pynq is a failure, not a skip
 from pynq.overlay import DefaultIP, _ip_drivers
 
-from drivers import AcceleratorError, AcceleratorTimeout, ConvAccelerator
+from drivers import AcceleratorError, AcceleratorTimeout, ConvAccelerator, DeviceActivation
 from drivers.regmap import ABORT, REGISTERS
 from rtl.config import AcceleratorConfig
 from rtl.ip_identity import VLNV
@@ -150,6 +150,41 @@ def test_conv2d_flushes_starts_waits_and_invalidates():
     assert len([e for e in board.log if e[0] == "allocate"]) == 4
     assert model.snapshot["input"] == expected_input(x2, 8)
     assert model.reg("LAYER_FLAGS") == 0
+
+
+def test_a_kept_activation_is_read_where_it_lies():
+    """On an IP with pm == pn a kept output stays in its DDR buffer (no invalidate, no unpack);
+    the next run reads it there (no input written or flushed); fetch() unpacks it once. An IP
+    with pm != pn refuses it in one sentence."""
+    board = fake_board(dataclasses.replace(CONFIG, pm=8))
+    ip = overlay_ip(board)
+    ip.poll_interval = 0
+    model = board.control
+    x, w, bias, mult, shift = _layer(5)
+    first = ip.load_weights(w, bias=bias, mult=mult, shift=shift)
+    second = ip.load_weights(np.ones((3, 6, 1, 1), np.int8))
+    start = len(board.log)
+    act = ip.conv2d_resident(x, first, stride=2, padding=1, keep="a")
+    assert isinstance(act, DeviceActivation) and act.shape == (6, 5, 6)
+    assert model.addr("OUT_ADDR") == act.buffer.device_address
+    assert [e[0] for e in board.log[start:] if e[0] in ("flush", "start", "invalidate")] == ["flush", "start"]
+    assert ip.activation_relayouts == 1                                     # the input packed; nothing unpacked
+    kept = model.pattern
+    start = len(board.log)
+    y = ip.conv2d_resident(act, second)
+    assert model.addr("IN_ADDR") == act.buffer.device_address
+    assert model.reg("IN_CHANNELS") == 6 and model.reg("IN_HEIGHT") == 5 and model.reg("IN_WIDTH") == 6
+    assert [e[0] for e in board.log[start:] if e[0] in ("flush", "start", "invalidate")] == ["start", "invalidate"]
+    assert y.tolist() == expected_output(model.pattern, 3, 5, 6, 8) and ip.activation_relayouts == 2
+    assert ip.fetch(act).tolist() == expected_output(kept, 6, 5, 6, 8) and ip.activation_relayouts == 3
+    again = ip.conv2d_resident(x, first, stride=2, padding=1, keep="a")     # the same buffer, reused
+    assert again.buffer is act.buffer
+    with pytest.raises(ValueError, match="holds this run's input"):     # a run cannot overwrite its input
+        ip.conv2d_resident(act, ip.load_weights(np.ones((6, 6, 1, 1), np.int8)), keep="a")
+    narrow = overlay_ip(fake_board())
+    narrow.poll_interval = 0
+    with pytest.raises(ValueError, match="fetch"):
+        narrow.conv2d_resident(act, narrow.load_weights(np.ones((3, 6, 1, 1), np.int8)))
 
 
 def test_resident_weights_are_packed_and_flushed_once():
