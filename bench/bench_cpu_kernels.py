@@ -6,7 +6,8 @@ kernels: ``drivers.run_network`` with no accelerator, int8 random weights quanti
 random input, best of ``--repeats`` runs of the whole network. Every conv and fc layer also runs
 as one accelerator run through the driver on an in-process register file
 (``conv2d_resident``: checks, input relayout, registers, output relayout; kind
-``accelerator_run``). Per kind the bench fits
+``accelerator_run``), and once more with its input and output kept in DDR (a ``DeviceActivation``
+in and out: checks and registers only). Per kind the bench fits
 non-negative coefficients on ``dse.cpu_floor.features`` (a fixed cost; MACs, im2col patch
 elements and outputs, or the elements read, written and combined) by relative least squares and
 scales them until the line is at or above every measured layer of that kind.
@@ -36,13 +37,14 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from drivers import AcceleratorDriver, BuildInfo, quantize_network, random_weights, run_network  # noqa: E402
+from drivers import (AcceleratorDriver, BuildInfo, DeviceActivation, layout, quantize_network,  # noqa: E402
+                     random_weights, run_network)
 from drivers.regmap import AP_DONE, AP_IDLE, REGISTERS  # noqa: E402
 from dse.boards import get_board  # noqa: E402
 from dse.cpu_floor import RUN_KIND, TABLE_PATH, features, fit_floor, floor_of, run_features  # noqa: E402
 from dse.networks import get_network  # noqa: E402
 from dse.onnx_import import load_onnx  # noqa: E402
-from dse.perf_model import cpu_seconds, host_seconds  # noqa: E402
+from dse.perf_model import CONSTANTS, cpu_seconds, host_seconds  # noqa: E402
 from rtl.config import AcceleratorConfig  # noqa: E402
 from rtl.descriptor import Descriptor  # noqa: E402
 
@@ -119,9 +121,11 @@ def _descriptor(layer) -> Descriptor:
 
 
 def measure_runs(net, repeats: int, seed: int = 0) -> list[dict]:
-    """Rows ``{network, layer, kind: RUN_KIND, features, seconds}``: the driver's time around one
-    run of every conv and fc layer of ``net`` as one descriptor (fc as 1x1), resident weights,
-    best of ``repeats``."""
+    """Rows ``{network, layer, kind: RUN_KIND, features, seconds, kept}``: the driver's time
+    around one run of every conv and fc layer of ``net`` as one descriptor (fc as 1x1), resident
+    weights, best of ``repeats``; twice per layer: with the input packed and the output unpacked
+    (``kept`` False), and with both left in DDR (``kept`` True: a ``DeviceActivation`` in,
+    ``keep=`` out, as between two accelerated layers of a ``pm == pn`` design)."""
     rng = np.random.default_rng(seed)
     drv, rows = _RegisterFile(), []
     pm, pn = drv.INFO.pm, drv.INFO.pn
@@ -131,14 +135,19 @@ def measure_runs(net, repeats: int, seed: int = 0) -> list[dict]:
         d = _descriptor(layer)
         c, h, w, m, k, s, p = d.in_channels, d.height, d.width, d.out_channels, d.kernel, d.stride, d.padding
         x = rng.integers(-128, 128, size=(c, h, w), dtype=np.int8)
+        kept_x = DeviceActivation(drv.allocate((layout.input_bytes(c, h, w, pn),)), (c, h, w))
         resident = drv.load_weights(np.zeros((m, c, k, k), np.int8))
-        best = float("inf")
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            y = drv.conv2d_resident(x, resident, stride=s, padding=p)
-            best = min(best, time.perf_counter() - t0)
-        rows.append({"network": net.name, "layer": layer.name, "kind": RUN_KIND, "seconds": best,
-                     "features": run_features(c, h, w, m, y.shape[1], y.shape[2], pm, pn)})
+        for kept in (False, True):
+            best = float("inf")
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                if kept:
+                    drv.conv2d_resident(kept_x, resident, stride=s, padding=p, keep="out")
+                else:
+                    drv.conv2d_resident(x, resident, stride=s, padding=p)
+                best = min(best, time.perf_counter() - t0)
+            rows.append({"network": net.name, "layer": layer.name, "kind": RUN_KIND, "seconds": best, "kept": kept,
+                         "features": run_features(c, h, w, m, d.out_height, d.out_width, pm, pn, not kept, not kept)})
     return rows
 
 
@@ -221,6 +230,7 @@ def main(argv=None) -> int:
               f"{1e3 * sum(est['pynq-z2']):.1f} | {1e3 * sum(est['kv260']):.1f} | {below} |")
     # The driver's time around the accelerator runs (every conv and fc layer as one run).
     print()
+    # Each layer twice: relaid out, and kept in DDR (a DeviceActivation in and out).
     print("| network | runs | driver time here (ms) | PYNQ-Z2 host estimate (ms) | KV260 host estimate (ms) | runs "
           "below the measurement |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
@@ -229,7 +239,8 @@ def main(argv=None) -> int:
     for name, rows in runs_by_net.items():
         layers = {layer.name: layer for layer in nets[name].layers}
         invs = [_descriptor(layers[r["layer"]]) for r in rows]
-        est = {b: [host_seconds(d, cfg, get_board(b)) for d in invs] for b in boards}
+        est = {b: [host_seconds(d, cfg, get_board(b), CONSTANTS, not r["kept"], not r["kept"])
+                   for d, r in zip(invs, rows)] for b in boards}
         below = sum(e < r["seconds"] for e, r in zip(est["kv260"], rows))
         print(f"| {name} | {len(rows)} | {1e3 * sum(r['seconds'] for r in rows):.2f} | "
               f"{1e3 * sum(est['pynq-z2']):.2f} | {1e3 * sum(est['kv260']):.2f} | {below} |")
