@@ -73,8 +73,7 @@ class WriteIssuer(wiring.Component):
         twice_row = Signal(33)   # 2 * row_bytes
         left = Signal(32)        # bytes of this visit from this command on
         last_line = Signal()     # this command ends its visit
-        strip_base = Signal(64)  # out_addr + strip * strip_rows * row_stride
-        group_base = Signal(64)  # strip_base + group * row_bytes
+        group_base = Signal(64)  # this strip's first row address + group * row_bytes
         strip_next = Signal(64)  # the next strip's base, found while group 0's rows go out
         addr = Signal(64)        # group_base + row * row_stride
         pending = Signal(32)     # commands issued and not yet completed
@@ -114,13 +113,13 @@ class WriteIssuer(wiring.Component):
                 # With one group, this command is group 0's: the next strip starts right after it.
                 base = Mux(merged, addr + line_step, strip_next)
                 m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), settle.eq(0),
-                             strip_base.eq(base), group_base.eq(base), addr.eq(base),
+                             group_base.eq(base), addr.eq(base),
                              remaining.eq(remaining - plan.strip_bytes), more.eq(~last_strip)]
         with m.If(self.done.valid & self.done.payload.error):
             m.d.sync += self.error.eq(1)
         with m.If(self.run.launch):
             m.d.sync += [merged.eq(plan.mg == 1), group.eq(0), last_group.eq(plan.mg == 1), more.eq(plan.mg != 0),
-                         settle.eq(0), strip_base.eq(layer.out_addr), group_base.eq(layer.out_addr),
+                         settle.eq(0), group_base.eq(layer.out_addr),
                          addr.eq(layer.out_addr), remaining.eq(plan.out_bytes), pending.eq(0), self.all_done.eq(0),
                          self.error.eq(0)]
         return m
