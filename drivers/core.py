@@ -293,17 +293,18 @@ class AcceleratorDriver:
         m, _, k, _ = w_shape
         out_n = layout.output_bytes(m, ho, wo, info.pm)
         out_name = "output" if keep is None else f"activation:{keep}"
-        if isinstance(x, DeviceActivation) and self._buffers.get(out_name) is x.buffer:
-            raise ValueError(f"the output cannot be kept in {keep!r}: that buffer holds this run's input")
-        bo = self._buffer(out_name, out_n)
         writes = []
         if isinstance(x, DeviceActivation):
+            # Checked before the output buffer is (re)allocated: that could free the input.
+            if self._buffers.get(out_name) is x.buffer:
+                raise ValueError(f"the output cannot be kept in {keep!r}: that buffer holds this run's input")
             bx = x.buffer
         else:
             xin = layout.pack_input(x, info.pn, info.data_width)
             self.activation_relayouts += 1
             bx = self._buffer("input", xin.nbytes)
             writes.append(("input", bx, xin))
+        bo = self._buffer(out_name, out_n)
         if weights is not None:
             writes += [("weights", bw, weights[0]), ("quant", bq, weights[1])]
         for name, buf, data in writes:

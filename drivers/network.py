@@ -123,8 +123,8 @@ def accelerator_runs(ql: q.QuantizedLayer, x, mapping: str = "native", descripto
     ``descriptors`` (none or one: a single run; several: column strips). Returns
     ``(runs, output_shape)``; ValueError when the descriptors do not describe this layer."""
     if isinstance(x, DeviceActivation):
-        # Read where it lies: one run, on the tensor itself (an fc layer's only when it is C x 1 x 1).
-        if len(descriptors) > 1 or ql.layer.kind == "fc" and tuple(x.shape[1:]) != (1, 1):
+        # Read where it lies (drivers.rules.reads_in_place).
+        if not rules.reads_in_place(ql.layer.kind, max(1, len(descriptors)), x.shape):
             raise ValueError(f"layer {ql.name!r}: an activation kept in DDR is read by one run of the layer itself")
         _, w, s, p = _geometry(ql, None, mapping)
         xe = x

@@ -198,12 +198,13 @@ def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool,
 
     def in_place(p: LayerPlan) -> bool:
         source = by_name.get((p.layer.inputs or ("",))[0])
-        if source is None or not kept(source.layer.name):
+        if p.runs_on != "accelerator" or source is None or not kept(source.layer.name):
             return False
         shape = (source.layer.out_channels, source.layer.out_height, source.layer.out_width)
         return reads_in_place(p.layer.kind, len(p.descriptors), shape)
 
-    readers: dict[str, list[LayerPlan]] = {}
+    reads = {p.layer.name: in_place(p) for p in plans}
+    readers: dict[str, list[tuple[int, LayerPlan]]] = {}
     for p in plans:
         for k, name in enumerate(p.layer.inputs or ("",)):
             readers.setdefault(name, []).append((k, p))
@@ -214,8 +215,8 @@ def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool,
             continue
         name = p.layer.name
         unpacks = not kept(name) or name == last or any(
-            k != 0 or r.runs_on != "accelerator" or not in_place(r) for k, r in readers.get(name, []))
-        out[name] = (not in_place(p), unpacks)
+            k != 0 or not reads[r.layer.name] for k, r in readers.get(name, []))
+        out[name] = (not reads[name], unpacks)
     return out
 
 

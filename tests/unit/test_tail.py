@@ -108,10 +108,10 @@ def test_ultraface_head_matches_onnxruntime():
 
 def test_refusals_are_one_sentence():
     x = {"x": X}
-    nms = _model(helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top"), x, {"k": I64(2)}, ["v", "i"], 13)
+    topk = _model(helper.make_node("TopK", ["x", "k"], ["v", "i"], name="top"), x, {"k": I64(2)}, ["v", "i"], 13)
     with pytest.raises(TailCutError, match=r"^node 'top' \(TopK\) lies beyond the layers and the CPU tail cannot run "
                                            r"it; the tail runs Abs, Add, .*Unsqueeze$"):
-        cut_tail(nms, {"x": "layer"})
+        cut_tail(topk, {"x": "layer"})
     orphan = _model(helper.make_node("Add", ["x", "z"], ["o"], name="add"), x, {}, ["o"], 13)
     with pytest.raises(TailCutError, match="needs 'z', which no node, constant or layer output provides"):
         cut_tail(orphan, {"x": "layer"})
