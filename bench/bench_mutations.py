@@ -206,6 +206,18 @@ MUTANTS: list[Mutant] = [
         "m.d.sync += [addr.eq(addr + plan.row_bytes), left.eq(left - plan.row_bytes),",
         "write issuer: a visit's rows one group's row apart instead of a row of every group",
         ("tests/unit/test_write_issuer.py",)),
+    Mutant(
+        "run-list-one-entry", "rtl/control/layer_sequencer.py",
+        '                with m.If(self.index == count):',
+        '                with m.If(self.index != 0):',
+        "layer sequencer: a run list ends after its first entry",
+        ("tests/rtl/test_run_list.py",)),
+    Mutant(
+        "run-list-stray-bits", "rtl/control/layer_sequencer.py",
+        "                    with m.Elif(entry_bad):",
+        "                    with m.Elif(entry_bad & 0):",
+        "layer sequencer: an entry with bits outside its registers' fields is run",
+        ("tests/rtl/test_run_list.py",)),
     # ----- the driver
     Mutant(
         "layout-quant-byte", "drivers/layout.py",

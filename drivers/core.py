@@ -16,11 +16,15 @@ import numpy as np
 
 from . import layout
 from .interface import BUILD_VERSION
-from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_value,
-                     require_int)
+from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_mask,
+                     field_value, require_int)
 from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, refusal
 
 __all__ = ["AcceleratorDriver", "ResidentWeights", "DeviceActivation", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
+
+
+#: LAYER_FLAGS with RELU set.
+_RELU = field_mask("LAYER_FLAGS", "RELU")
 
 
 class AcceleratorError(RuntimeError):
@@ -116,6 +120,12 @@ class AcceleratorDriver:
         #: How many activations were relaid out on the CPU: inputs packed into the IP's layout,
         #: outputs unpacked from it (a DeviceActivation input or a kept output is neither).
         self.activation_relayouts = 0
+        #: How many times AP_START was written: once per run from the registers, once per run list.
+        self.ap_starts = 0
+        #: Deferred runs (``defer=True``), in order: their register values and a label each.
+        self._pending: list[tuple[dict, str]] = []
+        #: Names of the buffers the deferred runs read or write.
+        self._pending_buffers: set[str] = set()
 
     # ----- discovery ----------------------------------------------------------------------
     def _reg(self, name: str) -> int:
@@ -179,6 +189,8 @@ class AcceleratorDriver:
         nbytes = max(nbytes, 1)
         buf = self._buffers.get(name)
         if buf is None or buf.nbytes < nbytes:
+            if name in self._pending_buffers:
+                self.run_pending()     # a deferred run still uses the buffer about to be replaced
             if buf is not None and hasattr(buf, "freebuffer"):
                 buf.freebuffer()
             buf = self.allocate((nbytes,), dtype=np.uint8)
@@ -246,24 +258,33 @@ class AcceleratorDriver:
         return self._run(x, out, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp), keep=keep)
 
     def conv2d_resident(self, x, weights: ResidentWeights, stride: int = 1, padding: int = 0, relu: bool = False,
-                        keep: str | None = None):
+                        keep: str | None = None, defer: bool = False):
         """:meth:`conv2d` with weights and quant table loaded by :meth:`load_weights`: only the
         input is packed and the output unpacked.
 
         ``x`` may also be a :class:`DeviceActivation` an earlier run kept (the IP must have
         ``pm == pn``): the IP then reads it where it lies. With ``keep`` (a name), the output
         stays in DDR, in a buffer of that name allocated once and reused, and a
-        :class:`DeviceActivation` is returned instead of an array."""
+        :class:`DeviceActivation` is returned instead of an array.
+
+        With ``defer`` (and ``keep``) the run is not started: it joins the run list that
+        :meth:`run_pending` starts with one AP_START, and the returned activation is valid once
+        that list has run. :meth:`fetch`, any run that is not deferred and a buffer the deferred
+        runs use being replaced start the list first; its errors are raised there."""
         if not isinstance(weights, ResidentWeights):
             raise ValueError(f"weights must come from load_weights(), got {type(weights).__name__}")
+        if defer and keep is None:
+            raise ValueError("a deferred run must keep its output in DDR: pass keep=<name> with defer=True")
         x, out = self._check_run(x, weights.shape, stride, padding, relu)
-        return self._run(x, out, weights.shape, weights.weights, weights.quant, stride, padding, relu, keep=keep)
+        return self._run(x, out, weights.shape, weights.weights, weights.quant, stride, padding, relu, keep=keep,
+                         defer=bool(defer))
 
     def fetch(self, act: DeviceActivation) -> np.ndarray:
         """A kept activation as a new int8 ``[C, H, W]`` array (one unpack on the CPU)."""
         if not isinstance(act, DeviceActivation):
             raise ValueError(f"fetch() takes a DeviceActivation, got {type(act).__name__}")
         c, h, w = act.shape
+        self.run_pending()
         act.buffer.invalidate()
         self.activation_relayouts += 1
         return layout.unpack_output(np.asarray(act.buffer)[:layout.output_bytes(c, h, w, self.info.pm)], c, h, w,
@@ -282,27 +303,34 @@ class AcceleratorDriver:
             x = self._check_values("x", x, self.info.data_width)
         return x, self.check_layer(x.shape, tuple(w_shape), stride, padding)
 
-    def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None, keep=None):
+    def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None, keep=None, defer=False):
         """Pack ``x`` (checked by :meth:`_check_run`, which gave ``out`` = (Ho, Wo); a
         :class:`DeviceActivation` is read where it lies), run the layer with the weight and quant
         buffers ``bw``/``bq`` (first writing ``weights``, the packed ``(weights, quant)``, into
-        them when given), unpack -- or, with ``keep``, leave the output in DDR."""
+        them when given), unpack -- or, with ``keep``, leave the output in DDR; with ``defer``,
+        add the run to the pending run list instead of starting it."""
         info = self.info
         ho, wo = out
         c, h, wd = x.shape
         m, _, k, _ = w_shape
         out_n = layout.output_bytes(m, ho, wo, info.pm)
         out_name = "output" if keep is None else f"activation:{keep}"
+        # A deferred run packs its input into a buffer of its own: the runs before it in the
+        # list have not read theirs yet.
+        in_name = f"input:{keep}" if defer else "input"
+        if not defer or in_name in self._pending_buffers:
+            self.run_pending()
         writes = []
         if isinstance(x, DeviceActivation):
             # Checked before the output buffer is (re)allocated: that could free the input.
             if self._buffers.get(out_name) is x.buffer:
                 raise ValueError(f"the output cannot be kept in {keep!r}: that buffer holds this run's input")
             bx = x.buffer
+            in_name = next((n for n, b in self._buffers.items() if b is x.buffer), None)
         else:
             xin = layout.pack_input(x, info.pn, info.data_width)
             self.activation_relayouts += 1
-            bx = self._buffer("input", xin.nbytes)
+            bx = self._buffer(in_name, xin.nbytes)
             writes.append(("input", bx, xin))
         bo = self._buffer(out_name, out_n)
         if weights is not None:
@@ -315,10 +343,50 @@ class AcceleratorDriver:
         for _, buf, _ in writes:
             buf.flush()
 
-        self.start_layer(dict(in_addr=bx.device_address, weight_addr=bw.device_address,
-                              out_addr=bo.device_address, quant_addr=bq.device_address,
-                              in_channels=c, out_channels=m, height=h, width=wd, kernel=k,
-                              stride=stride, padding=padding, relu=int(bool(relu))))
+        desc = dict(in_addr=bx.device_address, weight_addr=bw.device_address, out_addr=bo.device_address,
+                    quant_addr=bq.device_address, in_channels=c, out_channels=m, height=h, width=wd, kernel=k,
+                    stride=stride, padding=padding, relu=int(bool(relu)))
+        result = DeviceActivation(bo, (m, ho, wo))
+        if defer:
+            if len(self._pending) == self.MAX_RUN_LIST:
+                self.run_pending()
+            self._pending.append((desc, keep))
+            self._pending_buffers.update(n for n in (in_name, out_name) if n is not None)
+            return result
+        self.start_layer(desc)
+        self._finish(lambda code: "")
+        return result if keep is not None else self.fetch(result)
+
+    #: Entries of one run list (RUNLIST_COUNT is 16 bits).
+    MAX_RUN_LIST = (1 << 16) - 1
+
+    def run_pending(self) -> dict | None:
+        """Start the deferred runs (``conv2d_resident(..., defer=True)``) as one run list: the
+        IP walks them in order after a single AP_START. Returns the list's counters (also in
+        :attr:`counters`: they cover the whole list), None when nothing was pending; raises
+        :class:`AcceleratorError` naming the entry that failed (the entries before it ran)."""
+        if not self._pending:
+            return None
+        pending, self._pending, self._pending_buffers = self._pending, [], set()
+        image = layout.pack_run_list([self._register_values(desc) for desc, _ in pending])
+        buf = self._buffer("run list", image.nbytes)
+        self._below_top("run list", buf, image.nbytes)
+        if buf.device_address % layout.RUN_LIST_ENTRY_BYTES:
+            raise ValueError(f"the run-list buffer at {buf.device_address:#x} is not aligned to "
+                             f"{layout.RUN_LIST_ENTRY_BYTES} bytes: the allocator must return aligned buffers")
+        buf[:image.nbytes] = image
+        buf.flush()
+        self.start_run_list(buf.device_address, [desc for desc, _ in pending])
+
+        def where(code):
+            index = self._reg("RUNLIST_INDEX")
+            label = pending[index][1] if index < len(pending) else "?"
+            return f" at run-list entry {index} of {len(pending)} (kept as {label!r})"
+        return self._finish(where)
+
+    def _finish(self, where) -> dict:
+        """Wait for AP_DONE (aborting on a timeout), read the counters and raise for an error code
+        (``where(code)`` adds where it happened)."""
         try:
             self._wait_done(self.timeout)
         except AcceleratorTimeout as exc:
@@ -327,28 +395,49 @@ class AcceleratorDriver:
         self.counters = self._read_counters()
         code = field_value(status, STATUS_ERROR)
         if code:
-            raise AcceleratorError(f"the accelerator reported error {code} ({ERROR_DESCRIPTIONS.get(code, 'unknown')})")
-        if keep is not None:
-            return DeviceActivation(bo, (m, ho, wo))
-        return self.fetch(DeviceActivation(bo, (m, ho, wo)))
+            raise AcceleratorError(f"the accelerator reported error {code} ({ERROR_DESCRIPTIONS.get(code, 'unknown')})"
+                                   f"{where(code)}")
+        return self.counters
+
+    @staticmethod
+    def _register_values(desc: dict) -> dict[str, int]:
+        """The descriptor registers' values for a run ``desc`` (keys as :meth:`start_layer` takes)."""
+        values = {}
+        for base in ("in_addr", "weight_addr", "out_addr", "quant_addr"):
+            addr = int(desc[base])
+            values[base.upper() + "_LO"] = addr & 0xFFFFFFFF
+            values[base.upper() + "_HI"] = addr >> 32
+        for name in ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding"):
+            values[{"height": "IN_HEIGHT", "width": "IN_WIDTH"}.get(name, name.upper())] = int(desc[name])
+        values["LAYER_FLAGS"] = _RELU if desc.get("relu", 0) else 0
+        return values
+
+    def _require_idle(self) -> None:
+        if not self._reg("CTRL") & AP_IDLE:
+            raise AcceleratorBusy("the accelerator is still running a layer (CTRL.AP_IDLE is 0); stop it with "
+                                  "CTRL.ABORT or wait for it to finish")
 
     def start_layer(self, desc: dict) -> None:
         """Program the descriptor registers from ``desc`` and set AP_START.
 
         Raises :class:`AcceleratorBusy` (before writing anything) while the IP still runs a
         layer: it would ignore AP_START, and waiting would pick up the old run's AP_DONE."""
-        if not self._reg("CTRL") & AP_IDLE:
-            raise AcceleratorBusy("the accelerator is still running a layer (CTRL.AP_IDLE is 0); stop it with "
-                                  "CTRL.ABORT or wait for it to finish")
-        for base in ("in_addr", "weight_addr", "out_addr", "quant_addr"):
-            addr = int(desc[base])
-            self.write(REGISTERS[base.upper() + "_LO"], addr & 0xFFFFFFFF)
-            self.write(REGISTERS[base.upper() + "_HI"], addr >> 32)
-        for name in ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding"):
-            reg = {"height": "IN_HEIGHT", "width": "IN_WIDTH"}.get(name, name.upper())
-            self.write(REGISTERS[reg], int(desc[name]))
-        self.write(REGISTERS["LAYER_FLAGS"], int(desc.get("relu", 0)))
+        self._require_idle()
+        for reg, value in self._register_values(desc).items():
+            self.write(REGISTERS[reg], value)
+        self.write(REGISTERS["RUNLIST_COUNT"], 0)
         self.write(REGISTERS["CTRL"], AP_START)
+        self.ap_starts += 1
+
+    def start_run_list(self, address: int, descs: list) -> None:
+        """Point the IP at a run list of ``len(descs)`` entries written at ``address`` and set
+        AP_START (:class:`AcceleratorBusy` as for :meth:`start_layer`)."""
+        self._require_idle()
+        self.write(REGISTERS["RUNLIST_ADDR_LO"], address & 0xFFFFFFFF)
+        self.write(REGISTERS["RUNLIST_ADDR_HI"], address >> 32)
+        self.write(REGISTERS["RUNLIST_COUNT"], len(descs))
+        self.write(REGISTERS["CTRL"], AP_START)
+        self.ap_starts += 1
 
     def _abort(self, reason: str) -> AcceleratorTimeout:
         """Stop the running layer with CTRL.ABORT and wait (``abort_timeout``) for the IP to end

@@ -18,7 +18,7 @@ IP_NAME = 'conv_accelerator'
 BUILD_MAGIC = 0x43564647
 
 #: VERSION register value of this register layout.
-BUILD_VERSION = 2
+BUILD_VERSION = 3
 
 #: Address bits the control slave decodes: its window is 2**CONTROL_ADDR_WIDTH bytes.
 CONTROL_ADDR_WIDTH = 8
@@ -28,6 +28,27 @@ REGISTER_BITS = 32
 
 #: Bytes of one output channel's quant-table entry in DDR.
 QUANT_ENTRY_BYTES = 16
+
+#: A run-list entry in DDR: these registers' 32-bit values, little-endian, in this order.
+RUN_LIST_ENTRY = ('IN_CHANNELS',
+ 'OUT_CHANNELS',
+ 'IN_HEIGHT',
+ 'IN_WIDTH',
+ 'KERNEL',
+ 'STRIDE',
+ 'PADDING',
+ 'LAYER_FLAGS',
+ 'IN_ADDR_LO',
+ 'IN_ADDR_HI',
+ 'WEIGHT_ADDR_LO',
+ 'WEIGHT_ADDR_HI',
+ 'OUT_ADDR_LO',
+ 'OUT_ADDR_HI',
+ 'QUANT_ADDR_LO',
+ 'QUANT_ADDR_HI')
+
+#: Bytes of one run-list entry (RUNLIST_ADDR is a multiple of it).
+RUN_LIST_ENTRY_BYTES = 64
 
 #: Activation/weight widths a build can have.
 DATA_WIDTHS = (8, 16)
@@ -69,11 +90,11 @@ REGISTERS = {'CTRL': {'offset': 0,
                      'ABORT': {'lsb': 8,
                                'width': 1,
                                'access': 'SC',
-                               'description': 'write 1 to stop the running layer: no further memory traffic '
-                                              'is issued, outstanding reads drain, issued write bursts '
-                                              'finish with no byte enabled, the datapath is reset and the '
-                                              'run ends (AP_DONE) with STATUS.ERROR = ABORTED; ignored while '
-                                              'idle'}}},
+                               'description': 'write 1 to stop the running layer (or run list): no further '
+                                              'memory traffic is issued, outstanding reads drain, issued '
+                                              'write bursts finish with no byte enabled, the datapath is '
+                                              'reset and the run ends (AP_DONE) with STATUS.ERROR = ABORTED; '
+                                              'ignored while idle'}}},
  'GIER': {'offset': 4,
           'description': 'global interrupt enable',
           'fields': {'ENABLE': {'lsb': 0,
@@ -381,7 +402,45 @@ REGISTERS = {'CTRL': {'offset': 0,
                                                   'access': 'RO',
                                                   'description': 'memory address bits: every buffer must end '
                                                                  'at or below 2^AXI_ADDR_WIDTH '
-                                                                 '(AcceleratorConfig.axi_addr_width)'}}}}
+                                                                 '(AcceleratorConfig.axi_addr_width)'}}},
+ 'RUNLIST_ADDR_LO': {'offset': 208,
+                     'description': 'run list address, bits 31:0 (a multiple of 64)',
+                     'fields': {'RUNLIST_ADDR_LO': {'lsb': 0,
+                                                    'width': 32,
+                                                    'access': 'RW',
+                                                    'description': 'run list address, bits 31:0 (a multiple '
+                                                                   'of 64)'}}},
+ 'RUNLIST_ADDR_HI': {'offset': 212,
+                     'description': 'run list address, bits 63:32',
+                     'fields': {'RUNLIST_ADDR_HI': {'lsb': 0,
+                                                    'width': 32,
+                                                    'access': 'RW',
+                                                    'description': 'run list address, bits 63:32'}}},
+ 'RUNLIST_COUNT': {'offset': 216,
+                   'description': 'entries of the run list AP_START walks; 0: AP_START runs the descriptor '
+                                  "registers instead. Each 64-byte entry holds the descriptor registers' "
+                                  'values (rtl.registers.RUN_LIST_ENTRY); AP_DONE comes after the last entry '
+                                  'or at the first that fails',
+                   'fields': {'RUNLIST_COUNT': {'lsb': 0,
+                                                'width': 16,
+                                                'access': 'RW',
+                                                'description': 'entries of the run list AP_START walks; 0: '
+                                                               'AP_START runs the descriptor registers '
+                                                               'instead. Each 64-byte entry holds the '
+                                                               "descriptor registers' values "
+                                                               '(rtl.registers.RUN_LIST_ENTRY); AP_DONE '
+                                                               'comes after the last entry or at the first '
+                                                               'that fails'}}},
+ 'RUNLIST_INDEX': {'offset': 220,
+                   'description': 'entries of the run list finished since AP_START: after AP_DONE, the entry '
+                                  'STATUS.ERROR is about (RUNLIST_COUNT when every entry ran)',
+                   'fields': {'RUNLIST_INDEX': {'lsb': 0,
+                                                'width': 16,
+                                                'access': 'RO',
+                                                'description': 'entries of the run list finished since '
+                                                               'AP_START: after AP_DONE, the entry '
+                                                               'STATUS.ERROR is about (RUNLIST_COUNT when '
+                                                               'every entry ran)'}}}}
 
 #: STATUS.ERROR value -> (name, description).
 ERROR_CODES = {0: ('OK', 'the last run completed successfully'),
@@ -406,7 +465,10 @@ ERROR_CODES = {0: ('OK', 'the last run completed successfully'),
      'x MAX_WIDTH (padding above (K-1)/2)'),
  10: ('ABORTED',
       'the run was stopped by CTRL.ABORT: the output buffer holds part of the output (no byte outside it was '
-      'written)')}
+      'written)'),
+ 11: ('BAD_RUN_LIST',
+      'RUNLIST_ADDR is not a multiple of 64, the run list (RUNLIST_COUNT x 64 bytes) passes the top of the '
+      "address space, or the entry RUNLIST_INDEX names sets a bit outside its registers' fields")}
 
 #: ENGINE register value -> what the engine runs: the only kernel and stride (None: any up to the build's maximum), whether a 1x1 stride-1 convolution or an fc layer runs embedded in its kernel, whether output columns come in tiles of WINO_M.
 ENGINES = {0: {'name': 'direct',

@@ -6,6 +6,7 @@ See docs/memory-layout.md. All layouts are little-endian; ``pm``/``pn`` come fro
 * weights ``[MG][CG][K][K][pm][pn]`` (output channel mg*pm + i, input channel cg*pn + j)
 * quant   ``[MG*pm]`` entries of 16 bytes: bias int32, mult int32, shift uint8, 7 zero bytes
 * output  ``[Ho][MG][Wo][pm]`` int8 (row-major: with ``pm == pn`` it is the next layer's input as it lies)
+* run list ``[N]`` entries of 64 bytes: the descriptor registers' 32-bit values in ``RUN_LIST_ENTRY`` order
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import math
 
 import numpy as np
 
-from .interface import QUANT_ENTRY_BYTES
+from .interface import QUANT_ENTRY_BYTES, RUN_LIST_ENTRY, RUN_LIST_ENTRY_BYTES
 
 __all__ = [
-    "pack_input", "pack_weights", "pack_quant", "unpack_output",
+    "pack_input", "pack_weights", "pack_quant", "unpack_output", "pack_run_list", "RUN_LIST_ENTRY_BYTES",
     "input_bytes", "weight_bytes", "quant_bytes", "output_bytes", "output_shape", "QUANT_ENTRY_BYTES",
 ]
 
@@ -91,3 +92,10 @@ def unpack_output(raw: np.ndarray, m: int, ho: int, wo: int, pm: int) -> np.ndar
     mg = math.ceil(m / pm)
     arr = np.asarray(raw, dtype=np.uint8)[: ho * mg * wo * pm].view(np.int8).reshape(ho, mg, wo, pm)
     return np.array(arr.transpose(1, 3, 0, 2).reshape(mg * pm, ho, wo)[:m], order="C", copy=True)
+
+
+def pack_run_list(entries) -> np.ndarray:
+    """Register values per run (dicts ``{register name: value}``, every name of
+    ``RUN_LIST_ENTRY``) -> the bytes of the run list the IP walks (uint8 array)."""
+    words = np.array([[int(e[name]) for name in RUN_LIST_ENTRY] for e in entries], dtype="<u4")
+    return words.reshape(-1).view(np.uint8).reshape(len(words) * RUN_LIST_ENTRY_BYTES)

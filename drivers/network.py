@@ -35,6 +35,13 @@ accelerated layer that runs in one call keeps its output in DDR (``keep=`` the l
 :class:`drivers.core.DeviceActivation`); accelerated layers read it where it lies, and it is
 unpacked (``accel.fetch``) once, only when a CPU layer, column strips or the caller need it.
 
+Run lists: with ``resident`` weights such layers are deferred (``defer=True``): consecutive
+ones become one run list the IP walks after a single AP_START, started when a CPU layer (or a
+layer run another way, or the end of the frame) needs the accelerator's results. Their rows
+share the list's counters: the list's last row carries its ``cycles``, ``seconds`` and bytes
+(``list_runs``: how many runs the list had), the others ``cycles`` None and ``seconds`` 0.
+``profile=True`` starts every run on its own instead, for per-layer counters.
+
 ``table``: one dict per layer, in order: ``name``, ``kind``, ``runs_on`` ("accelerator" or
 "cpu"), ``mapping``, ``runs`` (accelerator calls), ``cycles`` (sum of ``accel.counters["cycles"]``,
 None on the CPU), ``seconds`` (cycles at the IP's clock on the accelerator, wall time on the
@@ -317,7 +324,8 @@ def load_weights(qnet: q.QuantizedNetwork, accel, plan=None) -> dict:
     return resident
 
 
-def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=None) -> tuple[np.ndarray, list[dict]]:
+def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=None,
+                profile: bool = False) -> tuple[np.ndarray, list[dict]]:
     """Run the quantised network on one input; returns ``(int8 output of the last layer, table)``.
 
     ``x``: float ``[C, H, W]`` (quantised with ``qnet.input_scale``) or the int8 input itself.
@@ -326,7 +334,9 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
     design.json path or contents; see :func:`load_plan`) or None to decide per layer
     (:func:`place_layer`). ``resident``: what :func:`load_weights` loaded for this ``accel`` and
     ``plan``; the accelerated layers then pack only their activations (without it, every run
-    packs its weights). See the module docstring for the mappings and the table.
+    packs its weights), and consecutive ones that keep their outputs run as one run list
+    (``profile``: each on its own, for per-layer counters). See the module docstring for the
+    mappings, the run lists and the table.
     """
     network = qnet.network
     xin = np.asarray(x)
@@ -349,6 +359,21 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
     # for a CPU layer or the network's output (docs/memory-layout.md).
     acts = {"": _Activation(xin)}
     table = []
+    listed: list[dict] = []      # rows of the deferred runs not started yet
+
+    def start_list() -> None:
+        """Start the deferred runs as one run list; its counters go on its last row."""
+        if not listed:
+            return
+        t = time.perf_counter()
+        counters = accel.run_pending()
+        if counters is not None:
+            listed[-1].update(cycles=counters["cycles"], seconds=counters["cycles"] / clock_hz,
+                              bytes_read=counters.get("bytes_read", 0), bytes_written=counters.get("bytes_written", 0),
+                              list_runs=len(listed))
+        listed[-1]["wall_seconds"] += time.perf_counter() - t
+        listed.clear()
+
     for i, layer in enumerate(network.layers):
         ql = qnet.layers[layer.name]
         where = places[layer.name]
@@ -356,16 +381,21 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
         row = dict(name=layer.name, kind=layer.kind, runs_on=where.runs_on, mapping=where.mapping, runs=0,
                    cycles=None, seconds=0.0, wall_seconds=0.0, bytes_read=None, bytes_written=None,
                    shape=None, reason=where.reason)
-        t0 = time.perf_counter()
+        deferred = False
         if where.runs_on == "accelerator":
             runs_n = max(1, len(where.descriptors))
+            keep = layer.name if rules.keeps_output(accel.info.pm, accel.info.pn, runs_n) else None
+            loaded = (resident or {}).get(layer.name)
+            deferred = bool(keep) and loaded is not None and not profile
+        if not deferred:
+            start_list()      # this layer needs the accelerator's results, or starts a run itself
+        t0 = time.perf_counter()
+        if where.runs_on == "accelerator":
             source = inputs[0].device if rules.reads_in_place(layer.kind, runs_n, inputs[0].shape) else None
             runs, shape = accelerator_runs(ql, inputs[0].array() if source is None else source, where.mapping,
                                            where.descriptors)
-            keep = layer.name if rules.keeps_output(accel.info.pm, accel.info.pn, runs_n) else None
             y = None if keep else np.empty(shape, dtype=np.int8)
             cycles = nread = nwritten = 0
-            loaded = (resident or {}).get(layer.name)
             for r in runs:
                 try:
                     if loaded is None:
@@ -373,18 +403,24 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
                                            padding=r.padding, relu=layer.relu, keep=keep)
                     else:
                         out = accel.conv2d_resident(r.x, loaded, stride=r.stride, padding=r.padding, relu=layer.relu,
-                                                    keep=keep)
+                                                    keep=keep, defer=deferred)
                 except ValueError as exc:
                     raise ValueError(f"layer {layer.name!r}: the run {r.descriptor} cannot run on this IP: {exc}") from None
                 if keep:
                     y = out
                 else:
                     y[:, :, r.columns] = out
-                counters = accel.counters
-                cycles += counters["cycles"]
-                nread += counters.get("bytes_read", 0)
-                nwritten += counters.get("bytes_written", 0)
-            row.update(runs=len(runs), cycles=cycles, seconds=cycles / clock_hz, bytes_read=nread, bytes_written=nwritten)
+                if not deferred:
+                    counters = accel.counters
+                    cycles += counters["cycles"]
+                    nread += counters.get("bytes_read", 0)
+                    nwritten += counters.get("bytes_written", 0)
+            if deferred:
+                row.update(runs=1, seconds=0.0)
+                listed.append(row)
+            else:
+                row.update(runs=len(runs), cycles=cycles, seconds=cycles / clock_hz, bytes_read=nread,
+                           bytes_written=nwritten)
             act = _Activation(device=y, accel=accel) if keep else _Activation(y)
         else:
             act = _Activation(run_layer_numpy(ql, [a.array() for a in inputs]))
@@ -400,6 +436,7 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
             if last.get(p, -1) <= i:
                 del acts[p]
         table.append(row)
+    start_list()
     return acts[network.layers[-1].name].array(), table
 
 

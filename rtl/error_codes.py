@@ -21,6 +21,7 @@ class ErrorCode(enum.IntEnum):
     AXI_WRITE_ERROR = 8
     BAD_OUTPUT = 9
     ABORTED = 10
+    BAD_RUN_LIST = 11
 
     @property
     def description(self) -> str:
@@ -45,4 +46,7 @@ _ERROR_TEXT = {
                            "than MAX_HEIGHT x MAX_WIDTH (padding above (K-1)/2)"),
     ErrorCode.ABORTED: ("the run was stopped by CTRL.ABORT: the output buffer holds part of the output (no byte "
                         "outside it was written)"),
+    ErrorCode.BAD_RUN_LIST: ("RUNLIST_ADDR is not a multiple of 64, the run list (RUNLIST_COUNT x 64 bytes) passes "
+                             "the top of the address space, or the entry RUNLIST_INDEX names sets a bit outside its "
+                             "registers' fields"),
 }

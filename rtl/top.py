@@ -16,7 +16,8 @@ from .config import AcceleratorConfig
 from .control.layer_sequencer import LayerSequencer
 from .control.pass_sequencer import PassSequencer
 from .control.quant_gatherer import QuantGatherer
-from .control.read_issuer import ROUTE_INPUT, ROUTE_QUANT, ROUTE_WEIGHTS, ROUTES, ReadIssuer
+from .control.read_issuer import ROUTE_ENTRY, ROUTE_INPUT, ROUTE_QUANT, ROUTE_WEIGHTS, ROUTES, ReadIssuer
+from .control.run_list import ENTRY_BITS, descriptor_values
 from .control.run_counters import RunCounters
 from .control.write_issuer import WriteIssuer
 from .dma.beats_to_words import BeatsToWords
@@ -52,7 +53,7 @@ class ConvAccelerator(wiring.Component):
     addresses) and ``s_axi_control_*`` (AXI4-Lite slave, 32-bit data, 8-bit addresses; the
     register map is ``rtl.registers.control_register_map(config)``).
 
-    Per layer (after AP_START): the descriptor is checked (a refused one sets STATUS.ERROR and
+    Per layer (after AP_START, or per entry of a run list in DDR: RUNLIST_COUNT, rtl/control/run_list.py): the descriptor is checked (a refused one sets STATUS.ERROR and
     finishes with no memory traffic); then, for each group of ``pm`` output channels, the
     group's quant entries and weights are read, the whole input streams through the engine's
     datapath (rtl/engine: line buffer + MAC array, or tile buffer + Winograd transforms + EWMM
@@ -110,21 +111,18 @@ class ConvAccelerator(wiring.Component):
             seq.ap_start.eq(ctrl.ap_start),
             ctrl.ap_idle.eq(seq.ap_idle), ctrl.ap_done.eq(seq.ap_done), ctrl.ap_ready.eq(seq.ap_ready),
             ctrl.status_busy.eq(seq.busy), ctrl.status_error.eq(seq.error),
-            seq.desc.in_channels.eq(ctrl.in_channels), seq.desc.out_channels.eq(ctrl.out_channels),
-            seq.desc.height.eq(ctrl.in_height), seq.desc.width.eq(ctrl.in_width),
-            seq.desc.kernel.eq(ctrl.kernel), seq.desc.stride.eq(ctrl.stride),
-            seq.desc.padding.eq(ctrl.padding), seq.desc.relu.eq(ctrl.layer_flags_relu),
-            seq.desc.in_addr.eq((ctrl.in_addr_hi << 32) | ctrl.in_addr_lo),
-            seq.desc.weight_addr.eq((ctrl.weight_addr_hi << 32) | ctrl.weight_addr_lo),
-            seq.desc.out_addr.eq((ctrl.out_addr_hi << 32) | ctrl.out_addr_lo),
-            seq.desc.quant_addr.eq((ctrl.quant_addr_hi << 32) | ctrl.quant_addr_lo),
+            seq.list_addr.eq((ctrl.runlist_addr_hi << 32) | ctrl.runlist_addr_lo),
+            seq.list_count.eq(ctrl.runlist_count), ctrl.runlist_index.eq(seq.index),
             rd.clear_error.eq(seq.clear), wr.clear_error.eq(seq.clear),
             seq.complete.eq(writes.all_done & rd.idle & ~rcmd_slice.o.valid & wr.idle),
             seq.read_error.eq(rd.error), seq.write_error.eq(writes.error | wr.error),
             seq.abort.eq(ctrl.ctrl_abort), rd.stop.eq(seq.stop), wr.stop.eq(seq.stop),
             seq.quiet.eq(rd.quiet & wr.quiet), flush.eq(seq.flush),
         ]
+        m.d.comb += [getattr(seq.desc, name).eq(value)
+                     for name, value in descriptor_values(lambda reg, field: ctrl.port(reg, field)).items()]
         wiring.connect(m, seq.run, reads.run, writes.run, passes.run)
+        wiring.connect(m, seq.fetch, reads.fetch)
         wiring.connect(m, reads.cmd, rcmd_slice.i)
         wiring.connect(m, rcmd_slice.o, rd.cmd)
         wiring.connect(m, writes.cmd, wr.cmd)
@@ -169,6 +167,10 @@ class ConvAccelerator(wiring.Component):
         # The input converter feeds the line/tile buffer, whose ready is a compare of its row
         # counters: another register slice keeps it off the router and the route FIFO.
         core.submodules.x_slice = x_slice = SkidBuffer(x_words.i.payload.shape())
+        # Run-list entries: one command's beats gathered into one word for the sequencer.
+        core.submodules.e_words = e_words = BeatsToWords(bus_bits, ENTRY_BITS, last=False)
+        wiring.connect(m, router.output(ROUTE_ENTRY), e_words.i)
+        wiring.connect(m, e_words.o, seq.entry)
         wiring.connect(m, router.output(ROUTE_INPUT), x_slice.i)
         if cfg.engine_description.input_reuse:
             # Input segments cross the bus at a beat per cycle into a FIFO the read issuer holds
@@ -195,7 +197,7 @@ class ConvAccelerator(wiring.Component):
             dp.cfg.stride.eq(layer.stride), dp.cfg.padding.eq(layer.padding),
             dp.cfg.out_width.eq(plan.wo), dp.cfg.out_height.eq(plan.ho),
             dp.cfg.groups.eq(plan.mg if cfg.engine_description.input_reuse else 1),
-            q_words.count.eq(cfg.pm),
+            q_words.count.eq(cfg.pm), e_words.count.eq(1),
             w_words.count.eq(plan.w_words),
             # Input commands: the whole input per pass, or one row segment (W words) each with
             # input reuse.

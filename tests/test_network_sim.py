@@ -6,6 +6,7 @@ simulation serve every test of this module: LeNet as the design places it, LeNet
 cuts conv2 into column strips, and a small ONNX model placed layer by layer by the driver.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -229,7 +230,7 @@ def test_activations_stay_in_ddr_between_accelerated_layers(tmp_path, wide_accel
     for frame in range(3):
         x = rng.normal(size=(2, 10, 10))
         want, _ = run_network(qnet, x)
-        before = accel.activation_relayouts
+        before, starts = accel.activation_relayouts, accel.ap_starts
         ip = InteriorRecorder(accel)
         got, table = run_network(qnet, x, ip, resident=resident if frame else None)
         assert np.array_equal(got, want)
@@ -238,4 +239,41 @@ def test_activations_stay_in_ddr_between_accelerated_layers(tmp_path, wide_accel
         # DDR); conv3's fetched for the add; the pool's packed for conv4; conv5's output
         # fetched. conv1 -> conv2 -> conv3 and conv4 -> conv5 relay nothing out.
         assert accel.activation_relayouts - before == 5
+        # With resident weights each run of consecutive accelerated layers is one run list:
+        # conv1..conv3 (started for the add) and conv4..conv5 (at the end of the frame).
+        assert accel.ap_starts - starts == (2 if frame else 5)
+        if frame:
+            rows = {r["name"]: r for r in table}
+            assert [rows[n]["list_runs"] for n in ("conv3", "conv5")] == [3, 2]
+            assert all(rows[n]["cycles"] is None and rows[n]["seconds"] == 0 for n in ("conv1", "conv2", "conv4"))
+            assert rows["conv3"]["cycles"] > 0 and rows["conv5"]["bytes_written"] > 0
         ip.assert_interior("the conv chain")
+    # profile=True: every run started on its own, with its own counters.
+    starts = accel.ap_starts
+    got, table = run_network(qnet, x, accel, resident=resident, profile=True)
+    assert np.array_equal(got, want) and accel.ap_starts - starts == 5
+    assert all(r["cycles"] > 0 for r in table if r["kind"] == "conv")
+
+
+def test_a_conv_only_network_is_one_start_per_frame(tmp_path, wide_accel):
+    """Issue 30, item 3: a network of accelerated layers only is one run list per frame, bit-exact;
+    per frame the CPU relays out its input and its output, and packs no weights."""
+    accel = wide_accel
+    _conv_chain_model(tmp_path / "chain.onnx")
+    net = get_network(str(tmp_path / "chain.onnx"))
+    # The chain's first two convolutions and the 1x1 after them, as a network of its own.
+    convs = net.layers[:3]
+    assert [l.kind for l in convs] == ["conv"] * 3 and convs[2].inputs == (convs[1].name,)
+    sub = dataclasses.replace(net, name=net.name + "-convs", layers=tuple(convs))
+    rng = np.random.default_rng(9)
+    qnet = quantize_network(sub, rng.normal(size=(6, 2, 10, 10)))
+    resident = load_weights(qnet, accel)
+    for frame in range(3):
+        x = rng.normal(size=(2, 10, 10))
+        want, _ = run_network(qnet, x)
+        counts = accel.ap_starts, accel.activation_relayouts, accel.weight_packs
+        got, table = run_network(qnet, x, accel, resident=resident)
+        assert np.array_equal(got, want)
+        assert (accel.ap_starts, accel.activation_relayouts, accel.weight_packs) == \
+            (counts[0] + 1, counts[1] + 2, counts[2])
+        assert table[-1]["list_runs"] == 3

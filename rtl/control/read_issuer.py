@@ -9,14 +9,15 @@ from amaranth.lib.wiring import In, Out
 
 from ..axi.bursts import command_layout
 from ..numerics import QUANT_ENTRY_BYTES
+from ..registers import RUN_LIST_ENTRY_BYTES
 from ..stream import StreamFifo
 from .run_signature import RunSignature
 
-__all__ = ["ReadIssuer", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT", "ROUTES"]
+__all__ = ["ReadIssuer", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT", "ROUTE_ENTRY", "ROUTES"]
 
 #: Destinations of read data (the beat router's outputs), one per kind of command.
-ROUTE_QUANT, ROUTE_WEIGHTS, ROUTE_INPUT = 0, 1, 2
-ROUTES = 3
+ROUTE_QUANT, ROUTE_WEIGHTS, ROUTE_INPUT, ROUTE_ENTRY = 0, 1, 2, 3
+ROUTES = 4
 
 
 class ReadIssuer(wiring.Component):
@@ -44,9 +45,14 @@ class ReadIssuer(wiring.Component):
     datapath while the next visit's weights stream. Rows the datapath waits for (below
     ``x_need``) go first, then a visit's quant entries and weights, then rows it may read ahead.
 
+    Between runs (``running`` low) it issues the layer sequencer's run-list fetches instead: each
+    ``fetch`` address becomes one command of ``RUN_LIST_ENTRY_BYTES`` routed to ``ROUTE_ENTRY``.
+
     Ports
         ``run``: In(:class:`RunSignature`): at ``launch`` the pointers load from ``layer`` and
-        the issue restarts; commands go out only while ``running``.
+        the issue restarts; a run's commands go out only while ``running``.
+        ``fetch``: In(stream of 64-bit addresses): run-list entries to read, taken only while
+        not ``running``.
         ``cmd``: Out(stream of ``command_layout(addr_width)``), the read master's commands.
         ``route``: Out(stream of ``range(ROUTES)``): each command's destination, in issue order,
         for the beat router (consumed with the command's last beat). It comes from an 8-entry
@@ -88,6 +94,7 @@ class ReadIssuer(wiring.Component):
             "x_rows": In(16),
             "x_need": In(16),
             "x_taken": In(1),
+            "fetch": In(stream.Signature(64)),
         })
 
     def elaborate(self, platform):
@@ -108,16 +115,24 @@ class ReadIssuer(wiring.Component):
                 m.d.comb += [cmd.payload.addr.eq(x_addr),
                              cmd.payload.length.eq(plan.seg_bytes if self.config.engine_description.input_reuse
                                                    else plan.in_bytes)]
-        fire = cmd.valid & cmd.ready
+        running = self.run.running
+        # `fire`: a handshake of the run's own commands.
+        fire = cmd.valid & cmd.ready & running
         m.d.comb += [
-            routes.i.payload.eq(phase),
-            routes.i.valid.eq(fire),
+            routes.i.payload.eq(Mux(running, phase, ROUTE_ENTRY)),
+            routes.i.valid.eq(cmd.valid & cmd.ready),
         ]
         wiring.connect(m, routes.o, wiring.flipped(self.route))
         if self.config.engine_description.input_reuse:
             self._reuse(m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes)
         else:
             self._per_pass(m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes)
+        # Between runs the command is the sequencer's run-list fetch (these assignments come
+        # after the run's and take precedence while not running).
+        with m.If(~running):
+            m.d.comb += [cmd.payload.addr.eq(self.fetch.payload), cmd.payload.length.eq(RUN_LIST_ENTRY_BYTES),
+                         cmd.valid.eq(self.fetch.valid & routes.i.ready),
+                         self.fetch.ready.eq(cmd.ready & routes.i.ready)]
         return m
 
     def _per_pass(self, m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes):

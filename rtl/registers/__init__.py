@@ -24,11 +24,12 @@ Core-side port of a field (see :func:`field_port_name`): ``<register>_<field>`` 
 or just ``<register>`` when the field has the register's own name (e.g. ``in_addr_lo``).
 """
 
-from .control_map import BUILD_MAGIC, BUILD_VERSION, CONTROL_ADDR_WIDTH, HLS_CONTROL_FIELDS, control_register_map
+from .control_map import (BUILD_MAGIC, BUILD_VERSION, CONTROL_ADDR_WIDTH, HLS_CONTROL_FIELDS, RUN_LIST_ENTRY,
+                          RUN_LIST_ENTRY_BYTES, control_register_map)
 from .docs import DOC_PATH, register_tables, render_markdown
 from .model import REGISTER_BITS, Access, Field, Register, RegisterMap, field_port_name
 from .runtime_module import RUNTIME_MODULE_PATH, render_runtime_module
 
 __all__ = ["CONTROL_ADDR_WIDTH", "Access", "Field", "Register", "RegisterMap", "BUILD_MAGIC", "BUILD_VERSION",
-           "REGISTER_BITS", "HLS_CONTROL_FIELDS", "field_port_name", "control_register_map", "register_tables",
+           "REGISTER_BITS", "HLS_CONTROL_FIELDS", "RUN_LIST_ENTRY", "RUN_LIST_ENTRY_BYTES", "field_port_name", "control_register_map", "register_tables",
            "render_markdown", "DOC_PATH", "render_runtime_module", "RUNTIME_MODULE_PATH"]

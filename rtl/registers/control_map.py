@@ -1,9 +1,9 @@
 """The accelerator's control register map, built from its configuration.
 
 :func:`control_register_map` lays out the AXI4-Lite map of a ``ConvAccelerator``: the Vitis HLS
-``s_axi_control`` block (0x00..0x38), the layer descriptor, status and counters (0x40..0x7C) and
-the build-information constants (0x80..), whose values come from the
-:class:`rtl.config.AcceleratorConfig`.
+``s_axi_control`` block (0x00..0x38), the layer descriptor, status and counters (0x40..0x7C),
+the build-information constants (0x80..0xC8), whose values come from the
+:class:`rtl.config.AcceleratorConfig`, and the run list (0xD0..0xDC).
 """
 
 from __future__ import annotations
@@ -12,14 +12,24 @@ from ..config import AcceleratorConfig
 from ..engine import engine_codes
 from .model import REGISTER_BITS, Access, Field, Register, RegisterMap
 
-__all__ = ["CONTROL_ADDR_WIDTH", "BUILD_MAGIC", "BUILD_VERSION", "HLS_CONTROL_FIELDS", "control_register_map"]
+__all__ = ["CONTROL_ADDR_WIDTH", "BUILD_MAGIC", "BUILD_VERSION", "HLS_CONTROL_FIELDS", "RUN_LIST_ENTRY",
+           "RUN_LIST_ENTRY_BYTES", "control_register_map"]
 
 #: Address bits of the s_axi_control port: the register window is 2**CONTROL_ADDR_WIDTH bytes.
 CONTROL_ADDR_WIDTH = 8
 #: "CVFG" in ASCII: identifies a convforge accelerator.
 BUILD_MAGIC = 0x43564647
 #: Version of this register layout (bump on any incompatible change).
-BUILD_VERSION = 2
+BUILD_VERSION = 3
+
+#: One entry of a run list in DDR: the descriptor registers' 32-bit values, little-endian, in this
+#: order (64 bytes). An entry sets no bit outside its registers' fields (the IP refuses it with
+#: BAD_RUN_LIST otherwise).
+RUN_LIST_ENTRY = ("IN_CHANNELS", "OUT_CHANNELS", "IN_HEIGHT", "IN_WIDTH", "KERNEL", "STRIDE", "PADDING",
+                  "LAYER_FLAGS", "IN_ADDR_LO", "IN_ADDR_HI", "WEIGHT_ADDR_LO", "WEIGHT_ADDR_HI", "OUT_ADDR_LO",
+                  "OUT_ADDR_HI", "QUANT_ADDR_LO", "QUANT_ADDR_HI")
+#: Bytes of one run-list entry (RUNLIST_ADDR must be a multiple of it).
+RUN_LIST_ENTRY_BYTES = 4 * len(RUN_LIST_ENTRY)
 
 
 #: Fields implementing the Vitis HLS block-level control protocol. The control slave binds
@@ -57,9 +67,9 @@ def control_register_map(config) -> RegisterMap:
             Field("AP_IDLE", 2, 1, RO, "the core is idle and accepts AP_START"),
             Field("AP_READY", 3, 1, COR, "the core took its inputs and is ready for new ones (cleared when CTRL is read)"),
             Field("AUTO_RESTART", 7, 1, RW, "start again automatically when a run finishes"),
-            Field("ABORT", 8, 1, SC, "write 1 to stop the running layer: no further memory traffic is issued, "
-                  "outstanding reads drain, issued write bursts finish with no byte enabled, the datapath is "
-                  "reset and the run ends (AP_DONE) with STATUS.ERROR = ABORTED; ignored while idle"),
+            Field("ABORT", 8, 1, SC, "write 1 to stop the running layer (or run list): no further memory traffic "
+                  "is issued, outstanding reads drain, issued write bursts finish with no byte enabled, the "
+                  "datapath is reset and the run ends (AP_DONE) with STATUS.ERROR = ABORTED; ignored while idle"),
         ), "Vitis HLS block-level control"),
         Register("GIER", 0x04, (Field("ENABLE", 0, 1, RW, "global interrupt enable"),),
                  "global interrupt enable"),
@@ -124,4 +134,13 @@ def control_register_map(config) -> RegisterMap:
         ("AXI_ADDR_WIDTH", 0xC8, config.axi_addr_width, "memory address bits: every buffer must end at or below 2^AXI_ADDR_WIDTH (AcceleratorConfig.axi_addr_width)"),
     ]
     regs += [_full(name, offset, RO, text, constant=value) for name, offset, value, text in build_info]
+    regs += [
+        _full("RUNLIST_ADDR_LO", 0xD0, RW, f"run list address, bits 31:0 (a multiple of {RUN_LIST_ENTRY_BYTES})"),
+        _full("RUNLIST_ADDR_HI", 0xD4, RW, "run list address, bits 63:32"),
+        _full("RUNLIST_COUNT", 0xD8, RW, "entries of the run list AP_START walks; 0: AP_START runs the descriptor "
+              f"registers instead. Each {RUN_LIST_ENTRY_BYTES}-byte entry holds the descriptor registers' values "
+              "(rtl.registers.RUN_LIST_ENTRY); AP_DONE comes after the last entry or at the first that fails", 16),
+        _full("RUNLIST_INDEX", 0xDC, RO, "entries of the run list finished since AP_START: after AP_DONE, the entry "
+              "STATUS.ERROR is about (RUNLIST_COUNT when every entry ran)", 16),
+    ]
     return RegisterMap(regs, name="control")

@@ -20,7 +20,8 @@ from ..engine import ENGINES
 from ..error_codes import ErrorCode
 from ..ip_identity import NAME, VLNV
 from ..numerics import QUANT_ENTRY_BYTES, SUPPORTED_DATA_WIDTHS
-from .control_map import BUILD_MAGIC, BUILD_VERSION, CONTROL_ADDR_WIDTH, control_register_map
+from .control_map import (BUILD_MAGIC, BUILD_VERSION, CONTROL_ADDR_WIDTH, RUN_LIST_ENTRY, RUN_LIST_ENTRY_BYTES,
+                          control_register_map)
 from .model import REGISTER_BITS
 
 __all__ = ["RUNTIME_MODULE_PATH", "render_runtime_module"]
@@ -69,6 +70,10 @@ def render_runtime_module() -> str:
                  "Address bits the control slave decodes: its window is 2**CONTROL_ADDR_WIDTH bytes."),
         _literal("REGISTER_BITS", REGISTER_BITS, "Width of every register."),
         _literal("QUANT_ENTRY_BYTES", QUANT_ENTRY_BYTES, "Bytes of one output channel's quant-table entry in DDR."),
+        _literal("RUN_LIST_ENTRY", RUN_LIST_ENTRY, "A run-list entry in DDR: these registers' 32-bit values, "
+                 "little-endian, in this order."),
+        _literal("RUN_LIST_ENTRY_BYTES", RUN_LIST_ENTRY_BYTES, "Bytes of one run-list entry (RUNLIST_ADDR is a "
+                 "multiple of it)."),
         _literal("DATA_WIDTHS", tuple(SUPPORTED_DATA_WIDTHS), "Activation/weight widths a build can have."),
         _literal("MAX_DIMENSION", MAX_DIMENSION, "Largest channel count, height and width of any build."),
         _literal("KERNEL_SIZES", tuple(KERNEL_SIZES), "Kernel sizes a line buffer can be built for."),

@@ -111,7 +111,7 @@ class SimulatedDriver(AcceleratorDriver):
         self.memory_bytes = memory_bytes
         self.period_ns = period_ns
         self._next_address = self.ALIGN
-        self._last_layer = None
+        self._last_layers = []
         self._driver_init()
         self.timeout = None
         self.abort_timeout = 20_000
@@ -151,13 +151,22 @@ class SimulatedDriver(AcceleratorDriver):
         return self._next_address
 
     def start_layer(self, desc: dict) -> None:
-        self._last_layer = dict(desc)
+        self._last_layers = [dict(desc)]
         super().start_layer(desc)
 
+    def start_run_list(self, address: int, descs: list) -> None:
+        self._last_layers = [dict(d) for d in descs]
+        super().start_run_list(address, descs)
+
     def _cycle_budget(self) -> int:
-        """Simulated cycles the last started layer may take: 20 times a generous estimate of its
-        compute and transfer cycles plus 200,000 (1,000,000 without a layer)."""
-        d = self._last_layer or {}
+        """Simulated cycles the last AP_START may take: per layer it started (one, or a run
+        list's), 20 times a generous estimate of its compute and transfer cycles plus 200,000
+        (1,000,000 without a layer)."""
+        if not self._last_layers:
+            return 1_000_000
+        return sum(self._layer_budget(d) for d in self._last_layers)
+
+    def _layer_budget(self, d: dict) -> int:
         info = self.info
         try:
             k = d["kernel"]

@@ -138,7 +138,7 @@ def test_driver_misuse_gets_clear_errors_and_never_stale_results():
         assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.ABORTED
         accel.timeout = None
         # Case 3: a start while a layer runs is refused before anything is written.
-        accel.start_layer(accel._last_layer)
+        accel.start_layer(accel._last_layers[0])
         with pytest.raises(AcceleratorBusy, match="still running"):
             accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
         accel._wait_done(1_000_000)  # that run finishes on its own
@@ -169,7 +169,7 @@ def test_abort_stops_a_running_layer_and_nothing_is_written_after(engine):
     with simulated(config, pauses="random", seed=9) as accel:
         assert np.array_equal(accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True), expected)
         full = accel.counters["cycles"]
-        desc = accel._last_layer
+        desc = accel._last_layers[0]
         out = accel._buffers["output"]
         span = accel.allocated_bytes + 4096
         for point in (0, full // 7, full // 2, 3 * full // 4):

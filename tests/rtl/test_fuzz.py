@@ -19,6 +19,8 @@ failure by kind (:data:`FAILURES`) and goes on.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,6 +28,7 @@ from hypothesis import strategies as st
 
 from drivers import AcceleratorTimeout, layout
 from sim.backends import simulated
+from drivers.interface import REGISTERS as _MAP
 from drivers.regmap import REGISTERS
 from dse.perf_model import ideal_memory_port, run_cycles
 from rtl.descriptor import Descriptor
@@ -41,6 +44,14 @@ SPAN = 1 << 17
 REFUSAL_CYCLES = 2_000
 #: Descriptors per build in the default suite.
 DEFAULT_EXAMPLES = 40
+#: Memory of a fuzzed run list: per entry four buffers in slots of LIST_SPAN / LIST_SLOTS bytes
+#: (the largest buffer of these builds is under 16 KiB), the list in the last slot.
+LIST_SPAN, LIST_SLOTS = 1 << 18, 16
+#: Entries of a fuzzed run list (at most (LIST_SLOTS - 1) // 4), and lists per build by default.
+LIST_ENTRIES, LIST_EXAMPLES = 3, 12
+#: Register -> the lowest bit above its fields (what an entry may not set).
+REGISTER_FIELDS = {name: max(f["lsb"] + f["width"] for f in _MAP[name]["fields"].values())
+                   for name in layout.RUN_LIST_ENTRY}
 #: The ways a descriptor can fail, as counted by ``fuzz(..., keep_going=True)``.
 FAILURES = ("hang", "stray write", "wrong code", "wrong result")
 
@@ -78,20 +89,30 @@ def descriptors(draw, cfg):
                 relu=draw(st.booleans()))
 
 
-def check_descriptor(accel, cfg, desc: dict, offsets: list[int], seed: int, high: int | None = None) -> str:
-    """Run ``desc`` with buffers at ``offsets``; assert the three properties; return the outcome.
-    ``high``: the index of a buffer moved to the top of the address space instead, so that it
-    would wrap (the IP must refuse an otherwise valid layer with BAD_ADDRESS)."""
+@dataclass
+class Case:
+    """One fuzzed layer with its buffers written: the rule's refusal (None: it runs), its output
+    span ``[out_lo, out_hi)`` (empty when refused), its expected output and a cycle budget."""
+
+    desc: dict
+    refusal: Refusal | None
+    out_lo: int
+    out_hi: int
+    expected: np.ndarray | None
+    budget: int
+
+
+def prepare(accel, cfg, desc: dict, offsets: list[int], rng, pattern, high: int | None = None) -> Case:
+    """Place ``desc``'s buffers at ``offsets`` (input, weights, quant, output) and write a random
+    layer's images into the simulated memory and ``pattern`` (its expected contents) when the rule
+    accepts it. ``high``: the index of a buffer moved to the top of the address space instead, so
+    that it would wrap (the IP must refuse an otherwise valid layer with BAD_ADDRESS)."""
     info = accel.info
     d = Descriptor(*(desc[k] for k in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
                                        "padding")))
     refusal = cfg.engine_description.refusal(d, cfg.limits)
-    rng = np.random.default_rng(seed)
-    pattern = rng.integers(0, 256, size=SPAN, dtype=np.uint8)
-    accel.mem_write(0, pattern.tobytes())
     in_a, w_a, q_a, out_a = offsets
     addrs = dict(in_addr=in_a, weight_addr=w_a, quant_addr=q_a, out_addr=out_a)
-    out_lo = out_hi = out_a
     if high is not None:
         top = 1 << cfg.axi_addr_width
         key = ("in_addr", "weight_addr", "quant_addr", "out_addr")[high]
@@ -105,41 +126,114 @@ def check_descriptor(accel, cfg, desc: dict, offsets: list[int], seed: int, high
             refusal = Refusal(ErrorCode.BAD_ADDRESS, "a buffer passes the top of the address space")
         else:
             addrs[key] = top - 8   # an earlier check refuses the layer first
-    if refusal is None:
-        c, m, h, w, k, s, p = (desc[n] for n in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
-                                                "padding"))
-        x, wt, bias, mult, shift, expected = random_layer(rng, c, m, h, w, k, s, p, desc["relu"])
-        images = [(in_a, layout.pack_input(x, info.pn)), (w_a, layout.pack_weights(wt, info.pm, info.pn)),
-                  (q_a, layout.pack_quant(bias, mult, shift, m, info.pm))]
-        for addr, image in images:
-            accel.mem_write(addr, image.tobytes())
-            pattern[addr:addr + image.nbytes] = image
-        out_hi = out_a + layout.output_bytes(m, d.out_height, d.out_width, info.pm)
-        # The model assumes a port that never pauses; the random pauses on every channel at most
-        # about halve each one's rate, so four times the model bounds a healthy run.
-        budget = 4 * run_cycles(d, cfg, ideal_memory_port(cfg)).cycles + 5_000
-    else:
-        budget = REFUSAL_CYCLES
-    accel.start_layer({**desc, **addrs, "relu": int(desc["relu"])})
+    desc = {**desc, **addrs, "relu": int(desc["relu"])}
+    if refusal is not None:
+        return Case(desc, refusal, out_a, out_a, None, REFUSAL_CYCLES)
+    c, m, h, w, k, s, p = (desc[n] for n in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
+                                            "padding"))
+    x, wt, bias, mult, shift, expected = random_layer(rng, c, m, h, w, k, s, p, desc["relu"])
+    images = [(in_a, layout.pack_input(x, info.pn)), (w_a, layout.pack_weights(wt, info.pm, info.pn)),
+              (q_a, layout.pack_quant(bias, mult, shift, m, info.pm))]
+    for addr, image in images:
+        accel.mem_write(addr, image.tobytes())
+        pattern[addr:addr + image.nbytes] = image
+    # The model assumes a port that never pauses; the random pauses on every channel at most
+    # about halve each one's rate, so four times the model bounds a healthy run.
+    budget = 4 * run_cycles(d, cfg, ideal_memory_port(cfg)).cycles + 5_000
+    return Case(desc, None, out_a, out_a + layout.output_bytes(m, d.out_height, d.out_width, info.pm), expected,
+                budget)
+
+
+def _finished(accel, what: str, budget: int, span: int, pattern, cases: list[Case]) -> tuple[int, np.ndarray]:
+    """Wait for AP_DONE and check that no byte outside the output spans of ``cases`` changed:
+    (STATUS.ERROR, the memory after)."""
     try:
         accel._wait_done(budget)
     except AcceleratorTimeout:
-        raise FuzzFailure("hang", f"{desc}: no AP_DONE within {budget} cycles") from None
+        raise FuzzFailure("hang", f"{what}: no AP_DONE within {budget} cycles") from None
     status = accel.read(REGISTERS["STATUS"]) & 0xFF
-    after = np.frombuffer(accel.mem_read(0, SPAN), dtype=np.uint8)
-    outside = np.ones(SPAN, dtype=bool)
-    outside[out_lo:out_hi] = False
+    after = np.frombuffer(accel.mem_read(0, span), dtype=np.uint8)
+    outside = np.ones(span, dtype=bool)
+    for case in cases:
+        outside[case.out_lo:case.out_hi] = False
     stray = np.flatnonzero((after != pattern) & outside)
-    _require(stray.size == 0, "stray write", f"{desc}: bytes outside the output buffer changed at {stray[:8].tolist()}")
-    if refusal is not None:
-        _require(status == refusal.code, "wrong code",
-                 f"{desc}: STATUS {status}, the rule says {refusal.code!r} ({refusal.reason})")
+    _require(stray.size == 0, "stray write", f"{what}: bytes outside the output buffers changed at {stray[:8].tolist()}")
+    return status, after
+
+
+def _exact(accel, case: Case, after, what: str) -> None:
+    d = case.desc
+    ho = (d["height"] + 2 * d["padding"] - d["kernel"]) // d["stride"] + 1
+    wo = (d["width"] + 2 * d["padding"] - d["kernel"]) // d["stride"] + 1
+    got = layout.unpack_output(after[case.out_lo:case.out_hi], d["out_channels"], ho, wo, accel.info.pm)
+    _require(np.array_equal(got, case.expected), "wrong result", f"{what}: output differs from sim.reference")
+
+
+def check_descriptor(accel, cfg, desc: dict, offsets: list[int], seed: int, high: int | None = None) -> str:
+    """Run ``desc`` with buffers at ``offsets``; assert the three properties; return the outcome
+    (``high`` as for :func:`prepare`)."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.integers(0, 256, size=SPAN, dtype=np.uint8)
+    accel.mem_write(0, pattern.tobytes())
+    case = prepare(accel, cfg, desc, offsets, rng, pattern, high)
+    accel.start_layer(case.desc)
+    status, after = _finished(accel, str(desc), case.budget, SPAN, pattern, [case])
+    if case.refusal is not None:
+        _require(status == case.refusal.code, "wrong code",
+                 f"{desc}: STATUS {status}, the rule says {case.refusal.code!r} ({case.refusal.reason})")
         _require(accel._read_counters()["bytes_read"] == 0, "wrong code", f"{desc}: refused after reading memory")
-        return refusal.code.name
+        return case.refusal.code.name
     _require(status == ErrorCode.OK, "wrong code", f"{desc}: STATUS {status} for a layer the rule accepts")
-    got = layout.unpack_output(after[out_lo:out_hi], desc["out_channels"], d.out_height, d.out_width, info.pm)
-    _require(np.array_equal(got, expected), "wrong result", f"{desc}: output differs from sim.reference")
+    _exact(accel, case, after, str(desc))
     return "OK"
+
+
+#: Registers of a run-list entry with bits outside their fields (a corrupted entry sets one).
+_NARROW = [name for name in layout.RUN_LIST_ENTRY if not name.endswith(("_LO", "_HI"))]
+
+
+def check_run_list(accel, cfg, descs: list[dict], seed: int, corrupt: tuple[int, int, int] | None) -> str:
+    """Run ``descs`` as one run list (each layer's four buffers in slots of its own); with
+    ``corrupt`` = (entry, register index in :data:`_NARROW`, bit), that entry first sets a bit
+    above its register's fields. The entries up to the first the rule (or the corruption) refuses
+    run exact, that one's code and index are reported, nothing else is written, no hang."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.integers(0, 256, size=LIST_SPAN, dtype=np.uint8)
+    accel.mem_write(0, pattern.tobytes())
+    slot = LIST_SPAN // LIST_SLOTS
+    cases = [prepare(accel, cfg, desc, [(4 * i + j) * slot + 8 * j for j in range(4)], rng, pattern)
+             for i, desc in enumerate(descs)]
+    words = layout.pack_run_list([accel._register_values(c.desc) for c in cases]).view("<u4").copy()
+    bad_entry = None
+    if corrupt is not None:
+        entry, reg, bit = corrupt
+        name = _NARROW[reg % len(_NARROW)]
+        field = REGISTER_FIELDS[name]
+        bit = field + bit % (32 - field)
+        words[16 * (entry % len(cases)) + layout.RUN_LIST_ENTRY.index(name)] |= 1 << bit
+        bad_entry = entry % len(cases)
+    list_addr = (LIST_SLOTS - 1) * slot
+    accel.mem_write(list_addr, words.tobytes())
+    pattern[list_addr:list_addr + words.nbytes] = words.view(np.uint8)
+    # The expected walk: every entry up to the first one refused.
+    stop, code = len(cases), ErrorCode.OK
+    for i, case in enumerate(cases):
+        if i == bad_entry:
+            stop, code = i, ErrorCode.BAD_RUN_LIST
+            break
+        if case.refusal is not None:
+            stop, code = i, case.refusal.code
+            break
+    ran = cases[:stop]
+    what = f"run list {[c.desc for c in cases]} (corrupt {corrupt})"
+    accel.start_run_list(list_addr, [c.desc for c in cases])
+    status, after = _finished(accel, what, sum(c.budget for c in cases) + 2_000, LIST_SPAN, pattern, ran)
+    index = accel.read(REGISTERS["RUNLIST_INDEX"])
+    _require((status, index) == (code, stop), "wrong code",
+             f"{what}: STATUS {status} at entry {index}, expected {code!r} at entry {stop}")
+    for case in ran:
+        _exact(accel, case, after, what)
+    return "OK" if code == ErrorCode.OK else f"list {ErrorCode(code).name}"
 
 
 def fuzz(name: str, examples: int, keep_going: bool = False) -> dict[str, int]:
@@ -185,3 +279,36 @@ def test_fuzzed_descriptors_finish_exact_or_refused(name):
 def test_fuzzed_descriptors_long_run(name):
     outcomes = fuzz(name, 400)
     print(f"fuzz {name}: {sum(outcomes.values())} descriptors, outcomes {dict(sorted(outcomes.items()))}")
+
+
+def fuzz_run_lists(name: str, examples: int, keep_going: bool = False) -> dict[str, int]:
+    """Outcome counts of ``examples`` drawn run lists on build ``name``: ``"OK"``, ``"list <code>"``
+    for a list stopped at a refused entry, and with ``keep_going`` each of :data:`FAILURES` as
+    for :func:`fuzz`; without it the first failure raises."""
+    cfg = BUILDS[name]
+    outcomes: dict[str, int] = {}
+    with simulated(cfg, pauses="random", seed=11) as accel:
+        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+        @given(descs=st.lists(descriptors(cfg), min_size=1, max_size=LIST_ENTRIES), seed=st.integers(0, 2**31),
+               corrupt=st.one_of(st.none(), st.none(), st.tuples(st.integers(0, LIST_ENTRIES - 1),
+                                                                 st.integers(0, 7), st.integers(0, 31))))
+        def run(descs, seed, corrupt):
+            try:
+                outcome = check_run_list(accel, cfg, descs, seed, corrupt)
+            except FuzzFailure as exc:
+                if not keep_going:
+                    raise
+                outcome = exc.kind
+                if exc.kind == "hang":
+                    accel._abort(str(exc))
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+
+        run()
+    return outcomes
+
+
+@pytest.mark.parametrize("name", sorted(BUILDS))
+def test_fuzzed_run_lists_stop_at_the_first_bad_entry(name):
+    outcomes = fuzz_run_lists(name, LIST_EXAMPLES)
+    assert outcomes.get("OK", 0) > 0 and outcomes.get("list BAD_RUN_LIST", 0) > 0, outcomes

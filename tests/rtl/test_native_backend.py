@@ -145,7 +145,7 @@ def test_memory_errors_reach_the_driver_as_status_errors(engine):
         with pytest.raises(AcceleratorError, match=f"error {int(ErrorCode.AXI_WRITE_ERROR)} "):
             accel.conv2d(x, wt, bias=bias, mult=mult, shift=shift, padding=1, relu=True)
         accel.clear_injected_errors()
-        desc = dict(accel._last_layer, out_addr=accel.memory_bytes + 0x10000)
+        desc = dict(accel._last_layers[0], out_addr=accel.memory_bytes + 0x10000)
         accel.start_layer(desc)
         accel._wait_done(None)
         assert accel.read(REGISTERS["STATUS"]) & 0xFF == ErrorCode.AXI_WRITE_ERROR

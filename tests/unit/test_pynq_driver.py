@@ -92,12 +92,13 @@ def test_register_map_supplied_by_the_driver():
 
 
 def test_an_ip_of_another_register_layout_is_refused():
-    """CLOCK_HZ replaced CLOCK_KHZ in layout version 2: an IP of version 1 would read 1000 times
-    too slow a clock, so the driver refuses it before using any build-info value."""
+    """CLOCK_HZ replaced CLOCK_KHZ in layout version 2 and the run list came in version 3: an IP of
+    an older version would read 1000 times too slow a clock, or ignore RUNLIST_COUNT and run the
+    descriptor registers instead, so the driver refuses it before using any build-info value."""
     values = reset_values(CONFIG)
-    values["VERSION"] = 1
+    values["VERSION"] = 2
     ip = overlay_ip(FakeBoard(values))
-    with pytest.raises(RuntimeError, match=r"^the IP has register layout version 1 and this runtime drives version 2: "
+    with pytest.raises(RuntimeError, match=r"^the IP has register layout version 2 and this runtime drives version 3: "
                                            r"install the runtime wheel of the deploy folder the bitstream came from$"):
         ip.info
     assert overlay_ip(fake_board()).info.clock_mhz == CONFIG.clock_mhz == 125.0
