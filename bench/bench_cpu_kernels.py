@@ -7,7 +7,10 @@ random input, best of ``--repeats`` runs of the whole network. Every conv and fc
 as one accelerator run through the driver on an in-process register file
 (``conv2d_resident``: checks, input relayout, registers, output relayout; kind
 ``accelerator_run``), and once more with its input and output kept in DDR (a ``DeviceActivation``
-in and out: checks and registers only). Per kind the bench fits
+in and out: checks and registers only), and once as a run that joins a run list (kind
+``listed_run``: ``defer=True``, checks and the entry); each network's conv and fc layers are
+also started as run lists of 1, half and all of them (kind ``run_list``: ``run_pending``, the
+list packed and written, registers, status; features a fixed cost and the entries). Per kind the bench fits
 non-negative coefficients on ``dse.cpu_floor.features`` (a fixed cost; MACs, im2col patch
 elements and outputs, or the elements read, written and combined) by relative least squares and
 scales them until the line is at or above every measured layer of that kind.
@@ -20,7 +23,9 @@ Prints, per kind: layers, the fit (the checked-in one; with ``--write``, this ru
 ratio floor / measured (min, median, max) on the fitted and on the check set in this run, then the DSE's CPU estimate for PYNQ-Z2 and KV260 against the
 measurement, layer by layer totals. Run on a quiet machine: it measures wall time.
 
-    python bench/bench_cpu_kernels.py [--repeats 5] [--write]
+    python bench/bench_cpu_kernels.py [--repeats 5] [--write | --write-kinds KIND,KIND]
+
+``--write-kinds`` replaces only those kinds' fit and rows in the checked-in table.
 """
 
 from __future__ import annotations
@@ -41,7 +46,8 @@ from drivers import (AcceleratorDriver, BuildInfo, DeviceActivation, layout, qua
                      random_weights, run_network)
 from drivers.regmap import AP_DONE, AP_IDLE, REGISTERS  # noqa: E402
 from dse.boards import get_board  # noqa: E402
-from dse.cpu_floor import RUN_KIND, TABLE_PATH, features, fit_floor, floor_of, run_features  # noqa: E402
+from dse.cpu_floor import (LISTED_RUN_KIND, RUN_KIND, RUN_LIST_KIND, TABLE_PATH, features, fit_floor,  # noqa: E402
+                           floor_of, run_features)
 from dse.networks import get_network  # noqa: E402
 from dse.onnx_import import load_onnx  # noqa: E402
 from dse.perf_model import CONSTANTS, cpu_seconds, host_seconds  # noqa: E402
@@ -105,7 +111,8 @@ class _RegisterFile(AcceleratorDriver):
 
     def allocate(self, shape, dtype=np.uint8):
         buf = np.zeros(shape, dtype=dtype).view(self._Buffer)
-        buf.device_address, self._next = self._next, self._next + buf.nbytes + 4096
+        # Page-aligned, as pynq.allocate's buffers are.
+        buf.device_address, self._next = self._next, self._next + (buf.nbytes + 8191) // 4096 * 4096
         return buf
 
     def _wait_done(self, timeout) -> None:
@@ -137,17 +144,50 @@ def measure_runs(net, repeats: int, seed: int = 0) -> list[dict]:
         x = rng.integers(-128, 128, size=(c, h, w), dtype=np.int8)
         kept_x = DeviceActivation(drv.allocate((layout.input_bytes(c, h, w, pn),)), (c, h, w))
         resident = drv.load_weights(np.zeros((m, c, k, k), np.int8))
-        for kept in (False, True):
+        for kept, kind in ((False, RUN_KIND), (True, RUN_KIND), (True, LISTED_RUN_KIND)):
             best = float("inf")
             for _ in range(repeats):
                 t0 = time.perf_counter()
-                if kept:
+                if kind == LISTED_RUN_KIND:
+                    drv.conv2d_resident(kept_x, resident, stride=s, padding=p, keep="out", defer=True)
+                elif kept:
                     drv.conv2d_resident(kept_x, resident, stride=s, padding=p, keep="out")
                 else:
                     drv.conv2d_resident(x, resident, stride=s, padding=p)
                 best = min(best, time.perf_counter() - t0)
-            rows.append({"network": net.name, "layer": layer.name, "kind": RUN_KIND, "seconds": best, "kept": kept,
+                drv._pending.clear()          # the entry is timed, not its list
+                drv._pending_buffers.clear()
+            rows.append({"network": net.name, "layer": layer.name, "kind": kind, "seconds": best, "kept": kept,
                          "features": run_features(c, h, w, m, d.out_height, d.out_width, pm, pn, not kept, not kept)})
+    return rows
+
+
+def measure_lists(net, repeats: int) -> list[dict]:
+    """Rows ``{network, layer, kind: RUN_LIST_KIND, features, seconds, kept}``: ``run_pending``
+    of the first 1, half and all of ``net``'s conv and fc layers as one run list (each a kept
+    run), best of ``repeats``, as a frame loop starts it: the list was written by an earlier
+    frame (the driver writes a list again only when it changed)."""
+    drv, rows = _RegisterFile(), []
+    pn = drv.INFO.pn
+    runs = []
+    for layer in net.layers:
+        if layer.kind in ("conv", "fc"):
+            d = _descriptor(layer)
+            act = DeviceActivation(drv.allocate((layout.input_bytes(d.in_channels, d.height, d.width, pn),)),
+                                   (d.in_channels, d.height, d.width))
+            runs.append((act, drv.load_weights(np.zeros((d.out_channels, d.in_channels, d.kernel, d.kernel), np.int8)),
+                         d))
+    for n in sorted({1, max(1, len(runs) // 2), len(runs)}):
+        best = float("inf")
+        for frame in range(repeats + 1):
+            for i, (act, res, d) in enumerate(runs[:n]):
+                drv.conv2d_resident(act, res, stride=d.stride, padding=d.padding, keep=f"o{i}", defer=True)
+            t0 = time.perf_counter()
+            drv.run_pending()
+            if frame:                     # the first frame writes the list
+                best = min(best, time.perf_counter() - t0)
+        rows.append({"network": net.name, "layer": f"{n} runs", "kind": RUN_LIST_KIND, "seconds": best, "kept": True,
+                     "features": {"fixed": 1.0, "entries": float(n)}})
     return rows
 
 
@@ -178,6 +218,7 @@ def main(argv=None) -> int:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--zoo", type=Path, default=ROOT / "build" / "zoo")
     ap.add_argument("--write", action="store_true", help=f"write {TABLE_PATH.relative_to(ROOT)}")
+    ap.add_argument("--write-kinds", default="", help="replace only these kinds (comma-separated) in the table")
     args = ap.parse_args(argv)
     t0 = time.time()
     exports = []
@@ -189,21 +230,23 @@ def main(argv=None) -> int:
                 exports.append(load_onnx(path))
     fit_nets = [get_network(name) for name in FITTED] + [n for n in exports if n.name in FITTED_EXPORTS]
     check_nets = [n for n in exports if n.name not in FITTED_EXPORTS]
-    fitted = [row for net in fit_nets for row in measure(net, args.repeats) + measure_runs(net, args.repeats)]
+    fitted = [row for net in fit_nets
+              for row in measure(net, args.repeats) + measure_runs(net, args.repeats) + measure_lists(net, args.repeats)]
     # The table the DSE uses (the checked-in one) against this run's measurement; with --write,
     # this run's own fit, which replaces it.
     fresh = fit_floor(fitted)
     table = fresh if args.write or not TABLE_PATH.is_file() else json.loads(TABLE_PATH.read_text())["fit"]
-    check = [row for net in check_nets for row in measure(net, args.repeats) + measure_runs(net, args.repeats)]
-    print("| kind | layers fitted | fixed (us) | ns per MAC | ns per patch element | ns per output or element "
+    check = [row for net in check_nets
+             for row in measure(net, args.repeats) + measure_runs(net, args.repeats) + measure_lists(net, args.repeats)]
+    print("| kind | layers fitted | fixed (us) | ns per MAC | ns per patch element | ns per output, element or list entry "
           "| floor / measured, fitted (min / median / max) | floor / measured, check set | layers checked |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | ---: |")
-    for kind, f in table.items():
+    for kind, f in {**table, **{k: v for k, v in fresh.items() if k not in table}}.items():
         c = f["coefficients"]
         fr = _ratios([r for r in fitted if r["kind"] == kind], table)
         cr = _ratios([r for r in check if r["kind"] == kind], table)
         cols = [f"{1e9 * c[n]:.3g}" if n in c else "-" for n in ("macs", "patch_elements")]
-        per = c.get("outputs", c.get("elements", 0.0))
+        per = c.get("outputs", c.get("elements", c.get("entries", 0.0)))
         print(f"| {kind} | {f['layers']} | {1e6 * c['fixed']:.1f} | {' | '.join(cols)} | {1e9 * per:.3g} "
               f"| {_summary(fr)} | {_summary(cr)} | {len(cr)} |")
     unseen = sorted({r["kind"] for r in check} - set(table))
@@ -220,6 +263,8 @@ def main(argv=None) -> int:
     runs_by_net: dict[str, list] = {}
     nets = {n.name: n for n in fit_nets + check_nets}
     for r in fitted + check:
+        if r["kind"] in (LISTED_RUN_KIND, RUN_LIST_KIND):
+            continue
         (runs_by_net if r["kind"] == RUN_KIND else by_net).setdefault(r["network"], []).append(r)
     boards = ("pynq-z2", "kv260")
     for name, rows in by_net.items():
@@ -253,6 +298,14 @@ def main(argv=None) -> int:
         TABLE_PATH.write_text(json.dumps({"machine": m, "repeats": args.repeats, "fitted_on": [n.name for n in fit_nets],
                                           "fit": fresh, "rows": fitted}, indent=1) + "\n")
         print(f"wrote {TABLE_PATH.relative_to(ROOT)}")
+    elif args.write_kinds:
+        kinds = set(args.write_kinds.split(","))
+        data = json.loads(TABLE_PATH.read_text())
+        data["fit"].update({k: v for k, v in fresh.items() if k in kinds})
+        data["rows"] = [r for r in data["rows"] if r["kind"] not in kinds] + [r for r in fitted if r["kind"] in kinds]
+        data.setdefault("partial_updates", []).append({"kinds": sorted(kinds), "machine": m, "repeats": args.repeats})
+        TABLE_PATH.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"wrote {', '.join(sorted(kinds))} into {TABLE_PATH.relative_to(ROOT)}")
     return 0
 
 

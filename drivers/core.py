@@ -96,10 +96,11 @@ class DeviceActivation:
     input layout too, so the next accelerated layer reads it where it lies: nothing is
     relaid out on the CPU (docs/memory-layout.md). :meth:`AcceleratorDriver.fetch` brings it
     to numpy. It is valid until the driver runs another layer that keeps its output under the
-    same name."""
+    same name. ``name``: the driver's name of the buffer (None for one it did not allocate)."""
 
     buffer: object
     shape: tuple
+    name: str | None = None
 
 
 class AcceleratorDriver:
@@ -126,6 +127,8 @@ class AcceleratorDriver:
         self._pending: list[tuple[dict, str]] = []
         #: Names of the buffers the deferred runs read or write.
         self._pending_buffers: set[str] = set()
+        #: The runs whose list the "run list" buffer holds (the descriptors' values).
+        self._listed: list[tuple] = []
 
     # ----- discovery ----------------------------------------------------------------------
     def _reg(self, name: str) -> int:
@@ -326,7 +329,7 @@ class AcceleratorDriver:
             if self._buffers.get(out_name) is x.buffer:
                 raise ValueError(f"the output cannot be kept in {keep!r}: that buffer holds this run's input")
             bx = x.buffer
-            in_name = next((n for n, b in self._buffers.items() if b is x.buffer), None)
+            in_name = x.name
         else:
             xin = layout.pack_input(x, info.pn, info.data_width)
             self.activation_relayouts += 1
@@ -346,7 +349,7 @@ class AcceleratorDriver:
         desc = dict(in_addr=bx.device_address, weight_addr=bw.device_address, out_addr=bo.device_address,
                     quant_addr=bq.device_address, in_channels=c, out_channels=m, height=h, width=wd, kernel=k,
                     stride=stride, padding=padding, relu=int(bool(relu)))
-        result = DeviceActivation(bo, (m, ho, wo))
+        result = DeviceActivation(bo, (m, ho, wo), out_name)
         if defer:
             if len(self._pending) == self.MAX_RUN_LIST:
                 self.run_pending()
@@ -368,14 +371,19 @@ class AcceleratorDriver:
         if not self._pending:
             return None
         pending, self._pending, self._pending_buffers = self._pending, [], set()
-        image = layout.pack_run_list([self._register_values(desc) for desc, _ in pending])
-        buf = self._buffer("run list", image.nbytes)
-        self._below_top("run list", buf, image.nbytes)
-        if buf.device_address % layout.RUN_LIST_ENTRY_BYTES:
-            raise ValueError(f"the run-list buffer at {buf.device_address:#x} is not aligned to "
-                             f"{layout.RUN_LIST_ENTRY_BYTES} bytes: the allocator must return aligned buffers")
-        buf[:image.nbytes] = image
-        buf.flush()
+        # A frame loop lists the same runs every frame: the list in DDR is then written once.
+        key = [tuple(desc.values()) for desc, _ in pending]
+        buf = self._buffers.get("run list")
+        if key != self._listed or buf is None:
+            image = layout.pack_run_list([self._register_values(desc) for desc, _ in pending])
+            buf = self._buffer("run list", image.nbytes)
+            self._below_top("run list", buf, image.nbytes)
+            if buf.device_address % layout.RUN_LIST_ENTRY_BYTES:
+                raise ValueError(f"the run-list buffer at {buf.device_address:#x} is not aligned to "
+                                 f"{layout.RUN_LIST_ENTRY_BYTES} bytes: the allocator must return aligned buffers")
+            buf[:image.nbytes] = image
+            buf.flush()
+            self._listed = key
         self.start_run_list(buf.device_address, [desc for desc, _ in pending])
 
         def where(code):

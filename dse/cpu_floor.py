@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TABLE_PATH", "FEATURES", "RUN_KIND", "features", "run_features", "fit_floor", "floor_of", "cpu_floor_seconds",
-           "run_floor_seconds", "floor_table"]
+__all__ = ["TABLE_PATH", "FEATURES", "RUN_KIND", "LISTED_RUN_KIND", "RUN_LIST_KIND", "features", "run_features",
+           "fit_floor", "floor_of", "cpu_floor_seconds", "run_floor_seconds", "run_list_floor_seconds", "floor_table"]
 
 #: The measured table (bench/bench_cpu_kernels.py --write).
 TABLE_PATH = Path(__file__).resolve().with_name("cpu_kernels.json")
@@ -46,6 +46,12 @@ def features(layer) -> dict[str, float]:
 #: The table's kind for the driver's work around one accelerator run (``conv2d_resident``:
 #: the checks, the input packed into the IP's layout, the registers, the output unpacked).
 RUN_KIND = "accelerator_run"
+#: The same for a run that joins a run list (``conv2d_resident(..., defer=True)``: the checks
+#: and the entry, no registers), and for starting a list (``run_pending``: the registers, the
+#: wait, the status; the list written when it changed), whose features are a fixed cost and
+#: its ``entries``.
+LISTED_RUN_KIND = "listed_run"
+RUN_LIST_KIND = "run_list"
 
 
 def run_features(in_channels: int, height: int, width: int, out_channels: int, out_height: int, out_width: int,
@@ -117,7 +123,13 @@ def cpu_floor_seconds(layer) -> float:
     return _floor(layer.kind, features(layer))
 
 
-def run_floor_seconds(feats: dict[str, float]) -> float:
+def run_floor_seconds(feats: dict[str, float], listed: bool = False) -> float:
     """The development machine's time for the driver's work around one run with ``feats``
-    (:func:`run_features`); 0 without a measured table."""
-    return _floor(RUN_KIND, feats)
+    (:func:`run_features`; ``listed``: a run that joins a run list); 0 without a measured table."""
+    return _floor(LISTED_RUN_KIND if listed else RUN_KIND, feats)
+
+
+def run_list_floor_seconds(entries: int) -> float:
+    """The development machine's time to start a run list of ``entries`` runs and wait for it
+    (beyond the IP's own time); 0 without a measured table."""
+    return _floor(RUN_LIST_KIND, {"fixed": 1.0, "entries": float(entries)})

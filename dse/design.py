@@ -217,7 +217,7 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
     port = memory_port(provisional, board, constants)
     plans = price_kept_activations([plan_layer(l, provisional, caps, port, board, row_capacity, constants,
                                                force_accelerator) for l in network.layers],
-                                   provisional, board, constants)
+                                   provisional, board, port, constants)
     runs = [d for p in plans for d in p.descriptors]
     design.plans = plans
     if not runs:

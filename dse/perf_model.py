@@ -40,8 +40,9 @@ from rtl.descriptor import Descriptor
 from rtl.control.read_issuer import ReadIssuer
 from rtl.numerics import QUANT_ENTRY_BYTES
 from rtl.pe.requantiser import Requantiser
+from rtl.registers import RUN_LIST_ENTRY_BYTES
 
-from .cpu_floor import cpu_floor_seconds, run_features, run_floor_seconds
+from .cpu_floor import cpu_floor_seconds, run_features, run_floor_seconds, run_list_floor_seconds
 
 __all__ = [
     "CycleConstants",
@@ -53,6 +54,8 @@ __all__ = [
     "run_cycles",
     "cpu_seconds",
     "host_seconds",
+    "list_entry_cycles",
+    "list_host_seconds",
     "peak_ops_per_cycle",
 ]
 
@@ -75,9 +78,18 @@ class CycleConstants:
     write_latency: int = 30
     #: Fraction of the peak DDR bandwidth that long INCR bursts sustain.
     ddr_efficiency: float = 0.75
+    #: Cycles of a run-list entry beyond a run from the registers, besides the fetch's read round
+    #: trip and beats (rtl/control/layer_sequencer.py: fetch issue, gather, decode, next entry),
+    #: and once per list (its address check). tests/rtl/test_run_list.py holds them to the IP.
+    list_entry: int = 11
+    list_start: int = 1
     #: Host time per accelerator run on the board: register writes, start, done poll (seconds;
-    #: the measured driver time around a run, bench/bench_cpu_kernels.py, is its floor).
+    #: the measured driver time around a run, bench/bench_cpu_kernels.py, is its floor). A run
+    #: list costs this once (its registers, start, poll).
     host_overhead_s: float = 20e-6
+    #: Host time per run that joins a run list: the driver's checks and the entry (seconds; the
+    #: measured time is its floor).
+    host_entry_s: float = 5e-6
     #: Host time per software layer: Python/numpy call overhead (seconds).
     cpu_layer_overhead_s: float = 50e-6
     #: Fraction of the peak DDR bandwidth the CPU's copies sustain (layout changes of tiled runs).
@@ -302,8 +314,22 @@ def cpu_seconds(layer, board, data_width: int = 8, constants: CycleConstants = C
     return max(estimate, cpu_floor_seconds(layer))
 
 
+def list_entry_cycles(config: AcceleratorConfig, port: MemoryPort, constants: CycleConstants = CONSTANTS) -> int:
+    """Cycles a run spends beyond :func:`run_cycles` when it comes from a run list: the entry's
+    read (a round trip and ``RUN_LIST_ENTRY_BYTES`` of beats) and the sequencer's steps."""
+    beats = -(-RUN_LIST_ENTRY_BYTES // (config.axi_data_width // 8))
+    return port.read_latency + beats + constants.list_entry
+
+
+def list_host_seconds(entries: int, constants: CycleConstants = CONSTANTS) -> float:
+    """The CPU's time to start a run list of ``entries`` runs and take its end (registers, start,
+    poll, status): ``host_overhead_s``, never less than the development machine's measurement
+    (:func:`dse.cpu_floor.run_list_floor_seconds`)."""
+    return max(constants.host_overhead_s, run_list_floor_seconds(entries))
+
+
 def host_seconds(inv: Descriptor, config: AcceleratorConfig, board, constants: CycleConstants = CONSTANTS,
-                 packs_input: bool = True, unpacks_output: bool = True) -> float:
+                 packs_input: bool = True, unpacks_output: bool = True, listed: bool = False) -> float:
     """The CPU's time around one accelerator run of ``inv``: the driver's checks and register
     programming (``host_overhead_s``) and the activation relayout -- the input packed into the
     IP's ``[H][CG][W][pn]`` layout (unless ``packs_input`` is False: the previous layer's output
@@ -312,9 +338,12 @@ def host_seconds(inv: Descriptor, config: AcceleratorConfig, board, constants: C
     bandwidth (``cpu_copy_efficiency`` of the DDR, every byte read and written); never less
     than the driver took for it on the development machine
     (:func:`dse.cpu_floor.run_floor_seconds`). Weights are packed once, at load
-    (``drivers.load_weights``), so they cost nothing per frame."""
+    (``drivers.load_weights``), so they cost nothing per frame. ``listed``: the run joins a run
+    list, whose start (:func:`list_host_seconds`) is priced once per list; the run itself costs
+    ``host_entry_s`` instead of ``host_overhead_s``."""
     feats = run_features(inv.in_channels, inv.height, inv.width, inv.out_channels, inv.out_height, inv.out_width,
                          config.pm, config.pn, packs_input, unpacks_output)
     moved = 2 * feats["elements"] * config.data_width / 8
-    estimate = constants.host_overhead_s + moved / (board.ddr_gbps * 1e9 * constants.cpu_copy_efficiency)
-    return max(estimate, run_floor_seconds(feats))
+    fixed = constants.host_entry_s if listed else constants.host_overhead_s
+    estimate = fixed + moved / (board.ddr_gbps * 1e9 * constants.cpu_copy_efficiency)
+    return max(estimate, run_floor_seconds(feats, listed))

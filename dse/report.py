@@ -27,6 +27,7 @@ from .design import Design
 from .ga import SearchResult
 from .perf_model import CONSTANTS, memory_port
 from .resource_model import HEADROOM
+from .schedule import run_lists
 
 __all__ = ["design_dict", "report_dict", "write_design_json", "write_report", "plot_convergence", "plot_roofline",
            "DESIGN_LAYER_KEYS", "timing_lines"]
@@ -59,6 +60,14 @@ def design_dict(design: Design) -> dict:
     return out
 
 
+def _starts(design: Design) -> int:
+    """AP_STARTs per frame: one per run list, one per run of every other accelerated layer."""
+    cfg = design.config
+    lists = run_lists(design.plans, cfg.pm, cfg.pn)
+    listed = {name for names in lists for name in names}
+    return len(lists) + sum(len(p.descriptors) for p in design.accelerated if p.layer.name not in listed)
+
+
 def report_dict(design: Design, search: SearchResult, *, engines: list[str],
                 measured: dict | None = None, timing: dict | None = None, settings: dict | None = None) -> dict:
     cfg, board, res = design.config, design.board, design.resources
@@ -73,6 +82,8 @@ def report_dict(design: Design, search: SearchResult, *, engines: list[str],
         "accelerator_seconds": design.accelerator_seconds,
         # Of those, the CPU's work around the runs (driver, activation relayout; host_seconds).
         "host_seconds": sum(p.alternatives.get("host_seconds", 0.0) for p in design.accelerated),
+        # AP_STARTs per frame: one per run list (dse.schedule.run_lists), one per other run.
+        "starts_per_frame": _starts(design),
         "cpu_seconds": design.cpu_seconds,
         "accelerator_gops": acc_ops / design.accelerator_seconds / 1e9 if design.accelerator_seconds else 0.0,
         "peak_gops": design.peak_gops,
@@ -311,7 +322,8 @@ def write_report(design: Design, search: SearchResult, out_dir: Path, report: di
         f"Per frame: {t['accelerator_seconds'] * 1e3:.4g} ms for the accelerated layers, of which "
         f"{t['host_seconds'] * 1e3:.4g} ms is the CPU's work around their runs (the driver's registers and the "
         f"activation relayout, `dse.perf_model.host_seconds`), and {t['cpu_seconds'] * 1e3:.4g} ms for the layers "
-        "on the CPU.",
+        f"on the CPU. The accelerated runs take {t['starts_per_frame']} AP_STARTs per frame (each run of "
+        "consecutive accelerated layers that keep their outputs in DDR is one run list).",
         "",
         *_choice_lines(report["search"].get("choice") or {}, design.label),
         "## Configuration",

@@ -35,9 +35,11 @@ from rtl.descriptor import KERNEL_SIZES, Descriptor, keeps_output, reads_in_plac
 from rtl.engine import EngineDescription, engine_named
 
 from .graph import Layer
-from .perf_model import CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, host_seconds, run_cycles
+from .perf_model import (CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, host_seconds, list_entry_cycles,
+                         list_host_seconds, run_cycles)
 
-__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "relayouts", "price_kept_activations"]
+__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "relayouts", "run_lists",
+           "price_kept_activations"]
 
 
 @dataclass(frozen=True)
@@ -220,19 +222,52 @@ def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool,
     return out
 
 
-def price_kept_activations(plans: list[LayerPlan], config: AcceleratorConfig, board,
+def run_lists(plans: list[LayerPlan], pm: int, pn: int) -> list[list[str]]:
+    """The run lists ``run_network`` starts per frame with resident weights, as layer names: the
+    maximal sequences of consecutive accelerated layers that keep their output in DDR
+    (``rtl.descriptor.keeps_output``); any other layer ends a list."""
+    lists, current = [], []
+    for p in plans:
+        if p.runs_on == "accelerator" and keeps_output(pm, pn, len(p.descriptors)):
+            current.append(p.layer.name)
+        elif current:
+            lists.append(current)
+            current = []
+    if current:
+        lists.append(current)
+    return lists
+
+
+def price_kept_activations(plans: list[LayerPlan], config: AcceleratorConfig, board, port: MemoryPort,
                            constants: CycleConstants = CONSTANTS) -> list[LayerPlan]:
-    """``plans`` with the CPU's work around each single-run accelerated layer priced for the
-    activations it really relays out (:func:`relayouts`); placements are kept (the price only
-    falls, so an accelerated layer stays faster than the CPU)."""
+    """``plans`` priced as the driver runs them frame after frame (resident weights): the CPU's
+    work around each single-run accelerated layer for the activations it really relays out
+    (:func:`relayouts`), and the run lists (:func:`run_lists`): a listed run costs the entry's
+    fetch in cycles (``list_entry_cycles``) and the driver's entry on the CPU instead of a
+    register-programmed start; each list's start (``list_host_seconds``, ``list_start``
+    cycles) goes on its last layer. Placements are kept."""
     flags = relayouts(plans, config.pm, config.pn)
+    lists = run_lists(plans, config.pm, config.pn)
+    listed = {name for names in lists for name in names}
+    last = {names[-1]: len(names) for names in lists}
+    clock = config.clock_mhz * 1e6
+    entry = list_entry_cycles(config, port, constants)
     out = []
     for p in plans:
-        if p.runs_on != "accelerator" or len(p.descriptors) != 1 or flags[p.layer.name] == (True, True):
+        name = p.layer.name
+        if p.runs_on != "accelerator" or len(p.descriptors) != 1 or (flags[name] == (True, True) and name not in listed):
             out.append(p)
             continue
-        packs, unpacks = flags[p.layer.name]
-        host = host_seconds(p.descriptors[0], config, board, constants, packs, unpacks)
+        packs, unpacks = flags[name]
+        host = host_seconds(p.descriptors[0], config, board, constants, packs, unpacks, listed=name in listed)
+        cycles = p.predicted_cycles
+        if name in listed:
+            cycles += entry
+        if name in last:
+            host += list_host_seconds(last[name], constants)
+            cycles += constants.list_start
         old = p.alternatives.get("host_seconds", 0.0)
-        out.append(replace(p, seconds=p.seconds - old + host, alternatives={**p.alternatives, "host_seconds": host}))
+        seconds = p.seconds - old - p.predicted_cycles / clock + host + cycles / clock
+        out.append(replace(p, predicted_cycles=cycles, seconds=seconds,
+                           alternatives={**p.alternatives, "host_seconds": host}))
     return out

@@ -12,6 +12,7 @@ import pytest
 
 from drivers import AcceleratorError, layout
 from drivers.regmap import ABORT, AP_IDLE, REGISTERS
+from dse.perf_model import CONSTANTS, ideal_memory_port, list_entry_cycles
 from rtl.error_codes import ErrorCode
 from sim.backends import simulated
 from sim.reference import conv2d, requantize
@@ -194,3 +195,20 @@ def test_an_abort_ends_a_run_list():
         for i, (res, layer) in enumerate(zip(weights, layers)):
             a = accel.conv2d_resident(a, res, padding=1, relu=layer[4], keep=f"l{i}", defer=True)
         assert np.array_equal(accel.fetch(a), expected[-1])
+
+
+@pytest.mark.parametrize("cfg", [DIRECT, WINOGRAD[4]], ids=lambda c: c.name)
+def test_the_cycle_model_prices_a_list_entry_as_the_ip_takes_it(cfg):
+    """A list of n copies of one run takes n times (the run from the registers + the entry's
+    fetch, dse.perf_model.list_entry_cycles) + the list's start, to the cycle."""
+    rng = np.random.default_rng(12)
+    x, wt, bias, mult, shift, expected = random_layer(rng, 8, 8, 9, 10, 3, 1, 1, True)
+    with simulated(cfg) as accel:
+        res = accel.load_weights(wt, bias=bias, mult=mult, shift=shift)
+        accel.conv2d_resident(x, res, padding=1, relu=True, keep="a")
+        single = accel.counters["cycles"]
+        entry = list_entry_cycles(cfg, ideal_memory_port(cfg))
+        for n in (1, 3):
+            acts = [accel.conv2d_resident(x, res, padding=1, relu=True, keep=f"o{i}", defer=True) for i in range(n)]
+            assert accel.run_pending()["cycles"] == n * (single + entry) + CONSTANTS.list_start
+            assert all(np.array_equal(accel.fetch(a), expected) for a in acts)

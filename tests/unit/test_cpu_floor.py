@@ -84,10 +84,12 @@ def test_the_checked_in_table_covers_its_own_rows():
 def test_an_accelerated_layer_pays_the_drivers_time_around_each_run():
     """plan_layer's time = the runs' cycles at the clock + host_seconds per run, and host_seconds
     is the board's relayout estimate or the measured floor of the driver, whichever is larger;
-    an activation kept in DDR between two accelerated layers (pm == pn) is relaid out by neither."""
+    an activation kept in DDR between two accelerated layers (pm == pn) is relaid out by neither,
+    and such layers run as run lists: each pays its entry's fetch in cycles and the driver's
+    entry instead of a start, and each list's last layer its start."""
     from dse.design import Genome, evaluate
-    from dse.perf_model import CONSTANTS, host_seconds
-    from dse.schedule import relayouts
+    from dse.perf_model import CONSTANTS, host_seconds, list_entry_cycles, list_host_seconds, memory_port, run_cycles
+    from dse.schedule import relayouts, run_lists
 
     for network, board_name, genome in (("vgg16", "pynq-z2", Genome("direct", 0, 8, 8, 64, 1, 3)),
                                         ("resnet18", "kv260", Genome("direct", 0, 16, 8, 128, 2, 7, True, 2))):
@@ -96,26 +98,39 @@ def test_an_accelerated_layer_pays_the_drivers_time_around_each_run():
         assert design.feasible
         cfg = design.config
         flags = relayouts(design.plans, cfg.pm, cfg.pn)
+        lists = run_lists(design.plans, cfg.pm, cfg.pn)
+        listed = {name for names in lists for name in names}
+        last = {names[-1]: len(names) for names in lists}
+        entry = list_entry_cycles(cfg, memory_port(cfg, board))
         for plan in design.accelerated:
-            relaid = flags[plan.layer.name] if len(plan.descriptors) == 1 else (True, True)
-            host = [host_seconds(d, cfg, board, CONSTANTS, *relaid) for d in plan.descriptors]
+            name = plan.layer.name
+            relaid = flags[name] if len(plan.descriptors) == 1 else (True, True)
+            host = [host_seconds(d, cfg, board, CONSTANTS, *relaid, listed=name in listed) for d in plan.descriptors]
+            if name in last:
+                host.append(list_host_seconds(last[name]))
             assert plan.alternatives["host_seconds"] == pytest.approx(sum(host))
             extra = plan.seconds - plan.predicted_cycles / (cfg.clock_mhz * 1e6) - sum(host)
             assert extra == pytest.approx(0.0, abs=1e-12) if len(plan.descriptors) == 1 else extra > 0  # strip copies
+            if name in listed:
+                runs = run_cycles(plan.descriptors[0], cfg, memory_port(cfg, board)).cycles
+                assert plan.predicted_cycles == runs + entry + (CONSTANTS.list_start if name in last else 0)
             for d in plan.descriptors:
                 feats = cpu_floor.run_features(d.in_channels, d.height, d.width, d.out_channels, d.out_height,
                                                d.out_width, cfg.pm, cfg.pn, *relaid)
                 moved = 2 * feats["elements"] * cfg.data_width / 8
-                estimate = CONSTANTS.host_overhead_s + moved / (board.ddr_gbps * 1e9 * CONSTANTS.cpu_copy_efficiency)
-                assert host_seconds(d, cfg, board, CONSTANTS, *relaid) == pytest.approx(
-                    max(estimate, cpu_floor.run_floor_seconds(feats)))
-                assert host_seconds(d, cfg, board, CONSTANTS, *relaid) >= cpu_floor.run_floor_seconds(feats) > 0
+                fixed = CONSTANTS.host_entry_s if name in listed else CONSTANTS.host_overhead_s
+                estimate = fixed + moved / (board.ddr_gbps * 1e9 * CONSTANTS.cpu_copy_efficiency)
+                floor = cpu_floor.run_floor_seconds(feats, name in listed)
+                assert host_seconds(d, cfg, board, CONSTANTS, *relaid, listed=name in listed) == pytest.approx(
+                    max(estimate, floor))
         if cfg.pm == cfg.pn:
-            # VGG16: within a block the conv outputs stay in DDR; a pool (CPU) ends each block.
+            # VGG16: within a block the conv outputs stay in DDR; a pool (CPU) ends each block,
+            # and each block is one run list.
             assert flags["conv1_1"] == (True, False) and flags["conv1_2"] == (False, True)
             assert flags["conv3_2"] == (False, False)
+            assert lists[:2] == [["conv1_1", "conv1_2"], ["conv2_1", "conv2_2"]]
         else:
-            assert set(flags.values()) == {(True, True)}
+            assert set(flags.values()) == {(True, True)} and lists == []
 
 
 def test_relayouts_follow_the_driver():

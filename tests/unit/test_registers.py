@@ -11,6 +11,8 @@ from rtl.registers import (
     BUILD_MAGIC,
     BUILD_VERSION,
     DOC_PATH,
+    RUN_LIST_ENTRY,
+    RUN_LIST_ENTRY_BYTES,
     RUNTIME_MODULE_PATH,
     Access,
     Field,
@@ -45,7 +47,8 @@ def test_hls_compatible_offsets(regmap):
                 "DATA_WIDTH": 0x98, "AXI_DATA_WIDTH": 0x9C, "MAX_WIDTH": 0xA0, "MAX_HEIGHT": 0xA4,
                 "MAX_CHANNELS": 0xA8, "MAX_KERNEL": 0xAC, "MAX_STRIDE": 0xB0, "ACC_WIDTH": 0xB4,
                 "CLOCK_HZ": 0xB8, "MAX_ROW_WORDS": 0xBC, "MAX_WEIGHT_TAPS": 0xC0, "REQUANT_LANES": 0xC4,
-                "AXI_ADDR_WIDTH": 0xC8}
+                "AXI_ADDR_WIDTH": 0xC8, "RUNLIST_ADDR_LO": 0xD0, "RUNLIST_ADDR_HI": 0xD4, "RUNLIST_COUNT": 0xD8,
+                "RUNLIST_INDEX": 0xDC}
     assert {r.name: r.offset for r in regmap} == expected
     assert [r.offset for r in regmap] == sorted(expected.values())   # iteration by offset
     ctrl = regmap["CTRL"]
@@ -56,7 +59,16 @@ def test_hls_compatible_offsets(regmap):
     assert regmap["STATUS"]["ERROR"].width == 8 and regmap["STATUS"]["BUSY"].lsb == 8
     assert regmap["IN_CHANNELS"]["IN_CHANNELS"].width == 16 and regmap["KERNEL"]["KERNEL"].width == 4
     assert regmap.by_offset(0x18) is None and regmap.by_offset(0x80).name == "MAGIC"
-    assert regmap.span == 0xCC and regmap.addr_width == 8
+    assert regmap["RUNLIST_COUNT"]["RUNLIST_COUNT"].width == 16 and regmap["RUNLIST_INDEX"]["RUNLIST_INDEX"].width == 16
+    assert regmap.span == 0xE0 and regmap.addr_width == 8
+
+
+def test_a_run_list_entry_is_the_descriptor_registers():
+    """A 64-byte entry holds the descriptor registers, each once."""
+    regmap = control_register_map(AcceleratorConfig())
+    descriptor = [r.name for r in regmap if 0x10 <= r.offset <= 0x5C]
+    assert sorted(RUN_LIST_ENTRY) == sorted(descriptor) and len(set(RUN_LIST_ENTRY)) == 16
+    assert RUN_LIST_ENTRY_BYTES == 64
 
 
 def test_build_info_comes_from_the_config():
@@ -79,7 +91,7 @@ def test_error_codes():
     assert [(e.name, int(e)) for e in ErrorCode] == [
         ("OK", 0), ("BAD_CHANNELS", 1), ("BAD_SIZE", 2), ("BAD_KERNEL", 3), ("BAD_STRIDE", 4),
         ("BAD_PADDING", 5), ("BAD_ADDRESS", 6), ("AXI_READ_ERROR", 7), ("AXI_WRITE_ERROR", 8), ("BAD_OUTPUT", 9),
-        ("ABORTED", 10)]
+        ("ABORTED", 10), ("BAD_RUN_LIST", 11)]
     for e in ErrorCode:
         assert e.description and "\n" not in e.description
 
