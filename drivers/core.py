@@ -23,8 +23,9 @@ from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, r
 __all__ = ["AcceleratorDriver", "ResidentWeights", "DeviceActivation", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
 
 
-#: LAYER_FLAGS with RELU set.
+#: LAYER_FLAGS with RELU set, and with TABLE set.
 _RELU = field_mask("LAYER_FLAGS", "RELU")
+_TABLE = field_mask("LAYER_FLAGS", "TABLE")
 
 
 class AcceleratorError(RuntimeError):
@@ -60,6 +61,8 @@ class BuildInfo:
     max_row_words: int
     max_weight_taps: int
     axi_addr_width: int = 64
+    #: The IP has an activation table (LAYER_FLAGS.TABLE; build-info ACT_TABLE).
+    act_table: bool = False
 
     @property
     def engine_rules(self) -> Engine:
@@ -76,11 +79,13 @@ class BuildInfo:
 @dataclass(frozen=True)
 class ResidentWeights:
     """A layer's weights and quant table packed once into DDR buffers of their own
-    (:meth:`AcceleratorDriver.load_weights`); ``shape`` is the weights' [M, C, K, K]."""
+    (:meth:`AcceleratorDriver.load_weights`); ``shape`` is the weights' [M, C, K, K];
+    ``table``: the quant buffer opens with an activation table (the runs set LAYER_FLAGS.TABLE)."""
 
     shape: tuple
     weights: object
     quant: object
+    table: bool = False
 
     def free(self) -> None:
         """Give the buffers back (PYNQ's ``freebuffer``; simulated DDR is freed with the simulator)."""
@@ -155,6 +160,7 @@ class AcceleratorDriver:
                 clock_mhz=self._reg("CLOCK_HZ") / 1e6,
                 max_row_words=self._reg("MAX_ROW_WORDS"), max_weight_taps=self._reg("MAX_WEIGHT_TAPS"),
                 axi_addr_width=self._reg("AXI_ADDR_WIDTH") or 64,   # 0 on IPs built before the register
+                act_table=bool(self._reg("ACT_TABLE")),
             )
         return self._info
 
@@ -215,16 +221,22 @@ class AcceleratorDriver:
                 raise ValueError(f"{name} must be a scalar or have shape ({m},), got {arr.shape}")
         return bias_arr, mult_arr, shift_arr
 
-    def _pack_weights(self, w, bias, mult, shift) -> tuple[np.ndarray, np.ndarray]:
-        """``w`` and its quant table in the IP's layouts (counted in :attr:`weight_packs`)."""
+    def _pack_weights(self, w, bias, mult, shift, table=None) -> tuple[np.ndarray, np.ndarray]:
+        """``w`` and its quant table (opened by the activation ``table`` when given) in the IP's
+        layouts (counted in :attr:`weight_packs`)."""
         info = self.info
         w = self._check_values("w", w, info.data_width)
         if w.ndim != 4 or w.shape[2] != w.shape[3]:
             raise ValueError(f"w must be [M, C, K, K], got shape {tuple(w.shape)}")
         bias_arr, mult_arr, shift_arr = self._check_quant(w.shape[0], bias, mult, shift)
+        quant = layout.pack_quant(bias_arr, mult_arr, shift_arr, w.shape[0], info.pm)
+        if table is not None:
+            if not info.act_table:
+                raise ValueError("this IP has no activation table (build-info ACT_TABLE is 0): run the layer without "
+                                 "table= and apply the function on the CPU, or build with activation_table")
+            quant = np.concatenate([layout.pack_table(table), quant])
         self.weight_packs += 1
-        return (layout.pack_weights(w, info.pm, info.pn, info.data_width),
-                layout.pack_quant(bias_arr, mult_arr, shift_arr, w.shape[0], info.pm))
+        return layout.pack_weights(w, info.pm, info.pn, info.data_width), quant
 
     def _below_top(self, name: str, buf, n: int) -> None:
         top = 1 << self.info.axi_addr_width
@@ -232,21 +244,21 @@ class AcceleratorDriver:
             raise ValueError(f"the {name} buffer at {buf.device_address:#x} ({n} bytes) passes the top of the "
                              f"IP's {self.info.axi_addr_width}-bit address space; allocate it below {top:#x}")
 
-    def load_weights(self, w, bias=None, mult=1, shift=0) -> ResidentWeights:
+    def load_weights(self, w, bias=None, mult=1, shift=0, table=None) -> ResidentWeights:
         """Pack a layer's weights and quant table once, into DDR buffers of their own; run the
         layer with :meth:`conv2d_resident` as often as needed without repacking. Arguments as
         for :meth:`conv2d`; ValueError for values the IP cannot hold. Free the buffers with
         :meth:`ResidentWeights.free` (a PYNQ board) or let them live as long as the driver."""
-        wp, qp = self._pack_weights(w, bias, mult, shift)
+        wp, qp = self._pack_weights(w, bias, mult, shift, table)
         wbuf, qbuf = self.allocate((max(1, wp.nbytes),), dtype=np.uint8), self.allocate((max(1, qp.nbytes),), dtype=np.uint8)
         for name, buf, data in (("weights", wbuf, wp), ("quant", qbuf, qp)):
             self._below_top(name, buf, data.nbytes)
             buf[: data.nbytes] = data
             buf.flush()
-        return ResidentWeights(tuple(int(n) for n in np.shape(w)), wbuf, qbuf)
+        return ResidentWeights(tuple(int(n) for n in np.shape(w)), wbuf, qbuf, table is not None)
 
     def conv2d(self, x, w, bias=None, mult=1, shift=0, stride: int = 1, padding: int = 0, relu: bool = False,
-               keep: str | None = None):
+               keep: str | None = None, table=None):
         """Run one conv layer: ``requantize(conv2d(x, w, stride, padding), bias, mult, shift, relu)``.
 
         ``x`` int [C, H, W], ``w`` int [M, C, K, K] (int8, or int16 on a 16-bit IP); ``bias``
@@ -254,11 +266,14 @@ class AcceleratorDriver:
         [M, Ho, Wo], bit-exact with ``sim.reference``. ValueError for what the IP cannot run.
         The weights are packed on every call; :meth:`load_weights` packs them once. ``x`` may be
         a :class:`DeviceActivation` and ``keep`` a name, as for :meth:`conv2d_resident`.
+        ``table`` (an IP with ``info.act_table``): 256 int8 values; each output ``y`` becomes
+        ``table[y & 0xFF]`` (``drivers.layout.activation_table`` tabulates a function).
         """
-        wp, qp = self._pack_weights(w, bias, mult, shift)
+        wp, qp = self._pack_weights(w, bias, mult, shift, table)
         x, out = self._check_run(x, np.shape(w), stride, padding, relu)       # before anything is allocated
         bw, bq = self._buffer("weights", wp.nbytes), self._buffer("quant", qp.nbytes)
-        return self._run(x, out, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp), keep=keep)
+        return self._run(x, out, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp), keep=keep,
+                         table=table is not None)
 
     def conv2d_resident(self, x, weights: ResidentWeights, stride: int = 1, padding: int = 0, relu: bool = False,
                         keep: str | None = None, defer: bool = False):
@@ -280,7 +295,7 @@ class AcceleratorDriver:
             raise ValueError("a deferred run must keep its output in DDR: pass keep=<name> with defer=True")
         x, out = self._check_run(x, weights.shape, stride, padding, relu)
         return self._run(x, out, weights.shape, weights.weights, weights.quant, stride, padding, relu, keep=keep,
-                         defer=bool(defer))
+                         defer=bool(defer), table=weights.table)
 
     def fetch(self, act: DeviceActivation) -> np.ndarray:
         """A kept activation as a new int8 ``[C, H, W]`` array (one unpack on the CPU)."""
@@ -306,7 +321,8 @@ class AcceleratorDriver:
             x = self._check_values("x", x, self.info.data_width)
         return x, self.check_layer(x.shape, tuple(w_shape), stride, padding)
 
-    def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None, keep=None, defer=False):
+    def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None, keep=None, defer=False,
+             table=False):
         """Pack ``x`` (checked by :meth:`_check_run`, which gave ``out`` = (Ho, Wo); a
         :class:`DeviceActivation` is read where it lies), run the layer with the weight and quant
         buffers ``bw``/``bq`` (first writing ``weights``, the packed ``(weights, quant)``, into
@@ -348,7 +364,7 @@ class AcceleratorDriver:
 
         desc = dict(in_addr=bx.device_address, weight_addr=bw.device_address, out_addr=bo.device_address,
                     quant_addr=bq.device_address, in_channels=c, out_channels=m, height=h, width=wd, kernel=k,
-                    stride=stride, padding=padding, relu=int(bool(relu)))
+                    stride=stride, padding=padding, relu=int(bool(relu)), table=int(table))
         result = DeviceActivation(bo, (m, ho, wo), out_name)
         if defer:
             if len(self._pending) == self.MAX_RUN_LIST:
@@ -417,7 +433,7 @@ class AcceleratorDriver:
             values[base.upper() + "_HI"] = addr >> 32
         for name in ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding"):
             values[{"height": "IN_HEIGHT", "width": "IN_WIDTH"}.get(name, name.upper())] = int(desc[name])
-        values["LAYER_FLAGS"] = _RELU if desc.get("relu", 0) else 0
+        values["LAYER_FLAGS"] = (_RELU if desc.get("relu", 0) else 0) | (_TABLE if desc.get("table", 0) else 0)
         return values
 
     def _require_idle(self) -> None:

@@ -29,6 +29,9 @@ REGISTER_BITS = 32
 #: Bytes of one output channel's quant-table entry in DDR.
 QUANT_ENTRY_BYTES = 16
 
+#: Bytes of an activation table (it opens the quant buffer with LAYER_FLAGS.TABLE).
+ACT_TABLE_BYTES = 256
+
 #: A run-list entry in DDR: these registers' 32-bit values, little-endian, in this order.
 RUN_LIST_ENTRY = ('IN_CHANNELS',
  'OUT_CHANNELS',
@@ -61,6 +64,9 @@ KERNEL_SIZES = (1, 3, 5, 7)
 
 #: Strides a build can be built for.
 STRIDES = (1, 2)
+
+#: Element-wise layer kinds an activation table computes after the layer feeding them.
+TABLE_KINDS = ('relu', 'leaky_relu', 'clip')
 
 #: The control register map: name -> offset, description and fields (bit offset, width, access type, description).
 REGISTERS = {'CTRL': {'offset': 0,
@@ -214,7 +220,13 @@ REGISTERS = {'CTRL': {'offset': 0,
                  'fields': {'RELU': {'lsb': 0,
                                      'width': 1,
                                      'access': 'RW',
-                                     'description': 'apply ReLU in the requantiser'}}},
+                                     'description': 'apply ReLU in the requantiser'},
+                            'TABLE': {'lsb': 1,
+                                      'width': 1,
+                                      'access': 'RW',
+                                      'description': 'map every output through the 256-byte activation table '
+                                                     'that opens the quant buffer (builds with ACT_TABLE = '
+                                                     '1)'}}},
  'STATUS': {'offset': 96,
             'description': 'run status',
             'fields': {'ERROR': {'lsb': 0,
@@ -403,6 +415,15 @@ REGISTERS = {'CTRL': {'offset': 0,
                                                   'description': 'memory address bits: every buffer must end '
                                                                  'at or below 2^AXI_ADDR_WIDTH '
                                                                  '(AcceleratorConfig.axi_addr_width)'}}},
+ 'ACT_TABLE': {'offset': 204,
+               'description': '1: the build has an activation table (LAYER_FLAGS.TABLE; '
+                              'AcceleratorConfig.activation_table)',
+               'fields': {'ACT_TABLE': {'lsb': 0,
+                                        'width': 32,
+                                        'access': 'RO',
+                                        'description': '1: the build has an activation table '
+                                                       '(LAYER_FLAGS.TABLE; '
+                                                       'AcceleratorConfig.activation_table)'}}},
  'RUNLIST_ADDR_LO': {'offset': 208,
                      'description': 'run list address, bits 31:0 (a multiple of 64)',
                      'fields': {'RUNLIST_ADDR_LO': {'lsb': 0,
@@ -468,7 +489,9 @@ ERROR_CODES = {0: ('OK', 'the last run completed successfully'),
       'written)'),
  11: ('BAD_RUN_LIST',
       'RUNLIST_ADDR is not a multiple of 64, the run list (RUNLIST_COUNT x 64 bytes) passes the top of the '
-      "address space, or the entry RUNLIST_INDEX names sets a bit outside its registers' fields")}
+      "address space, or the entry RUNLIST_INDEX names sets a bit outside its registers' fields"),
+ 12: ('BAD_FLAGS',
+      'LAYER_FLAGS.TABLE is set on a build without an activation table (build-info ACT_TABLE is 0)')}
 
 #: ENGINE register value -> what the engine runs: the only kernel and stride (None: any up to the build's maximum), whether a 1x1 stride-1 convolution or an fc layer runs embedded in its kernel, whether output columns come in tiles of WINO_M.
 ENGINES = {0: {'name': 'direct',

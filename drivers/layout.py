@@ -4,7 +4,8 @@ See docs/memory-layout.md. All layouts are little-endian; ``pm``/``pn`` come fro
 
 * input   ``[H][CG][W][pn]``  (channel c = cg*pn + k; channels >= C are zero)
 * weights ``[MG][CG][K][K][pm][pn]`` (output channel mg*pm + i, input channel cg*pn + j)
-* quant   ``[MG*pm]`` entries of 16 bytes: bias int32, mult int32, shift uint8, 7 zero bytes
+* quant   ``[MG*pm]`` entries of 16 bytes: bias int32, mult int32, shift uint8, 7 zero bytes; with
+  an activation table (LAYER_FLAGS.TABLE), opened by its 256 bytes (entry ``v & 0xFF`` for ``v``)
 * output  ``[Ho][MG][Wo][pm]`` int8 (row-major: with ``pm == pn`` it is the next layer's input as it lies)
 * run list ``[N]`` entries of 64 bytes: the descriptor registers' 32-bit values in ``RUN_LIST_ENTRY`` order
 """
@@ -15,10 +16,11 @@ import math
 
 import numpy as np
 
-from .interface import QUANT_ENTRY_BYTES, RUN_LIST_ENTRY, RUN_LIST_ENTRY_BYTES
+from .interface import ACT_TABLE_BYTES, QUANT_ENTRY_BYTES, RUN_LIST_ENTRY, RUN_LIST_ENTRY_BYTES
 
 __all__ = [
     "pack_input", "pack_weights", "pack_quant", "unpack_output", "pack_run_list", "RUN_LIST_ENTRY_BYTES",
+    "pack_table", "activation_table", "apply_table", "ACT_TABLE_BYTES",
     "input_bytes", "weight_bytes", "quant_bytes", "output_bytes", "output_shape", "QUANT_ENTRY_BYTES",
 ]
 
@@ -99,3 +101,26 @@ def pack_run_list(entries) -> np.ndarray:
     ``RUN_LIST_ENTRY``) -> the bytes of the run list the IP walks (uint8 array)."""
     words = np.array([[int(e[name]) for name in RUN_LIST_ENTRY] for e in entries], dtype="<u4")
     return words.reshape(-1).view(np.uint8).reshape(len(words) * RUN_LIST_ENTRY_BYTES)
+
+
+def activation_table(fn) -> np.ndarray:
+    """The activation table of an element-wise int8 function ``fn`` (numpy array in, same shape
+    out): entry ``v & 0xFF`` holds ``fn(v)`` for every int8 ``v`` (int8 [256])."""
+    values = np.arange(ACT_TABLE_BYTES, dtype=np.uint8).view(np.int8)
+    out = np.asarray(fn(values.copy()))
+    if out.shape != values.shape or (out.size and (out.min() < -128 or out.max() > 127)):
+        raise ValueError("an activation table maps each int8 value to one int8 value")
+    return out.astype(np.int8)
+
+
+def pack_table(table) -> np.ndarray:
+    """An activation table (256 int8 values, entry ``v & 0xFF`` for ``v``) -> its bytes."""
+    t = np.asarray(table)
+    if t.shape != (ACT_TABLE_BYTES,) or not np.issubdtype(t.dtype, np.integer) or (t.min() < -128 or t.max() > 127):
+        raise ValueError(f"an activation table is {ACT_TABLE_BYTES} int8 values, got {t.dtype} {t.shape}")
+    return t.astype(np.int8).view(np.uint8)
+
+
+def apply_table(y: np.ndarray, table) -> np.ndarray:
+    """``table[y & 0xFF]`` for int8 ``y``: what the IP writes with LAYER_FLAGS.TABLE."""
+    return np.asarray(table, dtype=np.int8)[np.asarray(y, dtype=np.int8).view(np.uint8)]

@@ -42,6 +42,12 @@ share the list's counters: the list's last row carries its ``cycles``, ``seconds
 (``list_runs``: how many runs the list had), the others ``cycles`` None and ``seconds`` 0.
 ``profile=True`` starts every run on its own instead, for per-layer counters.
 
+Activation tables: on an IP with one (``accel.info.act_table``), an element-wise layer
+(:data:`drivers.interface.TABLE_KINDS`: ReLU, LeakyReLU, clip) whose one input is an accelerated
+layer that nothing else reads runs inside that layer's run (:func:`drivers.rules.table_fusions`):
+the table holds the numpy kernel's own output for every int8 value, so the result is identical.
+Its row says ``runs_on`` "accelerator", ``mapping`` "table", ``runs`` 0.
+
 ``table``: one dict per layer, in order: ``name``, ``kind``, ``runs_on`` ("accelerator" or
 "cpu"), ``mapping``, ``runs`` (accelerator calls), ``cycles`` (sum of ``accel.counters["cycles"]``,
 None on the CPU), ``seconds`` (cycles at the IP's clock on the accelerator, wall time on the
@@ -57,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import ops, rules
+from . import layout, ops, rules
 from . import quantize as q
 from .core import DeviceActivation
 
@@ -296,6 +302,18 @@ def run_layer_numpy(ql: q.QuantizedLayer, inputs: list[np.ndarray]) -> np.ndarra
     return ops.relu(y) if layer.relu else y
 
 
+def _fusions(network, places: dict, accel) -> dict[str, str]:
+    """``{producer: consumer}``: the element-wise layers this IP's activation table computes
+    inside the accelerated layer feeding them (:func:`drivers.rules.table_fusions`)."""
+    accelerated = {name for name, p in places.items() if p.runs_on == "accelerator"}
+    return rules.table_fusions(network.layers, accelerated, accel is not None and accel.info.act_table)
+
+
+def layer_table(ql: q.QuantizedLayer) -> np.ndarray:
+    """The activation table of an element-wise layer: its numpy kernel on every int8 value."""
+    return layout.activation_table(lambda v: run_layer_numpy(ql, [v.reshape(1, 1, -1)]).reshape(-1))
+
+
 def _last_uses(network) -> dict[str, int]:
     last = {}
     for i, layer in enumerate(network.layers):
@@ -312,13 +330,16 @@ def load_weights(qnet: q.QuantizedNetwork, accel, plan=None) -> dict:
     mappings are those :func:`run_network` uses (``plan`` as there)."""
     entries = load_plan(plan)
     resident = {}
+    places = {layer.name: place_layer(layer, accel, entries.get(layer.name)) for layer in qnet.network.layers}
+    fused = _fusions(qnet.network, places, accel)
     for layer in qnet.network.layers:
-        where = place_layer(layer, accel, entries.get(layer.name))
+        where = places[layer.name]
         if where.runs_on == "accelerator":
             ql = qnet.layers[layer.name]
             _, w, _, _ = _geometry(ql, None, where.mapping)
+            table = layer_table(qnet.layers[fused[layer.name]]) if layer.name in fused else None
             try:
-                resident[layer.name] = accel.load_weights(w, bias=ql.bias, mult=ql.mult, shift=ql.shift)
+                resident[layer.name] = accel.load_weights(w, bias=ql.bias, mult=ql.mult, shift=ql.shift, table=table)
             except ValueError as exc:
                 raise ValueError(f"layer {layer.name!r}: its weights cannot be loaded onto this IP: {exc}") from None
     return resident
@@ -354,6 +375,8 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
     clock_hz = accel.info.clock_mhz * 1e6 if accel is not None else None
     last = _last_uses(network)
     places = {layer.name: place_layer(layer, accel, entries.get(layer.name)) for layer in network.layers}
+    fused = _fusions(network, places, accel)
+    fused_into = {consumer: producer for producer, consumer in fused.items()}
     # On an IP that writes the layout it reads (pm == pn), an accelerated layer's output stays in
     # DDR: the accelerated layers that read it take it where it lies, and it is unpacked only
     # for a CPU layer or the network's output (docs/memory-layout.md).
@@ -382,6 +405,14 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
                    cycles=None, seconds=0.0, wall_seconds=0.0, bytes_read=None, bytes_written=None,
                    shape=None, reason=where.reason)
         deferred = False
+        if layer.name in fused_into:
+            # Computed by its producer's activation table: its output is the producer's.
+            row.update(runs_on="accelerator", mapping="table", reason=f"in {fused_into[layer.name]}'s activation table")
+            act = acts[fused_into[layer.name]]
+            row["shape"] = act.shape
+            acts[layer.name] = act
+            table.append(row)
+            continue
         if where.runs_on == "accelerator":
             runs_n = max(1, len(where.descriptors))
             keep = layer.name if rules.keeps_output(accel.info.pm, accel.info.pn, runs_n) else None
@@ -396,11 +427,16 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
                                            where.descriptors)
             y = None if keep else np.empty(shape, dtype=np.int8)
             cycles = nread = nwritten = 0
+            lut = layer_table(qnet.layers[fused[layer.name]]) if layer.name in fused else None
+            if loaded is not None and loaded.table != (lut is not None):
+                raise ValueError(f"layer {layer.name!r}: its resident weights were loaded "
+                                 f"{'with' if loaded.table else 'without'} an activation table, and this IP and plan "
+                                 "need the other: load them with drivers.load_weights for this accel and plan")
             for r in runs:
                 try:
                     if loaded is None:
                         out = accel.conv2d(r.x, r.w, bias=ql.bias, mult=ql.mult, shift=ql.shift, stride=r.stride,
-                                           padding=r.padding, relu=layer.relu, keep=keep)
+                                           padding=r.padding, relu=layer.relu, keep=keep, table=lut)
                     else:
                         out = accel.conv2d_resident(r.x, loaded, stride=r.stride, padding=r.padding, relu=layer.relu,
                                                     keep=keep, defer=deferred)

@@ -15,6 +15,8 @@ descriptions' on random descriptors and layers, for every engine.
 * :func:`keeps_output`, :func:`reads_in_place`: where activations stay in DDR between two
   accelerated layers (``run_network`` follows them; the DSE prices the CPU's work around each
   run with ``rtl.descriptor``'s, the same rule).
+* :func:`table_fusions`: which element-wise layers an activation table computes inside the
+  accelerated layer feeding them (``rtl.descriptor.table_fusions``, the same rule).
 """
 
 from __future__ import annotations
@@ -23,10 +25,10 @@ import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple, Optional, Tuple
 
-from .interface import ENGINES, ERROR_CODES, KERNEL_SIZES, MAX_DIMENSION, STRIDES
+from .interface import ENGINES, ERROR_CODES, KERNEL_SIZES, MAX_DIMENSION, STRIDES, TABLE_KINDS
 
 __all__ = ["Descriptor", "Limits", "Engine", "Refusal", "LayerMapping", "engine_with_code", "engine_named",
-           "refusal", "map_layer", "strips", "column_multiple", "keeps_output", "reads_in_place"]
+           "refusal", "map_layer", "strips", "column_multiple", "keeps_output", "reads_in_place", "table_fusions"]
 
 _CODES = {name: value for value, (name, _) in ERROR_CODES.items()}
 
@@ -243,3 +245,26 @@ def reads_in_place(kind: str, runs: int, in_shape) -> bool:
     layer on a ``C x 1 x 1`` map (whose flattening changes nothing); as
     ``rtl.descriptor.reads_in_place``."""
     return runs == 1 and (kind == "conv" or kind == "fc" and tuple(in_shape[1:]) == (1, 1))
+
+
+def table_fusions(layers, accelerated, act_table: bool) -> dict:
+    """``{producer: consumer}``: the element-wise layers (``TABLE_KINDS``) an activation table
+    computes inside the accelerated layer that feeds them, on a build with one (``act_table``).
+    A consumer fuses when its one input is an accelerated layer (a name in ``accelerated``) that
+    no other layer reads and that is not the network's output; a producer takes one table.
+    ``layers``: objects with ``name``, ``kind`` and ``inputs``, in execution order."""
+    if not act_table or not layers:
+        return {}
+    readers = {}
+    for layer in layers:
+        for name in layer.inputs or ("",):
+            readers.setdefault(name, []).append(layer.name)
+    last = layers[-1].name
+    out = {}
+    for layer in layers:
+        inputs = tuple(layer.inputs or ())
+        if layer.kind in TABLE_KINDS and len(inputs) == 1:
+            source = inputs[0]
+            if source in accelerated and readers.get(source) == [layer.name] and source != last and source not in out:
+                out[source] = layer.name
+    return out

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from rtl.config import AcceleratorConfig
 from rtl.descriptor import Descriptor
 from rtl.control.read_issuer import ReadIssuer
-from rtl.numerics import QUANT_ENTRY_BYTES
+from rtl.numerics import ACT_TABLE_BYTES, QUANT_ENTRY_BYTES
 from rtl.pe.requantiser import Requantiser
 from rtl.registers import RUN_LIST_ENTRY_BYTES
 
@@ -69,7 +69,7 @@ class CycleConstants:
     back_end_latency: int = Requantiser.LATENCY + 1
     #: Descriptor checks (rtl.control.layer_check: ~8 sequential 33-cycle products, the output row
     #: pitch among them) and the first command issue at the start of a run.
-    layer_setup: int = 325
+    layer_setup: int = 327
     #: Bookkeeping between output-channel groups (bank swap, counter reload).
     group_setup: int = 4
     #: Cycles from an AR handshake to its first R beat on the board (HP port + DDR controller).
@@ -158,8 +158,22 @@ def peak_ops_per_cycle(config: AcceleratorConfig) -> int:
 
 
 def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
-               constants: CycleConstants = CONSTANTS) -> RunCycles:
-    """Cycles from AP_START to AP_DONE of one run of ``inv`` on ``config``."""
+               constants: CycleConstants = CONSTANTS, table: bool = False) -> RunCycles:
+    """Cycles from AP_START to AP_DONE of one run of ``inv`` on ``config`` (``table``: the run
+    maps its outputs through an activation table, which it reads first: ``ACT_TABLE_BYTES`` at
+    the port's rate ahead of everything else). A build with an activation table drains its
+    requantiser ``Requantiser.TABLE_STAGES`` cycles later."""
+    run = _run_cycles(inv, config, port, constants)
+    if not (table or config.activation_table):
+        return run
+    extra = Requantiser.TABLE_STAGES if config.activation_table else 0
+    read = ACT_TABLE_BYTES if table else 0
+    extra += _ceil(read / port.read_bpc)
+    return dataclasses.replace(run, cycles=run.cycles + extra, read_bytes=run.read_bytes + read)
+
+
+def _run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
+                constants: CycleConstants = CONSTANTS) -> RunCycles:
     pm, pn, dw = config.pm, config.pn, config.data_width
     ebytes = dw / 8
     cg = math.ceil(inv.in_channels / pn)

@@ -75,6 +75,10 @@ class AcceleratorConfig:
     #: Weight taps (pm x pn words) per ping-pong bank: the largest ceil(C / pn) * K * K of any
     #: layer (0 = max_channel_groups * max_kernel**2).
     max_weight_taps: int = 0
+    #: A 256-entry int8 -> int8 activation table after the requantiser (8-bit builds), chosen
+    #: per run by LAYER_FLAGS.TABLE: a LeakyReLU, clip or other element-wise function of the
+    #: output fused into the layer (rtl/pe/requantiser.py).
+    activation_table: bool = False
 
     def __post_init__(self):
         problems = self.problems()
@@ -115,6 +119,10 @@ class AcceleratorConfig:
             p.append(f"requant_lanes must divide pm ({self.pm}), got {self.requant_lanes}")
         if not 1 <= self.outstanding_reads <= 16:
             p.append(f"outstanding_reads must be in 1..16, got {self.outstanding_reads}")
+        if self.activation_table not in (False, True):
+            p.append(f"activation_table must be a bool, got {self.activation_table!r}")
+        elif self.activation_table and self.data_width != 8:
+            p.append(f"an activation table maps 8-bit outputs: activation_table needs data_width 8, got {self.data_width}")
         return p
 
     # ----- derived quantities -------------------------------------------------------------
@@ -162,7 +170,8 @@ class AcceleratorConfig:
 
     @property
     def name(self) -> str:
-        return f"convforge_{self.engine_description.tag(self.m)}_pm{self.pm}_pn{self.pn}_w{self.data_width}"
+        table = "_act" if self.activation_table else ""
+        return f"convforge_{self.engine_description.tag(self.m)}_pm{self.pm}_pn{self.pn}_w{self.data_width}{table}"
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

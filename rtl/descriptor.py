@@ -15,7 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-__all__ = ["Descriptor", "Limits", "MAX_DIMENSION", "KERNEL_SIZES", "STRIDES", "keeps_output", "reads_in_place"]
+__all__ = ["Descriptor", "Limits", "MAX_DIMENSION", "KERNEL_SIZES", "STRIDES", "TABLE_KINDS", "keeps_output",
+           "reads_in_place", "table_fusions"]
 
 #: Largest channel count, height and width any build accepts.
 MAX_DIMENSION = 4096
@@ -23,6 +24,9 @@ MAX_DIMENSION = 4096
 KERNEL_SIZES = (1, 3, 5, 7)
 #: Strides a build can be built for (``max_stride``).
 STRIDES = (1, 2)
+#: Element-wise int8 layer kinds (one scale in and out, the same function on every channel) that
+#: an activation table computes after the layer feeding them (LAYER_FLAGS.TABLE).
+TABLE_KINDS = ("relu", "leaky_relu", "clip")
 
 
 @dataclass(frozen=True)
@@ -87,3 +91,26 @@ def reads_in_place(kind: str, runs: int, in_shape) -> bool:
     ``(C, H, W)`` kept in DDR where it lies: one run of a convolution, or of a fully-connected
     layer on a ``C x 1 x 1`` map (whose flattening changes nothing)."""
     return runs == 1 and (kind == "conv" or kind == "fc" and tuple(in_shape[1:]) == (1, 1))
+
+
+def table_fusions(layers, accelerated, act_table: bool) -> dict:
+    """``{producer: consumer}``: the element-wise layers (``TABLE_KINDS``) an activation table
+    computes inside the accelerated layer that feeds them, on a build with one (``act_table``).
+    A consumer fuses when its one input is an accelerated layer (a name in ``accelerated``) that
+    no other layer reads and that is not the network's output; a producer takes one table.
+    ``layers``: objects with ``name``, ``kind`` and ``inputs``, in execution order."""
+    if not act_table or not layers:
+        return {}
+    readers = {}
+    for layer in layers:
+        for name in layer.inputs or ("",):
+            readers.setdefault(name, []).append(layer.name)
+    last = layers[-1].name
+    out = {}
+    for layer in layers:
+        inputs = tuple(layer.inputs or ())
+        if layer.kind in TABLE_KINDS and len(inputs) == 1:
+            source = inputs[0]
+            if source in accelerated and readers.get(source) == [layer.name] and source != last and source not in out:
+                out[source] = layer.name
+    return out

@@ -22,6 +22,7 @@ class ErrorCode(enum.IntEnum):
     BAD_OUTPUT = 9
     ABORTED = 10
     BAD_RUN_LIST = 11
+    BAD_FLAGS = 12
 
     @property
     def description(self) -> str:
@@ -49,4 +50,6 @@ _ERROR_TEXT = {
     ErrorCode.BAD_RUN_LIST: ("RUNLIST_ADDR is not a multiple of 64, the run list (RUNLIST_COUNT x 64 bytes) passes "
                              "the top of the address space, or the entry RUNLIST_INDEX names sets a bit outside its "
                              "registers' fields"),
+    ErrorCode.BAD_FLAGS: ("LAYER_FLAGS.TABLE is set on a build without an activation table (build-info ACT_TABLE "
+                          "is 0)"),
 }

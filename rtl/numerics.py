@@ -20,6 +20,7 @@ __all__ = [
     "Requantisation",
     "REQUANT",
     "QUANT_ENTRY_BYTES",
+    "ACT_TABLE_BYTES",
 ]
 
 #: Activation/weight widths the engines accept (int8 by default, 16 for the Q8.8 flow).
@@ -97,3 +98,6 @@ REQUANT = Requantisation()
 #: Bytes per output channel in the DDR bias/quant table: bias int32, mult int32, shift uint8,
 #: 7 zero bytes (read by the accelerator, written by the driver).
 QUANT_ENTRY_BYTES = 16
+#: Bytes of an activation table in DDR: entry ``v & 0xFF`` is the int8 output for the requantised
+#: int8 value ``v``. With LAYER_FLAGS.TABLE it opens the quant buffer, before the entries.
+ACT_TABLE_BYTES = 256

@@ -16,7 +16,7 @@ from .config import AcceleratorConfig
 from .control.layer_sequencer import LayerSequencer
 from .control.pass_sequencer import PassSequencer
 from .control.quant_gatherer import QuantGatherer
-from .control.read_issuer import ROUTE_ENTRY, ROUTE_INPUT, ROUTE_QUANT, ROUTE_WEIGHTS, ROUTES, ReadIssuer
+from .control.read_issuer import ROUTE_ENTRY, ROUTE_INPUT, ROUTE_QUANT, ROUTE_TABLE, ROUTE_WEIGHTS, ROUTES, ReadIssuer
 from .control.run_list import ENTRY_BITS, descriptor_values
 from .control.run_counters import RunCounters
 from .control.write_issuer import WriteIssuer
@@ -138,7 +138,8 @@ class ConvAccelerator(wiring.Component):
                             f"(rtl.engine.signature.DatapathSignature)")
         core.submodules.w_words = w_words = BeatsToWords(bus_bits, dp.w.payload.data.shape())
         core.submodules.x_words = x_words = BeatsToWords(bus_bits, dp.x.payload.shape(), last=False)
-        core.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes)
+        core.submodules.rq = rq = Requantiser(cfg.pm, dp.acc_width, lanes=cfg.requant_lanes,
+                                              table_bytes=cfg.bus_bytes if cfg.activation_table else 0)
         # A write command per output row (the row-major output layout): each row's last pixel
         # ends the packer's words.
         core.submodules.rows = rows = LineMarker(rq.o.payload.shape())
@@ -171,6 +172,16 @@ class ConvAccelerator(wiring.Component):
         core.submodules.e_words = e_words = BeatsToWords(bus_bits, ENTRY_BITS, last=False)
         wiring.connect(m, router.output(ROUTE_ENTRY), e_words.i)
         wiring.connect(m, e_words.o, seq.entry)
+        # Activation tables go to the requantiser's copies through a register slice (the write
+        # fans out to every lane); a build without one never issues the route (the layer check
+        # refuses LAYER_FLAGS.TABLE) and drops anything routed there.
+        if cfg.activation_table:
+            core.submodules.t_slice = t_slice = SkidBuffer(rq.table.payload.shape())
+            wiring.connect(m, router.output(ROUTE_TABLE), t_slice.i)
+            wiring.connect(m, t_slice.o, rq.table)
+            m.d.comb += rq.use_table.eq(layer.table)
+        else:
+            m.d.comb += router.output(ROUTE_TABLE).ready.eq(1)
         wiring.connect(m, router.output(ROUTE_INPUT), x_slice.i)
         if cfg.engine_description.input_reuse:
             # Input segments cross the bus at a beat per cycle into a FIFO the read issuer holds

@@ -137,7 +137,7 @@ def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
 #: An IP that holds every layer of the small ONNX model, its 64 -> 10 Gemm included (the LeNet
 #: design of this module is the DSE's smallest within 1 % of the fastest: it may hold no fc layer).
 WIDE = AcceleratorConfig(engine="direct", pm=8, pn=8, max_width=12, max_height=12, max_channels=64, max_kernel=3,
-                         max_stride=1, requant_lanes=2, clock_mhz=100)
+                         max_stride=1, requant_lanes=2, clock_mhz=100, activation_table=True)
 
 
 @pytest.fixture(scope="module")
@@ -277,3 +277,62 @@ def test_a_conv_only_network_is_one_start_per_frame(tmp_path, wide_accel):
         assert (accel.ap_starts, accel.activation_relayouts, accel.weight_packs) == \
             (counts[0] + 1, counts[1] + 2, counts[2])
         assert table[-1]["list_runs"] == 3
+
+
+def _activation_chain_model(path, seed=5):
+    """conv 3x3 (2 -> 8) -> LeakyReLU -> conv 3x3 (8 -> 8) -> Clip(0, 6) -> conv 1x1 (8 -> 4) ->
+    LeakyReLU, on a 10 x 10 input: element-wise layers after convolutions only."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+
+    def init(name, *shape, scale=0.3):
+        return numpy_helper.from_array(rng.normal(0, scale, size=shape).astype(np.float32), name)
+
+    inits = [init("w1", 8, 2, 3, 3), init("b1", 8, scale=0.1), init("w2", 8, 8, 3, 3, scale=0.2),
+             init("b2", 8, scale=0.1), init("w3", 4, 8, 1, 1), init("b3", 4, scale=0.1),
+             numpy_helper.from_array(np.array(0.0, np.float32), "lo"),
+             numpy_helper.from_array(np.array(6.0, np.float32), "hi")]
+    nodes = [
+        helper.make_node("Conv", ["x", "w1", "b1"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("LeakyRelu", ["c1"], ["l1"], name="leaky1", alpha=0.1),
+        helper.make_node("Conv", ["l1", "w2", "b2"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Clip", ["c2", "lo", "hi"], ["k2"], name="clip2"),
+        helper.make_node("Conv", ["k2", "w3", "b3"], ["c3"], name="conv3"),
+        helper.make_node("LeakyRelu", ["c3"], ["y"], name="leaky3", alpha=0.2),
+    ]
+    graph = helper.make_graph(nodes, "acts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 10, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_element_wise_layers_run_in_the_activation_table(tmp_path, wide_accel):
+    """Issue 31, first step: on an IP with an activation table, a LeakyReLU or clip fed by an
+    accelerated convolution runs inside it, bit-exact with numpy: no CPU layer is left, so with
+    resident weights the frame is one run list and relays out only its input and output."""
+    accel = wide_accel
+    assert accel.info.act_table
+    _activation_chain_model(tmp_path / "acts.onnx")
+    net = get_network(str(tmp_path / "acts.onnx"))
+    assert [l.kind for l in net.layers] == ["conv", "leaky_relu", "conv", "clip", "conv", "leaky_relu"]
+    rng = np.random.default_rng(8)
+    qnet = quantize_network(net, rng.normal(size=(6, 2, 10, 10)))
+    resident = load_weights(qnet, accel)
+    assert all(resident[n].table for n in ("conv1", "conv2", "conv3"))
+    for frame in range(2):
+        x = rng.normal(size=(2, 10, 10))
+        want, cpu_table = run_network(qnet, x)
+        assert {r["name"] for r in cpu_table if r["runs_on"] == "cpu"} >= {"leaky1", "clip2", "leaky3"}
+        counts = accel.ap_starts, accel.activation_relayouts
+        got, table = run_network(qnet, x, accel, resident=resident if frame else None)
+        assert np.array_equal(got, want)
+        rows = {r["name"]: r for r in table}
+        for name, producer in (("leaky1", "conv1"), ("clip2", "conv2"), ("leaky3", "conv3")):
+            assert (rows[name]["runs_on"], rows[name]["mapping"], rows[name]["runs"]) == ("accelerator", "table", 0)
+            assert producer in rows[name]["reason"]
+        assert all(r["runs_on"] == "accelerator" for r in table)
+        if frame:
+            assert (accel.ap_starts, accel.activation_relayouts) == (counts[0] + 1, counts[1] + 2)

@@ -11,7 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
 from ..error_codes import ErrorCode
-from ..numerics import QUANT_ENTRY_BYTES
+from ..numerics import ACT_TABLE_BYTES, QUANT_ENTRY_BYTES
 from .seq_mul import SequentialMultiplier
 
 __all__ = ["LayerCheck", "descriptor_layout", "plan_layout"]
@@ -21,7 +21,7 @@ def descriptor_layout() -> data.StructLayout:
     """The runtime layer descriptor as written by the host (see rtl.registers)."""
     return data.StructLayout({
         "in_channels": 16, "out_channels": 16, "height": 16, "width": 16,
-        "kernel": 4, "stride": 4, "padding": 4, "relu": 1,
+        "kernel": 4, "stride": 4, "padding": 4, "relu": 1, "table": 1,
         "in_addr": 64, "weight_addr": 64, "out_addr": 64, "quant_addr": 64,
     })
 
@@ -139,6 +139,7 @@ class LayerCheck(wiring.Component):
             step(name, [op_a.eq(a), op_b.eq(b), go.eq(1)])
             step(name + "_WAIT", [store(mul.p)], done=~mul.busy & ~go)
 
+        step("CHK_FLAGS", refused=d.table & (not cfg.activation_table), code=ErrorCode.BAD_FLAGS)
         step("CHK_CHANNELS", refused=(d.in_channels == 0) | (d.out_channels == 0) |
              (d.in_channels > cfg.max_channels) | (d.out_channels > cfg.max_channels), code=ErrorCode.BAD_CHANNELS)
         # Channel groups ceil(C / p): a shift for a power of two, else (p = 3 * 2^a) a multiply
@@ -183,7 +184,8 @@ class LayerCheck(wiring.Component):
         step("CHECK_IN", refused=(plan.in_bytes >> 32) != 0, code=ErrorCode.BAD_SIZE)
         # Every buffer must end within the address space: one sum per step, then compare.
         for name, base, size in (("END_IN", d.in_addr, plan.in_bytes), ("END_W", d.weight_addr, w_total),
-                                 ("END_OUT", d.out_addr, out_total), ("END_Q", d.quant_addr, times(plan.mg, cfg.pm * QUANT_ENTRY_BYTES))):
+                                 ("END_OUT", d.out_addr, out_total), ("END_Q", d.quant_addr,
+                                  times(plan.mg, cfg.pm * QUANT_ENTRY_BYTES) + Mux(d.table, ACT_TABLE_BYTES, 0))):
             step(name, [buffer_end.eq(base + size)])
             step(name + "_CMP", refused=buffer_end > addr_limit, code=ErrorCode.BAD_ADDRESS)
 

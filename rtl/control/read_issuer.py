@@ -8,16 +8,16 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..axi.bursts import command_layout
-from ..numerics import QUANT_ENTRY_BYTES
+from ..numerics import ACT_TABLE_BYTES, QUANT_ENTRY_BYTES
 from ..registers import RUN_LIST_ENTRY_BYTES
 from ..stream import StreamFifo
 from .run_signature import RunSignature
 
-__all__ = ["ReadIssuer", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT", "ROUTE_ENTRY", "ROUTES"]
+__all__ = ["ReadIssuer", "ROUTE_QUANT", "ROUTE_WEIGHTS", "ROUTE_INPUT", "ROUTE_ENTRY", "ROUTE_TABLE", "ROUTES"]
 
 #: Destinations of read data (the beat router's outputs), one per kind of command.
-ROUTE_QUANT, ROUTE_WEIGHTS, ROUTE_INPUT, ROUTE_ENTRY = 0, 1, 2, 3
-ROUTES = 4
+ROUTE_QUANT, ROUTE_WEIGHTS, ROUTE_INPUT, ROUTE_ENTRY, ROUTE_TABLE = 0, 1, 2, 3, 4
+ROUTES = 5
 
 
 class ReadIssuer(wiring.Component):
@@ -44,6 +44,9 @@ class ReadIssuer(wiring.Component):
     FIFO (``x_taken``). Segments thus cross the bus at one beat per cycle and drain into the
     datapath while the next visit's weights stream. Rows the datapath waits for (below
     ``x_need``) go first, then a visit's quant entries and weights, then rows it may read ahead.
+
+    With ``layer.table`` the run's first command is its activation table: ``ACT_TABLE_BYTES`` at
+    ``quant_addr`` (the quant entries follow it), routed to ``ROUTE_TABLE``.
 
     Between runs (``running`` low) it issues the layer sequencer's run-list fetches instead: each
     ``fetch`` address becomes one command of ``RUN_LIST_ENTRY_BYTES`` routed to ``ROUTE_ENTRY``.
@@ -107,6 +110,8 @@ class ReadIssuer(wiring.Component):
         w_addr = Signal(64)
         x_addr = Signal(64)
         with m.Switch(phase):
+            with m.Case(ROUTE_TABLE):
+                m.d.comb += [cmd.payload.addr.eq(self.run.layer.quant_addr), cmd.payload.length.eq(ACT_TABLE_BYTES)]
             with m.Case(ROUTE_QUANT):
                 m.d.comb += [cmd.payload.addr.eq(q_addr), cmd.payload.length.eq(quant_bytes)]
             with m.Case(ROUTE_WEIGHTS):
@@ -135,6 +140,11 @@ class ReadIssuer(wiring.Component):
                          self.fetch.ready.eq(cmd.ready & routes.i.ready)]
         return m
 
+    @staticmethod
+    def _quant_start(layer):
+        """Where the run's quant entries start: after its activation table when it has one."""
+        return layer.quant_addr + Mux(layer.table, ACT_TABLE_BYTES, 0)
+
     def _per_pass(self, m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes):
         plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
         group = Signal(16)
@@ -142,6 +152,8 @@ class ReadIssuer(wiring.Component):
         m.d.comb += cmd.valid.eq(self.run.running & more & routes.i.ready)
         with m.If(fire):
             with m.Switch(phase):
+                with m.Case(ROUTE_TABLE):
+                    m.d.sync += phase.eq(ROUTE_QUANT)
                 with m.Case(ROUTE_QUANT):
                     m.d.sync += [phase.eq(ROUTE_WEIGHTS), q_addr.eq(q_addr + quant_bytes)]
                 with m.Case(ROUTE_WEIGHTS):
@@ -149,8 +161,8 @@ class ReadIssuer(wiring.Component):
                 with m.Case(ROUTE_INPUT):
                     m.d.sync += [phase.eq(ROUTE_QUANT), group.eq(group + 1), more.eq(group + 1 < plan.mg)]
         with m.If(self.run.launch):
-            m.d.sync += [group.eq(0), more.eq(plan.mg != 0), phase.eq(ROUTE_QUANT), q_addr.eq(layer.quant_addr),
-                         w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]
+            m.d.sync += [group.eq(0), more.eq(plan.mg != 0), phase.eq(Mux(layer.table, ROUTE_TABLE, ROUTE_QUANT)),
+                         q_addr.eq(self._quant_start(layer)), w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]
 
     def _reuse(self, m, fire, phase, q_addr, w_addr, x_addr, quant_bytes, routes):
         plan, layer, cmd = self.run.plan, self.run.layer, self.cmd
@@ -204,22 +216,24 @@ class ReadIssuer(wiring.Component):
         # so the command's valid and the updates on its handshake depend on registers only. A
         # visit's pair (quant, then weights) is issued back to back once it starts.
         go_quant, go_weights, go_row = Signal(), Signal(), Signal()
+        go_table = Signal()            # the run's activation table, before anything else
+        q_base = Signal(64)            # the run's first quant entry (a register: set at launch)
         visit_ok = more_visits & w_ok & q_ok
         # The credits are recomputed after each issue (they are a cycle old): decide only once
         # they have seen it.
         cooled = Signal()
         m.d.sync += cooled.eq(~fire)
-        deciding = cooled & ~fire & ~go_quant & ~go_weights & ~go_row
+        deciding = cooled & ~fire & ~go_quant & ~go_weights & ~go_row & ~go_table
         take_visit = visit_ok & ~x_urgent
         with m.If(deciding):
             m.d.sync += [go_quant.eq(take_visit), go_row.eq(~take_visit & x_ok)]
         m.d.comb += [
-            phase.eq(Mux(go_weights, ROUTE_WEIGHTS, Mux(go_quant, ROUTE_QUANT, ROUTE_INPUT))),
-            cmd.valid.eq(self.run.running & routes.i.ready & (go_quant | go_weights | go_row)),
+            phase.eq(Mux(go_table, ROUTE_TABLE, Mux(go_weights, ROUTE_WEIGHTS, Mux(go_quant, ROUTE_QUANT, ROUTE_INPUT)))),
+            cmd.valid.eq(self.run.running & routes.i.ready & (go_quant | go_weights | go_row | go_table)),
         ]
         m.d.comb += row_fire.eq(fire & go_row)
         with m.If(fire):
-            m.d.sync += [go_quant.eq(0), go_weights.eq(go_quant), go_row.eq(0)]
+            m.d.sync += [go_quant.eq(0), go_weights.eq(go_quant), go_row.eq(0), go_table.eq(0)]
             # The updates decode the one-hot choice (go_quant, go_weights, go_row), not the route.
             with m.Switch(Cat(go_quant, go_weights, go_row)):
                 with m.Case("-1-"):
@@ -228,7 +242,7 @@ class ReadIssuer(wiring.Component):
                         m.d.sync += [group.eq(group + 1), last_group.eq(group + 2 == plan.mg),
                                      q_addr.eq(q_addr + quant_bytes), w_addr.eq(w_addr + plan.w_bytes)]
                     with m.Else():
-                        m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), q_addr.eq(layer.quant_addr),
+                        m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), q_addr.eq(q_base),
                                      w_addr.eq(layer.weight_addr), remaining.eq(remaining - plan.strip_bytes),
                                      more_visits.eq(~last_strip)]
                 with m.Case("1--"):
@@ -241,5 +255,5 @@ class ReadIssuer(wiring.Component):
             m.d.sync += [group.eq(0), last_group.eq(plan.mg == 1), remaining.eq(plan.out_bytes),
                          more_visits.eq(plan.mg != 0), visits_issued.eq(0), released.eq(0), taken.eq(0),
                          row.eq(0), seg.eq(0), last_seg.eq(plan.cg == 1), go_quant.eq(0), go_weights.eq(0), go_row.eq(0),
-                         held.eq(0),
-                         q_addr.eq(layer.quant_addr), w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]
+                         go_table.eq(layer.table), held.eq(0), q_base.eq(self._quant_start(layer)),
+                         q_addr.eq(self._quant_start(layer)), w_addr.eq(layer.weight_addr), x_addr.eq(layer.in_addr)]

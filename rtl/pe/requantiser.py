@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..numerics import REQUANT, Requantisation, signed_range, signed_width
@@ -40,6 +41,14 @@ class Requantiser(wiring.Component):
         ``relu``: In(1), stable while a layer runs; ``clear``: In(1) pulse drops the held
         parameters (between layers, while idle).
 
+    Activation table (``table_bytes`` > 0, 8-bit outputs only): each output then goes through
+    a 256-entry int8 -> int8 table when ``use_table`` (In(1), stable while a layer runs) is
+    set: ``y = table[clamped & 0xFF]``. ``table``: In(stream of ``table_bytes``-byte words, with
+    ``last``): the table, 256 bytes in entry order, ``256 / table_bytes`` words a load, always
+    taken (a new load overwrites the last one; ``clear`` restarts it). Every lane keeps a copy
+    (``256 / table_bytes`` words of ``table_bytes`` bytes, one read port each): two more stages
+    (the clamped value into a register; the table's registered read), ``TABLE_STAGES``.
+
     Timing
         ``pm / lanes`` cycles per pixel (``lanes`` channels computed per cycle, ``lanes`` divides
         ``pm``); latency ``LATENCY`` cycles from the pixel's handshake to ``o.valid`` when
@@ -56,38 +65,56 @@ class Requantiser(wiring.Component):
     """
 
     LATENCY = 11
+    #: Stages an activation table adds to LATENCY.
+    TABLE_STAGES = 2
+    #: Entries of an activation table (every 8-bit value).
+    TABLE_ENTRIES = 256
     #: Output FIFO entries (pixels): more than the credit loop (a pixel's last step to its pop,
     #: LATENCY + 1 cycles, plus the cycles the room register and the credit return lag), so one
-    #: pixel per cycle (``lanes == pm``) is never throttled.
+    #: pixel per cycle (``lanes == pm``) is never throttled; ``TABLE_STAGES`` more with a table.
     FIFO_DEPTH = 16
     #: Low limb of the wide multiply's operands: 17 bits, an unsigned operand that a DSP
     #: slice's 18-bit signed port takes whole.
     LIMB = 17
 
     def __init__(self, pm: int, acc_width: int, lanes: int | None = None, out_width: int = 8,
-                 fmt: Requantisation = REQUANT):
+                 fmt: Requantisation = REQUANT, table_bytes: int = 0):
         lanes = pm if lanes is None else lanes
         if pm < 1 or lanes < 1 or pm % lanes:
             raise ValueError(f"lanes must divide pm and both be >= 1, got pm={pm}, lanes={lanes}")
         if not 2 <= out_width <= 32:
             raise ValueError(f"out_width must be in 2..32, got {out_width}")
+        if table_bytes and (out_width != 8 or table_bytes & (table_bytes - 1) or not 1 <= table_bytes <= 64):
+            raise ValueError(f"an activation table needs 8-bit outputs and a power-of-two word of 1..64 bytes, got "
+                             f"out_width={out_width}, table_bytes={table_bytes}")
         self.pm, self.lanes, self.acc_width, self.out_width, self.fmt = pm, lanes, acc_width, out_width, fmt
+        self.table_bytes = table_bytes
         self.steps = pm // lanes
         a_lo, a_hi = signed_range(acc_width)
         b_lo, b_hi = signed_range(fmt.bias_width)
         self.sum_width = signed_width(a_lo + b_lo, a_hi + b_hi)
         self.product_width = fmt.product_width(acc_width)
-        super().__init__({
+        members = {
             "i": In(stream.Signature(accumulator_pixel_layout(pm, acc_width))),
             "params": In(stream.Signature(data.ArrayLayout(quant_param_layout(fmt), pm))),
             "o": Out(stream.Signature(data.StructLayout({
                 "data": data.ArrayLayout(signed(out_width), pm), "last": 1}))),
             "relu": In(1),
             "clear": In(1),
-        })
+        }
+        if table_bytes:
+            members["table"] = In(stream.Signature(data.StructLayout({"data": 8 * table_bytes, "last": 1})))
+            members["use_table"] = In(1)
+        super().__init__(members)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a pixel's handshake to ``o.valid`` (``lanes == pm``)."""
+        return self.LATENCY + (self.TABLE_STAGES if self.table_bytes else 0)
 
     def elaborate(self, platform):
         m = Module()
+        self._table_ports = []
         pm, lanes, steps = self.pm, self.lanes, self.steps
         fmt = self.fmt
         hi = (1 << (self.out_width - 1)) - 1
@@ -95,12 +122,13 @@ class Requantiser(wiring.Component):
 
         # Credits: pixels whose last step has been issued and that have not left `o` yet.
         out_layout = self.o.payload.shape()
-        m.submodules.out = out = StreamFifo(out_layout, self.FIFO_DEPTH)
-        in_flight = Signal(range(self.FIFO_DEPTH + 1))
+        fifo_depth = self.FIFO_DEPTH + (self.TABLE_STAGES if self.table_bytes else 0)
+        m.submodules.out = out = StreamFifo(out_layout, fifo_depth)
+        in_flight = Signal(range(fifo_depth + 1))
         # A register a cycle old: in_flight grows by at most one per cycle, so comparing the
         # old count with one entry less is safe, and i.ready is an AND of registers.
         room = Signal(init=1)
-        m.d.sync += room.eq(in_flight < self.FIFO_DEPTH - 1)
+        m.d.sync += room.eq(in_flight < fifo_depth - 1)
 
         # Front: the pixel on ``i`` is read in place, ``lanes`` channels per step, and taken
         # (``i.ready``) with its last step; the group's parameters are copied from ``params``
@@ -136,7 +164,7 @@ class Requantiser(wiring.Component):
         def stage_signals(prefix, shape):
             return [Signal(shape, name=f"{prefix}_{k}") for k in range(lanes)]
 
-        depth = 7  # stages between the front and the gatherer
+        depth = 7 + (self.TABLE_STAGES if self.table_bytes else 0)  # stages between the front and the gatherer
         valid = [Signal(name=f"v{k}") for k in range(depth)]
         stepk = [Signal(range(steps), name=f"step{k}") for k in range(depth)]
         lastk = [Signal(name=f"last{k}") for k in range(depth)]
@@ -196,23 +224,61 @@ class Requantiser(wiring.Component):
                 shifted[lane].eq(rounded[lane] >> shiftk[5][lane]),
             ]
 
-        # Gatherer (7: clamp), then the finished pixel into the output FIFO.
+        # 7: clamp; with a table, 8: the clamped value into a register, 9: the table's read.
+        results = []
+        for lane in range(lanes):
+            low = Mux(self.relu, 0, lo_signed)
+            value = shifted[lane]
+            clamped = Mux(value > hi, hi, Mux(value < low, low, value))
+            if not self.table_bytes:
+                results.append(clamped)
+                continue
+            results.append(self._table_lane(m, lane, clamped))
+        if self.table_bytes:
+            self._table_load(m)
+
+        # Gatherer, then the finished pixel into the output FIFO.
         gather = Signal(out_layout)
         done = Signal()
         m.d.sync += done.eq(valid[-1] & (stepk[-1] == steps - 1))
         with m.If(valid[-1]):
             m.d.sync += gather.last.eq(lastk[-1])
             for lane in range(lanes):
-                low = Mux(self.relu, 0, lo_signed)
-                value = shifted[lane]
-                clamped = Mux(value > hi, hi, Mux(value < low, low, value))
                 with m.Switch(stepk[-1]):
                     for s in range(steps):
                         with m.Case(s):
-                            m.d.sync += gather.data[s * lanes + lane].eq(clamped)
+                            m.d.sync += gather.data[s * lanes + lane].eq(results[lane])
         # Credits keep a FIFO entry for every pixel in flight: `done` never meets a full FIFO.
         m.d.comb += [out.i.payload.eq(gather), out.i.valid.eq(done)]
         wiring.connect(m, out.o, wiring.flipped(self.o))
         with m.If(self.clear):
             m.d.sync += [v.eq(0) for v in valid] + [done.eq(0), in_flight.eq(0), popped.eq(0)]
         return m
+
+    def _table_lane(self, m, lane, clamped):
+        """Lane ``lane``'s copy of the table: ``clamped`` into a register, its entry read (a
+        registered read), the byte selected; the value the gatherer takes, two stages later."""
+        words = self.TABLE_ENTRIES // self.table_bytes
+        sel = (self.table_bytes - 1).bit_length()
+        m.submodules[f"table_{lane}"] = mem = Memory(shape=unsigned(8 * self.table_bytes), depth=words, init=[])
+        self._table_ports.append(mem.write_port())
+        rd = mem.read_port(domain="sync")
+        held = Signal(8, name=f"clamped_{lane}")
+        byte = Signal(range(self.table_bytes), name=f"table_byte_{lane}")
+        raw = Signal(8, name=f"raw_{lane}")
+        m.d.sync += [held.eq(clamped[:8]), byte.eq(held[:sel] if sel else 0), raw.eq(held)]
+        m.d.comb += rd.addr.eq(held[sel:])
+        entry = rd.data.word_select(byte, 8) if sel else rd.data
+        return Mux(self.use_table, entry, raw).as_signed()
+
+    def _table_load(self, m):
+        """Every lane's copy takes each table word at the next index (wrapping after a load)."""
+        words = self.TABLE_ENTRIES // self.table_bytes
+        index = Signal(range(words))
+        m.d.comb += self.table.ready.eq(1)
+        for wp in self._table_ports:
+            m.d.comb += [wp.addr.eq(index), wp.data.eq(self.table.payload.data), wp.en.eq(self.table.valid)]
+        with m.If(self.table.valid):
+            m.d.sync += index.eq(Mux(self.table.payload.last, 0, index + 1))
+        with m.If(self.clear):
+            m.d.sync += index.eq(0)

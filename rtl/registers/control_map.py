@@ -96,8 +96,11 @@ def control_register_map(config) -> RegisterMap:
         _full("KERNEL", 0x50, RW, "kernel size K (K x K)", 4),
         _full("STRIDE", 0x54, RW, "stride", 4),
         _full("PADDING", 0x58, RW, "zero padding on every side", 4),
-        Register("LAYER_FLAGS", 0x5C, (Field("RELU", 0, 1, RW, "apply ReLU in the requantiser"),),
-                 "layer options"),
+        Register("LAYER_FLAGS", 0x5C, (
+            Field("RELU", 0, 1, RW, "apply ReLU in the requantiser"),
+            Field("TABLE", 1, 1, RW, "map every output through the 256-byte activation table that opens the quant "
+                  "buffer (builds with ACT_TABLE = 1)"),
+        ), "layer options"),
         Register("STATUS", 0x60, (
             Field("ERROR", 0, 8, RO, "ErrorCode of the last run (0 = OK)"),
             Field("BUSY", 8, 1, RO, "a run is in progress"),
@@ -132,6 +135,7 @@ def control_register_map(config) -> RegisterMap:
         ("MAX_WEIGHT_TAPS", 0xC0, config.weight_depth, "weight-buffer bank capacity: largest ceil(C/pn)*K*K (AcceleratorConfig.weight_depth)"),
         ("REQUANT_LANES", 0xC4, config.requant_lanes, "output channels requantised per cycle (AcceleratorConfig.requant_lanes)"),
         ("AXI_ADDR_WIDTH", 0xC8, config.axi_addr_width, "memory address bits: every buffer must end at or below 2^AXI_ADDR_WIDTH (AcceleratorConfig.axi_addr_width)"),
+        ("ACT_TABLE", 0xCC, int(config.activation_table), "1: the build has an activation table (LAYER_FLAGS.TABLE; AcceleratorConfig.activation_table)"),
     ]
     regs += [_full(name, offset, RO, text, constant=value) for name, offset, value, text in build_info]
     regs += [

@@ -15,11 +15,11 @@ import pprint
 from pathlib import Path
 
 from ..config import AcceleratorConfig
-from ..descriptor import KERNEL_SIZES, MAX_DIMENSION, STRIDES
+from ..descriptor import KERNEL_SIZES, MAX_DIMENSION, STRIDES, TABLE_KINDS
 from ..engine import ENGINES
 from ..error_codes import ErrorCode
 from ..ip_identity import NAME, VLNV
-from ..numerics import QUANT_ENTRY_BYTES, SUPPORTED_DATA_WIDTHS
+from ..numerics import ACT_TABLE_BYTES, QUANT_ENTRY_BYTES, SUPPORTED_DATA_WIDTHS
 from .control_map import (BUILD_MAGIC, BUILD_VERSION, CONTROL_ADDR_WIDTH, RUN_LIST_ENTRY, RUN_LIST_ENTRY_BYTES,
                           control_register_map)
 from .model import REGISTER_BITS
@@ -70,6 +70,8 @@ def render_runtime_module() -> str:
                  "Address bits the control slave decodes: its window is 2**CONTROL_ADDR_WIDTH bytes."),
         _literal("REGISTER_BITS", REGISTER_BITS, "Width of every register."),
         _literal("QUANT_ENTRY_BYTES", QUANT_ENTRY_BYTES, "Bytes of one output channel's quant-table entry in DDR."),
+        _literal("ACT_TABLE_BYTES", ACT_TABLE_BYTES, "Bytes of an activation table (it opens the quant buffer "
+                 "with LAYER_FLAGS.TABLE)."),
         _literal("RUN_LIST_ENTRY", RUN_LIST_ENTRY, "A run-list entry in DDR: these registers' 32-bit values, "
                  "little-endian, in this order."),
         _literal("RUN_LIST_ENTRY_BYTES", RUN_LIST_ENTRY_BYTES, "Bytes of one run-list entry (RUNLIST_ADDR is a "
@@ -78,6 +80,8 @@ def render_runtime_module() -> str:
         _literal("MAX_DIMENSION", MAX_DIMENSION, "Largest channel count, height and width of any build."),
         _literal("KERNEL_SIZES", tuple(KERNEL_SIZES), "Kernel sizes a line buffer can be built for."),
         _literal("STRIDES", tuple(STRIDES), "Strides a build can be built for."),
+        _literal("TABLE_KINDS", tuple(TABLE_KINDS), "Element-wise layer kinds an activation table computes after "
+                 "the layer feeding them."),
         _literal("REGISTERS", registers, "The control register map: name -> offset, description and fields "
                  "(bit offset, width, access type, description)."),
         _literal("ERROR_CODES", errors, "STATUS.ERROR value -> (name, description)."),

@@ -81,12 +81,12 @@ def descriptors(draw, cfg):
                     out_channels=draw(st.integers(0, cfg.max_channels + 3)),
                     height=draw(st.integers(0, cfg.max_height + 3)), width=draw(st.integers(0, cfg.max_width + 3)),
                     kernel=k, stride=draw(st.integers(0, 3)), padding=draw(st.integers(0, 15)),
-                    relu=draw(st.booleans()))
+                    relu=draw(st.booleans()), table=draw(st.booleans()))
     k = draw(st.sampled_from(kernels))
     return dict(in_channels=draw(st.integers(1, cfg.max_channels)), out_channels=draw(st.integers(1, 9)),
                 height=draw(st.integers(1, cfg.max_height)), width=draw(st.integers(1, cfg.max_width)),
                 kernel=k, stride=draw(st.integers(1, cfg.max_stride)), padding=draw(st.integers(0, k - 1)),
-                relu=draw(st.booleans()))
+                relu=draw(st.booleans()), table=draw(st.booleans()))
 
 
 @dataclass
@@ -110,7 +110,10 @@ def prepare(accel, cfg, desc: dict, offsets: list[int], rng, pattern, high: int 
     info = accel.info
     d = Descriptor(*(desc[k] for k in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
                                        "padding")))
+    table = bool(desc.get("table", False))
     refusal = cfg.engine_description.refusal(d, cfg.limits)
+    if table and not cfg.activation_table:      # the check's first step
+        refusal = Refusal(ErrorCode.BAD_FLAGS, "LAYER_FLAGS.TABLE on a build without a table")
     in_a, w_a, q_a, out_a = offsets
     addrs = dict(in_addr=in_a, weight_addr=w_a, quant_addr=q_a, out_addr=out_a)
     if high is not None:
@@ -121,25 +124,30 @@ def prepare(accel, cfg, desc: dict, offsets: list[int], rng, pattern, high: int 
             # ends exactly at the top is legal, and the IP runs it).
             c, m, h, w, k = d.in_channels, d.out_channels, d.height, d.width, d.kernel
             size = (layout.input_bytes(c, h, w, info.pn), layout.weight_bytes(m, c, k, info.pm, info.pn),
-                    layout.quant_bytes(m, info.pm), layout.output_bytes(m, d.out_height, d.out_width, info.pm))[high]
+                    layout.quant_bytes(m, info.pm) + (layout.ACT_TABLE_BYTES if table else 0),
+                    layout.output_bytes(m, d.out_height, d.out_width, info.pm))[high]
             addrs[key] = top - size + 1
             refusal = Refusal(ErrorCode.BAD_ADDRESS, "a buffer passes the top of the address space")
         else:
             addrs[key] = top - 8   # an earlier check refuses the layer first
-    desc = {**desc, **addrs, "relu": int(desc["relu"])}
+    desc = {**desc, **addrs, "relu": int(desc["relu"]), "table": int(table)}
     if refusal is not None:
         return Case(desc, refusal, out_a, out_a, None, REFUSAL_CYCLES)
     c, m, h, w, k, s, p = (desc[n] for n in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
                                             "padding"))
     x, wt, bias, mult, shift, expected = random_layer(rng, c, m, h, w, k, s, p, desc["relu"])
-    images = [(in_a, layout.pack_input(x, info.pn)), (w_a, layout.pack_weights(wt, info.pm, info.pn)),
-              (q_a, layout.pack_quant(bias, mult, shift, m, info.pm))]
+    quant = layout.pack_quant(bias, mult, shift, m, info.pm)
+    if table:
+        values = rng.integers(-128, 128, size=layout.ACT_TABLE_BYTES, dtype=np.int8)
+        quant = np.concatenate([layout.pack_table(values), quant])
+        expected = layout.apply_table(expected, values)
+    images = [(in_a, layout.pack_input(x, info.pn)), (w_a, layout.pack_weights(wt, info.pm, info.pn)), (q_a, quant)]
     for addr, image in images:
         accel.mem_write(addr, image.tobytes())
         pattern[addr:addr + image.nbytes] = image
     # The model assumes a port that never pauses; the random pauses on every channel at most
     # about halve each one's rate, so four times the model bounds a healthy run.
-    budget = 4 * run_cycles(d, cfg, ideal_memory_port(cfg)).cycles + 5_000
+    budget = 4 * run_cycles(d, cfg, ideal_memory_port(cfg), table=table).cycles + 5_000
     return Case(desc, None, out_a, out_a + layout.output_bytes(m, d.out_height, d.out_width, info.pm), expected,
                 budget)
 

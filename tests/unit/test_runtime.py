@@ -170,3 +170,32 @@ def test_cpu_conv_and_requantiser_are_bit_exact_with_the_reference(seed, c, m, h
         got = ops.requantize(acc * scale, bias, mult, shift, relu, out_bits=bits)
         ref = reference.requantize(want * scale, bias, mult, shift, relu, out_bits=bits)
         assert got.dtype == ref.dtype and (got == ref).all()
+
+
+def test_table_fusions_agree_with_the_build_side():
+    """Which element-wise layers an activation table computes: the runtime's rule is the build
+    side's, on random chains and branches; the cases that must not fuse do not."""
+    from collections import namedtuple
+
+    L = namedtuple("L", "name kind inputs")
+    kinds = ("conv", "fc", "relu", "leaky_relu", "clip", "add", "maxpool")
+    rng = np.random.default_rng(4)
+    for _ in range(300):
+        layers = []
+        for i in range(int(rng.integers(1, 8))):
+            kind = kinds[int(rng.integers(len(kinds)))]
+            n_in = 2 if kind == "add" and i >= 2 else 1
+            inputs = tuple(sorted({f"l{int(rng.integers(i))}" for _ in range(n_in)})) if i else ()
+            layers.append(L(f"l{i}", kind, inputs))
+        accelerated = {l.name for l in layers if l.kind in ("conv", "fc") and rng.random() < 0.8}
+        for act_table in (False, True):
+            assert rules.table_fusions(layers, accelerated, act_table) == \
+                build_rules.table_fusions(layers, accelerated, act_table)
+    chain = [L("c", "conv", ()), L("a", "leaky_relu", ("c",)), L("d", "conv", ("a",)), L("b", "clip", ("d",)),
+             L("e", "relu", ("b",))]
+    assert build_rules.table_fusions(chain, {"c", "d"}, True) == {"c": "a", "d": "b"}     # one table each
+    assert build_rules.table_fusions(chain, {"c", "d"}, False) == {}
+    assert build_rules.table_fusions(chain, {"d"}, True) == {"d": "b"}                     # c on the CPU
+    branch = [L("c", "conv", ()), L("a", "leaky_relu", ("c",)), L("d", "conv", ("c",))]
+    assert build_rules.table_fusions(branch, {"c", "d"}, True) == {}                       # c has two readers
+    assert build_rules.table_fusions([L("c", "conv", ()), L("a", "relu", ("c",))], {"c"}, True) == {"c": "a"}
