@@ -218,6 +218,18 @@ MUTANTS: list[Mutant] = [
         "                    with m.Elif(entry_bad & 0):",
         "layer sequencer: an entry with bits outside its registers' fields is run",
         ("tests/rtl/test_run_list.py",)),
+    Mutant(
+        "table-bypassed", "rtl/pe/requantiser.py",
+        "        return Mux(self.use_table, entry, raw).as_signed()",
+        "        return raw.as_signed()",
+        "requantiser: LAYER_FLAGS.TABLE has no effect",
+        ("tests/rtl/test_activation_table.py",)),
+    Mutant(
+        "table-entries-after", "rtl/control/read_issuer.py",
+        "        return layer.quant_addr + Mux(layer.table, ACT_TABLE_BYTES, 0)",
+        "        return layer.quant_addr",
+        "read issuer: the quant entries read from the table's bytes",
+        ("tests/rtl/test_activation_table.py",)),
     # ----- the driver
     Mutant(
         "layout-quant-byte", "drivers/layout.py",

@@ -48,6 +48,7 @@ COMPONENTS = {
     "skid_buffer": lambda: SkidBuffer(72),
     "stream_fifo": lambda: StreamFifo(128, 12),
     "requantiser": lambda: Requantiser(8, 24, lanes=2),
+    "requantiser_table": lambda: Requantiser(8, 24, lanes=2, table_bytes=8),
     "mac_array": lambda: MacArray(4, 4, max_terms=9 * 64),
     "line_buffer": lambda: DirectLineBuffer(4, 8, 56, 16, 3, max_stride=2, max_height=56),
     "weight_buffer": lambda: WeightBuffer(4, 4, 8, 144),
