@@ -178,17 +178,36 @@ def test_onnx_model_placed_by_the_driver(tmp_path, wide_accel):
     assert abs(p.sum() - 1) < 0.05
 
 
-def _conv_chain_model(path, seed=4):
-    """conv 3x3 (2 -> 8) + ReLU -> conv 3x3 (8 -> 8) + ReLU, whose output feeds a 1x1 conv
-    (8 -> 8) and, with it, a residual Add on the CPU; a 2x2 max-pool; two unpadded 3x3 convs down
-    to 6 x 1 x 1. Every convolution fits WIDE."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+def _random_init(seed):
+    """``init(name, *shape, scale)``: a float32 ONNX initializer of N(0, scale) values."""
+    from onnx import numpy_helper
 
     rng = np.random.default_rng(seed)
 
     def init(name, *shape, scale=0.3):
         return numpy_helper.from_array(rng.normal(0, scale, size=shape).astype(np.float32), name)
+    return init
+
+
+def _save_model(path, name, nodes, inits, out_shape, opset):
+    """An ONNX model of ``nodes`` from the float input ``x`` [1, 2, 10, 10] to ``y``, saved at ``path``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 10, 10])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, list(out_shape))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def _conv_chain_model(path, seed=4):
+    """conv 3x3 (2 -> 8) + ReLU -> conv 3x3 (8 -> 8) + ReLU, whose output feeds a 1x1 conv
+    (8 -> 8) and, with it, a residual Add on the CPU; a 2x2 max-pool; two unpadded 3x3 convs down
+    to 6 x 1 x 1. Every convolution fits WIDE."""
+    from onnx import helper
+
+    init = _random_init(seed)
 
     inits = [init("w1", 8, 2, 3, 3), init("b1", 8, scale=0.1), init("w2", 8, 8, 3, 3, scale=0.2),
              init("b2", 8, scale=0.1), init("w3", 8, 8, 1, 1), init("b3", 8, scale=0.1),
@@ -206,11 +225,7 @@ def _conv_chain_model(path, seed=4):
         helper.make_node("Relu", ["c4"], ["r4"], name="relu4"),
         helper.make_node("Conv", ["r4", "w5", "b5"], ["y"], name="conv5"),      # 3x3 map -> 1x1
     ]
-    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 10, 10])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 6, 1, 1])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    _save_model(path, "chain", nodes, inits, (1, 6, 1, 1), 14)
 
 
 def test_activations_stay_in_ddr_between_accelerated_layers(tmp_path, wide_accel):
@@ -282,13 +297,9 @@ def test_a_conv_only_network_is_one_start_per_frame(tmp_path, wide_accel):
 def _activation_chain_model(path, seed=5):
     """conv 3x3 (2 -> 8) -> LeakyReLU -> conv 3x3 (8 -> 8) -> Clip(0, 6) -> conv 1x1 (8 -> 4) ->
     LeakyReLU, on a 10 x 10 input: element-wise layers after convolutions only."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
-    rng = np.random.default_rng(seed)
-
-    def init(name, *shape, scale=0.3):
-        return numpy_helper.from_array(rng.normal(0, scale, size=shape).astype(np.float32), name)
+    init = _random_init(seed)
 
     inits = [init("w1", 8, 2, 3, 3), init("b1", 8, scale=0.1), init("w2", 8, 8, 3, 3, scale=0.2),
              init("b2", 8, scale=0.1), init("w3", 4, 8, 1, 1), init("b3", 4, scale=0.1),
@@ -302,11 +313,7 @@ def _activation_chain_model(path, seed=5):
         helper.make_node("Conv", ["k2", "w3", "b3"], ["c3"], name="conv3"),
         helper.make_node("LeakyRelu", ["c3"], ["y"], name="leaky3", alpha=0.2),
     ]
-    graph = helper.make_graph(nodes, "acts", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 10, 10])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, 10, 10])], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
+    _save_model(path, "acts", nodes, inits, (1, 4, 10, 10), 13)
 
 
 def test_element_wise_layers_run_in_the_activation_table(tmp_path, wide_accel):

@@ -244,25 +244,20 @@ def check_run_list(accel, cfg, descs: list[dict], seed: int, corrupt: tuple[int,
     return "OK" if code == ErrorCode.OK else f"list {ErrorCode(code).name}"
 
 
-def fuzz(name: str, examples: int, keep_going: bool = False) -> dict[str, int]:
-    """Outcome counts of ``examples`` drawn descriptors on build ``name``: ``"OK"``, each refusal
-    code's name, and with ``keep_going`` each of :data:`FAILURES` (a hang is aborted with
-    CTRL.ABORT before the next descriptor); without it the first failure raises."""
+def _explore(name: str, seed: int, examples: int, keep_going: bool, strategies: dict, check) -> dict[str, int]:
+    """Outcome counts of ``examples`` draws of ``strategies`` on build ``name``: ``check(accel,
+    cfg, **drawn)`` returns an outcome or raises :class:`FuzzFailure`; with ``keep_going`` a
+    failure is counted by kind (a hang aborted with CTRL.ABORT before the next draw), without it
+    the first one raises."""
     cfg = BUILDS[name]
     outcomes: dict[str, int] = {}
-    # The largest buffers of these builds are a few KiB: four slots of SPAN / 4 hold any of them.
-    slot = SPAN // 4
-
-    with simulated(cfg, pauses="random", seed=7) as accel:
+    with simulated(cfg, pauses="random", seed=seed) as accel:
         @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-        @given(desc=descriptors(cfg), skew=st.lists(st.integers(0, 63), min_size=4, max_size=4),
-               order=st.permutations(range(4)), seed=st.integers(0, 2**31),
-               high=st.one_of(st.none(), st.none(), st.none(), st.integers(0, 3)))
-        def run(desc, skew, order, seed, high):
-            offsets = [order[i] * slot + skew[i] for i in range(4)]
+        @given(**strategies)
+        def run(**drawn):
             try:
-                outcome = check_descriptor(accel, cfg, desc, offsets, seed, high)
+                outcome = check(accel, cfg, **drawn)
             except FuzzFailure as exc:
                 if not keep_going:
                     raise
@@ -273,6 +268,24 @@ def fuzz(name: str, examples: int, keep_going: bool = False) -> dict[str, int]:
 
         run()
     return outcomes
+
+
+def fuzz(name: str, examples: int, keep_going: bool = False) -> dict[str, int]:
+    """Outcome counts of ``examples`` drawn descriptors on build ``name``: ``"OK"``, each refusal
+    code's name, and with ``keep_going`` each of :data:`FAILURES` (a hang is aborted with
+    CTRL.ABORT before the next descriptor); without it the first failure raises."""
+    cfg = BUILDS[name]
+    # The largest buffers of these builds are a few KiB: four slots of SPAN / 4 hold any of them.
+    slot = SPAN // 4
+
+    def check(accel, cfg, desc, skew, order, seed, high):
+        offsets = [order[i] * slot + skew[i] for i in range(4)]
+        return check_descriptor(accel, cfg, desc, offsets, seed, high)
+
+    return _explore(name, 7, examples, keep_going,
+                    dict(desc=descriptors(cfg), skew=st.lists(st.integers(0, 63), min_size=4, max_size=4),
+                         order=st.permutations(range(4)), seed=st.integers(0, 2**31),
+                         high=st.one_of(st.none(), st.none(), st.none(), st.integers(0, 3))), check)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDS))
@@ -294,26 +307,11 @@ def fuzz_run_lists(name: str, examples: int, keep_going: bool = False) -> dict[s
     for a list stopped at a refused entry, and with ``keep_going`` each of :data:`FAILURES` as
     for :func:`fuzz`; without it the first failure raises."""
     cfg = BUILDS[name]
-    outcomes: dict[str, int] = {}
-    with simulated(cfg, pauses="random", seed=11) as accel:
-        @settings(max_examples=examples, deadline=None, derandomize=True, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-        @given(descs=st.lists(descriptors(cfg), min_size=1, max_size=LIST_ENTRIES), seed=st.integers(0, 2**31),
-               corrupt=st.one_of(st.none(), st.none(), st.tuples(st.integers(0, LIST_ENTRIES - 1),
-                                                                 st.integers(0, 7), st.integers(0, 31))))
-        def run(descs, seed, corrupt):
-            try:
-                outcome = check_run_list(accel, cfg, descs, seed, corrupt)
-            except FuzzFailure as exc:
-                if not keep_going:
-                    raise
-                outcome = exc.kind
-                if exc.kind == "hang":
-                    accel._abort(str(exc))
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-
-        run()
-    return outcomes
+    corrupt = st.tuples(st.integers(0, LIST_ENTRIES - 1), st.integers(0, 7), st.integers(0, 31))
+    return _explore(name, 11, examples, keep_going,
+                    dict(descs=st.lists(descriptors(cfg), min_size=1, max_size=LIST_ENTRIES),
+                         seed=st.integers(0, 2**31), corrupt=st.one_of(st.none(), st.none(), corrupt)),
+                    check_run_list)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDS))
