@@ -25,14 +25,14 @@ import math
 from dataclasses import dataclass, field
 
 from rtl.config import AcceleratorConfig
-from rtl.descriptor import KERNEL_SIZES
+from rtl.descriptor import KERNEL_SIZES, table_fusions
 from rtl.engine import engine_named
 
 from .boards import Board
 from .graph import Network
 from .perf_model import CONSTANTS, CycleConstants, memory_port, peak_ops_per_cycle
 from .resource_model import HEADROOM, ResourceEstimate, estimate_resources
-from .schedule import Capabilities, LayerPlan, eligible_descriptor, plan_layer, price_kept_activations
+from .schedule import Capabilities, LayerPlan, eligible_descriptor, fuse_tables, plan_layer, price_kept_activations
 
 __all__ = ["FPS_TOLERANCE", "binding_utilisation", "design_size", "smallest_near_fastest", "target_key", "Genome", "Design", "evaluate", "fitness_key"]
 
@@ -206,18 +206,19 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
     if not eligible:
         design.problem = f"no layer of {network.name} can run on the {genome.engine} engine with these limits"
         return design
+    tables = _table_candidates(network)
     pn = genome.pn
     widest = max(inv.width * math.ceil(inv.in_channels / pn) for inv in eligible)
     row_capacity = max(1, math.ceil(widest / genome.row_divisor))
     try:
-        provisional = _config(genome, eligible, data_width, board, row_capacity)
+        provisional = _config(genome, eligible, data_width, board, row_capacity, tables)
     except ValueError as exc:
         design.problem = str(exc)
         return design
     port = memory_port(provisional, board, constants)
-    plans = price_kept_activations([plan_layer(l, provisional, caps, port, board, row_capacity, constants,
-                                               force_accelerator) for l in network.layers],
-                                   provisional, board, port, constants)
+    plans = [plan_layer(l, provisional, caps, port, board, row_capacity, constants, force_accelerator)
+             for l in network.layers]
+    plans = price_kept_activations(fuse_tables(plans, provisional, port, constants), provisional, board, port, constants)
     runs = [d for p in plans for d in p.descriptors]
     design.plans = plans
     if not runs:
@@ -228,7 +229,7 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
         design.forced_seconds = sum(p.seconds for p in forced)
         return design
     try:
-        config = _config(genome, runs, data_width, board, None)
+        config = _config(genome, runs, data_width, board, None, tables)
     except ValueError as exc:
         design.problem = str(exc)
         return design
@@ -243,8 +244,18 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
     return design
 
 
-def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: int | None) -> AcceleratorConfig:
-    """The smallest configuration that accepts every descriptor in ``runs``."""
+def _table_candidates(network) -> bool:
+    """Whether an activation table would compute any of ``network``'s element-wise layers (one
+    fed by a convolution or fully-connected layer alone: ``rtl.descriptor.table_fusions`` with
+    every such layer accelerated)."""
+    producers = {l.name for l in network.layers if l.kind in ("conv", "fc")}
+    return bool(table_fusions(network.layers, producers, True))
+
+
+def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: int | None,
+            activation_table: bool = False) -> AcceleratorConfig:
+    """The smallest configuration that accepts every descriptor in ``runs`` (with an activation
+    table when asked and the data is 8-bit)."""
     pn = genome.pn
     max_k = engine_named(genome.engine).kernel or _round_kernel(max(r.kernel for r in runs))
     max_c = max(max(r.in_channels, r.out_channels) for r in runs)
@@ -259,6 +270,7 @@ def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: i
         max_kernel=max_k, max_stride=max(r.stride for r in runs), clock_mhz=board.clock_mhz,
         requant_lanes=genome.requant_lanes,
         max_weight_taps=taps,
+        activation_table=activation_table and data_width == 8,
     )
     if row_capacity is None:
         cfg["max_row_words"] = rows

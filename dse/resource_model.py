@@ -257,4 +257,20 @@ def estimate_resources(config: AcceleratorConfig, family: str = "xc7", coefficie
         ff = max(0.0, sum(a * b for a, b in zip(c["FF"], x)))
         bram = bram_of.get(name, 0.0) + float(c.get("BRAM36", 0.0))
         comps.append(ComponentEstimate(name, lut, ff, dsp_of.get(name, 0), bram, bool(c.get("calibrated", False))))
+    if config.activation_table:
+        comps.append(_activation_table(config))
     return ResourceEstimate(comps, memories(config))
+
+
+def _activation_table(config: AcceleratorConfig) -> ComponentEstimate:
+    """The requantiser's activation tables (rtl/pe/requantiser.py), counted from their structure,
+    not yet fitted to Yosys (``calibrated`` False): per lane a ``256 / B``-word memory of ``8B``
+    bits (B bus bytes) in distributed RAM (a RAM32M/RAM64M holds 6 / 3 bits per 4 LUTs), a
+    ``B``:1 byte mux and the bypass (2 LUTs per bit of each), and registers for the clamped
+    value, the byte index, the bypass value and the read word."""
+    b = config.bus_bytes
+    words = 256 // b
+    ram_luts = 4 * math.ceil(8 * b / (6 if words <= 32 else 3)) * math.ceil(words / 64)
+    lut = config.requant_lanes * (ram_luts + 2 * 8 * 2)
+    ff = config.requant_lanes * (8 + (b - 1).bit_length() + 8 + 8 * b)
+    return ComponentEstimate("activation_table", lut, ff, 0, 0.0, False)

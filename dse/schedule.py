@@ -31,14 +31,15 @@ import math
 from dataclasses import dataclass, field, replace
 
 from rtl.config import AcceleratorConfig
-from rtl.descriptor import KERNEL_SIZES, Descriptor, keeps_output, reads_in_place
+from rtl.descriptor import KERNEL_SIZES, Descriptor, keeps_output, reads_in_place, table_fusions
 from rtl.engine import EngineDescription, engine_named
+from rtl.numerics import ACT_TABLE_BYTES
 
 from .graph import Layer
 from .perf_model import (CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, host_seconds, list_entry_cycles,
                          list_host_seconds, run_cycles)
 
-__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "relayouts", "run_lists",
+__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "fuse_tables", "relayouts", "run_lists",
            "price_kept_activations"]
 
 
@@ -60,7 +61,7 @@ class LayerPlan:
     """The stage-2 decision for one layer and its predicted cost."""
 
     layer: Layer
-    runs_on: str  # "accelerator" or "cpu"
+    runs_on: str  # "accelerator", "cpu" or "fused" (computed in its producer's activation table)
     reason: str
     mapping: str  # "native", "fc-as-1x1", "embedded-3x3" or "cpu"
     tiles: int = 0
@@ -106,6 +107,8 @@ class LayerPlan:
             "bound": self.bound,
             "read_bytes": self.read_bytes,
             "write_bytes": self.write_bytes,
+            # The element-wise layer this layer's activation table computes (fuse_tables).
+            "table": self.alternatives.get("table"),
         }
 
 
@@ -186,20 +189,32 @@ def plan_layer(layer: Layer, config: AcceleratorConfig, caps: Capabilities, port
     return plan
 
 
+def _aliases(plans: list[LayerPlan]):
+    """``resolve(name)``: the layer whose output ``name``'s is -- a fused layer's is its producer's."""
+    alias = {p.layer.name: p.layer.inputs[0] for p in plans if p.runs_on == "fused"}
+
+    def resolve(name: str) -> str:
+        while name in alias:
+            name = alias[name]
+        return name
+    return resolve
+
+
 def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool, bool]]:
     """For each accelerated layer of ``plans`` (a network's, in order): whether the driver packs
     its input into the IP's layout and whether it unpacks its output, as ``run_network`` does:
     an output kept in DDR (``rtl.descriptor.keeps_output``, the driver's rule) is read where it
     lies by the accelerated layers that can (``reads_in_place``) and unpacked only for another reader or
-    for the network's output."""
+    for the network's output. A fused layer (:func:`fuse_tables`) passes its producer's output on."""
     by_name = {p.layer.name: p for p in plans}
+    resolve = _aliases(plans)
 
     def kept(name: str) -> bool:
         p = by_name.get(name)
         return p is not None and p.runs_on == "accelerator" and keeps_output(pm, pn, len(p.descriptors))
 
     def in_place(p: LayerPlan) -> bool:
-        source = by_name.get((p.layer.inputs or ("",))[0])
+        source = by_name.get(resolve((p.layer.inputs or ("",))[0]))
         if p.runs_on != "accelerator" or source is None or not kept(source.layer.name):
             return False
         shape = (source.layer.out_channels, source.layer.out_height, source.layer.out_width)
@@ -208,9 +223,11 @@ def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool,
     reads = {p.layer.name: in_place(p) for p in plans}
     readers: dict[str, list[tuple[int, LayerPlan]]] = {}
     for p in plans:
+        if p.runs_on == "fused":
+            continue
         for k, name in enumerate(p.layer.inputs or ("",)):
-            readers.setdefault(name, []).append((k, p))
-    last = plans[-1].layer.name if plans else None
+            readers.setdefault(resolve(name), []).append((k, p))
+    last = resolve(plans[-1].layer.name) if plans else None
     out = {}
     for p in plans:
         if p.runs_on != "accelerator":
@@ -222,12 +239,43 @@ def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool,
     return out
 
 
+def fuse_tables(plans: list[LayerPlan], config: AcceleratorConfig, port: MemoryPort,
+                constants: CycleConstants = CONSTANTS) -> list[LayerPlan]:
+    """On a build with an activation table, the element-wise layers it computes
+    (``rtl.descriptor.table_fusions``, the driver's rule) cost nothing of their own: they run
+    ``"fused"`` in the accelerated layer feeding them, whose runs each read the table first
+    (``run_cycles(..., table=True)``); the producer names its layer in ``"table"``."""
+    if not config.activation_table:
+        return plans
+    fusions = table_fusions([p.layer for p in plans], {p.layer.name for p in plans if p.runs_on == "accelerator"},
+                            True)
+    into = {consumer: producer for producer, consumer in fusions.items()}
+    clock = config.clock_mhz * 1e6
+    out = []
+    for p in plans:
+        name = p.layer.name
+        if name in fusions:
+            extra = sum(run_cycles(d, config, port, constants, table=True).cycles
+                        - run_cycles(d, config, port, constants).cycles for d in p.descriptors)
+            out.append(replace(p, predicted_cycles=p.predicted_cycles + extra, seconds=p.seconds + extra / clock,
+                               read_bytes=p.read_bytes + ACT_TABLE_BYTES * len(p.descriptors),
+                               alternatives={**p.alternatives, "table": fusions[name]}))
+        elif name in into:
+            out.append(LayerPlan(p.layer, "fused", f"in {into[name]}'s activation table (LAYER_FLAGS.TABLE)", "table",
+                                 bound="fused", cpu_seconds=p.cpu_seconds))
+        else:
+            out.append(p)
+    return out
+
+
 def run_lists(plans: list[LayerPlan], pm: int, pn: int) -> list[list[str]]:
     """The run lists ``run_network`` starts per frame with resident weights, as layer names: the
     maximal sequences of consecutive accelerated layers that keep their output in DDR
-    (``rtl.descriptor.keeps_output``); any other layer ends a list."""
+    (``rtl.descriptor.keeps_output``); a fused layer passes, any other layer ends a list."""
     lists, current = [], []
     for p in plans:
+        if p.runs_on == "fused":
+            continue
         if p.runs_on == "accelerator" and keeps_output(pm, pn, len(p.descriptors)):
             current.append(p.layer.name)
         elif current:

@@ -167,3 +167,39 @@ def test_run_features_count_the_padded_words():
     f = cpu_floor.run_features(3, 224, 224, 64, 224, 224, pm=16, pn=8)
     assert f == {"fixed": 1.0, "elements": 8 * 224 * 224 + 64 * 224 * 224}
     assert cpu_floor.run_features(10, 4, 4, 5, 2, 2, pm=4, pn=8)["elements"] == 16 * 16 + 8 * 4
+
+
+def test_element_wise_layers_fuse_into_the_activation_table():
+    """On a build with an activation table the DSE runs a LeakyReLU fed by an accelerated conv
+    in that conv's table (rtl.descriptor.table_fusions, the driver's rule): it costs nothing of
+    its own, the conv pays its table's read, and the activation passes through it in DDR."""
+    from dse.design import Genome, evaluate
+    from dse.graph import NetworkBuilder
+    from dse.perf_model import memory_port, run_cycles
+    from dse.schedule import relayouts, run_lists
+
+    b = NetworkBuilder("t", (8, 16, 16))
+    b.conv("a", 8, 3, padding=1)
+    b.activation("la")
+    b.conv("b", 8, 3, padding=1)
+    b.activation("lb")
+    b.conv("c", 8, 3, padding=1)
+    net = b.build()
+    assert [l.kind for l in net.layers] == ["conv", "leaky_relu", "conv", "leaky_relu", "conv"]
+    board = get_board("pynq-z2")
+    design = evaluate(Genome("direct", 0, 8, 8, 64, 1, 3), net, board, force_accelerator=True)
+    assert design.feasible and design.config.activation_table
+    plans = {p.layer.name: p for p in design.plans}
+    assert [plans[n].runs_on for n in ("la", "lb")] == ["fused", "fused"]
+    assert plans["la"].seconds == 0 and plans["a"].alternatives["table"] == "la" and "table" not in plans["c"].alternatives
+    port = memory_port(design.config, board)
+    d = plans["a"].descriptors[0]
+    table_read = run_cycles(d, design.config, port, table=True).cycles - run_cycles(d, design.config, port).cycles
+    assert table_read == -(-256 // port.read_bpc)
+    assert plans["a"].to_dict()["table"] == "la"
+    # The activations stay in DDR through the fused layers: one run list, relaid out at its ends.
+    assert relayouts(design.plans, 8, 8) == {"a": (True, False), "b": (False, False), "c": (False, True)}
+    assert run_lists(design.plans, 8, 8) == [["a", "b", "c"]]
+    # Without 8-bit data there is no table, and the LeakyReLUs stay on the CPU.
+    wide = evaluate(Genome("direct", 0, 8, 8, 64, 1, 3), net, board, data_width=16, force_accelerator=True)
+    assert not wide.config.activation_table and {p.runs_on for p in wide.plans if p.layer.kind == "leaky_relu"} == {"cpu"}

@@ -40,8 +40,13 @@ def test_zoo_network_builds_consistently(tmp_path, network, board):
         assert set(DESIGN_LAYER_KEYS) <= set(entry)
         assert (entry["in_channels"], entry["out_channels"], entry["height"], entry["width"]) == (
             layer.in_channels, layer.out_channels, layer.height, layer.width)
-        assert entry["runs_on"] in ("accelerator", "cpu") and entry["reason"]
-        if entry["runs_on"] == "accelerator":
+        assert entry["runs_on"] in ("accelerator", "cpu", "fused") and entry["reason"]
+        if entry["runs_on"] == "fused":
+            # In the activation table of the accelerated layer feeding it.
+            producer = next(e for e in dj["layers"] if e["name"] == entry["inputs"][0])
+            assert producer["runs_on"] == "accelerator" and producer["table"] == entry["name"]
+            assert entry["predicted_cycles"] == 0 and dj["config"]["activation_table"]
+        elif entry["runs_on"] == "accelerator":
             assert entry["predicted_cycles"] > 0 and entry["descriptors"]
             for d in entry["descriptors"]:  # every run fits the build's limits
                 c = dj["config"]
