@@ -36,7 +36,7 @@ elsewhere. The Verilator, native-simulator and Yosys caches (``CONVFORGE_CACHE``
 flags and tool versions: sim/toolchain.py ``build``, sim/native ``build``), so a mutant's changed
 Verilog gets its own build and unchanged models are reused.
 
-Time (2 cores, ``--jobs 1``, 34 mutants): about 20 minutes the first time, most of it the
+Time (2 cores, ``--jobs 1``, 38 mutants): about 20 minutes the first time, most of it the
 Verilator builds of the mutated modules (10-40 s per mutant; the five that only an end-to-end
 test catches build a small whole accelerator, 15-60 s), and 9-11 minutes on a re-run, when those
 builds are cached (the baseline is about a minute of it). ``--jobs 2`` runs two mutants at once;
