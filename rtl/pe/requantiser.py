@@ -89,6 +89,8 @@ class Requantiser(wiring.Component):
                              f"out_width={out_width}, table_bytes={table_bytes}")
         self.pm, self.lanes, self.acc_width, self.out_width, self.fmt = pm, lanes, acc_width, out_width, fmt
         self.table_bytes = table_bytes
+        #: Pipeline stages (and output FIFO entries) the table adds.
+        self.table_stages = self.TABLE_STAGES if table_bytes else 0
         self.steps = pm // lanes
         a_lo, a_hi = signed_range(acc_width)
         b_lo, b_hi = signed_range(fmt.bias_width)
@@ -107,14 +109,8 @@ class Requantiser(wiring.Component):
             members["use_table"] = In(1)
         super().__init__(members)
 
-    @property
-    def latency(self) -> int:
-        """Cycles from a pixel's handshake to ``o.valid`` (``lanes == pm``)."""
-        return self.LATENCY + (self.TABLE_STAGES if self.table_bytes else 0)
-
     def elaborate(self, platform):
         m = Module()
-        self._table_ports = []
         pm, lanes, steps = self.pm, self.lanes, self.steps
         fmt = self.fmt
         hi = (1 << (self.out_width - 1)) - 1
@@ -122,7 +118,7 @@ class Requantiser(wiring.Component):
 
         # Credits: pixels whose last step has been issued and that have not left `o` yet.
         out_layout = self.o.payload.shape()
-        fifo_depth = self.FIFO_DEPTH + (self.TABLE_STAGES if self.table_bytes else 0)
+        fifo_depth = self.FIFO_DEPTH + self.table_stages
         m.submodules.out = out = StreamFifo(out_layout, fifo_depth)
         in_flight = Signal(range(fifo_depth + 1))
         # A register a cycle old: in_flight grows by at most one per cycle, so comparing the
@@ -164,7 +160,7 @@ class Requantiser(wiring.Component):
         def stage_signals(prefix, shape):
             return [Signal(shape, name=f"{prefix}_{k}") for k in range(lanes)]
 
-        depth = 7 + (self.TABLE_STAGES if self.table_bytes else 0)  # stages between the front and the gatherer
+        depth = 7 + self.table_stages  # stages between the front and the gatherer
         valid = [Signal(name=f"v{k}") for k in range(depth)]
         stepk = [Signal(range(steps), name=f"step{k}") for k in range(depth)]
         lastk = [Signal(name=f"last{k}") for k in range(depth)]
@@ -225,17 +221,16 @@ class Requantiser(wiring.Component):
             ]
 
         # 7: clamp; with a table, 8: the clamped value into a register, 9: the table's read.
-        results = []
+        results, table_writes = [], []
         for lane in range(lanes):
             low = Mux(self.relu, 0, lo_signed)
             value = shifted[lane]
             clamped = Mux(value > hi, hi, Mux(value < low, low, value))
-            if not self.table_bytes:
-                results.append(clamped)
-                continue
-            results.append(self._table_lane(m, lane, clamped))
+            if self.table_bytes:
+                clamped = self._table_lane(m, lane, clamped, table_writes)
+            results.append(clamped)
         if self.table_bytes:
-            self._table_load(m)
+            self._table_load(m, table_writes)
 
         # Gatherer, then the finished pixel into the output FIFO.
         gather = Signal(out_layout)
@@ -255,13 +250,14 @@ class Requantiser(wiring.Component):
             m.d.sync += [v.eq(0) for v in valid] + [done.eq(0), in_flight.eq(0), popped.eq(0)]
         return m
 
-    def _table_lane(self, m, lane, clamped):
-        """Lane ``lane``'s copy of the table: ``clamped`` into a register, its entry read (a
-        registered read), the byte selected; the value the gatherer takes, two stages later."""
+    def _table_lane(self, m, lane, clamped, writes):
+        """Lane ``lane``'s copy of the table (its write port appended to ``writes``): ``clamped``
+        into a register, its entry read (a registered read), the byte selected; the value the
+        gatherer takes, two stages later."""
         words = self.TABLE_ENTRIES // self.table_bytes
         sel = (self.table_bytes - 1).bit_length()
         m.submodules[f"table_{lane}"] = mem = Memory(shape=unsigned(8 * self.table_bytes), depth=words, init=[])
-        self._table_ports.append(mem.write_port())
+        writes.append(mem.write_port())
         rd = mem.read_port(domain="sync")
         held = Signal(8, name=f"clamped_{lane}")
         byte = Signal(range(self.table_bytes), name=f"table_byte_{lane}")
@@ -271,12 +267,13 @@ class Requantiser(wiring.Component):
         entry = rd.data.word_select(byte, 8) if sel else rd.data
         return Mux(self.use_table, entry, raw).as_signed()
 
-    def _table_load(self, m):
-        """Every lane's copy takes each table word at the next index (wrapping after a load)."""
+    def _table_load(self, m, writes):
+        """Every lane's copy (``writes``: their write ports) takes each table word at the next
+        index (wrapping after a load)."""
         words = self.TABLE_ENTRIES // self.table_bytes
         index = Signal(range(words))
         m.d.comb += self.table.ready.eq(1)
-        for wp in self._table_ports:
+        for wp in writes:
             m.d.comb += [wp.addr.eq(index), wp.data.eq(self.table.payload.data), wp.en.eq(self.table.valid)]
         with m.If(self.table.valid):
             m.d.sync += index.eq(Mux(self.table.payload.last, 0, index + 1))
