@@ -218,7 +218,7 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
     port = memory_port(provisional, board, constants)
     plans = [plan_layer(l, provisional, caps, port, board, row_capacity, constants, force_accelerator)
              for l in network.layers]
-    plans = price_kept_activations(fuse_tables(plans, provisional, port, constants), provisional, board, port, constants)
+    plans = price_kept_activations(fuse_tables(plans, provisional, port), provisional, board, port, constants)
     runs = [d for p in plans for d in p.descriptors]
     design.plans = plans
     if not runs:

@@ -55,6 +55,7 @@ __all__ = [
     "cpu_seconds",
     "host_seconds",
     "list_entry_cycles",
+    "table_read_cycles",
     "list_host_seconds",
     "peak_ops_per_cycle",
 ]
@@ -166,10 +167,15 @@ def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
     run = _run_cycles(inv, config, port, constants)
     if not (table or config.activation_table):
         return run
-    extra = Requantiser.TABLE_STAGES if config.activation_table else 0
+    extra = (Requantiser.TABLE_STAGES if config.activation_table else 0) + (table_read_cycles(port) if table else 0)
     read = ACT_TABLE_BYTES if table else 0
-    extra += _ceil(read / port.read_bpc)
     return dataclasses.replace(run, cycles=run.cycles + extra, read_bytes=run.read_bytes + read)
+
+
+def table_read_cycles(port: MemoryPort) -> int:
+    """Cycles a run's activation table adds to it: its ``ACT_TABLE_BYTES`` read at the port's rate
+    ahead of everything else (what ``run_cycles(..., table=True)`` adds to the run without)."""
+    return _ceil(ACT_TABLE_BYTES / port.read_bpc)
 
 
 def _run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,

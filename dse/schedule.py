@@ -37,7 +37,7 @@ from rtl.numerics import ACT_TABLE_BYTES
 
 from .graph import Layer
 from .perf_model import (CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, host_seconds, list_entry_cycles,
-                         list_host_seconds, run_cycles)
+                         list_host_seconds, run_cycles, table_read_cycles)
 
 __all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "fuse_tables", "relayouts", "run_lists",
            "price_kept_activations"]
@@ -239,12 +239,12 @@ def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool,
     return out
 
 
-def fuse_tables(plans: list[LayerPlan], config: AcceleratorConfig, port: MemoryPort,
-                constants: CycleConstants = CONSTANTS) -> list[LayerPlan]:
+def fuse_tables(plans: list[LayerPlan], config: AcceleratorConfig, port: MemoryPort) -> list[LayerPlan]:
     """On a build with an activation table, the element-wise layers it computes
     (``rtl.descriptor.table_fusions``, the driver's rule) cost nothing of their own: they run
     ``"fused"`` in the accelerated layer feeding them, whose runs each read the table first
-    (``run_cycles(..., table=True)``); the producer names its layer in ``"table"``."""
+    (``table_read_cycles``, what ``run_cycles(..., table=True)`` adds); the producer names its
+    layer in ``"table"``."""
     if not config.activation_table:
         return plans
     fusions = table_fusions([p.layer for p in plans], {p.layer.name for p in plans if p.runs_on == "accelerator"},
@@ -255,8 +255,7 @@ def fuse_tables(plans: list[LayerPlan], config: AcceleratorConfig, port: MemoryP
     for p in plans:
         name = p.layer.name
         if name in fusions:
-            extra = sum(run_cycles(d, config, port, constants, table=True).cycles
-                        - run_cycles(d, config, port, constants).cycles for d in p.descriptors)
+            extra = table_read_cycles(port) * len(p.descriptors)
             out.append(replace(p, predicted_cycles=p.predicted_cycles + extra, seconds=p.seconds + extra / clock,
                                read_bytes=p.read_bytes + ACT_TABLE_BYTES * len(p.descriptors),
                                alternatives={**p.alternatives, "table": fusions[name]}))
