@@ -373,7 +373,7 @@ class AcceleratorDriver:
             self._pending_buffers.update(n for n in (in_name, out_name) if n is not None)
             return result
         self.start_layer(desc)
-        self._finish(lambda code: "")
+        self._finish(lambda: "")
         return result if keep is not None else self.fetch(result)
 
     #: Entries of one run list (RUNLIST_COUNT is 16 bits).
@@ -402,7 +402,7 @@ class AcceleratorDriver:
             self._listed = key
         self.start_run_list(buf.device_address, [desc for desc, _ in pending])
 
-        def where(code):
+        def where():
             index = self._reg("RUNLIST_INDEX")
             label = pending[index][1] if index < len(pending) else "?"
             return f" at run-list entry {index} of {len(pending)} (kept as {label!r})"
@@ -410,7 +410,7 @@ class AcceleratorDriver:
 
     def _finish(self, where) -> dict:
         """Wait for AP_DONE (aborting on a timeout), read the counters and raise for an error code
-        (``where(code)`` adds where it happened)."""
+        (``where()`` adds where it happened)."""
         try:
             self._wait_done(self.timeout)
         except AcceleratorTimeout as exc:
@@ -420,7 +420,7 @@ class AcceleratorDriver:
         code = field_value(status, STATUS_ERROR)
         if code:
             raise AcceleratorError(f"the accelerator reported error {code} ({ERROR_DESCRIPTIONS.get(code, 'unknown')})"
-                                   f"{where(code)}")
+                                   f"{where()}")
         return self.counters
 
     @staticmethod

@@ -427,8 +427,9 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
                                            where.descriptors)
             y = None if keep else np.empty(shape, dtype=np.int8)
             cycles = nread = nwritten = 0
-            lut = layer_table(qnet.layers[fused[layer.name]]) if layer.name in fused else None
-            if loaded is not None and loaded.table != (lut is not None):
+            # Resident weights carry their table; otherwise it is packed with the weights per run.
+            lut = layer_table(qnet.layers[fused[layer.name]]) if layer.name in fused and loaded is None else None
+            if loaded is not None and loaded.table != (layer.name in fused):
                 raise ValueError(f"layer {layer.name!r}: its resident weights were loaded "
                                  f"{'with' if loaded.table else 'without'} an activation table, and this IP and plan "
                                  "need the other: load them with drivers.load_weights for this accel and plan")
