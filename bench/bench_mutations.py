@@ -230,6 +230,24 @@ MUTANTS: list[Mutant] = [
         "        return layer.quant_addr",
         "read issuer: the quant entries read from the table's bytes",
         ("tests/rtl/test_activation_table.py",)),
+    Mutant(
+        "pool-max-is-min", "rtl/pe/pooling.py",
+        "            return Mux(a > b, a, b)",
+        "            return Mux(a > b, b, a)",
+        "pooling: the smaller value wins",
+        ("tests/rtl/test_pooling.py",)),
+    Mutant(
+        "pool-avg-truncates", "rtl/pe/pooling.py",
+        "(pair[lane] + top[lane] + 2) >> 2",
+        "(pair[lane] + top[lane]) >> 2",
+        "pooling: the average rounded down instead of half up",
+        ("tests/rtl/test_fused_pool.py",)),
+    Mutant(
+        "pool-odd-width-runs", "rtl/control/layer_check.py",
+        "refused=pooled & (plan.ho[0] | plan.wo[0])",
+        "refused=pooled & plan.ho[0]",
+        "layer check: a pooled run with an odd output width is run",
+        ("tests/rtl/test_fused_pool.py",)),
     # ----- the driver
     Mutant(
         "layout-quant-byte", "drivers/layout.py",

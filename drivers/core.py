@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import layout
-from .interface import BUILD_VERSION
+from .interface import BUILD_VERSION, POOL_MODES
 from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_mask,
                      field_value, require_int)
 from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, refusal
@@ -23,9 +23,19 @@ from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, r
 __all__ = ["AcceleratorDriver", "ResidentWeights", "DeviceActivation", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
 
 
-#: LAYER_FLAGS with RELU set, and with TABLE set.
+#: LAYER_FLAGS with RELU set, with TABLE set, and the POOL field.
 _RELU = field_mask("LAYER_FLAGS", "RELU")
 _TABLE = field_mask("LAYER_FLAGS", "TABLE")
+_POOL = field_mask("LAYER_FLAGS", "POOL")
+
+
+def _pool_code(pool) -> int:
+    """LAYER_FLAGS.POOL for ``pool`` (None, or a name of ``POOL_MODES`` other than "none")."""
+    if pool is None:
+        return 0
+    if not isinstance(pool, str) or pool not in POOL_MODES[1:]:
+        raise ValueError(f"pool must be None or one of {POOL_MODES[1:]} (2x2 stride 2), got {pool!r}")
+    return POOL_MODES.index(pool)
 
 
 class AcceleratorError(RuntimeError):
@@ -63,6 +73,8 @@ class BuildInfo:
     axi_addr_width: int = 64
     #: The IP has an activation table (LAYER_FLAGS.TABLE; build-info ACT_TABLE).
     act_table: bool = False
+    #: The IP has a 2x2 pooling stage (LAYER_FLAGS.POOL; build-info POOLING).
+    pooling: bool = False
 
     @property
     def engine_rules(self) -> Engine:
@@ -160,13 +172,14 @@ class AcceleratorDriver:
                 clock_mhz=self._reg("CLOCK_HZ") / 1e6,
                 max_row_words=self._reg("MAX_ROW_WORDS"), max_weight_taps=self._reg("MAX_WEIGHT_TAPS"),
                 axi_addr_width=self._reg("AXI_ADDR_WIDTH") or 64,   # 0 on IPs built before the register
-                act_table=bool(self._reg("ACT_TABLE")),
+                act_table=bool(self._reg("ACT_TABLE")), pooling=bool(self._reg("POOLING")),
             )
         return self._info
 
     # ----- validation ---------------------------------------------------------------------
-    def check_layer(self, x_shape, w_shape, stride: int, padding: int) -> tuple[int, int]:
-        """Raise ValueError unless the IP can run this layer; return (Ho, Wo)."""
+    def check_layer(self, x_shape, w_shape, stride: int, padding: int, pool=None) -> tuple[int, int]:
+        """Raise ValueError unless the IP can run this layer (pooled by ``pool``, as
+        :meth:`conv2d` takes it); return the (Ho, Wo) it writes."""
         info = self.info
         if len(x_shape) != 3:
             raise ValueError(f"x must be [C, H, W], got shape {tuple(x_shape)}")
@@ -177,11 +190,15 @@ class AcceleratorDriver:
         if cw != c:
             raise ValueError(f"w has {cw} input channels but x has {c}")
         stride, padding = require_int("stride", stride), require_int("padding", padding)
-        d = Descriptor(c, m, h, wd, k, stride, padding)
+        code = _pool_code(pool)
+        if code and not info.pooling:
+            raise ValueError("this IP has no pooling stage (build-info POOLING is 0): run the layer without pool= and "
+                             "pool on the CPU, or build with pooling")
+        d = Descriptor(c, m, h, wd, k, stride, padding, code)
         refused = refusal(d, info.limits, info.engine_rules)
         if refused is not None:
             raise ValueError(refused.reason)
-        return d.out_height, d.out_width
+        return d.written_height, d.written_width
 
     @staticmethod
     def _check_values(name, arr, bits):
@@ -258,7 +275,7 @@ class AcceleratorDriver:
         return ResidentWeights(tuple(int(n) for n in np.shape(w)), wbuf, qbuf, table is not None)
 
     def conv2d(self, x, w, bias=None, mult=1, shift=0, stride: int = 1, padding: int = 0, relu: bool = False,
-               keep: str | None = None, table=None):
+               keep: str | None = None, table=None, pool=None):
         """Run one conv layer: ``requantize(conv2d(x, w, stride, padding), bias, mult, shift, relu)``.
 
         ``x`` int [C, H, W], ``w`` int [M, C, K, K] (int8, or int16 on a 16-bit IP); ``bias``
@@ -268,15 +285,18 @@ class AcceleratorDriver:
         a :class:`DeviceActivation` and ``keep`` a name, as for :meth:`conv2d_resident`.
         ``table`` (an IP with ``info.act_table``): 256 int8 values; each output ``y`` becomes
         ``table[y & 0xFF]`` (``drivers.layout.activation_table`` tabulates a function).
+        ``pool`` (an IP with ``info.pooling``): "max" or "avg" pools the outputs (after ``table``)
+        2x2 with stride 2, as ``drivers.ops.maxpool``/``avgpool`` would; the output height and
+        width must be even, and the result is half of each.
         """
         wp, qp = self._pack_weights(w, bias, mult, shift, table)
-        x, out = self._check_run(x, np.shape(w), stride, padding, relu)       # before anything is allocated
+        x, out = self._check_run(x, np.shape(w), stride, padding, relu, pool)       # before anything is allocated
         bw, bq = self._buffer("weights", wp.nbytes), self._buffer("quant", qp.nbytes)
         return self._run(x, out, np.shape(w), bw, bq, stride, padding, relu, weights=(wp, qp), keep=keep,
-                         table=table is not None)
+                         table=table is not None, pool=_pool_code(pool))
 
     def conv2d_resident(self, x, weights: ResidentWeights, stride: int = 1, padding: int = 0, relu: bool = False,
-                        keep: str | None = None, defer: bool = False):
+                        keep: str | None = None, defer: bool = False, pool=None):
         """:meth:`conv2d` with weights and quant table loaded by :meth:`load_weights`: only the
         input is packed and the output unpacked.
 
@@ -293,9 +313,9 @@ class AcceleratorDriver:
             raise ValueError(f"weights must come from load_weights(), got {type(weights).__name__}")
         if defer and keep is None:
             raise ValueError("a deferred run must keep its output in DDR: pass keep=<name> with defer=True")
-        x, out = self._check_run(x, weights.shape, stride, padding, relu)
+        x, out = self._check_run(x, weights.shape, stride, padding, relu, pool)
         return self._run(x, out, weights.shape, weights.weights, weights.quant, stride, padding, relu, keep=keep,
-                         defer=bool(defer), table=weights.table)
+                         defer=bool(defer), table=weights.table, pool=_pool_code(pool))
 
     def fetch(self, act: DeviceActivation) -> np.ndarray:
         """A kept activation as a new int8 ``[C, H, W]`` array (one unpack on the CPU)."""
@@ -308,7 +328,7 @@ class AcceleratorDriver:
         return layout.unpack_output(np.asarray(act.buffer)[:layout.output_bytes(c, h, w, self.info.pm)], c, h, w,
                                     self.info.pm)
 
-    def _check_run(self, x, w_shape, stride, padding, relu):
+    def _check_run(self, x, w_shape, stride, padding, relu, pool=None):
         """``x`` as a checked array (or the :class:`DeviceActivation` it is) and the output's
         ``(Ho, Wo)``; ValueError for what the IP cannot run."""
         if not (isinstance(relu, (bool, np.bool_)) or isinstance(relu, (int, np.integer)) and relu in (0, 1)):
@@ -319,10 +339,10 @@ class AcceleratorDriver:
                                  "so a kept activation is not its input layout: fetch() it and pass the array")
         else:
             x = self._check_values("x", x, self.info.data_width)
-        return x, self.check_layer(x.shape, tuple(w_shape), stride, padding)
+        return x, self.check_layer(x.shape, tuple(w_shape), stride, padding, pool)
 
     def _run(self, x, out, w_shape, bw, bq, stride, padding, relu, weights=None, keep=None, defer=False,
-             table=False):
+             table=False, pool=0):
         """Pack ``x`` (checked by :meth:`_check_run`, which gave ``out`` = (Ho, Wo); a
         :class:`DeviceActivation` is read where it lies), run the layer with the weight and quant
         buffers ``bw``/``bq`` (first writing ``weights``, the packed ``(weights, quant)``, into
@@ -364,7 +384,7 @@ class AcceleratorDriver:
 
         desc = dict(in_addr=bx.device_address, weight_addr=bw.device_address, out_addr=bo.device_address,
                     quant_addr=bq.device_address, in_channels=c, out_channels=m, height=h, width=wd, kernel=k,
-                    stride=stride, padding=padding, relu=int(bool(relu)), table=int(table))
+                    stride=stride, padding=padding, relu=int(bool(relu)), table=int(table), pool=int(pool))
         result = DeviceActivation(bo, (m, ho, wo), out_name)
         if defer:
             if len(self._pending) == self.MAX_RUN_LIST:
@@ -433,7 +453,8 @@ class AcceleratorDriver:
             values[base.upper() + "_HI"] = addr >> 32
         for name in ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding"):
             values[{"height": "IN_HEIGHT", "width": "IN_WIDTH"}.get(name, name.upper())] = int(desc[name])
-        values["LAYER_FLAGS"] = (_RELU if desc.get("relu", 0) else 0) | (_TABLE if desc.get("table", 0) else 0)
+        values["LAYER_FLAGS"] = ((_RELU if desc.get("relu", 0) else 0) | (_TABLE if desc.get("table", 0) else 0)
+                                 | (int(desc.get("pool", 0)) << ((_POOL & -_POOL).bit_length() - 1)) & _POOL)
         return values
 
     def _require_idle(self) -> None:

@@ -68,6 +68,15 @@ STRIDES = (1, 2)
 #: Element-wise layer kinds an activation table computes after the layer feeding them.
 TABLE_KINDS = ('relu', 'leaky_relu', 'clip')
 
+#: Pooling modes of LAYER_FLAGS.POOL (the index is the value).
+POOL_MODES = ('none', 'max', 'avg')
+
+#: Pooling layer kinds the pooling stage computes after the layer feeding them -> their LAYER_FLAGS.POOL value.
+POOL_KINDS = {'maxpool': 1, 'avgpool': 2}
+
+#: Window and stride of the pooling modes (a pooled run needs an even output height and width and writes half of each).
+POOL_WINDOW = 2
+
 #: The control register map: name -> offset, description and fields (bit offset, width, access type, description).
 REGISTERS = {'CTRL': {'offset': 0,
           'description': 'Vitis HLS block-level control',
@@ -226,7 +235,14 @@ REGISTERS = {'CTRL': {'offset': 0,
                                       'access': 'RW',
                                       'description': 'map every output through the 256-byte activation table '
                                                      'that opens the quant buffer (builds with ACT_TABLE = '
-                                                     '1)'}}},
+                                                     '1)'},
+                            'POOL': {'lsb': 2,
+                                     'width': 2,
+                                     'access': 'RW',
+                                     'description': 'pool the outputs after the requantiser and the table, '
+                                                    '2x2 stride 2 (0: none, 1: max, 2: avg; builds with '
+                                                    "POOLING = 1): the run writes half the output's height "
+                                                    'and width (both must be even)'}}},
  'STATUS': {'offset': 96,
             'description': 'run status',
             'fields': {'ERROR': {'lsb': 0,
@@ -461,7 +477,15 @@ REGISTERS = {'CTRL': {'offset': 0,
                                                 'description': 'entries of the run list finished since '
                                                                'AP_START: after AP_DONE, the entry '
                                                                'STATUS.ERROR is about (RUNLIST_COUNT when '
-                                                               'every entry ran)'}}}}
+                                                               'every entry ran)'}}},
+ 'POOLING': {'offset': 224,
+             'description': '1: the build has a 2x2 pooling stage (LAYER_FLAGS.POOL; '
+                            'AcceleratorConfig.pooling)',
+             'fields': {'POOLING': {'lsb': 0,
+                                    'width': 32,
+                                    'access': 'RO',
+                                    'description': '1: the build has a 2x2 pooling stage (LAYER_FLAGS.POOL; '
+                                                   'AcceleratorConfig.pooling)'}}}}
 
 #: STATUS.ERROR value -> (name, description).
 ERROR_CODES = {0: ('OK', 'the last run completed successfully'),
@@ -491,7 +515,12 @@ ERROR_CODES = {0: ('OK', 'the last run completed successfully'),
       'RUNLIST_ADDR is not a multiple of 64, the run list (RUNLIST_COUNT x 64 bytes) passes the top of the '
       "address space, or the entry RUNLIST_INDEX names sets a bit outside its registers' fields"),
  12: ('BAD_FLAGS',
-      'LAYER_FLAGS.TABLE is set on a build without an activation table (build-info ACT_TABLE is 0)')}
+      'LAYER_FLAGS.TABLE is set on a build without an activation table (build-info ACT_TABLE is 0), or '
+      'LAYER_FLAGS.POOL is not 0 on a build without a pooling stage (build-info POOLING is 0) or names no '
+      'pooling mode'),
+ 13: ('BAD_POOL',
+      'LAYER_FLAGS.POOL asks for 2x2 stride-2 pooling of an output whose height or width is odd (pooled runs '
+      'need both even)')}
 
 #: ENGINE register value -> what the engine runs: the only kernel and stride (None: any up to the build's maximum), whether a 1x1 stride-1 convolution or an fc layer runs embedded in its kernel, whether output columns come in tiles of WINO_M.
 ENGINES = {0: {'name': 'direct',

@@ -48,6 +48,13 @@ layer that nothing else reads runs inside that layer's run (:func:`drivers.rules
 the table holds the numpy kernel's own output for every int8 value, so the result is identical.
 Its row says ``runs_on`` "accelerator", ``mapping`` "table", ``runs`` 0.
 
+Pooling: on an IP with a pooling stage (``accel.info.pooling``), an unpadded 2x2 stride-2 max
+or average pool of an even map whose input is an accelerated one-run layer (or the layer its
+table computes) that nothing else reads runs inside that layer's run
+(:func:`drivers.rules.pool_fusions`): the IP pools the int8 outputs exactly as
+``drivers.ops.maxpool``/``avgpool`` do and writes a quarter of the bytes. Its row says
+``runs_on`` "accelerator", ``mapping`` "pool", ``runs`` 0.
+
 ``table``: one dict per layer, in order: ``name``, ``kind``, ``runs_on`` ("accelerator" or
 "cpu"), ``mapping``, ``runs`` (accelerator calls), ``cycles`` (sum of ``accel.counters["cycles"]``,
 None on the CPU), ``seconds`` (cycles at the IP's clock on the accelerator, wall time on the
@@ -66,6 +73,7 @@ import numpy as np
 from . import layout, ops, rules
 from . import quantize as q
 from .core import DeviceActivation
+from .interface import POOL_KINDS, POOL_MODES
 
 __all__ = ["LayerRun", "Placement", "accelerator_runs", "place_layer", "load_plan", "load_weights", "run_layer_numpy",
            "run_network", "format_table"]
@@ -309,6 +317,13 @@ def _fusions(network, places: dict, accel) -> dict[str, str]:
     return rules.table_fusions(network.layers, accelerated, accel is not None and accel.info.act_table)
 
 
+def _pool_fusions(network, places: dict, accel, tables: dict) -> dict[str, str]:
+    """``{producer: pool}``: the pools this IP's pooling stage computes inside the accelerated
+    one-run layer feeding them (:func:`drivers.rules.pool_fusions`)."""
+    single = {name for name, p in places.items() if p.runs_on == "accelerator" and len(p.descriptors) == 1}
+    return rules.pool_fusions(network.layers, single, tables, accel is not None and accel.info.pooling)
+
+
 def layer_table(ql: q.QuantizedLayer) -> np.ndarray:
     """The activation table of an element-wise layer: its numpy kernel on every int8 value."""
     return layout.activation_table(lambda v: run_layer_numpy(ql, [v.reshape(1, 1, -1)]).reshape(-1))
@@ -377,6 +392,8 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
     places = {layer.name: place_layer(layer, accel, entries.get(layer.name)) for layer in network.layers}
     fused = _fusions(network, places, accel)
     fused_into = {consumer: producer for producer, consumer in fused.items()}
+    pooled = _pool_fusions(network, places, accel, fused)
+    pooled_into = {pool: producer for producer, pool in pooled.items()}
     # On an IP that writes the layout it reads (pm == pn), an accelerated layer's output stays in
     # DDR: the accelerated layers that read it take it where it lies, and it is unpacked only
     # for a CPU layer or the network's output (docs/memory-layout.md).
@@ -413,6 +430,14 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
             acts[layer.name] = act
             table.append(row)
             continue
+        if layer.name in pooled_into:
+            # Computed by its producer's pooling stage: its output is the producer's.
+            row.update(runs_on="accelerator", mapping="pool", reason=f"in {pooled_into[layer.name]}'s pooling stage")
+            act = acts[layer.inputs[0]]
+            row["shape"] = act.shape
+            acts[layer.name] = act
+            table.append(row)
+            continue
         if where.runs_on == "accelerator":
             runs_n = max(1, len(where.descriptors))
             keep = layer.name if rules.keeps_output(accel.info.pm, accel.info.pn, runs_n) else None
@@ -425,7 +450,9 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
             source = inputs[0].device if rules.reads_in_place(layer.kind, runs_n, inputs[0].shape) else None
             runs, shape = accelerator_runs(ql, inputs[0].array() if source is None else source, where.mapping,
                                            where.descriptors)
-            y = None if keep else np.empty(shape, dtype=np.int8)
+            pool = POOL_KINDS[network.layer(pooled[layer.name]).kind] if layer.name in pooled else 0
+            pool_name = POOL_MODES[pool] if pool else None
+            y = None if keep or pool else np.empty(shape, dtype=np.int8)
             cycles = nread = nwritten = 0
             # Resident weights carry their table; otherwise it is packed with the weights per run.
             lut = layer_table(qnet.layers[fused[layer.name]]) if layer.name in fused and loaded is None else None
@@ -437,13 +464,13 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
                 try:
                     if loaded is None:
                         out = accel.conv2d(r.x, r.w, bias=ql.bias, mult=ql.mult, shift=ql.shift, stride=r.stride,
-                                           padding=r.padding, relu=layer.relu, keep=keep, table=lut)
+                                           padding=r.padding, relu=layer.relu, keep=keep, table=lut, pool=pool_name)
                     else:
                         out = accel.conv2d_resident(r.x, loaded, stride=r.stride, padding=r.padding, relu=layer.relu,
-                                                    keep=keep, defer=deferred)
+                                                    keep=keep, defer=deferred, pool=pool_name)
                 except ValueError as exc:
                     raise ValueError(f"layer {layer.name!r}: the run {r.descriptor} cannot run on this IP: {exc}") from None
-                if keep:
+                if keep or pool:      # a pooled layer is one run
                     y = out
                 else:
                     y[:, :, r.columns] = out
@@ -464,7 +491,8 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
         row["wall_seconds"] = time.perf_counter() - t0
         if where.runs_on == "cpu":
             row["seconds"] = row["wall_seconds"]
-        want = (layer.out_channels, layer.out_height, layer.out_width)
+        shown = network.layer(pooled[layer.name]) if layer.name in pooled else layer    # what the IP wrote
+        want = (shown.out_channels, shown.out_height, shown.out_width)
         if act.shape != want:
             raise ValueError(f"layer {layer.name!r} produced shape {act.shape}, the network says {want}")
         row["shape"] = want

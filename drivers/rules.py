@@ -25,10 +25,11 @@ import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple, Optional, Tuple
 
-from .interface import ENGINES, ERROR_CODES, KERNEL_SIZES, MAX_DIMENSION, STRIDES, TABLE_KINDS
+from .interface import ENGINES, ERROR_CODES, KERNEL_SIZES, MAX_DIMENSION, POOL_KINDS, POOL_WINDOW, STRIDES, TABLE_KINDS
 
 __all__ = ["Descriptor", "Limits", "Engine", "Refusal", "LayerMapping", "engine_with_code", "engine_named",
-           "refusal", "map_layer", "strips", "column_multiple", "keeps_output", "reads_in_place", "table_fusions"]
+           "refusal", "map_layer", "strips", "column_multiple", "keeps_output", "reads_in_place", "table_fusions",
+           "pool_fusions"]
 
 _CODES = {name: value for value, (name, _) in ERROR_CODES.items()}
 
@@ -44,6 +45,8 @@ class Descriptor:
     kernel: int
     stride: int
     padding: int
+    #: LAYER_FLAGS.POOL: an index of ``POOL_MODES`` (0: none).
+    pool: int = 0
 
     @property
     def out_height(self) -> int:
@@ -52,6 +55,15 @@ class Descriptor:
     @property
     def out_width(self) -> int:
         return (self.width + 2 * self.padding - self.kernel) // self.stride + 1
+
+    @property
+    def written_height(self) -> int:
+        """Rows the run writes: the convolution's, halved by the pooling stage."""
+        return self.out_height // POOL_WINDOW if self.pool else self.out_height
+
+    @property
+    def written_width(self) -> int:
+        return self.out_width // POOL_WINDOW if self.pool else self.out_width
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -156,6 +168,9 @@ def refusal(d: Descriptor, limits: Limits, engine: Engine) -> Optional[Refusal]:
     if d.out_height > limits.max_height or d.out_width > limits.max_width:
         return _refused("BAD_OUTPUT", f"the output must be at most {limits.max_height}x{limits.max_width} on "
                                       f"this build, got {d.out_height}x{d.out_width}")
+    if d.pool and (d.out_height % POOL_WINDOW or d.out_width % POOL_WINDOW):
+        return _refused("BAD_POOL", f"2x2 stride-2 pooling needs an even output height and width, got "
+                                    f"{d.out_height}x{d.out_width}")
     groups = math.ceil(d.in_channels / limits.pn)
     if d.width * groups > limits.row_words:
         return _refused("BAD_SIZE", f"W * ceil(C/pn) = {d.width * groups} exceeds the line buffer's "
@@ -247,6 +262,15 @@ def reads_in_place(kind: str, runs: int, in_shape) -> bool:
     return runs == 1 and (kind == "conv" or kind == "fc" and tuple(in_shape[1:]) == (1, 1))
 
 
+def _readers(layers) -> dict:
+    """``{tensor: [names of the layers reading it]}`` (the network's input is ``""``)."""
+    readers = {}
+    for layer in layers:
+        for name in layer.inputs or ("",):
+            readers.setdefault(name, []).append(layer.name)
+    return readers
+
+
 def table_fusions(layers, accelerated, act_table: bool) -> dict:
     """``{producer: consumer}``: the element-wise layers (``TABLE_KINDS``) an activation table
     computes inside the accelerated layer that feeds them, on a build with one (``act_table``).
@@ -255,10 +279,7 @@ def table_fusions(layers, accelerated, act_table: bool) -> dict:
     ``layers``: objects with ``name``, ``kind`` and ``inputs``, in execution order."""
     if not act_table or not layers:
         return {}
-    readers = {}
-    for layer in layers:
-        for name in layer.inputs or ("",):
-            readers.setdefault(name, []).append(layer.name)
+    readers = _readers(layers)
     last = layers[-1].name
     out = {}
     for layer in layers:
@@ -267,4 +288,32 @@ def table_fusions(layers, accelerated, act_table: bool) -> dict:
             source = inputs[0]
             if source in accelerated and readers.get(source) == [layer.name] and source != last and source not in out:
                 out[source] = layer.name
+    return out
+
+
+def pool_fusions(layers, single_runs, tables: dict, pooling: bool) -> dict:
+    """``{producer: pool}``: the unpadded 2x2 stride-2 pools (``POOL_KINDS``) of an even map that
+    a build's pooling stage (``pooling``) computes inside the accelerated layer feeding them,
+    directly or through the element-wise layer that layer's activation table computes
+    (``tables``, from :func:`table_fusions`). The producer is one run (a name in ``single_runs``);
+    what the pool reads is read by nothing else and is not the network's output. ``layers``:
+    objects with ``name``, ``kind``, ``inputs``, ``kernel``, ``stride``, ``padding``, ``height``,
+    ``width``, ``out_height`` and ``out_width``, in execution order."""
+    if not pooling or not layers:
+        return {}
+    readers = _readers(layers)
+    last = layers[-1].name
+    fused_into = {consumer: producer for producer, consumer in tables.items()}
+    out = {}
+    for layer in layers:
+        inputs = tuple(layer.inputs or ())
+        if layer.kind not in POOL_KINDS or len(inputs) != 1 or (layer.kernel, layer.stride, layer.padding) != \
+                (POOL_WINDOW, POOL_WINDOW, 0) or layer.height % POOL_WINDOW or layer.width % POOL_WINDOW or \
+                (layer.out_height, layer.out_width) != (layer.height // POOL_WINDOW, layer.width // POOL_WINDOW):
+            continue
+        source = inputs[0]
+        producer = fused_into.get(source, source)      # a table layer's input is read by it alone
+        if producer in single_runs and producer not in out and last not in (source, producer) and \
+                readers.get(source) == [layer.name]:
+            out[producer] = layer.name
     return out

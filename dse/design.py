@@ -25,14 +25,15 @@ import math
 from dataclasses import dataclass, field
 
 from rtl.config import AcceleratorConfig
-from rtl.descriptor import KERNEL_SIZES, table_fusions
+from rtl.descriptor import KERNEL_SIZES, pool_fusions, table_fusions
 from rtl.engine import engine_named
 
 from .boards import Board
 from .graph import Network
 from .perf_model import CONSTANTS, CycleConstants, memory_port, peak_ops_per_cycle
 from .resource_model import HEADROOM, ResourceEstimate, estimate_resources
-from .schedule import Capabilities, LayerPlan, eligible_descriptor, fuse_tables, plan_layer, price_kept_activations
+from .schedule import (Capabilities, LayerPlan, eligible_descriptor, fuse_pools, fuse_tables, plan_layer,
+                       price_kept_activations)
 
 __all__ = ["FPS_TOLERANCE", "binding_utilisation", "design_size", "smallest_near_fastest", "target_key", "Genome", "Design", "evaluate", "fitness_key"]
 
@@ -163,9 +164,12 @@ def smallest_near_fastest(designs, tolerance: float = FPS_TOLERANCE) -> tuple[De
     feasible = [d for d in designs if d.feasible]
     if not feasible:
         raise ValueError("no feasible design to choose from")
-    fastest = max(feasible, key=fitness_key)
+    # Two genomes can make the same design (an fc gene whose layer the CPU runs anyway): their
+    # labels break the tie, so the choice never depends on the order they were evaluated in.
+    fastest = max(feasible, key=lambda d: (fitness_key(d), d.genome.label))
     near = [d for d in feasible if d.fps >= (1.0 - tolerance) * fastest.fps]
-    chosen = min(near, key=lambda d: (design_size(d), -d.fps, fitness_key(d) != fitness_key(fastest)))
+    chosen = min(near, key=lambda d: (design_size(d), -d.fps, fitness_key(d) != fitness_key(fastest),
+                                      d.genome.label))
     return chosen, fastest
 
 
@@ -207,18 +211,20 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
         design.problem = f"no layer of {network.name} can run on the {genome.engine} engine with these limits"
         return design
     tables = _table_candidates(network)
+    pools = _pool_candidates(network, tables)
     pn = genome.pn
     widest = max(inv.width * math.ceil(inv.in_channels / pn) for inv in eligible)
     row_capacity = max(1, math.ceil(widest / genome.row_divisor))
     try:
-        provisional = _config(genome, eligible, data_width, board, row_capacity, tables)
+        provisional = _config(genome, eligible, data_width, board, row_capacity, tables, pools)
     except ValueError as exc:
         design.problem = str(exc)
         return design
     port = memory_port(provisional, board, constants)
     plans = [plan_layer(l, provisional, caps, port, board, row_capacity, constants, force_accelerator)
              for l in network.layers]
-    plans = price_kept_activations(fuse_tables(plans, provisional, port), provisional, board, port, constants)
+    plans = fuse_pools(fuse_tables(plans, provisional, port), provisional, port)
+    plans = price_kept_activations(plans, provisional, board, port, constants)
     runs = [d for p in plans for d in p.descriptors]
     design.plans = plans
     if not runs:
@@ -229,7 +235,7 @@ def evaluate(genome: Genome, network: Network, board: Board, data_width: int = 8
         design.forced_seconds = sum(p.seconds for p in forced)
         return design
     try:
-        config = _config(genome, runs, data_width, board, None, tables)
+        config = _config(genome, runs, data_width, board, None, tables, pools)
     except ValueError as exc:
         design.problem = str(exc)
         return design
@@ -252,10 +258,19 @@ def _table_candidates(network) -> bool:
     return bool(table_fusions(network.layers, producers, True))
 
 
+def _pool_candidates(network, tables: bool) -> bool:
+    """Whether a pooling stage would compute any of ``network``'s pools (``rtl.descriptor.
+    pool_fusions`` with every convolution one accelerated run, through the activation tables a
+    build with ``tables`` has)."""
+    convs = {l.name for l in network.layers if l.kind == "conv"}
+    fused = table_fusions(network.layers, convs, tables)
+    return bool(pool_fusions(network.layers, convs, fused, True))
+
+
 def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: int | None,
-            activation_table: bool = False) -> AcceleratorConfig:
+            activation_table: bool = False, pooling: bool = False) -> AcceleratorConfig:
     """The smallest configuration that accepts every descriptor in ``runs`` (with an activation
-    table when asked and the data is 8-bit)."""
+    table when asked and the data is 8-bit, and a pooling stage when asked)."""
     pn = genome.pn
     max_k = engine_named(genome.engine).kernel or _round_kernel(max(r.kernel for r in runs))
     max_c = max(max(r.in_channels, r.out_channels) for r in runs)
@@ -271,6 +286,7 @@ def _config(genome: Genome, runs, data_width: int, board: Board, row_capacity: i
         requant_lanes=genome.requant_lanes,
         max_weight_taps=taps,
         activation_table=activation_table and data_width == 8,
+        pooling=pooling,
     )
     if row_capacity is None:
         cfg["max_row_words"] = rows

@@ -72,11 +72,14 @@ OPERATORS: dict[str, tuple[str, str, str]] = {
                                            "(folded into a preceding Conv by onnxruntime when it can)"),
     "Relu": ("fused / relu", "with its producer / CPU", "fused into a conv, fc, add or affine layer that "
              "only it reads"),
-    "LeakyRelu": ("leaky_relu", "CPU", "alpha kept"),
-    "Clip (ReLU6)": ("clip", "CPU", "min/max from attributes or constant inputs"),
+    "LeakyRelu": ("leaky_relu", "activation table (or CPU)", "alpha kept; in the activation table of the "
+                  "accelerated layer that alone feeds it"),
+    "Clip (ReLU6)": ("clip", "activation table (or CPU)", "min/max from attributes or constant inputs; as LeakyRelu"),
     "Add, Sum (of tensors)": ("add", "CPU", "any number of same-shape inputs"),
     "Concat": ("concat", "CPU", "along the channels"),
-    "MaxPool, AveragePool": ("maxpool / avgpool", "CPU", "square windows; ceil mode; count_include_pad"),
+    "MaxPool, AveragePool": ("maxpool / avgpool", "pooling stage (or CPU)", "square windows; ceil mode; "
+                             "count_include_pad; 2x2 stride 2 unpadded on an even map fed by a one-run "
+                             "accelerated layer (or its table) alone: in that run's pooling stage"),
     "GlobalAveragePool, ReduceMean (H, W)": ("global_avgpool", "CPU", ""),
     "GlobalMaxPool, ReduceMax (H, W)": ("global_maxpool", "CPU", ""),
     "LRN": ("lrn", "CPU", ""),

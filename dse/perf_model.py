@@ -36,9 +36,11 @@ import math
 from dataclasses import dataclass
 
 from rtl.config import AcceleratorConfig
-from rtl.descriptor import Descriptor
+from rtl.descriptor import POOL_WINDOW, Descriptor
+from rtl.control.layer_check import LayerCheck
 from rtl.control.read_issuer import ReadIssuer
 from rtl.numerics import ACT_TABLE_BYTES, QUANT_ENTRY_BYTES
+from rtl.pe.pooling import Pooling
 from rtl.pe.requantiser import Requantiser
 from rtl.registers import RUN_LIST_ENTRY_BYTES
 
@@ -163,11 +165,15 @@ def run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
     """Cycles from AP_START to AP_DONE of one run of ``inv`` on ``config`` (``table``: the run
     maps its outputs through an activation table, which it reads first: ``ACT_TABLE_BYTES`` at
     the port's rate ahead of everything else). A build with an activation table drains its
-    requantiser ``Requantiser.TABLE_STAGES`` cycles later."""
+    requantiser ``Requantiser.TABLE_STAGES`` cycles later. A pooled run (``inv.pool``) writes a
+    quarter of the output; a build with pooling checks a descriptor ``LayerCheck.POOL_CHECK_CYCLES``
+    longer and drains ``Pooling.LATENCY`` cycles later."""
     run = _run_cycles(inv, config, port, constants)
-    if not (table or config.activation_table):
+    if not (table or config.activation_table or config.pooling):
         return run
     extra = (Requantiser.TABLE_STAGES if config.activation_table else 0) + (table_read_cycles(port) if table else 0)
+    if config.pooling:
+        extra += Pooling.LATENCY + LayerCheck.POOL_CHECK_CYCLES
     read = ACT_TABLE_BYTES if table else 0
     return dataclasses.replace(run, cycles=run.cycles + extra, read_bytes=run.read_bytes + read)
 
@@ -191,7 +197,7 @@ def _run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
     in_bytes = inv.height * cg * inv.width * word_bytes
     # Per group: the quant table entries and the weights, read just before the group's input.
     wq_bytes = cg * k * k * pm * pn * ebytes + pm * QUANT_ENTRY_BYTES
-    out_bytes = ho * wo * pm * ebytes
+    out_bytes = inv.written_height * inv.written_width * pm * ebytes
     pixels = ho * wo
     engine = config.engine_description
     if engine.kernel not in (None, k) or engine.stride not in (None, inv.stride):
@@ -267,8 +273,11 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
     prime_rows = v.prime_rows
     ahead = max(0, inv.height - prime_rows) / ((v.strips - 1) * mg) if v.strips > 1 else 0.0
 
+    # A pooled run writes a quarter of each strip's pixels.
+    written = 1 / POOL_WINDOW ** 2 if inv.pool else 1
+
     def back(rows: int) -> float:
-        out_bytes = rows * wo * pm * ebytes
+        out_bytes = rows * wo * pm * ebytes * written
         return max(rows * wo * v.pixel_cycles, out_bytes / port.write_bpc)
 
     # Input segments cross the bus into the input FIFO (rtl.top; the read issuer holds credits
@@ -281,7 +290,7 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
         # has room. While the weights stream, the FIFO drains what it holds (at most its depth,
         # at most what drains in that time); those beats crossed at the bus rate. The rest of
         # the visit's input crosses at the drain rate, the stream waiting for FIFO room.
-        out_bytes = rows * wo * pm * ebytes
+        out_bytes = rows * wo * pm * ebytes * written
         reads = w_bytes + q_bytes + rows_in * row_bytes
         in_beats = rows_in * row_bytes / port.read_bpc
         early = min(in_beats, fifo_beats, drain_rate * weight_stream)
@@ -306,7 +315,7 @@ def _reuse_run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPo
     total = (constants.layer_setup + prime + first + steady
              + v.drain + back(last) + constants.back_end_latency + port.write_latency)
     read_bytes = int(inv.height * row_bytes + visits * (w_bytes + q_bytes))
-    write_bytes = int(mg * inv.out_height * wo * pm * ebytes)
+    write_bytes = int(mg * inv.written_height * inv.written_width * pm * ebytes)
     compute_total = visits * v.compute
     transfer_total = _ceil(max(read_bytes / port.read_bpc, write_bytes / port.write_bpc,
                                (read_bytes + write_bytes) / port.shared_bpc))
@@ -361,8 +370,8 @@ def host_seconds(inv: Descriptor, config: AcceleratorConfig, board, constants: C
     (``drivers.load_weights``), so they cost nothing per frame. ``listed``: the run joins a run
     list, whose start (:func:`list_host_seconds`) is priced once per list; the run itself costs
     ``host_entry_s`` instead of ``host_overhead_s``."""
-    feats = run_features(inv.in_channels, inv.height, inv.width, inv.out_channels, inv.out_height, inv.out_width,
-                         config.pm, config.pn, packs_input, unpacks_output)
+    feats = run_features(inv.in_channels, inv.height, inv.width, inv.out_channels, inv.written_height,
+                         inv.written_width, config.pm, config.pn, packs_input, unpacks_output)
     moved = 2 * feats["elements"] * config.data_width / 8
     fixed = constants.host_entry_s if listed else constants.host_overhead_s
     estimate = fixed + moved / (board.ddr_gbps * 1e9 * constants.cpu_copy_efficiency)

@@ -45,7 +45,7 @@ def design_dict(design: Design) -> dict:
         layers.append({k: d[k] for k in DESIGN_LAYER_KEYS} | {
             "out_height": d["out_height"], "out_width": d["out_width"], "inputs": d["inputs"],
             "op_type": d["op_type"], "mapping": d["mapping"], "tiles": d["tiles"], "descriptors": d["descriptors"],
-            "table": d["table"],
+            "table": d["table"], "pool": d["pool"],
         })
     out = {
         "config": cfg.to_dict(),

@@ -259,6 +259,8 @@ def estimate_resources(config: AcceleratorConfig, family: str = "xc7", coefficie
         comps.append(ComponentEstimate(name, lut, ff, dsp_of.get(name, 0), bram, bool(c.get("calibrated", False))))
     if config.activation_table:
         comps.append(_activation_table(config))
+    if config.pooling:
+        comps.append(_pooling(config))
     return ResourceEstimate(comps, memories(config))
 
 
@@ -274,3 +276,18 @@ def _activation_table(config: AcceleratorConfig) -> ComponentEstimate:
     lut = config.requant_lanes * (ram_luts + 2 * 8 * 2)
     ff = config.requant_lanes * (8 + (b - 1).bit_length() + 8 + 8 * b)
     return ComponentEstimate("activation_table", lut, ff, 0, 0.0, False)
+
+
+def _pooling(config: AcceleratorConfig) -> ComponentEstimate:
+    """The pooling stage (rtl/pe/pooling.py), counted from its structure, not yet fitted to Yosys
+    (``calibrated`` False): a row memory of ``max_width / 2`` entries of ``pm`` lanes of
+    ``data_width + 1`` bits (block RAM above ``LUTRAM_MAX_BITS``, else distributed RAM: 4 LUTs
+    per 3 bits of 64 entries), per lane bit two compare-or-add stages and the output and
+    pass-through muxes (about 6 LUTs), and registers for the held pixel and the output."""
+    lanes_bits = config.pm * (config.data_width + 1)
+    depth = max(1, config.max_width // 2)
+    bram = bram36_for(lanes_bits, depth)
+    ram_luts = 0 if bram else 4 * math.ceil(lanes_bits / 3) * math.ceil(depth / 64)
+    lut = ram_luts + 6 * lanes_bits + 40
+    ff = 2 * lanes_bits + config.pm * config.data_width + 40
+    return ComponentEstimate("pooling", lut, ff, 0, bram, False)

@@ -31,7 +31,8 @@ import math
 from dataclasses import dataclass, field, replace
 
 from rtl.config import AcceleratorConfig
-from rtl.descriptor import KERNEL_SIZES, Descriptor, keeps_output, reads_in_place, table_fusions
+from rtl.descriptor import (KERNEL_SIZES, POOL_KINDS, Descriptor, keeps_output, pool_fusions, reads_in_place,
+                            table_fusions)
 from rtl.engine import EngineDescription, engine_named
 from rtl.numerics import ACT_TABLE_BYTES
 
@@ -39,7 +40,7 @@ from .graph import Layer
 from .perf_model import (CONSTANTS, CycleConstants, MemoryPort, cpu_seconds, host_seconds, list_entry_cycles,
                          list_host_seconds, run_cycles, table_read_cycles)
 
-__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "fuse_tables", "relayouts", "run_lists",
+__all__ = ["Capabilities", "LayerPlan", "eligible_descriptor", "plan_layer", "fuse_tables", "fuse_pools", "relayouts", "run_lists",
            "price_kept_activations"]
 
 
@@ -61,7 +62,7 @@ class LayerPlan:
     """The stage-2 decision for one layer and its predicted cost."""
 
     layer: Layer
-    runs_on: str  # "accelerator", "cpu" or "fused" (computed in its producer's activation table)
+    runs_on: str  # "accelerator", "cpu" or "fused" (computed in its producer's activation table or pooling stage)
     reason: str
     mapping: str  # "native", "fc-as-1x1", "embedded-3x3" or "cpu"
     tiles: int = 0
@@ -109,6 +110,8 @@ class LayerPlan:
             "write_bytes": self.write_bytes,
             # The element-wise layer this layer's activation table computes (fuse_tables).
             "table": self.alternatives.get("table"),
+            # The pool this layer's pooling stage computes (fuse_pools).
+            "pool": self.alternatives.get("pool"),
         }
 
 
@@ -214,10 +217,12 @@ def relayouts(plans: list[LayerPlan], pm: int, pn: int) -> dict[str, tuple[bool,
         return p is not None and p.runs_on == "accelerator" and keeps_output(pm, pn, len(p.descriptors))
 
     def in_place(p: LayerPlan) -> bool:
-        source = by_name.get(resolve((p.layer.inputs or ("",))[0]))
+        name = (p.layer.inputs or ("",))[0]
+        source = by_name.get(resolve(name))
         if p.runs_on != "accelerator" or source is None or not kept(source.layer.name):
             return False
-        shape = (source.layer.out_channels, source.layer.out_height, source.layer.out_width)
+        shown = by_name[name].layer      # the tensor read: a fused pool's output is its producer's
+        shape = (shown.out_channels, shown.out_height, shown.out_width)
         return reads_in_place(p.layer.kind, len(p.descriptors), shape)
 
     reads = {p.layer.name: in_place(p) for p in plans}
@@ -261,6 +266,40 @@ def fuse_tables(plans: list[LayerPlan], config: AcceleratorConfig, port: MemoryP
                                alternatives={**p.alternatives, "table": fusions[name]}))
         elif name in into:
             out.append(LayerPlan(p.layer, "fused", f"in {into[name]}'s activation table (LAYER_FLAGS.TABLE)", "table",
+                                 bound="fused", cpu_seconds=p.cpu_seconds))
+        else:
+            out.append(p)
+    return out
+
+
+def fuse_pools(plans: list[LayerPlan], config: AcceleratorConfig, port: MemoryPort) -> list[LayerPlan]:
+    """On a build with a pooling stage, the pools it computes (``rtl.descriptor.pool_fusions``,
+    the driver's rule, after :func:`fuse_tables`) cost nothing of their own: they run ``"fused"``
+    in the one-run accelerated layer feeding them, whose run writes a quarter of the output
+    (``run_cycles`` of its descriptor with ``pool`` set); the producer names the pool in ``"pool"``."""
+    if not config.pooling:
+        return plans
+    tables = {p.layer.name: p.alternatives["table"] for p in plans if p.alternatives.get("table")}
+    single = {p.layer.name for p in plans if p.runs_on == "accelerator" and len(p.descriptors) == 1}
+    fusions = pool_fusions([p.layer for p in plans], single, tables, True)
+    into = {pool: producer for producer, pool in fusions.items()}
+    by_name = {p.layer.name: p for p in plans}
+    clock = config.clock_mhz * 1e6
+    out = []
+    for p in plans:
+        name = p.layer.name
+        if name in fusions:
+            d = p.descriptors[0]
+            pooled = replace(d, pool=POOL_KINDS[by_name[fusions[name]].layer.kind])
+            table = name in tables
+            before, after = run_cycles(d, config, port, table=table), run_cycles(pooled, config, port, table=table)
+            extra = after.cycles - before.cycles
+            out.append(replace(p, descriptors=(pooled,), predicted_cycles=p.predicted_cycles + extra,
+                               seconds=p.seconds + extra / clock,
+                               write_bytes=p.write_bytes + after.write_bytes - before.write_bytes,
+                               alternatives={**p.alternatives, "pool": fusions[name]}))
+        elif name in into:
+            out.append(LayerPlan(p.layer, "fused", f"in {into[name]}'s pooling stage (LAYER_FLAGS.POOL)", "pool",
                                  bound="fused", cpu_seconds=p.cpu_seconds))
         else:
             out.append(p)

@@ -133,7 +133,7 @@ def evaluate(qnet, images: np.ndarray, accel=None, plan=None, progress=None) -> 
         tables.append(table)
         on_acc = [r for r in table if r["runs_on"] == "accelerator"]
         acc_s.append(sum(r["seconds"] for r in on_acc))
-        acc_c.append(sum(r["cycles"] for r in on_acc))
+        acc_c.append(sum(r["cycles"] or 0 for r in on_acc))     # fused layers: no run, no cycles
         if progress is not None:
             progress(i + 1, len(images))
     out = np.array(outputs, dtype=np.int8)
@@ -178,7 +178,7 @@ def run_demo(accel, design_dir, images: int | None = None, backend: str = "simul
 
     info = accel.info
     accelerated = on_ip.layers_on("accelerator")
-    cycles = {r["name"]: r["cycles"] for r in on_ip.tables[0] if r["runs_on"] == "accelerator"}
+    cycles = {r["name"]: r["cycles"] for r in on_ip.tables[0] if r["runs_on"] == "accelerator" and r["runs"]}
     result = {
         "images": int(len(x_test)),
         "float_accuracy": accuracy(float_pred, y_test),

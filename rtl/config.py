@@ -24,7 +24,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from .descriptor import KERNEL_SIZES, MAX_DIMENSION, STRIDES, Limits
+from .descriptor import KERNEL_SIZES, MAX_DIMENSION, POOL_WINDOW, STRIDES, Limits
 from .engine import ENGINES, EngineDescription
 from .numerics import SUPPORTED_DATA_WIDTHS, accumulator_width
 
@@ -79,6 +79,10 @@ class AcceleratorConfig:
     #: per run by LAYER_FLAGS.TABLE: a LeakyReLU, clip or other element-wise function of the
     #: output fused into the layer (rtl/pe/requantiser.py).
     activation_table: bool = False
+    #: A 2x2 stride-2 max/average pooling stage after the requantiser (and the table), chosen per
+    #: run by LAYER_FLAGS.POOL: the pool that follows a convolution fused into it, its output
+    #: written a quarter the size (rtl/pe/pooling.py).
+    pooling: bool = False
 
     def __post_init__(self):
         problems = self.problems()
@@ -123,6 +127,12 @@ class AcceleratorConfig:
             p.append(f"activation_table must be a bool, got {self.activation_table!r}")
         elif self.activation_table and self.data_width != 8:
             p.append(f"an activation table maps 8-bit outputs: activation_table needs data_width 8, got {self.data_width}")
+        if self.pooling not in (False, True):
+            p.append(f"pooling must be a bool, got {self.pooling!r}")
+        elif self.pooling and self.engine in ENGINES and self.engine_description.input_reuse \
+                and self.engine_description.strip_rows(self) % POOL_WINDOW:
+            p.append(f"2x2 pooling needs strips of an even number of output rows, got "
+                     f"{self.engine_description.strip_rows(self)}")
         return p
 
     # ----- derived quantities -------------------------------------------------------------
@@ -171,7 +181,9 @@ class AcceleratorConfig:
     @property
     def name(self) -> str:
         table = "_act" if self.activation_table else ""
-        return f"convforge_{self.engine_description.tag(self.m)}_pm{self.pm}_pn{self.pn}_w{self.data_width}{table}"
+        pool = "_pool" if self.pooling else ""
+        return (f"convforge_{self.engine_description.tag(self.m)}_pm{self.pm}_pn{self.pn}_w{self.data_width}"
+                f"{table}{pool}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -23,6 +23,7 @@ class ErrorCode(enum.IntEnum):
     ABORTED = 10
     BAD_RUN_LIST = 11
     BAD_FLAGS = 12
+    BAD_POOL = 13
 
     @property
     def description(self) -> str:
@@ -51,5 +52,8 @@ _ERROR_TEXT = {
                              "the top of the address space, or the entry RUNLIST_INDEX names sets a bit outside its "
                              "registers' fields"),
     ErrorCode.BAD_FLAGS: ("LAYER_FLAGS.TABLE is set on a build without an activation table (build-info ACT_TABLE "
-                          "is 0)"),
+                          "is 0), or LAYER_FLAGS.POOL is not 0 on a build without a pooling stage (build-info POOLING "
+                          "is 0) or names no pooling mode"),
+    ErrorCode.BAD_POOL: ("LAYER_FLAGS.POOL asks for 2x2 stride-2 pooling of an output whose height or width is odd "
+                         "(pooled runs need both even)"),
 }

@@ -26,6 +26,7 @@ from .dma.router import BeatRouter
 from .dma.words_to_beats import WordsToBeats
 from .engine import DatapathSignature
 from .numerics import QUANT_ENTRY_BYTES
+from .pe.pooling import Pooling
 from .pe.requantiser import Requantiser
 from .registers import CONTROL_ADDR_WIDTH, control_register_map
 from .stream import SkidBuffer, StreamFifo
@@ -143,6 +144,14 @@ class ConvAccelerator(wiring.Component):
         # A write command per output row (the row-major output layout): each row's last pixel
         # ends the packer's words.
         core.submodules.rows = rows = LineMarker(rq.o.payload.shape())
+        if cfg.pooling:
+            # 2x2 pooling of the requantised (and tabulated) pixels, chosen per run.
+            core.submodules.pool = pool = Pooling(rq.o.payload.shape(), cfg.max_width)
+            wiring.connect(m, rq.o, pool.i)
+            wiring.connect(m, pool.o, rows.i)
+            m.d.comb += [pool.mode.eq(layer.pool), pool.width.eq(plan.wo), pool.restart.eq(seq.run.launch)]
+        else:
+            wiring.connect(m, rq.o, rows.i)
         core.submodules.packer = packer = WordsToBeats(rq.o.payload.data.shape(), bus_bits)
         # The write master's data ready depends on WREADY and its command queue: a register
         # slice keeps that chain out of the engine's pipeline enables.
@@ -198,7 +207,6 @@ class ConvAccelerator(wiring.Component):
         wiring.connect(m, w_words.o, dp.w)
         wiring.connect(m, x_words.o, dp.x)
         wiring.connect(m, dp.o, rq.i)
-        wiring.connect(m, rq.o, rows.i)
         wiring.connect(m, rows.o, packer.i)
         wiring.connect(m, packer.o, wr_slice.i)
         wiring.connect(m, wr_slice.o, wr.data)
@@ -216,7 +224,7 @@ class ConvAccelerator(wiring.Component):
             reads.visit_end.eq(dp.visit_end), reads.x_rows.eq(dp.x_rows), reads.x_need.eq(dp.x_need),
             reads.params_taken.eq(rq.params.valid & rq.params.ready),
             rq.relu.eq(layer.relu),
-            rows.length.eq(plan.wo), rows.whole.eq(plan.mg == 1), rows.restart.eq(seq.run.launch),
+            rows.length.eq(plan.line), rows.whole.eq(plan.mg == 1), rows.restart.eq(seq.run.launch),
             rq.clear.eq(seq.clear),
             passes.busy.eq(dp.busy), passes.pass_end.eq(dp.pass_end), dp.start.eq(passes.start),
         ]

@@ -75,6 +75,11 @@ def test_lenet_on_the_accelerator_equals_numpy(lenet_design, accel, lenet_qnet):
         assert [r["name"] for r in table] == [l.name for l in lenet_qnet.network.layers]
         for row in table:
             plan = placed[row["name"]]
+            if plan["runs_on"] == "fused":
+                # In its producer's run (a pooling stage or table): the driver fuses what the DSE did.
+                assert row["runs_on"] == "accelerator" and row["mapping"] == plan["mapping"] and row["runs"] == 0
+                assert row["cycles"] is None and row["seconds"] == 0
+                continue
             assert row["runs_on"] == plan["runs_on"], row
             if row["runs_on"] == "accelerator":
                 assert row["mapping"] == plan["mapping"] and row["runs"] == len(plan["descriptors"])
@@ -137,7 +142,7 @@ def test_lenet_hidden_layer_in_column_strips(lenet_design, accel, lenet_qnet):
 #: An IP that holds every layer of the small ONNX model, its 64 -> 10 Gemm included (the LeNet
 #: design of this module is the DSE's smallest within 1 % of the fastest: it may hold no fc layer).
 WIDE = AcceleratorConfig(engine="direct", pm=8, pn=8, max_width=12, max_height=12, max_channels=64, max_kernel=3,
-                         max_stride=1, requant_lanes=2, clock_mhz=100, activation_table=True)
+                         max_stride=1, requant_lanes=2, clock_mhz=100, activation_table=True, pooling=True)
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +175,12 @@ def test_onnx_model_placed_by_the_driver(tmp_path, wide_accel):
     assert rows["conv2"]["runs_on"] == "accelerator" and rows["conv2"]["runs"] == conv2_runs
     assert rows["conv3"]["runs_on"] == "accelerator"
     assert rows["fc"]["runs_on"] == "accelerator" and rows["fc"]["mapping"] == "fc-as-1x1"
-    for name in ("add", "leaky", "pool1", "pool2", "softmax"):
+    for name in ("add", "leaky", "pool1", "softmax"):
         assert rows[name]["runs_on"] == "cpu" and rows[name]["cycles"] is None
+    # conv3's 2x2 average pool runs in its pooling stage: conv3 writes the pooled 16 x 2 x 2.
+    assert rows["pool2"]["runs_on"] == "accelerator" and rows["pool2"]["mapping"] == "pool"
+    assert rows["pool2"]["runs"] == 0 and rows["conv3"]["shape"] == (16, 2, 2)
+    assert rows["conv3"]["bytes_written"] == 16 * 2 * 2
     # The probabilities track the float model.
     p = qnet.dequantize(got).ravel()
     assert np.abs(p - float_forward(net, x).ravel()).max() < 0.05

@@ -11,6 +11,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..config import AcceleratorConfig
 from ..error_codes import ErrorCode
+from ..descriptor import POOL_MODES, POOL_WINDOW
 from ..numerics import ACT_TABLE_BYTES, QUANT_ENTRY_BYTES
 from .seq_mul import SequentialMultiplier
 
@@ -21,7 +22,7 @@ def descriptor_layout() -> data.StructLayout:
     """The runtime layer descriptor as written by the host (see rtl.registers)."""
     return data.StructLayout({
         "in_channels": 16, "out_channels": 16, "height": 16, "width": 16,
-        "kernel": 4, "stride": 4, "padding": 4, "relu": 1, "table": 1,
+        "kernel": 4, "stride": 4, "padding": 4, "relu": 1, "table": 1, "pool": 2,
         "in_addr": 64, "weight_addr": 64, "out_addr": 64, "quant_addr": 64,
     })
 
@@ -31,16 +32,17 @@ def plan_layout() -> data.StructLayout:
     return data.StructLayout({
         "cg": 16,          # input channel groups ceil(C / pn)
         "mg": 16,          # output channel groups ceil(M / pm)
-        "ho": 16, "wo": 16,
+        "ho": 16, "wo": 16, # the convolution's output (the datapath's)
+        "line": 16,        # pixels of each written output row: wo, or wo / 2 when pooled
         "row_words": 32,   # W * cg
         "taps": 32,        # cg * K * K (weight taps per group)
         "w_words": 32,     # weight words per group: ceil(taps / the engine's weight_word_taps)
         "in_words": 32,    # H * W * cg pn-words of input
         "in_bytes": 64,    # whole input, read once per group
         "w_bytes": 64,     # weights of one group
-        "out_pixels": 32,  # ho * wo
+        "out_pixels": 32,  # written pixels: ho * wo, or a quarter when pooled
         "out_bytes": 64,   # output of one group
-        "row_bytes": 32,   # one output row of one group: wo * pm
+        "row_bytes": 32,   # one output row of one group: line * pm
         "row_stride": 64,  # one output row of every group: mg * row_bytes ([Ho][MG][Wo][pm])
         "passes": 16,      # datapath passes: mg, or 1 when the engine reuses the input
         "strip_bytes": 32, # output bytes of one group per visit (all of them: out_bytes)
@@ -82,6 +84,10 @@ class LayerCheck(wiring.Component):
     buffers; a buffer that would pass the top of the address space is refused (BAD_ADDRESS).
     """
 
+    #: Cycles the pooled-output check adds to an accepted descriptor's check on a build with
+    #: pooling (a compare into a register, then the decision).
+    POOL_CHECK_CYCLES = 2
+
     def __init__(self, config: AcceleratorConfig):
         self.config = config
         super().__init__({
@@ -106,6 +112,7 @@ class LayerCheck(wiring.Component):
         word_taps_shift = word_taps.bit_length() - 1
         addr_limit = 1 << cfg.axi_addr_width
 
+        hq = Signal(16)          # written output rows
         hp = Signal(18)
         wp = Signal(18)
         cgk = Signal(32)
@@ -139,7 +146,8 @@ class LayerCheck(wiring.Component):
             step(name, [op_a.eq(a), op_b.eq(b), go.eq(1)])
             step(name + "_WAIT", [store(mul.p)], done=~mul.busy & ~go)
 
-        step("CHK_FLAGS", refused=d.table & (not cfg.activation_table), code=ErrorCode.BAD_FLAGS)
+        bad_pool = (d.pool != 0) if not cfg.pooling else (d.pool >= len(POOL_MODES))
+        step("CHK_FLAGS", refused=(d.table & (not cfg.activation_table)) | bad_pool, code=ErrorCode.BAD_FLAGS)
         step("CHK_CHANNELS", refused=(d.in_channels == 0) | (d.out_channels == 0) |
              (d.in_channels > cfg.max_channels) | (d.out_channels > cfg.max_channels), code=ErrorCode.BAD_CHANNELS)
         # Channel groups ceil(C / p): a shift for a power of two, else (p = 3 * 2^a) a multiply
@@ -159,7 +167,13 @@ class LayerCheck(wiring.Component):
         step("SPANS", [hspan.eq(hp - d.kernel), wspan.eq(wp - d.kernel)])
         step("OUT_SIZE", [plan.ho.eq(Mux(d.stride == 2, hspan >> 1, hspan) + 1),
                           plan.wo.eq(Mux(d.stride == 2, wspan >> 1, wspan) + 1)])
-        step("CHK_OUT_MAX", refused=(plan.ho > cfg.max_height) | (plan.wo > cfg.max_width), code=ErrorCode.BAD_OUTPUT)
+        # The written rows and row width are registered while the output size is checked.
+        pooled = d.pool != 0
+        step("CHK_OUT_MAX", [hq.eq(Mux(pooled, plan.ho >> 1, plan.ho)), plan.line.eq(Mux(pooled, plan.wo >> 1, plan.wo))],
+             refused=(plan.ho > cfg.max_height) | (plan.wo > cfg.max_width), code=ErrorCode.BAD_OUTPUT)
+        if cfg.pooling:
+            # 2x2 stride-2 windows tile the output exactly (POOL_CHECK_CYCLES: this step and its settle cycle).
+            step("CHK_POOL", refused=pooled & (plan.ho[0] | plan.wo[0]), code=ErrorCode.BAD_POOL)
         multiply("ROW_WORDS", d.width, plan.cg, lambda p: plan.row_words.eq(p))
         step("CHECK_ROW", refused=plan.row_words > cfg.row_words, code=ErrorCode.BAD_SIZE)
         multiply("CGK", plan.cg, d.kernel, lambda p: cgk.eq(p))
@@ -168,16 +182,21 @@ class LayerCheck(wiring.Component):
         step("W_BYTES", [plan.w_bytes.eq(times(plan.taps, w_word_bytes)),
                          plan.w_words.eq((plan.taps + word_taps - 1) >> word_taps_shift)])
         multiply("IN_WORDS", d.height, plan.row_words, lambda p: in_words.eq(p))
-        multiply("OUT_PIXELS", plan.ho, plan.wo, lambda p: plan.out_pixels.eq(p))
+        multiply("OUT_PIXELS", hq, plan.line, lambda p: plan.out_pixels.eq(p))
         multiply("W_TOTAL", plan.w_bytes[:32], plan.mg, lambda p: w_total.eq(p))
-        step("OUT_BYTES", [plan.out_bytes.eq(times(plan.out_pixels, cfg.pm)), plan.row_bytes.eq(times(plan.wo, cfg.pm))])
+        step("OUT_BYTES", [plan.out_bytes.eq(times(plan.out_pixels, cfg.pm)), plan.row_bytes.eq(times(plan.line, cfg.pm))])
         multiply("ROW_STRIDE", plan.row_bytes, plan.mg, lambda p: plan.row_stride.eq(p))
         multiply("OUT_TOTAL", plan.out_bytes[:32], plan.mg, lambda p: out_total.eq(p))
         step("SIZES", [plan.in_bytes.eq(times(in_words, in_word_bytes)), plan.in_words.eq(in_words),
                        plan.seg_bytes.eq(times(d.width, in_word_bytes))])
         if engine.input_reuse:
-            # A visit writes strip_rows output rows of one group (the last strip fewer).
-            step("VISITS", [plan.passes.eq(1), plan.strip_bytes.eq(times(plan.wo, cfg.pm * engine.strip_rows(cfg)))])
+            # A visit writes strip_rows output rows of one group (the last strip fewer), half
+            # as many pooled (strip_rows is even on a build with pooling).
+            rows = engine.strip_rows(cfg)
+            strip = times(plan.line, cfg.pm * rows)
+            if cfg.pooling:
+                strip = Mux(pooled, times(plan.line, cfg.pm * (rows // POOL_WINDOW)), strip)
+            step("VISITS", [plan.passes.eq(1), plan.strip_bytes.eq(strip)])
         else:
             step("VISITS", [plan.passes.eq(plan.mg), plan.strip_bytes.eq(plan.out_bytes)])
         # Command lengths are 32-bit: a larger input is refused as too large.

@@ -17,7 +17,7 @@ SCALAR_FIELDS = {
     "in_channels": ("IN_CHANNELS", "IN_CHANNELS"), "out_channels": ("OUT_CHANNELS", "OUT_CHANNELS"),
     "height": ("IN_HEIGHT", "IN_HEIGHT"), "width": ("IN_WIDTH", "IN_WIDTH"), "kernel": ("KERNEL", "KERNEL"),
     "stride": ("STRIDE", "STRIDE"), "padding": ("PADDING", "PADDING"), "relu": ("LAYER_FLAGS", "RELU"),
-    "table": ("LAYER_FLAGS", "TABLE"),
+    "table": ("LAYER_FLAGS", "TABLE"), "pool": ("LAYER_FLAGS", "POOL"),
 }
 #: Descriptor address field -> its (low, high) 32-bit registers.
 ADDRESS_FIELDS = {

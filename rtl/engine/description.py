@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from ..buffers.geometry import MemoryShape
-from ..descriptor import MAX_DIMENSION, Descriptor, Limits
+from ..descriptor import MAX_DIMENSION, POOL_WINDOW, Descriptor, Limits
 from ..error_codes import ErrorCode
 
 __all__ = ["EngineDescription", "Refusal", "LayerMapping", "PassCycles", "VisitCycles", "Multipliers"]
@@ -183,6 +183,9 @@ class EngineDescription:
             # than them (padding above (K-1)/2) could not be counted.
             return Refusal(ErrorCode.BAD_OUTPUT, f"the output must be at most {limits.max_height}x{limits.max_width} "
                                                  f"on this build, got {d.out_height}x{d.out_width}")
+        if d.pool and (d.out_height % POOL_WINDOW or d.out_width % POOL_WINDOW):
+            return Refusal(ErrorCode.BAD_POOL, f"2x2 stride-2 pooling needs an even output height and width, got "
+                                               f"{d.out_height}x{d.out_width}")
         cg = math.ceil(d.in_channels / limits.pn)
         if d.width * cg > limits.row_words:
             return Refusal(ErrorCode.BAD_SIZE, f"W * ceil(C/pn) = {d.width * cg} exceeds the line buffer's "

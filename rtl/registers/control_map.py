@@ -2,13 +2,14 @@
 
 :func:`control_register_map` lays out the AXI4-Lite map of a ``ConvAccelerator``: the Vitis HLS
 ``s_axi_control`` block (0x00..0x38), the layer descriptor, status and counters (0x40..0x7C),
-the build-information constants (0x80..0xC8), whose values come from the
+the build-information constants (0x80..0xCC, 0xE0), whose values come from the
 :class:`rtl.config.AcceleratorConfig`, and the run list (0xD0..0xDC).
 """
 
 from __future__ import annotations
 
 from ..config import AcceleratorConfig
+from ..descriptor import POOL_MODES
 from ..engine import engine_codes
 from .model import REGISTER_BITS, Access, Field, Register, RegisterMap
 
@@ -100,6 +101,9 @@ def control_register_map(config) -> RegisterMap:
             Field("RELU", 0, 1, RW, "apply ReLU in the requantiser"),
             Field("TABLE", 1, 1, RW, "map every output through the 256-byte activation table that opens the quant "
                   "buffer (builds with ACT_TABLE = 1)"),
+            Field("POOL", 2, 2, RW, f"pool the outputs after the requantiser and the table, 2x2 stride 2 "
+                  f"({', '.join(f'{i}: {mode}' for i, mode in enumerate(POOL_MODES))}; builds with POOLING = 1): "
+                  "the run writes half the output's height and width (both must be even)"),
         ), "layer options"),
         Register("STATUS", 0x60, (
             Field("ERROR", 0, 8, RO, "ErrorCode of the last run (0 = OK)"),
@@ -137,6 +141,7 @@ def control_register_map(config) -> RegisterMap:
         ("AXI_ADDR_WIDTH", 0xC8, config.axi_addr_width, "memory address bits: every buffer must end at or below 2^AXI_ADDR_WIDTH (AcceleratorConfig.axi_addr_width)"),
         ("ACT_TABLE", 0xCC, int(config.activation_table), "1: the build has an activation table (LAYER_FLAGS.TABLE; AcceleratorConfig.activation_table)"),
     ]
+    pooling = [("POOLING", 0xE0, int(config.pooling), "1: the build has a 2x2 pooling stage (LAYER_FLAGS.POOL; AcceleratorConfig.pooling)")]
     regs += [_full(name, offset, RO, text, constant=value) for name, offset, value, text in build_info]
     regs += [
         _full("RUNLIST_ADDR_LO", 0xD0, RW, f"run list address, bits 31:0 (a multiple of {RUN_LIST_ENTRY_BYTES})"),
@@ -147,4 +152,5 @@ def control_register_map(config) -> RegisterMap:
         _full("RUNLIST_INDEX", 0xDC, RO, "entries of the run list finished since AP_START: after AP_DONE, the entry "
               "STATUS.ERROR is about (RUNLIST_COUNT when every entry ran)", 16),
     ]
+    regs += [_full(name, offset, RO, text, constant=value) for name, offset, value, text in pooling]
     return RegisterMap(regs, name="control")

@@ -15,7 +15,7 @@ import pprint
 from pathlib import Path
 
 from ..config import AcceleratorConfig
-from ..descriptor import KERNEL_SIZES, MAX_DIMENSION, STRIDES, TABLE_KINDS
+from ..descriptor import KERNEL_SIZES, MAX_DIMENSION, POOL_KINDS, POOL_MODES, POOL_WINDOW, STRIDES, TABLE_KINDS
 from ..engine import ENGINES
 from ..error_codes import ErrorCode
 from ..ip_identity import NAME, VLNV
@@ -82,6 +82,11 @@ def render_runtime_module() -> str:
         _literal("STRIDES", tuple(STRIDES), "Strides a build can be built for."),
         _literal("TABLE_KINDS", tuple(TABLE_KINDS), "Element-wise layer kinds an activation table computes after "
                  "the layer feeding them."),
+        _literal("POOL_MODES", tuple(POOL_MODES), "Pooling modes of LAYER_FLAGS.POOL (the index is the value)."),
+        _literal("POOL_KINDS", dict(POOL_KINDS), "Pooling layer kinds the pooling stage computes after the layer "
+                 "feeding them -> their LAYER_FLAGS.POOL value."),
+        _literal("POOL_WINDOW", POOL_WINDOW, "Window and stride of the pooling modes (a pooled run needs an even "
+                 "output height and width and writes half of each)."),
         _literal("REGISTERS", registers, "The control register map: name -> offset, description and fields "
                  "(bit offset, width, access type, description)."),
         _literal("ERROR_CODES", errors, "STATUS.ERROR value -> (name, description)."),

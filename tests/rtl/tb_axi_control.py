@@ -305,7 +305,7 @@ async def hls_handshake_and_interrupt(dut, pause):
 @cocotb.test()
 async def generic_access_types(dut):
     env = await Env(dut, pause="random", seed=4).start()
-    off = 0xE4
+    off = 0xF4
     env.drive("EVENTS", "LEVEL", 0b10110)
     await env.check_read(off)                       # ID constant 2, LEVEL read through
     await env.pulse("events_hit", "events_flip")
@@ -422,20 +422,20 @@ async def manual_ordering_latency_and_events(dut):
     data, _ = await manual_read(env, 0x10 + 3)
     assert data == env.model.read(0x10)
     # COR: an event in the cycle of the clearing read is kept (the read returns the old value).
-    data, _ = await manual_read(env, 0xE4, event="events_hit")
+    data, _ = await manual_read(env, 0xF4, event="events_hit")
     assert data & 1 == 0
-    data, _ = await manual_read(env, 0xE4)
+    data, _ = await manual_read(env, 0xF4)
     assert data & 1 == 1, "an event in the same cycle as a clearing read was lost"
-    data, _ = await manual_read(env, 0xE4)
+    data, _ = await manual_read(env, 0xF4)
     assert data & 1 == 0
     # TOW: with the bit set, a toggling write clears it unless an event comes in that cycle.
-    await manual_read(env, 0xE4, event="events_flip")
-    data, _ = await manual_read(env, 0xE4)
+    await manual_read(env, 0xF4, event="events_flip")
+    data, _ = await manual_read(env, 0xF4)
     assert data >> 9 & 1
-    await manual_write(env, 0xE4, 1 << 9, event="events_flip")
-    data, _ = await manual_read(env, 0xE4)
+    await manual_write(env, 0xF4, 1 << 9, event="events_flip")
+    data, _ = await manual_read(env, 0xF4)
     assert data >> 9 & 1, "an event in the same cycle as a toggling write was lost"
-    await manual_write(env, 0xE4, 1 << 9)
-    data, _ = await manual_read(env, 0xE4)
+    await manual_write(env, 0xF4, 1 << 9)
+    data, _ = await manual_read(env, 0xF4)
     assert not data >> 9 & 1
     await env.finish()

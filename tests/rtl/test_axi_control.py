@@ -25,12 +25,12 @@ CONFIG = AcceleratorConfig(engine="winograd", m=4, pm=16, pn=4, axi_data_width=1
 
 def control_test_map() -> RegisterMap:
     extra = [
-        Register("SCRATCH", 0xE0, (
+        Register("SCRATCH", 0xF0, (
             Field("LOW", 0, 8, Access.RW, "scratch low byte", reset=0x5A),
             Field("MID", 12, 12, Access.RW, "scratch field spanning two byte lanes", reset=0xABC),
             Field("TOP", 31, 1, Access.RW, "scratch top bit", reset=1),
         ), "generic RW fields with reset values and unused bits"),
-        Register("EVENTS", 0xE4, (
+        Register("EVENTS", 0xF4, (
             Field("HIT", 0, 1, Access.COR, "generic clear-on-read event"),
             Field("FLIP", 9, 1, Access.TOW, "generic toggle-on-write event"),
             Field("KICK", 17, 1, Access.SC, "generic self-clearing command"),

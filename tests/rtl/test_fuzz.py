@@ -26,12 +26,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers import AcceleratorTimeout, layout
+from drivers import AcceleratorTimeout, layout, ops
 from sim.backends import simulated
 from drivers.interface import REGISTERS as _MAP
 from drivers.regmap import REGISTERS
 from dse.perf_model import ideal_memory_port, run_cycles
-from rtl.descriptor import Descriptor
+from rtl.descriptor import POOL_AVG, POOL_MAX, POOL_MODES, POOL_NONE, POOL_WINDOW, Descriptor
 from rtl.engine.description import Refusal
 from rtl.error_codes import ErrorCode
 from tests.harness.designs import DIRECT, WINOGRAD
@@ -81,12 +81,13 @@ def descriptors(draw, cfg):
                     out_channels=draw(st.integers(0, cfg.max_channels + 3)),
                     height=draw(st.integers(0, cfg.max_height + 3)), width=draw(st.integers(0, cfg.max_width + 3)),
                     kernel=k, stride=draw(st.integers(0, 3)), padding=draw(st.integers(0, 15)),
-                    relu=draw(st.booleans()), table=draw(st.booleans()))
+                    relu=draw(st.booleans()), table=draw(st.booleans()), pool=draw(st.integers(0, 3)))
     k = draw(st.sampled_from(kernels))
     return dict(in_channels=draw(st.integers(1, cfg.max_channels)), out_channels=draw(st.integers(1, 9)),
                 height=draw(st.integers(1, cfg.max_height)), width=draw(st.integers(1, cfg.max_width)),
                 kernel=k, stride=draw(st.integers(1, cfg.max_stride)), padding=draw(st.integers(0, k - 1)),
-                relu=draw(st.booleans()), table=draw(st.booleans()))
+                relu=draw(st.booleans()), table=draw(st.booleans()),
+                pool=draw(st.sampled_from([POOL_NONE, POOL_NONE, POOL_MAX, POOL_AVG])))
 
 
 @dataclass
@@ -108,12 +109,14 @@ def prepare(accel, cfg, desc: dict, offsets: list[int], rng, pattern, high: int 
     accepts it. ``high``: the index of a buffer moved to the top of the address space instead, so
     that it would wrap (the IP must refuse an otherwise valid layer with BAD_ADDRESS)."""
     info = accel.info
+    pool = int(desc.get("pool", POOL_NONE))
     d = Descriptor(*(desc[k] for k in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
-                                       "padding")))
+                                       "padding")), pool=pool)
     table = bool(desc.get("table", False))
     refusal = cfg.engine_description.refusal(d, cfg.limits)
-    if table and not cfg.activation_table:      # the check's first step
-        refusal = Refusal(ErrorCode.BAD_FLAGS, "LAYER_FLAGS.TABLE on a build without a table")
+    # The check's first step: flags the build has no stage for, or no pooling mode.
+    if table and not cfg.activation_table or pool and not cfg.pooling or pool >= len(POOL_MODES):
+        refusal = Refusal(ErrorCode.BAD_FLAGS, "LAYER_FLAGS.TABLE or POOL on a build without the stage")
     in_a, w_a, q_a, out_a = offsets
     addrs = dict(in_addr=in_a, weight_addr=w_a, quant_addr=q_a, out_addr=out_a)
     if high is not None:
@@ -125,12 +128,12 @@ def prepare(accel, cfg, desc: dict, offsets: list[int], rng, pattern, high: int 
             c, m, h, w, k = d.in_channels, d.out_channels, d.height, d.width, d.kernel
             size = (layout.input_bytes(c, h, w, info.pn), layout.weight_bytes(m, c, k, info.pm, info.pn),
                     layout.quant_bytes(m, info.pm) + (layout.ACT_TABLE_BYTES if table else 0),
-                    layout.output_bytes(m, d.out_height, d.out_width, info.pm))[high]
+                    layout.output_bytes(m, d.written_height, d.written_width, info.pm))[high]
             addrs[key] = top - size + 1
             refusal = Refusal(ErrorCode.BAD_ADDRESS, "a buffer passes the top of the address space")
         else:
             addrs[key] = top - 8   # an earlier check refuses the layer first
-    desc = {**desc, **addrs, "relu": int(desc["relu"]), "table": int(table)}
+    desc = {**desc, **addrs, "relu": int(desc["relu"]), "table": int(table), "pool": pool}
     if refusal is not None:
         return Case(desc, refusal, out_a, out_a, None, REFUSAL_CYCLES)
     c, m, h, w, k, s, p = (desc[n] for n in ("in_channels", "out_channels", "height", "width", "kernel", "stride",
@@ -141,6 +144,8 @@ def prepare(accel, cfg, desc: dict, offsets: list[int], rng, pattern, high: int 
         values = rng.integers(-128, 128, size=layout.ACT_TABLE_BYTES, dtype=np.int8)
         quant = np.concatenate([layout.pack_table(values), quant])
         expected = layout.apply_table(expected, values)
+    if pool:
+        expected = (ops.maxpool if pool == POOL_MAX else ops.avgpool)(expected, POOL_WINDOW, POOL_WINDOW)
     images = [(in_a, layout.pack_input(x, info.pn)), (w_a, layout.pack_weights(wt, info.pm, info.pn)), (q_a, quant)]
     for addr, image in images:
         accel.mem_write(addr, image.tobytes())
@@ -148,8 +153,8 @@ def prepare(accel, cfg, desc: dict, offsets: list[int], rng, pattern, high: int 
     # The model assumes a port that never pauses; the random pauses on every channel at most
     # about halve each one's rate, so four times the model bounds a healthy run.
     budget = 4 * run_cycles(d, cfg, ideal_memory_port(cfg), table=table).cycles + 5_000
-    return Case(desc, None, out_a, out_a + layout.output_bytes(m, d.out_height, d.out_width, info.pm), expected,
-                budget)
+    return Case(desc, None, out_a, out_a + layout.output_bytes(m, d.written_height, d.written_width, info.pm),
+                expected, budget)
 
 
 def _finished(accel, what: str, budget: int, span: int, pattern, cases: list[Case]) -> tuple[int, np.ndarray]:
@@ -171,8 +176,7 @@ def _finished(accel, what: str, budget: int, span: int, pattern, cases: list[Cas
 
 def _exact(accel, case: Case, after, what: str) -> None:
     d = case.desc
-    ho = (d["height"] + 2 * d["padding"] - d["kernel"]) // d["stride"] + 1
-    wo = (d["width"] + 2 * d["padding"] - d["kernel"]) // d["stride"] + 1
+    ho, wo = case.expected.shape[1:]
     got = layout.unpack_output(after[case.out_lo:case.out_hi], d["out_channels"], ho, wo, accel.info.pm)
     _require(np.array_equal(got, case.expected), "wrong result", f"{what}: output differs from sim.reference")
 

@@ -146,7 +146,7 @@ def test_bad_lists_and_entries_are_refused_where_they_are():
 
         # Entry 1 sets a bit outside its registers' fields (KERNEL is 4 bits): entry 0 ran, 1 and
         # 2 did not write.
-        for register, value in (("KERNEL", 0x13), ("LAYER_FLAGS", 0x4), ("IN_CHANNELS", 0x10004)):
+        for register, value in (("KERNEL", 0x13), ("LAYER_FLAGS", 0x10), ("IN_CHANNELS", 0x10004)):
             raw = layout.pack_run_list([accel._register_values(e) for e in entries]).view("<u4").copy()
             raw[16 + layout.RUN_LIST_ENTRY.index(register)] = value
             code, index, nread, before, after = walk(entries, raw=raw.view(np.uint8))

@@ -13,6 +13,7 @@ from dse.design import FPS_TOLERANCE
 from dse.networks import get_network, zoo_names
 from dse.report import DESIGN_LAYER_KEYS
 from dse.resource_model import HEADROOM
+from rtl.descriptor import POOL_KINDS
 
 BOARDS = ("pynq-z2", "zcu102")
 #: (network, board): the zoo on BOARDS, and VGG16 (``python -m dse.build``'s default) on the rest.
@@ -41,11 +42,21 @@ def test_zoo_network_builds_consistently(tmp_path, network, board):
         assert (entry["in_channels"], entry["out_channels"], entry["height"], entry["width"]) == (
             layer.in_channels, layer.out_channels, layer.height, layer.width)
         assert entry["runs_on"] in ("accelerator", "cpu", "fused") and entry["reason"]
-        if entry["runs_on"] == "fused":
+        if entry["runs_on"] == "fused" and entry["mapping"] == "table":
             # In the activation table of the accelerated layer feeding it.
             producer = next(e for e in dj["layers"] if e["name"] == entry["inputs"][0])
             assert producer["runs_on"] == "accelerator" and producer["table"] == entry["name"]
             assert entry["predicted_cycles"] == 0 and dj["config"]["activation_table"]
+        elif entry["runs_on"] == "fused":
+            # In the pooling stage of the one-run layer feeding it (or feeding its table).
+            assert entry["mapping"] == "pool" and entry["predicted_cycles"] == 0 and dj["config"]["pooling"]
+            producer = next(e for e in dj["layers"] if e["name"] == entry["inputs"][0])
+            if producer["runs_on"] == "fused":
+                producer = next(e for e in dj["layers"] if e["name"] == producer["inputs"][0])
+            assert producer["runs_on"] == "accelerator" and producer["pool"] == entry["name"]
+            (d,) = producer["descriptors"]
+            assert d["pool"] == POOL_KINDS[entry["kind"]] and (entry["out_height"], entry["out_width"]) == (
+                producer["out_height"] // 2, producer["out_width"] // 2)
         elif entry["runs_on"] == "accelerator":
             assert entry["predicted_cycles"] > 0 and entry["descriptors"]
             for d in entry["descriptors"]:  # every run fits the build's limits

@@ -48,7 +48,7 @@ def test_hls_compatible_offsets(regmap):
                 "MAX_CHANNELS": 0xA8, "MAX_KERNEL": 0xAC, "MAX_STRIDE": 0xB0, "ACC_WIDTH": 0xB4,
                 "CLOCK_HZ": 0xB8, "MAX_ROW_WORDS": 0xBC, "MAX_WEIGHT_TAPS": 0xC0, "REQUANT_LANES": 0xC4,
                 "AXI_ADDR_WIDTH": 0xC8, "ACT_TABLE": 0xCC, "RUNLIST_ADDR_LO": 0xD0, "RUNLIST_ADDR_HI": 0xD4, "RUNLIST_COUNT": 0xD8,
-                "RUNLIST_INDEX": 0xDC}
+                "RUNLIST_INDEX": 0xDC, "POOLING": 0xE0}
     assert {r.name: r.offset for r in regmap} == expected
     assert [r.offset for r in regmap] == sorted(expected.values())   # iteration by offset
     ctrl = regmap["CTRL"]
@@ -59,9 +59,10 @@ def test_hls_compatible_offsets(regmap):
     assert regmap["STATUS"]["ERROR"].width == 8 and regmap["STATUS"]["BUSY"].lsb == 8
     assert regmap["IN_CHANNELS"]["IN_CHANNELS"].width == 16 and regmap["KERNEL"]["KERNEL"].width == 4
     assert regmap.by_offset(0x18) is None and regmap.by_offset(0x80).name == "MAGIC"
-    assert [(f.name, f.lsb, f.width) for f in regmap["LAYER_FLAGS"].fields] == [("RELU", 0, 1), ("TABLE", 1, 1)]
+    assert [(f.name, f.lsb, f.width) for f in regmap["LAYER_FLAGS"].fields] == [("RELU", 0, 1), ("TABLE", 1, 1),
+                                                                                 ("POOL", 2, 2)]
     assert regmap["RUNLIST_COUNT"]["RUNLIST_COUNT"].width == 16 and regmap["RUNLIST_INDEX"]["RUNLIST_INDEX"].width == 16
-    assert regmap.span == 0xE0 and regmap.addr_width == 8
+    assert regmap.span == 0xE4 and regmap.addr_width == 8
 
 
 def test_a_run_list_entry_is_the_descriptor_registers():
@@ -82,7 +83,7 @@ def test_build_info_comes_from_the_config():
         "DATA_WIDTH": 8, "AXI_DATA_WIDTH": 128, "MAX_WIDTH": 56, "MAX_HEIGHT": 100, "MAX_CHANNELS": 128,
         "MAX_KERNEL": 3, "MAX_STRIDE": 2, "ACC_WIDTH": cfg.acc_width, "CLOCK_HZ": 150500000,
         "MAX_ROW_WORDS": cfg.row_words, "MAX_WEIGHT_TAPS": cfg.weight_depth, "REQUANT_LANES": cfg.requant_lanes,
-        "AXI_ADDR_WIDTH": cfg.axi_addr_width, "ACT_TABLE": 0,
+        "AXI_ADDR_WIDTH": cfg.axi_addr_width, "ACT_TABLE": 0, "POOLING": 0,
     }
     assert BUILD_MAGIC.to_bytes(4, "big") == b"CVFG"
     assert control_register_map(AcceleratorConfig())["ENGINE"].reset_value == 0
@@ -92,7 +93,7 @@ def test_error_codes():
     assert [(e.name, int(e)) for e in ErrorCode] == [
         ("OK", 0), ("BAD_CHANNELS", 1), ("BAD_SIZE", 2), ("BAD_KERNEL", 3), ("BAD_STRIDE", 4),
         ("BAD_PADDING", 5), ("BAD_ADDRESS", 6), ("AXI_READ_ERROR", 7), ("AXI_WRITE_ERROR", 8), ("BAD_OUTPUT", 9),
-        ("ABORTED", 10), ("BAD_RUN_LIST", 11), ("BAD_FLAGS", 12)]
+        ("ABORTED", 10), ("BAD_RUN_LIST", 11), ("BAD_FLAGS", 12), ("BAD_POOL", 13)]
     for e in ErrorCode:
         assert e.description and "\n" not in e.description
 

@@ -199,3 +199,52 @@ def test_table_fusions_agree_with_the_build_side():
     branch = [L("c", "conv", ()), L("a", "leaky_relu", ("c",)), L("d", "conv", ("c",))]
     assert build_rules.table_fusions(branch, {"c", "d"}, True) == {}                       # c has two readers
     assert build_rules.table_fusions([L("c", "conv", ()), L("a", "relu", ("c",))], {"c"}, True) == {"c": "a"}
+
+
+def test_pool_fusions_agree_with_the_build_side():
+    """Which pools the pooling stage computes: the runtime's rule is the build side's, on random
+    chains; a pool fuses through its producer's table, never when padded, strided otherwise, odd,
+    read twice or fed by a layer of several runs."""
+    from collections import namedtuple
+
+    L = namedtuple("L", "name kind inputs kernel stride padding height width out_height out_width")
+
+    def pool(name, source, k=2, s=2, p=0, hw=8, kind="maxpool"):
+        return L(name, kind, (source,), k, s, p, hw, hw, (hw + 2 * p - k) // s + 1, (hw + 2 * p - k) // s + 1)
+
+    def layer(name, kind, inputs=()):
+        return L(name, kind, inputs, 3, 1, 1, 8, 8, 8, 8)
+
+    rng = np.random.default_rng(5)
+    kinds = ("conv", "relu", "leaky_relu", "maxpool", "avgpool", "add")
+    for _ in range(300):
+        layers = []
+        for i in range(int(rng.integers(1, 8))):
+            kind = kinds[int(rng.integers(len(kinds)))]
+            source = f"l{int(rng.integers(i))}" if i else ""
+            if kind in ("maxpool", "avgpool"):
+                hw = int(rng.choice([7, 8]))
+                layers.append(pool(f"l{i}", source, k=int(rng.choice([2, 3])), s=int(rng.choice([1, 2])),
+                                   p=int(rng.integers(2)), hw=hw, kind=kind))
+            else:
+                layers.append(layer(f"l{i}", kind, (source,) if source else ()))
+        single = {l.name for l in layers if l.kind == "conv" and rng.random() < 0.8}
+        for act_table in (False, True):
+            tables = build_rules.table_fusions(layers, single, act_table)
+            assert tables == rules.table_fusions(layers, single, act_table)
+            for pooling in (False, True):
+                assert rules.pool_fusions(layers, single, tables, pooling) == \
+                    build_rules.pool_fusions(layers, single, tables, pooling)
+    chain = [layer("c", "conv"), layer("a", "relu", ("c",)), pool("p", "a"), layer("d", "conv", ("p",)),
+             pool("q", "d", kind="avgpool"), layer("e", "conv", ("q",))]
+    tables = build_rules.table_fusions(chain, {"c", "d", "e"}, True)
+    assert build_rules.pool_fusions(chain, {"c", "d", "e"}, tables, True) == {"c": "p", "d": "q"}
+    assert build_rules.pool_fusions(chain, {"c", "d", "e"}, {}, True) == {"d": "q"}      # relu on the CPU
+    assert build_rules.pool_fusions(chain, {"c", "d", "e"}, tables, False) == {}
+    assert build_rules.pool_fusions(chain, {"e"}, tables, True) == {}                    # c, d several runs
+    for odd in (pool("p", "c", p=1), pool("p", "c", k=3), pool("p", "c", s=1), pool("p", "c", hw=7)):
+        assert build_rules.pool_fusions([layer("c", "conv"), odd, layer("d", "conv", ("p",))], {"c", "d"}, {},
+                                        True) == {}
+    branch = [layer("c", "conv"), pool("p", "c"), layer("d", "conv", ("c",))]
+    assert build_rules.pool_fusions(branch, {"c", "d"}, {}, True) == {}                 # c read twice
+    assert build_rules.pool_fusions([layer("c", "conv"), pool("p", "c")], {"c"}, {}, True) == {"c": "p"}

@@ -26,6 +26,7 @@ from rtl.dma.router import BeatRouter
 from rtl.dma.words_to_beats import WordsToBeats
 from rtl.pe.ewmm_array import EwmmArray
 from rtl.pe.mac_array import MacArray
+from rtl.pe.pooling import Pooling
 from rtl.pe.requantiser import Requantiser
 from rtl.pe.winograd_input_transform import WinogradInputTransform
 from rtl.pe.winograd_output_transform import WinogradOutputTransform
@@ -49,6 +50,7 @@ COMPONENTS = {
     "stream_fifo": lambda: StreamFifo(128, 12),
     "requantiser": lambda: Requantiser(8, 24, lanes=2),
     "requantiser_table": lambda: Requantiser(8, 24, lanes=2, table_bytes=8),
+    "pooling": lambda: Pooling(Requantiser(8, 24).o.payload.shape(), 224),
     "mac_array": lambda: MacArray(4, 4, max_terms=9 * 64),
     "line_buffer": lambda: DirectLineBuffer(4, 8, 56, 16, 3, max_stride=2, max_height=56),
     "weight_buffer": lambda: WeightBuffer(4, 4, 8, 144),
