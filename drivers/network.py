@@ -422,17 +422,12 @@ def run_network(qnet: q.QuantizedNetwork, x, accel=None, plan=None, resident=Non
                    cycles=None, seconds=0.0, wall_seconds=0.0, bytes_read=None, bytes_written=None,
                    shape=None, reason=where.reason)
         deferred = False
-        if layer.name in fused_into:
-            # Computed by its producer's activation table: its output is the producer's.
-            row.update(runs_on="accelerator", mapping="table", reason=f"in {fused_into[layer.name]}'s activation table")
-            act = acts[fused_into[layer.name]]
-            row["shape"] = act.shape
-            acts[layer.name] = act
-            table.append(row)
-            continue
-        if layer.name in pooled_into:
-            # Computed by its producer's pooling stage: its output is the producer's.
-            row.update(runs_on="accelerator", mapping="pool", reason=f"in {pooled_into[layer.name]}'s pooling stage")
+        if layer.name in fused_into or layer.name in pooled_into:
+            # Computed in its producer's run (activation table or pooling stage): its output is
+            # the producer's, passed on through its one input.
+            mapping, producer, stage = (("table", fused_into[layer.name], "activation table") if layer.name in fused_into
+                                        else ("pool", pooled_into[layer.name], "pooling stage"))
+            row.update(runs_on="accelerator", mapping=mapping, reason=f"in {producer}'s {stage}")
             act = acts[layer.inputs[0]]
             row["shape"] = act.shape
             acts[layer.name] = act
