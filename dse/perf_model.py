@@ -222,20 +222,23 @@ def _run_cycles(inv: Descriptor, config: AcceleratorConfig, port: MemoryPort,
     # input-bound pass); whatever they take beyond that is exposed.
     input_end = max(in_bytes / in_bpc, prime + (ho - pass_.load_rows) * row_compute)
 
-    total = constants.layer_setup + wq_cycles + port.read_latency
-    transfer_total = 0
-    compute_bound = 0
-    for g in range(mg):
-        reads = in_bytes + (wq_bytes if g < mg - 1 else 0)
+    def group(last: bool) -> tuple[int, float]:
+        """(transfer cycles, cycles) of one output-channel group's pass; every group but the
+        last also reads the next group's weights."""
+        reads = in_bytes + (0 if last else wq_bytes)
         transfer = _ceil(max(reads / port.read_bpc, in_bytes / in_bpc, out_bytes / port.write_bpc,
                              (reads + out_bytes) / port.shared_bpc))
-        transfer_total += transfer
-        if compute + prime >= transfer:
-            compute_bound += 1
         pass_end = max(compute + prime, transfer)
-        exposed = max(0, wq_cycles - max(0.0, pass_end - input_end)) if g < mg - 1 else 0
-        total += pass_end + pipeline + constants.group_setup + exposed
-    total += port.write_latency
+        exposed = 0 if last else max(0, wq_cycles - max(0.0, pass_end - input_end))
+        return transfer, pass_end + pipeline + constants.group_setup + exposed
+
+    # The groups before the last are alike (a closed form of the per-group sum: the DSE asks for
+    # hundreds of thousands of runs).
+    (t_inner, c_inner), (t_last, c_last) = group(False), group(True)
+    inner = mg - 1
+    total = constants.layer_setup + wq_cycles + port.read_latency + inner * c_inner + c_last + port.write_latency
+    transfer_total = inner * t_inner + t_last
+    compute_bound = inner * (compute + prime >= t_inner) + (compute + prime >= t_last)
     read_bytes = int(mg * (in_bytes + wq_bytes))
     write_bytes = int(mg * out_bytes)
     bound = "compute" if compute_bound * 2 >= mg else "memory"

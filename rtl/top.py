@@ -30,7 +30,7 @@ from .pe.pooling import Pooling
 from .pe.requantiser import Requantiser
 from .registers import CONTROL_ADDR_WIDTH, control_register_map
 from .stream import SkidBuffer, StreamFifo
-from .verilog import to_verilog
+from .verilog import cached_verilog
 
 __all__ = ["ConvAccelerator", "accelerator_signature", "accelerator_verilog"]
 
@@ -247,6 +247,6 @@ class ConvAccelerator(wiring.Component):
 @functools.lru_cache(maxsize=8)
 def accelerator_verilog(config: AcceleratorConfig) -> str:
     """The Verilog of ``ConvAccelerator(config)``, top module named ``config.name``. Converted once
-    per configuration in a process (seconds to a minute each; the source cannot change under a
-    running process), so the simulations, packaging and checks of one configuration share it."""
-    return to_verilog(ConvAccelerator(config), config.name)
+    per configuration and rtl source (cached on disk, see :func:`rtl.verilog.cached_verilog`), so
+    the simulations, packaging and checks of one configuration share it."""
+    return cached_verilog(config.to_json(), config.name, lambda: ConvAccelerator(config))

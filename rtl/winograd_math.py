@@ -371,14 +371,16 @@ def linear_range(coefficients, lo: int, hi: int) -> tuple[int, int]:
     return low, high
 
 
-def separable_ranges(left: IntMatrix, right_t: IntMatrix, lo: int, hi: int) -> list[list[tuple[int, int]]]:
+@lru_cache(maxsize=None)
+def separable_ranges(left: IntMatrix, right_t: IntMatrix, lo: int, hi: int) -> tuple[tuple[tuple[int, int], ...], ...]:
     """Exact range of every element of ``left @ X @ right_t^T`` for ``X`` in the box ``[lo, hi]``.
 
     Element ``(i, j)`` is ``sum_{a,b} left[i][a] right_t[j][b] X[a][b]``: a linear form in
     independent entries, so its extremes put every entry at ``lo`` or ``hi`` by the coefficient's
-    sign (and these extreme tiles are attainable, so the range is tight).
+    sign (and these extreme tiles are attainable, so the range is tight). Cached: the DSE asks for
+    the same few tiles' ranges for every candidate design.
     """
-    return [[linear_range([la * rb for la in li for rb in rj], lo, hi) for rj in right_t] for li in left]
+    return tuple(tuple(linear_range([la * rb for la in li for rb in rj], lo, hi) for rj in right_t) for li in left)
 
 
 def _interval_product(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
@@ -451,7 +453,7 @@ class WinogradNumerics:
         return [linear_range(row, *self.data_range) for row in self.matrices.BT_int]
 
     @property
-    def input_ranges(self) -> list[list[tuple[int, int]]]:
+    def input_ranges(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         bt = self.matrices.BT_int
         return separable_ranges(bt, bt, *self.data_range)
 
@@ -466,7 +468,7 @@ class WinogradNumerics:
         return [linear_range(row, *self.data_range) for row in self.matrices.G_int]
 
     @property
-    def filter_ranges(self) -> list[list[tuple[int, int]]]:
+    def filter_ranges(self) -> tuple[tuple[tuple[int, int], ...], ...]:
         g = self.matrices.G_int
         return separable_ranges(g, g, *self.data_range)
 
