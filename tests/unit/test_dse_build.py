@@ -18,13 +18,17 @@ from rtl.descriptor import POOL_KINDS
 BOARDS = ("pynq-z2", "zcu102")
 #: (network, board): the zoo on BOARDS, and VGG16 (``python -m dse.build``'s default) on the rest.
 CASES = [(n, b) for b in BOARDS for n in zoo_names()] + [("vgg16", b) for b in BOARD_TABLE if b not in BOARDS]
+#: The zoo on the second board is the slow run's (``pytest -m slow``): the default run builds every
+#: zoo network once and every board once.
+SLOW_CASES = {(n, BOARDS[1]) for n in zoo_names() if n != "vgg16"}
 
 
 def test_every_board_of_the_table_is_built():
     assert {b for _, b in CASES} == set(BOARD_TABLE) and len(BOARD_TABLE) >= 7
 
 
-@pytest.mark.parametrize("network,board", CASES, ids=[f"{n}-{b}" for n, b in CASES])
+@pytest.mark.parametrize("network,board", [
+    pytest.param(n, b, id=f"{n}-{b}", marks=[pytest.mark.slow] if (n, b) in SLOW_CASES else []) for n, b in CASES])
 def test_zoo_network_builds_consistently(tmp_path, network, board):
     out = tmp_path / f"{network}-{board}"
     folder, design = build(network, board, out, population=8, generations=3, write_verilog=False)
