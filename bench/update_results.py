@@ -327,6 +327,14 @@ SECTIONS = [
                "accelerator time per input at the design clock. Depthwise and grouped convolutions run on the "
                "CPU path (`group_conv`)."),
     Section(
+        "fused-cost", "What a fused activation table and a fused 2x2 max-pool cost (issue 31)",
+        ["bench/bench_fused_cost.py"], md_passthrough,
+        before="Every conv shape of VGG16 and ResNet-18 that the cycle-model designs run, cut as "
+               "tests/test_cycle_model.py cuts them, simulated plain, with LAYER_FLAGS.TABLE (a tabulated "
+               "LeakyReLU) and, where the output is even, with LAYER_FLAGS.POOL = max, on those designs built with "
+               "an activation table and a pooling stage; every output bit-exact. The issue's gate: at most 2 % "
+               "more cycles than the conv alone."),
+    Section(
         "mnist", "A trained model on real digits: shared/models/mnist.onnx on the simulated IP (issue 30)",
         ["bench/bench_mnist.py"], md_passthrough, slow=True,
         before="The ONNX model zoo's trained mnist-8 (shared/models/README.md) built for PYNQ-Z2 with `python -m "
