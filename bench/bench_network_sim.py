@@ -81,8 +81,10 @@ def main(argv=None) -> int:
     lists = [[r["name"] for r in group] for group in _lists(listed)]
     # The DSE's count: one per run list (dse.schedule.run_lists), one per other run.
     planned = json.loads((folder / "report.json").read_text())["totals"]["starts_per_frame"]
+    # A layer fused into its producer's run (a table or a pooling stage) is an accelerator row of
+    # no runs and no counters of its own.
     acc = [r for r in table if r["runs_on"] == "accelerator"]
-    cycles = sum(r["cycles"] for r in acc)
+    cycles = sum(r["cycles"] for r in acc if r["runs"])
     cpu_wall = sum(r["wall_seconds"] for r in table if r["runs_on"] == "cpu")
     print(f"{net.name} (random weights, seed {args.seed}) on {folder.name} ({config_label(design['config'])}, "
           f"{clock:g} MHz), {args.backend} simulator")
@@ -90,7 +92,9 @@ def main(argv=None) -> int:
     print("| layer | runs on | runs | simulated cycles | ms at the design clock |")
     print("| --- | --- | ---: | ---: | ---: |")
     for r in table:
-        if r["runs_on"] == "accelerator":
+        if r["runs_on"] == "accelerator" and not r["runs"]:
+            print(f"| {r['name']} | accelerator (fused: {r['mapping']}) | 0 | | |")
+        elif r["runs_on"] == "accelerator":
             print(f"| {r['name']} | accelerator | {r['runs']} | {r['cycles']:,} | {r['seconds'] * 1e3:.3f} |")
         else:
             print(f"| {r['name']} | cpu | | | |")
