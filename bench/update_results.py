@@ -313,6 +313,12 @@ SECTIONS = [
         "vgg16-network", "VGG16 as a whole network on the native simulator (issue 14)",
         ["bench/bench_network_sim.py"], md_passthrough, slow=True, ok_codes=(0, 3)),
     Section(
+        "resnet18-network", "ResNet-18 as a whole network on the native simulator (issue 30)",
+        ["bench/bench_network_sim.py", "--network", "resnet18"], md_passthrough, slow=True, ok_codes=(0, 3),
+        before="The DSE's PYNQ-Z2 design for ResNet-18 is direct pm = 32, pn = 4: its output layout is not its "
+               "input layout (`rtl.descriptor.keeps_output` needs pm = pn), so every accelerated layer is its own "
+               "run and its activations are relaid out on the CPU; the residual adds run on the CPU."),
+    Section(
         "zoo", "torchvision networks: built on two boards, run whole against onnxruntime (issue 17)",
         ["bench/bench_zoo.py", "--inputs", "20"], md_passthrough, slow=True, ok_codes=(0, 3),
         before="Models from `bench/export_torchvision.py` (the `export` extra; the versions are under the tables): "
