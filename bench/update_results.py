@@ -319,6 +319,16 @@ SECTIONS = [
                "input layout (`rtl.descriptor.keeps_output` needs pm = pn), so every accelerated layer is its own "
                "run and its activations are relaid out on the CPU; the residual adds run on the CPU."),
     Section(
+        "frame-budget", "Where a frame's predicted time goes: accelerator, CPU layers, host (issue 30)",
+        ["bench/bench_frame_budget.py"], md_passthrough,
+        before="`python -m dse.build`'s search with its defaults for each network and board (nothing written) and "
+               "the chosen design's report: the accelerator's time (cycles at the design clock), the CPU layers, "
+               "and the host's work around the runs (register writes, run lists, relayouts and copies, "
+               "`dse.perf_model.host_seconds`); AP_STARTs per frame with resident weights and the accelerated "
+               "layers whose input or output the driver relays out on the CPU (`dse.schedule.relayouts`). The "
+               "issue's target: a host share of at most 2 % and no relayout between two accelerated layers. "
+               "These are the model's figures; the whole-network simulations above check the accelerator's."),
+    Section(
         "zoo", "torchvision networks: built on two boards, run whole against onnxruntime (issue 17)",
         ["bench/bench_zoo.py", "--inputs", "20"], md_passthrough, slow=True, ok_codes=(0, 3),
         before="Models from `bench/export_torchvision.py` (the `export` extra; the versions are under the tables): "
