@@ -16,8 +16,8 @@ import numpy as np
 
 from . import layout
 from .interface import BUILD_VERSION, POOL_MODES
-from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_mask,
-                     field_value, require_int)
+from .regmap import (ABORT, AP_IDLE, AP_START, BUILD_MAGIC, ERROR_DESCRIPTIONS, REGISTERS, STATUS_ERROR, field_bits,
+                     field_mask, field_value, require_int)
 from .rules import Descriptor, Engine, Limits, engine_named, engine_with_code, refusal
 
 __all__ = ["AcceleratorDriver", "ResidentWeights", "DeviceActivation", "BuildInfo", "AcceleratorError", "AcceleratorTimeout", "AcceleratorBusy"]
@@ -454,7 +454,7 @@ class AcceleratorDriver:
         for name in ("in_channels", "out_channels", "height", "width", "kernel", "stride", "padding"):
             values[{"height": "IN_HEIGHT", "width": "IN_WIDTH"}.get(name, name.upper())] = int(desc[name])
         values["LAYER_FLAGS"] = ((_RELU if desc.get("relu", 0) else 0) | (_TABLE if desc.get("table", 0) else 0)
-                                 | (int(desc.get("pool", 0)) << ((_POOL & -_POOL).bit_length() - 1)) & _POOL)
+                                 | field_bits(int(desc.get("pool", 0)), _POOL))
         return values
 
     def _require_idle(self) -> None:

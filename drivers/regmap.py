@@ -12,7 +12,7 @@ from .interface import BUILD_MAGIC, CONTROL_ADDR_WIDTH, ERROR_CODES
 from .interface import REGISTERS as _MAP
 
 __all__ = ["REGISTERS", "ERROR_DESCRIPTIONS", "ERROR_NAMES", "BUILD_MAGIC", "AP_START", "AP_DONE", "AP_IDLE", "ABORT",
-           "STATUS_ERROR", "field_mask", "field_value", "WINDOW_BYTES", "check_offset", "require_int",
+           "STATUS_ERROR", "field_mask", "field_value", "field_bits", "WINDOW_BYTES", "check_offset", "require_int",
            "pynq_register_description"]
 
 #: Register name -> byte offset in the s_axi_control space.
@@ -56,9 +56,19 @@ def check_offset(offset) -> int:
     return int(offset)
 
 
+def _lsb(mask: int) -> int:
+    return (mask & -mask).bit_length() - 1
+
+
 def field_value(value: int, mask: int) -> int:
     """The field selected by ``mask`` (a contiguous bit mask) of a register ``value``."""
-    return (value & mask) >> ((mask & -mask).bit_length() - 1)
+    return (value & mask) >> _lsb(mask)
+
+
+def field_bits(field: int, mask: int) -> int:
+    """``field`` placed in the bits ``mask`` selects (the inverse of :func:`field_value`; bits
+    beyond the field's width are dropped)."""
+    return (field << _lsb(mask)) & mask
 
 
 def pynq_register_description() -> dict:
